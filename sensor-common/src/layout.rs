@@ -1,0 +1,71 @@
+//! Offsets the kernel programs need but cannot know at compile time.
+//!
+//! rustc emits no CO-RE relocations, so the kernel programs read kernel structures at offsets that
+//! userspace derives at start-up from the running kernel's BTF (`/sys/kernel/btf/vmlinux`) and from
+//! the tracepoint `format` files, and passes in through read-only globals. One object file then works
+//! on every kernel whose BTF describes these fields.
+
+/// Byte offsets of the kernel structure fields the programs read.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLayout {
+    /// Non-zero once userspace filled the structure in.
+    pub valid: u32,
+    pub task_mm: u32,
+    pub task_fs: u32,
+    pub task_files: u32,
+    pub task_real_parent: u32,
+    pub task_tgid: u32,
+    pub task_exit_code: u32,
+    pub task_signal: u32,
+    pub task_start_boottime: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_exe_file: u32,
+    pub fs_pwd: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub file_f_path: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub dentry_d_parent: u32,
+    pub dentry_d_name: u32,
+    pub qstr_name: u32,
+    pub vfsmount_mnt_root: u32,
+    pub mount_mnt: u32,
+    pub mount_mnt_parent: u32,
+    pub mount_mnt_mountpoint: u32,
+    pub signal_live: u32,
+}
+
+/// Marks an optional tracepoint field that this kernel does not have.
+pub const FIELD_ABSENT: u32 = u32::MAX;
+
+/// Offsets of tracepoint fields whose layout differs between kernels (read from `format` files).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracepointLayout {
+    /// Non-zero once userspace filled the structure in.
+    pub valid: u32,
+    /// `sched_process_exec`: the `__data_loc char[] filename` field.
+    pub exec_filename: u32,
+    /// `task_newtask`: `pid` of the new task.
+    pub newtask_pid: u32,
+    /// `task_newtask`: `clone_flags`.
+    pub newtask_clone_flags: u32,
+    /// `task_newtask`: size of `clone_flags` in bytes (4 or 8).
+    pub newtask_clone_flags_size: u32,
+    /// `sched_process_exit`: `group_dead`, or [`FIELD_ABSENT`] on kernels that lack it.
+    pub exit_group_dead: u32,
+}
+
+/// Run-time settings of the capture programs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureSettings {
+    /// Non-zero: an exec whose program matches `EXEC_NAMES` starts a new session.
+    pub match_profiles: u32,
+    /// The sensor's own thread-group id: never tracked, never reported.
+    pub sensor_tgid: u32,
+}

@@ -1,0 +1,235 @@
+//! Assembling a record in the per-CPU scratch buffer and handing it to the ring buffer.
+//!
+//! A record is a fixed-size struct followed by strings. Every write lands at
+//! `offset & (SCRATCH_HALF - 1)` with a length of at most `SCRATCH_HALF`, which the verifier can
+//! prove stays inside the `SCRATCH_SIZE` buffer; appending stops once the offset passes
+//! `SCRATCH_HALF`, and the string is marked truncated.
+//!
+//! The write offset lives in the map value, not on the stack: the verifier does not track map
+//! memory, so each read of the offset is an unknown (then masked) scalar. That lets it prove
+//! loops such as the path walk once, instead of once per possible offset.
+
+use aya_ebpf::{
+    cty::c_void,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
+    },
+};
+use sensor_common::{
+    event::{EventHeader, MAX_COMPONENT, SCRATCH_HALF, SCRATCH_SIZE, STR_MISSING, STR_TRUNCATED, StrRef},
+    maps::Counter,
+};
+
+use crate::{
+    counters::count,
+    maps::{CURSOR, EVENTS, SCRATCH},
+};
+
+pub struct Record {
+    buf: *mut u8,
+    cursor: *mut u64,
+}
+
+impl Record {
+    /// Starts a record whose fixed part is `T`. The caller writes every field of `T` (the
+    /// header is written by [`Record::submit`]); the scratch buffer is not cleared.
+    #[inline(always)]
+    pub fn start<T>() -> Option<Self> {
+        let Some(buf) = SCRATCH.get_ptr_mut(0) else {
+            count(Counter::ScratchMissing);
+            return None;
+        };
+        let Some(cursor) = CURSOR.get_ptr_mut(0) else {
+            count(Counter::ScratchMissing);
+            return None;
+        };
+        let rec = Self {
+            buf: buf as *mut u8,
+            cursor,
+        };
+        rec.set_offset(size_of::<T>());
+        Some(rec)
+    }
+
+    /// The fixed part of the record.
+    #[inline(always)]
+    pub fn fixed<T>(&mut self) -> &mut T {
+        unsafe { &mut *(self.buf as *mut T) }
+    }
+
+    /// Where the next string goes, or `None` once the record is full.
+    #[inline(always)]
+    fn cursor(&self) -> Option<*mut u8> {
+        let off = self.offset();
+        if off >= SCRATCH_HALF {
+            return None;
+        }
+        Some(unsafe { self.buf.add(off & (SCRATCH_HALF - 1)) })
+    }
+
+    #[inline(always)]
+    pub fn offset(&self) -> usize {
+        unsafe { core::ptr::read_volatile(self.cursor) as usize }
+    }
+
+    #[inline(always)]
+    fn set_offset(&self, offset: usize) {
+        unsafe { core::ptr::write_volatile(self.cursor, offset as u64) };
+    }
+
+    #[inline(always)]
+    fn advance(&self, by: usize) {
+        self.set_offset(self.offset() + by);
+    }
+
+    /// Forgets everything appended after `offset`.
+    #[inline(always)]
+    pub fn rewind(&mut self, offset: usize) {
+        self.set_offset(offset);
+    }
+
+    /// Bytes already written at `[start, start + len)`, for matching done in the kernel.
+    #[inline(always)]
+    pub fn byte_at(&self, index: usize) -> u8 {
+        unsafe { *self.buf.add(index & (SCRATCH_SIZE - 1)) }
+    }
+
+    #[inline(always)]
+    fn str_ref(start: usize, len: usize, flags: u16) -> StrRef {
+        StrRef {
+            offset: start as u16,
+            len: len as u16,
+            flags,
+            reserved: 0,
+        }
+    }
+
+    /// Appends a NUL-terminated string from user memory, at most `MAX - 1` bytes.
+    #[inline(always)]
+    pub fn user_str<const MAX: usize>(&mut self, src: u64) -> StrRef {
+        let start = self.offset();
+        let Some(dst) = self.cursor() else {
+            return Self::str_ref(start, 0, STR_TRUNCATED);
+        };
+        let n = unsafe { bpf_probe_read_user_str(dst as *mut c_void, MAX as u32, src as *const c_void) };
+        self.finish_str::<MAX>(start, n)
+    }
+
+    /// Appends a NUL-terminated string from kernel memory, at most `MAX - 1` bytes.
+    #[inline(always)]
+    pub fn kernel_str<const MAX: usize>(&mut self, src: u64) -> StrRef {
+        let start = self.offset();
+        let Some(dst) = self.cursor() else {
+            return Self::str_ref(start, 0, STR_TRUNCATED);
+        };
+        let n = unsafe { bpf_probe_read_kernel_str(dst as *mut c_void, MAX as u32, src as *const c_void) };
+        self.finish_str::<MAX>(start, n)
+    }
+
+    #[inline(always)]
+    fn finish_str<const MAX: usize>(&mut self, start: usize, n: i64) -> StrRef {
+        if n <= 0 {
+            return Self::str_ref(start, 0, STR_MISSING);
+        }
+        let n = n as usize;
+        self.advance(n);
+        let flags = if n >= MAX { STR_TRUNCATED } else { 0 };
+        Self::str_ref(start, n - 1, flags)
+    }
+
+    /// Appends one path component from kernel memory (with its NUL); returns false when it
+    /// could not be read or the record is full.
+    #[inline(always)]
+    pub fn component(&mut self, src: u64) -> bool {
+        let Some(dst) = self.cursor() else {
+            return false;
+        };
+        let n = unsafe { bpf_probe_read_kernel_str(dst as *mut c_void, MAX_COMPONENT as u32, src as *const c_void) };
+        if n <= 0 {
+            return false;
+        }
+        self.advance(n as usize);
+        true
+    }
+
+    /// Appends `len` raw bytes from user memory (at most `MAX`).
+    #[inline(always)]
+    pub fn user_bytes<const MAX: usize>(&mut self, src: u64, len: u64) -> StrRef {
+        let start = self.offset();
+        let Some(dst) = self.cursor() else {
+            return Self::str_ref(start, 0, STR_TRUNCATED);
+        };
+        let mut flags = 0;
+        let mut size = len as usize;
+        if size > MAX {
+            size = MAX;
+            flags |= STR_TRUNCATED;
+        }
+        if size == 0 {
+            return Self::str_ref(start, 0, flags);
+        }
+        let ret = unsafe { bpf_probe_read_user(dst as *mut c_void, size as u32, src as *const c_void) };
+        if ret < 0 {
+            return Self::str_ref(start, 0, STR_MISSING);
+        }
+        self.advance(size);
+        Self::str_ref(start, size, flags)
+    }
+
+    /// Copies `bytes` (already in BPF memory) into the record.
+    #[inline(always)]
+    pub fn copy<const MAX: usize>(&mut self, bytes: *const u8, len: usize) -> StrRef {
+        let start = self.offset();
+        let Some(dst) = self.cursor() else {
+            return Self::str_ref(start, 0, STR_TRUNCATED);
+        };
+        let mut size = len;
+        if size > MAX {
+            size = MAX;
+        }
+        if size == 0 {
+            return Self::str_ref(start, 0, 0);
+        }
+        let ret = unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_kernel(dst as *mut c_void, size as u32, bytes as *const c_void)
+        };
+        if ret < 0 {
+            return Self::str_ref(start, 0, STR_MISSING);
+        }
+        self.advance(size);
+        Self::str_ref(start, size, 0)
+    }
+
+    /// Fills the header and copies the record into the ring buffer; counts a drop when it is full.
+    #[inline(always)]
+    pub fn submit(mut self, kind: u16, flags: u16, session_id: u64) {
+        let mut len = self.offset();
+        if len > SCRATCH_SIZE {
+            len = SCRATCH_SIZE;
+        }
+        fill_header(self.fixed::<EventHeader>(), kind, flags, session_id, len as u32);
+        let bytes = unsafe { core::slice::from_raw_parts(self.buf, len) };
+        match EVENTS.output::<[u8]>(bytes, 0) {
+            Ok(()) => count(Counter::Emitted),
+            Err(_) => count(Counter::RingbufFull),
+        }
+    }
+}
+
+/// Fills the common header for an event of the current task.
+#[inline(always)]
+pub fn fill_header(header: &mut EventHeader, kind: u16, flags: u16, session_id: u64, size: u32) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let uid_gid = bpf_get_current_uid_gid();
+    header.kind = kind;
+    header.flags = flags;
+    header.size = size;
+    header.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    header.session_id = session_id;
+    header.tgid = (pid_tgid >> 32) as u32;
+    header.tid = pid_tgid as u32;
+    header.uid = uid_gid as u32;
+    header.gid = (uid_gid >> 32) as u32;
+    header.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+}

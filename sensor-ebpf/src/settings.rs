@@ -1,0 +1,99 @@
+//! Read-only globals that userspace fills in before loading (see `sensor_common::layout`).
+
+use sensor_common::layout::{CaptureSettings, KernelLayout, TracepointLayout};
+
+#[unsafe(no_mangle)]
+pub(crate) static KERNEL_LAYOUT: KernelLayout = KernelLayout {
+    valid: 0,
+    task_mm: 0,
+    task_fs: 0,
+    task_files: 0,
+    task_real_parent: 0,
+    task_tgid: 0,
+    task_exit_code: 0,
+    task_signal: 0,
+    task_start_boottime: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    mm_exe_file: 0,
+    fs_pwd: 0,
+    files_fdt: 0,
+    fdt_max_fds: 0,
+    fdt_fd: 0,
+    file_f_path: 0,
+    path_mnt: 0,
+    path_dentry: 0,
+    dentry_d_parent: 0,
+    dentry_d_name: 0,
+    qstr_name: 0,
+    vfsmount_mnt_root: 0,
+    mount_mnt: 0,
+    mount_mnt_parent: 0,
+    mount_mnt_mountpoint: 0,
+    signal_live: 0,
+};
+
+#[unsafe(no_mangle)]
+static TRACEPOINT_LAYOUT: TracepointLayout = TracepointLayout {
+    valid: 0,
+    exec_filename: 0,
+    newtask_pid: 0,
+    newtask_clone_flags: 0,
+    newtask_clone_flags_size: 0,
+    exit_group_dead: 0,
+};
+
+#[unsafe(no_mangle)]
+static CAPTURE_SETTINGS: CaptureSettings = CaptureSettings {
+    match_profiles: 0,
+    sensor_tgid: 0,
+};
+
+/// Reads one field of a global; volatile so the compiler keeps the load (the value is patched
+/// into the object after compilation).
+macro_rules! global {
+    ($global:ident . $field:ident) => {
+        unsafe { core::ptr::read_volatile(&raw const $global.$field) }
+    };
+}
+
+/// Offset of a kernel structure field (see `KernelLayout`), as a `u64` ready for address arithmetic.
+macro_rules! offset {
+    ($field:ident) => {
+        unsafe { core::ptr::read_volatile(&raw const $crate::settings::KERNEL_LAYOUT.$field) as u64 }
+    };
+}
+pub(crate) use offset;
+
+#[inline(always)]
+pub fn exec_filename_offset() -> u32 {
+    global!(TRACEPOINT_LAYOUT.exec_filename)
+}
+
+#[inline(always)]
+pub fn newtask_pid_offset() -> u32 {
+    global!(TRACEPOINT_LAYOUT.newtask_pid)
+}
+
+#[inline(always)]
+pub fn newtask_clone_flags() -> (u32, u32) {
+    (
+        global!(TRACEPOINT_LAYOUT.newtask_clone_flags),
+        global!(TRACEPOINT_LAYOUT.newtask_clone_flags_size),
+    )
+}
+
+#[inline(always)]
+pub fn exit_group_dead_offset() -> u32 {
+    global!(TRACEPOINT_LAYOUT.exit_group_dead)
+}
+
+#[inline(always)]
+pub fn match_profiles() -> bool {
+    global!(CAPTURE_SETTINGS.match_profiles) != 0
+}
+
+#[inline(always)]
+pub fn sensor_tgid() -> u32 {
+    global!(CAPTURE_SETTINGS.sensor_tgid)
+}

@@ -1,0 +1,104 @@
+//! Builds the kernel programs (`sensor-ebpf`) for `bpfel-unknown-none` with the nightly toolchain
+//! and bpf-linker, and hands the object to the sensor, which embeds it.
+//!
+//! `cargo xtask setup` installs what this needs (nightly's rust-src, a bpf-linker that matches
+//! nightly's LLVM). When something is missing, the build stops with a sentence saying so.
+
+use std::{
+    env,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+fn main() {
+    if let Err(message) = build() {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn build() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let workspace = manifest_dir.parent().ok_or("sensor/ has no parent directory")?;
+    let ebpf_dir = workspace.join("sensor-ebpf");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    for watched in [
+        "sensor-ebpf/src",
+        "sensor-ebpf/Cargo.toml",
+        "sensor-common/src",
+        "sensor-common/Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=AGENT_SENSOR_TOOLS");
+
+    let linker_dir = find_bpf_linker()?;
+    let target_dir = workspace.join("target").join("ebpf");
+    let mut path = OsString::from(&linker_dir);
+    if let Some(old) = env::var_os("PATH") {
+        path.push(":");
+        path.push(old);
+    }
+
+    let mut cargo = Command::new("rustup");
+    cargo
+        .args(["run", "nightly", "cargo", "build", "--release"])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(&ebpf_dir)
+        .env("PATH", path)
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\u{1f}-Clink-arg=--btf");
+    // The outer cargo's settings must not leak into the nightly build.
+    for var in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTDOC",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_MAKEFLAGS",
+        "CARGO_LLVM_COV",
+    ] {
+        cargo.env_remove(var);
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| format!("could not run `rustup run nightly cargo` ({e}); run `cargo xtask setup` first"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the kernel programs in {} failed (see above); `cargo xtask setup` installs \
+             nightly's rust-src and bpf-linker if they are missing",
+            ebpf_dir.display()
+        ));
+    }
+    let object = target_dir.join("bpfel-unknown-none/release/sensor-ebpf");
+    std::fs::copy(&object, out_dir.join("sensor-ebpf.o"))
+        .map_err(|e| format!("copying {} failed: {e}", object.display()))?;
+    Ok(())
+}
+
+/// The directory holding `bpf-linker`: `$AGENT_SENSOR_TOOLS/bpf-linker/bin` (default
+/// `~/.cache/agent-sensor`, where `cargo xtask setup` installs it), else anywhere on `PATH`.
+fn find_bpf_linker() -> Result<PathBuf, String> {
+    let tools = env::var_os("AGENT_SENSOR_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cache/agent-sensor")));
+    if let Some(dir) = tools.map(|tools| tools.join("bpf-linker/bin"))
+        && dir.join("bpf-linker").is_file()
+    {
+        return Ok(dir);
+    }
+    if let Some(path) = env::var_os("PATH") {
+        for dir in env::split_paths(&path) {
+            if dir.join("bpf-linker").is_file() {
+                return Ok(dir);
+            }
+        }
+    }
+    Err("bpf-linker was not found; run `cargo xtask setup` (it builds bpf-linker against nightly's LLVM)".into())
+}

@@ -1,0 +1,155 @@
+//! Derives the kernel structure offsets the programs need from the running kernel's BTF.
+
+use std::path::Path;
+
+use btf_rs::{Btf, Type};
+use sensor_common::layout::KernelLayout;
+
+/// Where the running kernel publishes its BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error(
+        "cannot read the kernel's BTF at {path}: {source}. Agent Sensor needs a kernel built with \
+         CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)"
+    )]
+    Unreadable { path: String, source: btf_rs::Error },
+    #[error("the kernel's BTF has no `struct {0}`; this kernel is not supported")]
+    MissingStruct(String),
+    #[error("the kernel's BTF has no field `{field}` in `struct {structure}`; this kernel is not supported")]
+    MissingField { structure: String, field: String },
+    #[error("field `{field}` of `struct {structure}` is a bit field; the sensor cannot read it")]
+    BitField { structure: String, field: String },
+}
+
+/// Reads `path` (normally [`VMLINUX_BTF`]) and computes every offset of [`KernelLayout`].
+pub fn load(path: &Path) -> Result<KernelLayout, LayoutError> {
+    let btf = Btf::from_file(path).map_err(|source| LayoutError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let layout = Layouts { btf: &btf };
+    Ok(KernelLayout {
+        valid: 1,
+        task_mm: layout.offset("task_struct", "mm")?,
+        task_fs: layout.offset("task_struct", "fs")?,
+        task_files: layout.offset("task_struct", "files")?,
+        task_real_parent: layout.offset("task_struct", "real_parent")?,
+        task_tgid: layout.offset("task_struct", "tgid")?,
+        task_exit_code: layout.offset("task_struct", "exit_code")?,
+        task_signal: layout.offset("task_struct", "signal")?,
+        task_start_boottime: layout.offset("task_struct", "start_boottime")?,
+        mm_arg_start: layout.offset("mm_struct", "arg_start")?,
+        mm_arg_end: layout.offset("mm_struct", "arg_end")?,
+        mm_exe_file: layout.offset("mm_struct", "exe_file")?,
+        fs_pwd: layout.offset("fs_struct", "pwd")?,
+        files_fdt: layout.offset("files_struct", "fdt")?,
+        fdt_max_fds: layout.offset("fdtable", "max_fds")?,
+        fdt_fd: layout.offset("fdtable", "fd")?,
+        file_f_path: layout.offset("file", "f_path")?,
+        path_mnt: layout.offset("path", "mnt")?,
+        path_dentry: layout.offset("path", "dentry")?,
+        dentry_d_parent: layout.offset("dentry", "d_parent")?,
+        dentry_d_name: layout.offset("dentry", "d_name")?,
+        qstr_name: layout.offset("qstr", "name")?,
+        vfsmount_mnt_root: layout.offset("vfsmount", "mnt_root")?,
+        mount_mnt: layout.offset("mount", "mnt")?,
+        mount_mnt_parent: layout.offset("mount", "mnt_parent")?,
+        mount_mnt_mountpoint: layout.offset("mount", "mnt_mountpoint")?,
+        signal_live: layout.offset("signal_struct", "live")?,
+    })
+}
+
+struct Layouts<'a> {
+    btf: &'a Btf,
+}
+
+impl Layouts<'_> {
+    /// Byte offset of `field` in `struct structure`, looking through anonymous members.
+    fn offset(&self, structure: &str, field: &str) -> Result<u32, LayoutError> {
+        let candidates = self
+            .btf
+            .resolve_types_by_name(structure)
+            .map_err(|_| LayoutError::MissingStruct(structure.to_string()))?;
+        let mut found_struct = false;
+        for candidate in candidates {
+            let Type::Struct(definition) = candidate else {
+                continue;
+            };
+            found_struct = true;
+            if let Some(bits) = self.find(&definition, field, 0) {
+                if bits % 8 != 0 {
+                    return Err(LayoutError::BitField {
+                        structure: structure.to_string(),
+                        field: field.to_string(),
+                    });
+                }
+                return Ok(bits / 8);
+            }
+        }
+        if found_struct {
+            Err(LayoutError::MissingField {
+                structure: structure.to_string(),
+                field: field.to_string(),
+            })
+        } else {
+            Err(LayoutError::MissingStruct(structure.to_string()))
+        }
+    }
+
+    /// Bit offset of `field` in a struct or union, descending into anonymous members.
+    fn find(&self, definition: &btf_rs::Struct, field: &str, base: u32) -> Option<u32> {
+        for member in &definition.members {
+            let name = self.btf.resolve_name(member).unwrap_or_default();
+            if name == field {
+                return Some(base + member.bit_offset());
+            }
+            if name.is_empty()
+                && let Some(inner) = self.anonymous_aggregate(member)
+                && let Some(bits) = self.find(&inner, field, base + member.bit_offset())
+            {
+                return Some(bits);
+            }
+        }
+        None
+    }
+
+    /// The struct or union an anonymous member stands for (through typedefs and qualifiers).
+    fn anonymous_aggregate(&self, member: &btf_rs::Member) -> Option<btf_rs::Struct> {
+        let mut current = self.btf.resolve_chained_type(member).ok()?;
+        for _ in 0..8 {
+            match current {
+                Type::Struct(inner) | Type::Union(inner) => return Some(inner),
+                Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) | Type::TypeTag(_) => {
+                    let next = current.as_btf_type()?;
+                    current = self.btf.resolve_chained_type(next).ok()?;
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs against the BTF of the machine the tests run on, when it has one.
+    #[test]
+    fn running_kernel_layout_is_complete_and_plausible() {
+        let path = Path::new(VMLINUX_BTF);
+        if !path.exists() {
+            eprintln!("skipped: {VMLINUX_BTF} is absent");
+            return;
+        }
+        let layout = load(path).expect("layout");
+        assert_eq!(layout.valid, 1);
+        // struct path { struct vfsmount *mnt; struct dentry *dentry; } has been stable for ages.
+        assert_eq!(layout.path_mnt, 0);
+        assert_eq!(layout.path_dentry, 8);
+        assert!(layout.mm_arg_end > layout.mm_arg_start);
+        assert!(layout.task_mm > 0 && layout.task_files > 0 && layout.task_fs > 0);
+    }
+}

@@ -1,0 +1,226 @@
+//! Loads the kernel programs with this kernel's offsets, attaches them to their tracepoints, and
+//! hands out the maps userspace works with.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{ProgramError, TracePoint},
+};
+use sensor_common::{
+    layout::CaptureSettings,
+    maps::{COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, TRACKED_MAP, TrackedProcess},
+};
+
+use super::{
+    environment::{Environment, has_tracepoint},
+    kernel_layout, tracepoint_format,
+};
+
+/// The kernel programs, built by `sensor/build.rs`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf.o"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Layout(#[from] kernel_layout::LayoutError),
+    #[error(transparent)]
+    Format(#[from] tracepoint_format::FormatError),
+    #[error("the ring buffer size {0} is not a power of two multiple of the page size")]
+    RingSize(u32),
+    #[error(
+        "the kernel refused to load the sensor's eBPF maps ({0}); check that the kernel has BPF \
+         enabled (CONFIG_BPF_SYSCALL) and that no lockdown or seccomp policy forbids bpf()"
+    )]
+    Maps(#[source] aya::EbpfError),
+    #[error("the eBPF object lacks program `{0}` (a build mismatch; rebuild the sensor)")]
+    MissingProgram(String),
+    #[error("the eBPF object lacks map `{0}` (a build mismatch; rebuild the sensor)")]
+    MissingMap(&'static str),
+    #[error("map `{name}`: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    /// The verifier log is summarised in the message; the error itself is not chained, so the
+    /// whole log is not printed twice.
+    #[error("{}", describe_program_error(.program, .error))]
+    Program { program: String, error: Box<ProgramError> },
+    #[error("attaching `{program}` to tracepoint {category}/{name} failed: {source}")]
+    Attach {
+        program: String,
+        category: String,
+        name: String,
+        source: Box<ProgramError>,
+    },
+}
+
+fn describe_program_error(program: &str, error: &ProgramError) -> String {
+    match error {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            let log = verifier_log.to_string();
+            let tail: Vec<&str> = log.lines().rev().take(25).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            if io_error.raw_os_error() == Some(libc::EPERM) {
+                format!(
+                    "the kernel refused to load eBPF program `{program}` (EPERM): BPF may be \
+                     restricted on this machine (lockdown, sysctl kernel.unprivileged_bpf_disabled \
+                     does not apply to root, or a security module); verifier said:\n{}",
+                    tail.join("\n")
+                )
+            } else {
+                format!(
+                    "the kernel's verifier rejected eBPF program `{program}` ({io_error}):\n{}",
+                    tail.join("\n")
+                )
+            }
+        }
+        other => format!("loading eBPF program `{program}` failed: {other}"),
+    }
+}
+
+/// How to load the programs.
+#[derive(Clone, Debug)]
+pub struct CaptureOptions {
+    /// Size of the ring buffer in bytes (a power of two, a multiple of the page size).
+    pub ring_buffer_bytes: u32,
+    /// Start sessions in the kernel when an exec matches an agent profile.
+    pub match_profiles: bool,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        Self {
+            ring_buffer_bytes: 16 * 1024 * 1024,
+            match_profiles: false,
+        }
+    }
+}
+
+/// Syscalls whose entry and exit are captured. `openat` is required (checked by
+/// `environment::check`); the others are skipped where the kernel lacks them (arm64 has no
+/// `open`, `creat`, `unlink` or `rmdir`; kernels before 5.6 have no `openat2`).
+const SYSCALLS: [&str; 10] = [
+    "openat", "open", "openat2", "creat", "unlinkat", "unlink", "rmdir", "connect", "chdir", "fchdir",
+];
+
+/// Loaded and attached kernel programs, and the maps userspace uses.
+pub struct Capture {
+    /// Owns the programs and their attachments: dropping it detaches everything.
+    _ebpf: Ebpf,
+    pub tracked: HashMap<MapData, u32, TrackedProcess>,
+    pub exec_names: HashMap<MapData, u64, ExecMatch>,
+    pub counters: PerCpuArray<MapData, u64>,
+    ring: Option<RingBuf<MapData>>,
+    /// `category/name` of every tracepoint attached.
+    pub attached: Vec<String>,
+    /// Optional tracepoints this kernel lacks.
+    pub missing: Vec<String>,
+}
+
+impl Capture {
+    pub fn load(env: &Environment, options: &CaptureOptions) -> Result<Self, LoadError> {
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as u32;
+        let size = options.ring_buffer_bytes;
+        if !size.is_power_of_two() || size < page {
+            return Err(LoadError::RingSize(size));
+        }
+        let layout = kernel_layout::load(Path::new(kernel_layout::VMLINUX_BTF))?;
+        let tracepoints = tracepoint_format::load(&env.tracefs)?;
+        let settings = CaptureSettings {
+            match_profiles: options.match_profiles as u32,
+            sensor_tgid: std::process::id(),
+        };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("KERNEL_LAYOUT", &layout, true)
+            .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
+            .override_global("CAPTURE_SETTINGS", &settings, true)
+            .map_max_entries(EVENTS_MAP, size)
+            .load(OBJECT)
+            .map_err(LoadError::Maps)?;
+
+        let mut attached = Vec::new();
+        let mut missing = Vec::new();
+        for (program, category, name) in [
+            ("sched_process_exec", "sched", "sched_process_exec"),
+            ("task_newtask", "task", "task_newtask"),
+            ("sched_process_exit", "sched", "sched_process_exit"),
+        ] {
+            attach(&mut ebpf, program, &[(category, name)])?;
+            attached.push(format!("{category}/{name}"));
+        }
+        let mut exits = Vec::new();
+        for syscall in SYSCALLS {
+            let enter = format!("sys_enter_{syscall}");
+            let exit = format!("sys_exit_{syscall}");
+            let present =
+                has_tracepoint(&env.tracefs, "syscalls", &enter) && has_tracepoint(&env.tracefs, "syscalls", &exit);
+            if !present {
+                missing.push(format!("syscalls/{enter}"));
+                continue;
+            }
+            attach(&mut ebpf, &enter, &[("syscalls", &enter)])?;
+            attached.push(format!("syscalls/{enter}"));
+            exits.push(exit);
+        }
+        let exit_points: Vec<(&str, &str)> = exits.iter().map(|exit| ("syscalls", exit.as_str())).collect();
+        attach(&mut ebpf, "sys_exit", &exit_points)?;
+        attached.extend(exits.iter().map(|exit| format!("syscalls/{exit}")));
+
+        let tracked = take_map(&mut ebpf, TRACKED_MAP)?;
+        let exec_names = take_map(&mut ebpf, EXEC_NAMES_MAP)?;
+        let counters = take_map(&mut ebpf, COUNTERS_MAP)?;
+        let ring = take_map(&mut ebpf, EVENTS_MAP)?;
+        Ok(Self {
+            _ebpf: ebpf,
+            tracked,
+            exec_names,
+            counters,
+            ring: Some(ring),
+            attached,
+            missing,
+        })
+    }
+
+    /// The ring buffer, once (the event loop owns it).
+    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
+        self.ring.take()
+    }
+}
+
+fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, LoadError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(LoadError::MissingMap(name))?;
+    T::try_from(map).map_err(|source| LoadError::Map { name, source })
+}
+
+/// Loads program `name` (once) and attaches it to every tracepoint in `points`.
+fn attach(ebpf: &mut Ebpf, name: &str, points: &[(&str, &str)]) -> Result<(), LoadError> {
+    let program: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| LoadError::MissingProgram(name.to_string()))?
+        .try_into()
+        .map_err(|error| LoadError::Program {
+            program: name.to_string(),
+            error: Box::new(error),
+        })?;
+    program.load().map_err(|error| LoadError::Program {
+        program: name.to_string(),
+        error: Box::new(error),
+    })?;
+    for (category, point) in points {
+        program.attach(category, point).map_err(|source| LoadError::Attach {
+            program: name.to_string(),
+            category: category.to_string(),
+            name: point.to_string(),
+            source: Box::new(source),
+        })?;
+    }
+    Ok(())
+}

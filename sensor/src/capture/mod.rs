@@ -1,0 +1,15 @@
+//! Capture: checking the machine, loading and attaching the kernel programs, tracking sessions
+//! in the kernel, and reading what the programs report.
+
+pub mod counters;
+pub mod environment;
+pub mod kernel_layout;
+pub mod loader;
+pub mod ring;
+pub mod tracepoint_format;
+pub mod tracking;
+
+pub use counters::KernelCounters;
+pub use environment::Environment;
+pub use loader::{Capture, CaptureOptions, LoadError};
+pub use ring::EventStream;

@@ -1,0 +1,254 @@
+//! `agent-sensor watch -- COMMAND`: runs one agent as a tracked session in its own cgroup and
+//! records its whole process tree.
+//!
+//! No process of the session can escape by racing the sensor: COMMAND is started through a small
+//! trampoline (`agent-sensor __session-exec`). Once the trampoline has started up it says so on a
+//! socket pair and waits; the sensor puts it in the kernel's tracked map and in the session's
+//! cgroup, answers, and only then does the trampoline execute COMMAND. The trampoline's own
+//! start-up (dynamic loading and so on) is therefore not reported, COMMAND's exec is the first
+//! event of the session, and nothing COMMAND does can happen before it is tracked.
+
+use std::{
+    ffi::OsString,
+    io::{Read as _, Write as _},
+    os::{fd::AsRawFd, unix::net::UnixStream},
+    path::PathBuf,
+    process::ExitStatus,
+    sync::Arc,
+};
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::{Gid, Uid, User};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{new_session_id, report_counters};
+use crate::{
+    capture::{Capture, CaptureOptions, EventStream, environment, tracking},
+    config::Config,
+    event::{Enricher, ecs::Host},
+    output::{JsonLines, OutputTarget},
+    pipeline::Pipeline,
+    process::{
+        Origin, ProcessTable, Procfs, agent_id,
+        cgroup::{CgroupNames, SessionCgroup, find_cgroup2_mount},
+    },
+};
+
+/// Options of `watch`.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    pub events: Option<OutputTarget>,
+    pub config: Option<PathBuf>,
+    pub name: Option<String>,
+    pub user: Option<String>,
+    pub command: Vec<OsString>,
+}
+
+/// The account COMMAND runs as.
+#[derive(Clone, Debug)]
+pub struct RunAs {
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
+    pub name: String,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+impl RunAs {
+    pub fn lookup(name: &str) -> Result<Self> {
+        let user = User::from_name(name)
+            .with_context(|| format!("looking up user `{name}`"))?
+            .with_context(|| format!("there is no user `{name}` on this machine"))?;
+        let c_name = std::ffi::CString::new(name).context("user names cannot contain NUL")?;
+        let groups =
+            nix::unistd::getgrouplist(&c_name, user.gid).with_context(|| format!("listing the groups of `{name}`"))?;
+        Ok(Self {
+            uid: user.uid,
+            gid: user.gid,
+            groups,
+            name: user.name,
+            home: user.dir,
+            shell: user.shell,
+        })
+    }
+}
+
+/// Runs the command; returns the exit code `watch` should exit with.
+pub fn run(options: WatchOptions) -> Result<i32> {
+    if options.command.is_empty() {
+        bail!("watch needs a command to run: agent-sensor watch [OPTIONS] -- COMMAND [ARGS...]");
+    }
+    let env = environment::check()?;
+    let config = Config::load(options.config.as_deref())?;
+    let run_as = options.user.as_deref().map(RunAs::lookup).transpose()?;
+    let events = options.events.clone().map(JsonLines::open).transpose()?;
+
+    let mut capture = Capture::load(
+        &env,
+        &CaptureOptions {
+            ring_buffer_bytes: config.capture.ring_buffer_bytes,
+            match_profiles: false,
+        },
+    )?;
+    let ring = capture.take_ring().context("the ring buffer was already taken")?;
+
+    let session_id = new_session_id();
+    let agent: Arc<str> = options
+        .name
+        .clone()
+        .unwrap_or_else(|| program_name(&options.command[0]))
+        .into();
+    let hierarchy = find_cgroup2_mount()?;
+    let cgroup = SessionCgroup::create(&hierarchy, &format!("watch-{}", agent_id(session_id)))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let (mut control, trampoline_end) = UnixStream::pair().context("creating the start socket pair")?;
+        let mut child = spawn_trampoline(&options.command, run_as.as_ref(), trampoline_end)?;
+        let pid = child.id().context("the command exited before it started")?;
+        let mut waiting = [0u8; 1];
+        control
+            .read_exact(&mut waiting)
+            .context("the command's launcher exited before it was ready")?;
+
+        tracking::track(&mut capture.tracked, pid, session_id, None).context("marking the session in the kernel")?;
+        cgroup.attach(pid)?;
+        let mut cgroups = CgroupNames::new(Some(hierarchy.clone()));
+        if let Ok(id) = cgroup.id() {
+            cgroups.insert(id, cgroup.relative());
+        }
+        let mut enricher = Enricher::new(ProcessTable::on_demand(Procfs::default()), cgroups, Vec::new());
+        enricher.sessions.start(session_id, agent.clone(), pid, Origin::Watch);
+        let mut pipeline = Pipeline::new(enricher, Host::current(), events);
+        let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
+        tracing::info!(
+            session = %agent_id(session_id),
+            agent = %agent,
+            pid,
+            cgroup = %cgroup.path().display(),
+            "watching"
+        );
+
+        // Let the trampoline execute the command now that it is tracked.
+        control.write_all(&[1]).context("releasing the command")?;
+        drop(control);
+
+        let status = wait_for_command(&mut pipeline, &mut stream, &mut child, pid).await?;
+        report_counters(&capture, &pipeline.stats);
+        finish_cgroup(&cgroup);
+        Ok(exit_code(status))
+    })
+}
+
+/// The base name of the command, as the default agent name.
+fn program_name(command: &OsString) -> String {
+    let text = command.to_string_lossy();
+    text.rsplit('/').next().unwrap_or(&text).to_string()
+}
+
+fn spawn_trampoline(command: &[OsString], run_as: Option<&RunAs>, ready: UnixStream) -> Result<tokio::process::Child> {
+    let exe = std::env::current_exe().context("finding the agent-sensor executable")?;
+    let mut trampoline = tokio::process::Command::new(exe);
+    trampoline.arg("__session-exec").arg("--control-fd").arg("3");
+    if let Some(user) = run_as {
+        let groups: Vec<String> = user.groups.iter().map(|g| g.as_raw().to_string()).collect();
+        trampoline
+            .arg("--uid")
+            .arg(user.uid.as_raw().to_string())
+            .arg("--gid")
+            .arg(user.gid.as_raw().to_string())
+            .arg("--groups")
+            .arg(groups.join(","))
+            .env("HOME", &user.home)
+            .env("USER", &user.name)
+            .env("LOGNAME", &user.name)
+            .env("SHELL", &user.shell);
+    }
+    trampoline.arg("--").args(command);
+    let fd = ready.as_raw_fd();
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) run between fork and exec.
+    unsafe {
+        trampoline.pre_exec(move || {
+            if fd == 3 {
+                let flags = libc::fcntl(3, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = trampoline.spawn().context("starting the command")?;
+    drop(ready);
+    Ok(child)
+}
+
+/// Pumps events until the command exits; Ctrl-C goes to the command (same terminal process
+/// group), not to the sensor, and SIGTERM/SIGHUP sent to the sensor are passed on to it.
+async fn wait_for_command(
+    pipeline: &mut Pipeline,
+    stream: &mut EventStream,
+    child: &mut tokio::process::Child,
+    pid: u32,
+) -> Result<ExitStatus> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    let mut quit = signal(SignalKind::quit()).context("handling SIGQUIT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let stop = async {
+        let _ = done_rx.await;
+    };
+    let waiter = async {
+        loop {
+            tokio::select! {
+                status = child.wait() => {
+                    let _ = done_tx.send(());
+                    return status;
+                }
+                _ = interrupt.recv() => {}
+                _ = quit.recv() => {}
+                _ = terminate.recv() => forward(pid, nix::sys::signal::Signal::SIGTERM),
+                _ = hangup.recv() => forward(pid, nix::sys::signal::Signal::SIGHUP),
+            }
+        }
+    };
+    let (pumped, status) = tokio::join!(pipeline.run_until(stream, stop), waiter);
+    pumped.context("reading events")?;
+    status.context("waiting for the command")
+}
+
+fn forward(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+}
+
+fn finish_cgroup(cgroup: &SessionCgroup) {
+    let left = cgroup.pids();
+    if left.is_empty() {
+        if let Err(error) = cgroup.remove() {
+            tracing::debug!(%error, "could not remove the session cgroup");
+        }
+    } else {
+        tracing::warn!(
+            processes = left.len(),
+            cgroup = %cgroup.path().display(),
+            "processes of the session are still running after the command exited; they are no longer watched"
+        );
+    }
+}
+
+/// The shell convention: the exit status, or 128 + the signal that killed the command.
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    }
+}

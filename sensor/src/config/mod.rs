@@ -1,0 +1,124 @@
+//! The sensor's configuration file (YAML; see docs/configuration.md).
+
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::profiles::{ProfileError, Profiles};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Yaml(#[from] yaml::YamlError),
+    #[error(transparent)]
+    Profiles(#[from] ProfileError),
+    #[error("{origin}: capture.ring_buffer_bytes must be a power of two of at least 4096, not {value}")]
+    RingSize { origin: String, value: u32 },
+}
+
+/// Settings of the kernel capture.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Size of the kernel-to-userspace ring buffer, in bytes (a power of two).
+    pub ring_buffer_bytes: u32,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            ring_buffer_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// Agent profile file; the built-in profiles when absent. Relative to the config file.
+    #[serde(default)]
+    profiles: Option<PathBuf>,
+    #[serde(default)]
+    capture: CaptureConfig,
+}
+
+/// The configuration in effect.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub profiles: Profiles,
+    pub capture: CaptureConfig,
+}
+
+impl Config {
+    /// Built-in defaults: the shipped profiles, a 16 MiB ring buffer.
+    pub fn builtin() -> Result<Self, ConfigError> {
+        Ok(Self {
+            profiles: Profiles::builtin()?,
+            capture: CaptureConfig::default(),
+        })
+    }
+
+    /// Reads `path`, or returns the defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Self::builtin();
+        };
+        let text = yaml::read(path)?;
+        let origin = path.display().to_string();
+        let file: ConfigFile = yaml::parse(&text, &origin)?;
+        let size = file.capture.ring_buffer_bytes;
+        if !size.is_power_of_two() || size < 4096 {
+            return Err(ConfigError::RingSize { origin, value: size });
+        }
+        let profiles = match &file.profiles {
+            Some(profiles) => {
+                let base = path.parent().unwrap_or(Path::new("."));
+                Profiles::load(&base.join(profiles))?
+            }
+            None => Profiles::builtin()?,
+        };
+        Ok(Self {
+            profiles,
+            capture: file.capture,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_config_with_relative_profiles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("agents.yaml"),
+            "version: 1\nagents:\n  - name: my-agent\n    commands: [my-agent]\n",
+        )
+        .expect("write profiles");
+        let config_path = dir.path().join("config.yaml");
+        std::fs::write(
+            &config_path,
+            "profiles: agents.yaml\ncapture:\n  ring_buffer_bytes: 1048576\n",
+        )
+        .expect("write config");
+        let config = Config::load(Some(&config_path)).expect("config");
+        assert_eq!(config.capture.ring_buffer_bytes, 1 << 20);
+        assert_eq!(config.profiles.agents[0].name, "my-agent");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_sizes_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "captur:\n  ring_buffer_bytes: 4096\n").expect("write");
+        let error = Config::load(Some(&path)).expect_err("unknown key").to_string();
+        assert!(error.contains("config.yaml:1:"), "{error}");
+        std::fs::write(&path, "capture:\n  ring_buffer_bytes: 5000\n").expect("write");
+        let error = Config::load(Some(&path)).expect_err("bad size").to_string();
+        assert!(error.contains("power of two"), "{error}");
+        assert!(error.contains("config.yaml"), "{error}");
+    }
+}

@@ -1,0 +1,360 @@
+//! Turns ring-buffer records (see `sensor_common::event`) into owned, checked Rust values.
+//!
+//! Every offset and length in a record is checked against the record's size: a malformed record
+//! is an error for that record, never a panic.
+
+mod errno;
+mod paths;
+
+pub use errno::errno_name;
+pub use paths::{DecodedPath, decode_components};
+
+use sensor_common::event::{
+    ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_UNLINK,
+    EventHeader, ExecEvent, ExitEvent, ForkEvent, HEADER_SESSION_START, OpenEvent, RESOLVED_BASE, RESOLVED_FILE,
+    STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef, Syscall, UnlinkEvent,
+};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than its header")]
+    TooShort(usize),
+    #[error("record kind {0} is unknown")]
+    UnknownKind(u16),
+    #[error("{kind} record of {len} bytes is shorter than its fixed part")]
+    Truncated { kind: &'static str, len: usize },
+    #[error("string at {offset}+{len} lies outside the {size}-byte record")]
+    StringOutOfBounds { offset: u16, len: u16, size: usize },
+    #[error("syscall id {0} is unknown")]
+    UnknownSyscall(u16),
+}
+
+/// Fields every record carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Common {
+    pub time_ns: u64,
+    pub session_id: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+}
+
+/// A string from a record: its text (lossy UTF-8) and whether the kernel had to cut it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text {
+    pub value: String,
+    pub truncated: bool,
+    pub missing: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    pub common: Common,
+    pub ppid: u32,
+    /// Set when this exec matched an agent profile and started a session.
+    pub started_profile: Option<u32>,
+    pub start_boottime_ns: u64,
+    pub filename: Text,
+    pub executable: DecodedPath,
+    pub cwd: DecodedPath,
+    pub args: Vec<String>,
+    pub args_truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fork {
+    pub common: Common,
+    pub child_pid: u32,
+    pub child_untracked: bool,
+    pub clone_flags: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub common: Common,
+    /// Wait status: exit status in bits 8..16, signal in bits 0..7.
+    pub status: u32,
+}
+
+/// The directory a relative path starts from, or the file itself, as the kernel resolved it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    None,
+    File(DecodedPath),
+    Base(DecodedPath),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Open {
+    pub common: Common,
+    pub syscall: Syscall,
+    pub dirfd: i32,
+    pub flags: u32,
+    pub mode: u32,
+    pub ret: i64,
+    pub path: Text,
+    pub resolved: Resolved,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unlink {
+    pub common: Common,
+    pub syscall: Syscall,
+    pub dirfd: i32,
+    pub flags: u32,
+    pub ret: i64,
+    pub path: Text,
+    pub base: Option<DecodedPath>,
+}
+
+/// Where a connect went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocketAddress {
+    Inet(std::net::SocketAddr),
+    /// A unix socket path; abstract names start with `@`.
+    Unix(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connect {
+    pub common: Common,
+    pub fd: i32,
+    pub ret: i64,
+    pub address: SocketAddress,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chdir {
+    pub common: Common,
+    pub cwd: DecodedPath,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawEvent {
+    Exec(Exec),
+    Fork(Fork),
+    Exit(Exit),
+    Open(Open),
+    Connect(Connect),
+    Unlink(Unlink),
+    Chdir(Chdir),
+}
+
+impl RawEvent {
+    pub fn common(&self) -> &Common {
+        match self {
+            Self::Exec(e) => &e.common,
+            Self::Fork(e) => &e.common,
+            Self::Exit(e) => &e.common,
+            Self::Open(e) => &e.common,
+            Self::Connect(e) => &e.common,
+            Self::Unlink(e) => &e.common,
+            Self::Chdir(e) => &e.common,
+        }
+    }
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
+    let header: EventHeader = read_fixed(bytes, "header")?;
+    let record = Record { bytes };
+    let common = Common {
+        time_ns: header.time_ns,
+        session_id: header.session_id,
+        pid: header.tgid,
+        tid: header.tid,
+        uid: header.uid,
+        gid: header.gid,
+        cgroup_id: header.cgroup_id,
+    };
+    Ok(match header.kind {
+        EVENT_EXEC => {
+            let raw: ExecEvent = read_fixed(bytes, "exec")?;
+            let args = record.bytes(raw.args)?;
+            let args_truncated = raw.args.flags & STR_TRUNCATED != 0 || (args.len() as u32) < raw.args_size;
+            RawEvent::Exec(Exec {
+                common,
+                ppid: raw.ppid,
+                started_profile: (header.flags & HEADER_SESSION_START != 0).then_some(raw.profile_id),
+                start_boottime_ns: raw.start_boottime_ns,
+                filename: record.text(raw.filename)?,
+                executable: record.path(raw.executable)?,
+                cwd: record.path(raw.cwd)?,
+                args: split_args(args),
+                args_truncated,
+            })
+        }
+        EVENT_FORK => {
+            let raw: ForkEvent = read_fixed(bytes, "fork")?;
+            RawEvent::Fork(Fork {
+                common,
+                child_pid: raw.child_tgid,
+                child_untracked: raw.untracked != 0,
+                clone_flags: raw.clone_flags,
+            })
+        }
+        EVENT_EXIT => {
+            let raw: ExitEvent = read_fixed(bytes, "exit")?;
+            RawEvent::Exit(Exit {
+                common,
+                status: raw.exit_code,
+            })
+        }
+        EVENT_OPEN => {
+            let raw: OpenEvent = read_fixed(bytes, "open")?;
+            let resolved = match raw.resolved_kind {
+                RESOLVED_FILE => Resolved::File(record.path(raw.resolved)?),
+                RESOLVED_BASE => Resolved::Base(record.path(raw.resolved)?),
+                _ => Resolved::None,
+            };
+            RawEvent::Open(Open {
+                common,
+                syscall: syscall(raw.syscall)?,
+                dirfd: raw.dirfd,
+                flags: raw.flags,
+                mode: raw.mode,
+                ret: raw.ret,
+                path: record.text(raw.path)?,
+                resolved,
+            })
+        }
+        EVENT_UNLINK => {
+            let raw: UnlinkEvent = read_fixed(bytes, "unlink")?;
+            let base = if raw.resolved_kind == RESOLVED_BASE {
+                Some(record.path(raw.base)?)
+            } else {
+                None
+            };
+            RawEvent::Unlink(Unlink {
+                common,
+                syscall: syscall(raw.syscall)?,
+                dirfd: raw.dirfd,
+                flags: raw.flags,
+                ret: raw.ret,
+                path: record.text(raw.path)?,
+                base,
+            })
+        }
+        EVENT_CONNECT => {
+            let raw: ConnectEvent = read_fixed(bytes, "connect")?;
+            let address = match raw.family as i32 {
+                libc::AF_INET => {
+                    let ip = std::net::Ipv4Addr::new(raw.addr[0], raw.addr[1], raw.addr[2], raw.addr[3]);
+                    SocketAddress::Inet((ip, u16::from_be(raw.port_be)).into())
+                }
+                libc::AF_INET6 => {
+                    let ip = std::net::Ipv6Addr::from(raw.addr);
+                    SocketAddress::Inet((ip, u16::from_be(raw.port_be)).into())
+                }
+                _ => SocketAddress::Unix(unix_path(record.bytes(raw.unix_path)?)),
+            };
+            RawEvent::Connect(Connect {
+                common,
+                fd: raw.fd,
+                ret: raw.ret,
+                address,
+            })
+        }
+        EVENT_CHDIR => {
+            let raw: ChdirEvent = read_fixed(bytes, "chdir")?;
+            RawEvent::Chdir(Chdir {
+                common,
+                cwd: record.path(raw.cwd)?,
+            })
+        }
+        kind => return Err(DecodeError::UnknownKind(kind)),
+    })
+}
+
+fn syscall(value: u16) -> Result<Syscall, DecodeError> {
+    Syscall::from_u16(value).ok_or(DecodeError::UnknownSyscall(value))
+}
+
+/// Copies the fixed-size struct at the start of a record.
+fn read_fixed<T: Copy>(bytes: &[u8], kind: &'static str) -> Result<T, DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(if bytes.len() < size_of::<EventHeader>() {
+            DecodeError::TooShort(bytes.len())
+        } else {
+            DecodeError::Truncated { kind, len: bytes.len() }
+        });
+    }
+    // SAFETY: the length was checked above, T is a plain-data `#[repr(C)]` record type from
+    // sensor_common (every bit pattern is valid), and read_unaligned copes with any alignment.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+struct Record<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    fn bytes(&self, s: StrRef) -> Result<&'a [u8], DecodeError> {
+        let start = s.offset as usize;
+        self.bytes
+            .get(start..start + s.len as usize)
+            .ok_or(DecodeError::StringOutOfBounds {
+                offset: s.offset,
+                len: s.len,
+                size: self.bytes.len(),
+            })
+    }
+
+    fn text(&self, s: StrRef) -> Result<Text, DecodeError> {
+        let bytes = self.bytes(s)?;
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        Ok(Text {
+            value: String::from_utf8_lossy(&bytes[..end]).into_owned(),
+            truncated: s.flags & STR_TRUNCATED != 0,
+            missing: s.flags & STR_MISSING != 0,
+        })
+    }
+
+    fn path(&self, s: StrRef) -> Result<DecodedPath, DecodeError> {
+        let bytes = self.bytes(s)?;
+        if s.flags & STR_COMPONENTS != 0 {
+            Ok(decode_components(bytes, s.flags))
+        } else {
+            let text = self.text(s)?;
+            Ok(DecodedPath {
+                path: text.value,
+                truncated: text.truncated,
+                missing: text.missing,
+            })
+        }
+    }
+}
+
+/// Splits a NUL-separated argument area into arguments.
+fn split_args(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+/// A unix socket path from `sun_path`: up to the first NUL, or `@name` for abstract sockets.
+fn unix_path(bytes: &[u8]) -> String {
+    match bytes.split_first() {
+        Some((0, rest)) => {
+            let name = rest
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(&rest[..0], |end| &rest[..=end]);
+            format!("@{}", String::from_utf8_lossy(name))
+        }
+        _ => {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

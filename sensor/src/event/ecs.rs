@@ -1,0 +1,400 @@
+//! The JSON form of events: one object per line, ECS field names (docs/events.md).
+
+use serde::{Serialize, Serializer, ser::SerializeStruct};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use super::{Action, Destination, Detail, Event, SCHEMA_VERSION, open_flags};
+use crate::process::agent_id;
+
+/// ECS version whose field names the events follow.
+pub const ECS_VERSION: &str = "8.17.0";
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with nanoseconds.
+pub fn rfc3339(epoch_ns: i128) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(epoch_ns)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// Context that is the same for every event of a sensor run.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub hostname: String,
+}
+
+impl Host {
+    pub fn current() -> Self {
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+            .unwrap_or_else(|| "unknown".to_string());
+        Self { hostname }
+    }
+}
+
+/// An event with its host, ready to serialize as one ECS document.
+pub struct EcsEvent<'a> {
+    pub event: &'a Event,
+    pub host: &'a Host,
+}
+
+impl EcsEvent<'_> {
+    /// Serializes to one JSON line (without the newline).
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs of strings and numbers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+fn categories(event: &Event) -> (&'static [&'static str], &'static [&'static str]) {
+    match event.action {
+        Action::Exec | Action::Fork => (&["process"], &["start"]),
+        Action::Exit => (&["process"], &["end"]),
+        Action::Open => {
+            let flags = event.file().map_or(0, |file| file.flags);
+            if flags as i32 & libc::O_CREAT != 0 {
+                (&["file"], &["creation"])
+            } else if open_flags::is_write(flags) {
+                (&["file"], &["change"])
+            } else {
+                (&["file"], &["access"])
+            }
+        }
+        Action::Unlink | Action::Rmdir => (&["file"], &["deletion"]),
+        Action::Connect => (&["network"], &["connection", "start"]),
+    }
+}
+
+impl Serialize for EcsEvent<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let event = self.event;
+        let file = event.file();
+        let destination = event.destination();
+        let mut doc = serializer.serialize_struct("Event", 12)?;
+        doc.serialize_field("@timestamp", &rfc3339(event.timestamp_ns))?;
+        doc.serialize_field("ecs", &EcsVersion { version: ECS_VERSION })?;
+        let (category, kind) = categories(event);
+        doc.serialize_field(
+            "event",
+            &EventFields {
+                kind: "event",
+                category,
+                r#type: kind,
+                action: event.action.as_str(),
+                outcome: event.outcome.as_str(),
+                sequence: event.sequence,
+                module: "agent_sensor",
+                dataset: "agent_sensor.events",
+            },
+        )?;
+        doc.serialize_field(
+            "host",
+            &HostFields {
+                hostname: &self.host.hostname,
+            },
+        )?;
+        doc.serialize_field("process", &ProcessFields::of(event))?;
+        doc.serialize_field(
+            "user",
+            &UserFields {
+                id: event.process.uid.to_string(),
+                name: event.user_name.as_deref(),
+            },
+        )?;
+        doc.serialize_field(
+            "group",
+            &GroupFields {
+                id: event.process.gid.to_string(),
+            },
+        )?;
+        if let Some(file) = file {
+            doc.serialize_field(
+                "file",
+                &FileFields {
+                    path: &file.path,
+                    name: file.name(),
+                    directory: file.directory(),
+                },
+            )?;
+        }
+        if let Some(destination) = destination {
+            doc.serialize_field("destination", &DestinationFields::of(destination))?;
+            doc.serialize_field(
+                "network",
+                &NetworkFields {
+                    r#type: match destination {
+                        Destination::Inet(address) if address.is_ipv4() => "ipv4",
+                        Destination::Inet(_) => "ipv6",
+                        Destination::Unix(_) => "unix",
+                    },
+                },
+            )?;
+        }
+        if let Some(code) = event.error {
+            doc.serialize_field("error", &ErrorFields { code })?;
+        }
+        if let Some(session) = &event.session {
+            doc.serialize_field(
+                "gen_ai",
+                &GenAi {
+                    agent: Agent {
+                        name: &session.agent,
+                        id: agent_id(session.id),
+                    },
+                },
+            )?;
+        }
+        doc.serialize_field("agent_sensor", &SensorFields::of(event))?;
+        doc.end()
+    }
+}
+
+#[derive(Serialize)]
+struct EcsVersion {
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct EventFields {
+    kind: &'static str,
+    category: &'static [&'static str],
+    r#type: &'static [&'static str],
+    action: &'static str,
+    outcome: &'static str,
+    sequence: u64,
+    module: &'static str,
+    dataset: &'static str,
+}
+
+#[derive(Serialize)]
+struct HostFields<'a> {
+    hostname: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProcessFields<'a> {
+    pid: u32,
+    name: &'a str,
+    executable: &'a str,
+    args: &'a [String],
+    args_count: usize,
+    command_line: String,
+    working_directory: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    thread: Thread,
+    parent: Parent<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i64>,
+}
+
+impl<'a> ProcessFields<'a> {
+    fn of(event: &'a Event) -> Self {
+        let process = &event.process;
+        let exit_code = match event.detail {
+            Detail::Exit { status } => Some(exit_code(status)),
+            _ => None,
+        };
+        Self {
+            pid: process.pid,
+            name: process.name(),
+            executable: &process.executable,
+            args: &process.args,
+            args_count: process.args.len(),
+            command_line: process.args.join(" "),
+            working_directory: &process.cwd,
+            start: event.process_start_ns.map(rfc3339),
+            thread: Thread { id: event.tid },
+            parent: Parent {
+                pid: event.parent.as_ref().map_or(process.ppid, |parent| parent.pid),
+                executable: event.parent.as_ref().and_then(|parent| parent.executable.as_deref()),
+            },
+            exit_code,
+        }
+    }
+}
+
+/// ECS `process.exit_code`: the exit status, or 128 + signal for a process killed by a signal.
+pub fn exit_code(status: u32) -> i64 {
+    let signal = status & 0x7f;
+    if signal == 0 {
+        ((status >> 8) & 0xff) as i64
+    } else {
+        128 + signal as i64
+    }
+}
+
+#[derive(Serialize)]
+struct Thread {
+    id: u32,
+}
+
+#[derive(Serialize)]
+struct Parent<'a> {
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executable: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UserFields<'a> {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GroupFields {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct FileFields<'a> {
+    path: &'a str,
+    name: &'a str,
+    directory: &'a str,
+}
+
+#[derive(Serialize)]
+struct DestinationFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    address: String,
+}
+
+impl DestinationFields {
+    fn of(destination: &Destination) -> Self {
+        match destination {
+            Destination::Inet(address) => Self {
+                ip: Some(address.ip().to_string()),
+                port: Some(address.port()),
+                address: address.ip().to_string(),
+            },
+            Destination::Unix(path) => Self {
+                ip: None,
+                port: None,
+                address: path.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct NetworkFields {
+    r#type: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorFields {
+    code: &'static str,
+}
+
+#[derive(Serialize)]
+struct GenAi<'a> {
+    agent: Agent<'a>,
+}
+
+#[derive(Serialize)]
+struct Agent<'a> {
+    name: &'a str,
+    id: String,
+}
+
+#[derive(Serialize)]
+struct SensorFields<'a> {
+    schema_version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscall: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_argument: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dirfd: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open: Option<OpenFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec: Option<ExecFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fork: Option<ForkFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit: Option<ExitFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OpenFields {
+    flags: Vec<&'static str>,
+    access: &'static str,
+    write: bool,
+    mode: String,
+}
+
+#[derive(Serialize)]
+struct ExecFields<'a> {
+    filename: &'a str,
+}
+
+#[derive(Serialize)]
+struct ForkFields {
+    child_pid: u32,
+}
+
+#[derive(Serialize)]
+struct ExitFields {
+    status: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<u32>,
+}
+
+impl<'a> SensorFields<'a> {
+    fn of(event: &'a Event) -> Self {
+        let mut fields = Self {
+            schema_version: SCHEMA_VERSION,
+            syscall: None,
+            path_argument: None,
+            dirfd: None,
+            open: None,
+            path_truncated: None,
+            args_truncated: event.process.args_truncated.then_some(true),
+            exec: None,
+            fork: None,
+            exit: None,
+            cgroup: event.process.cgroup.as_deref(),
+        };
+        match &event.detail {
+            Detail::File(file) => {
+                fields.syscall = Some(file.syscall.name());
+                fields.path_argument = Some(&file.path_argument);
+                fields.dirfd = Some(file.dirfd);
+                fields.path_truncated = file.truncated.then_some(true);
+                if event.action == Action::Open {
+                    let access = open_flags::Access::of(file.flags);
+                    fields.open = Some(OpenFields {
+                        flags: open_flags::names(file.flags),
+                        access: access.as_str(),
+                        write: open_flags::is_write(file.flags),
+                        mode: format!("{:04o}", file.mode & 0o7777),
+                    });
+                }
+            }
+            Detail::Exec { filename } => fields.exec = Some(ExecFields { filename }),
+            Detail::Fork { child_pid } => fields.fork = Some(ForkFields { child_pid: *child_pid }),
+            Detail::Exit { status } => {
+                let signal = status & 0x7f;
+                fields.exit = Some(ExitFields {
+                    status: (status >> 8) & 0xff,
+                    signal: (signal != 0).then_some(signal),
+                });
+            }
+            Detail::Connect { .. } => fields.syscall = Some("connect"),
+        }
+        fields
+    }
+}

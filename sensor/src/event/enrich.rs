@@ -1,0 +1,273 @@
+//! Joins kernel records with the process table and the session registry.
+
+use std::sync::Arc;
+
+use sensor_common::event::Syscall;
+
+use super::{Action, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef};
+use crate::{
+    decode::{self, RawEvent, Resolved, SocketAddress, errno_name},
+    process::{Origin, ProcessInfo, ProcessTable, Sessions, cgroup::CgroupNames, resolve::resolve, users::UserNames},
+};
+
+const AT_REMOVEDIR: u32 = 0x200;
+
+/// Turns raw records into [`Event`]s and keeps the process table and sessions current.
+#[derive(Debug)]
+pub struct Enricher {
+    pub table: ProcessTable,
+    pub sessions: Sessions,
+    users: UserNames,
+    cgroups: CgroupNames,
+    /// Names of the agent profiles, by the index the kernel reports.
+    profile_names: Vec<Arc<str>>,
+    /// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in nanoseconds.
+    boot_to_epoch_ns: i128,
+    sequence: u64,
+}
+
+impl Enricher {
+    pub fn new(table: ProcessTable, cgroups: CgroupNames, profile_names: Vec<Arc<str>>) -> Self {
+        Self {
+            table,
+            sessions: Sessions::default(),
+            users: UserNames::default(),
+            cgroups,
+            profile_names,
+            boot_to_epoch_ns: boot_to_epoch_offset(),
+            sequence: 0,
+        }
+    }
+
+    /// The number of events produced so far.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    pub fn epoch_ns(&self, boot_ns: u64) -> i128 {
+        self.boot_to_epoch_ns + boot_ns as i128
+    }
+
+    /// Enriches one record; `None` for records that only update state (chdir).
+    pub fn enrich(&mut self, raw: RawEvent) -> Option<Event> {
+        match raw {
+            RawEvent::Exec(exec) => {
+                if let Some(profile) = exec.started_profile {
+                    let agent = self
+                        .profile_names
+                        .get(profile as usize)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from("unknown"));
+                    self.sessions
+                        .start(exec.common.session_id, agent, exec.common.pid, Origin::Profile);
+                }
+                self.table.apply_exec(&exec);
+                let filename = resolve(Some(&exec.cwd.path), &exec.filename.value);
+                Some(self.event(
+                    &exec.common,
+                    Action::Exec,
+                    Outcome::Success,
+                    None,
+                    Detail::Exec { filename },
+                ))
+            }
+            RawEvent::Fork(fork) => {
+                let event = self.event(
+                    &fork.common,
+                    Action::Fork,
+                    Outcome::Success,
+                    None,
+                    Detail::Fork {
+                        child_pid: fork.child_pid,
+                    },
+                );
+                self.table.apply_fork(&fork);
+                if fork.child_untracked {
+                    tracing::warn!(
+                        child = fork.child_pid,
+                        "the tracked-process map is full: a child of a tracked process is not tracked"
+                    );
+                } else {
+                    self.sessions.process_started(fork.common.session_id);
+                }
+                Some(event)
+            }
+            RawEvent::Exit(exit) => {
+                let event = self.event(
+                    &exit.common,
+                    Action::Exit,
+                    Outcome::Success,
+                    None,
+                    Detail::Exit { status: exit.status },
+                );
+                self.table.apply_exit(&exit);
+                if let Some(session) = self.sessions.process_exited(exit.common.session_id) {
+                    tracing::debug!(session = session.id, agent = %session.agent, "agent session ended");
+                }
+                Some(event)
+            }
+            RawEvent::Open(open) => {
+                let cwd = self.cwd_of(open.common.pid);
+                let (path, truncated) = match &open.resolved {
+                    Resolved::File(file) => (file.path.clone(), file.truncated || open.path.truncated),
+                    Resolved::Base(base) => (
+                        resolve(Some(&base.path), &open.path.value),
+                        base.truncated || open.path.truncated,
+                    ),
+                    Resolved::None => (resolve(cwd.as_deref(), &open.path.value), open.path.truncated),
+                };
+                let detail = Detail::File(FileDetail {
+                    path,
+                    path_argument: open.path.value,
+                    syscall: open.syscall,
+                    dirfd: open.dirfd,
+                    flags: open.flags,
+                    mode: open.mode,
+                    truncated,
+                });
+                Some(self.syscall_event(&open.common, Action::Open, open.ret, detail))
+            }
+            RawEvent::Unlink(unlink) => {
+                let action = if unlink.syscall == Syscall::Rmdir
+                    || (unlink.syscall == Syscall::Unlinkat && unlink.flags & AT_REMOVEDIR != 0)
+                {
+                    Action::Rmdir
+                } else {
+                    Action::Unlink
+                };
+                let base = match &unlink.base {
+                    Some(base) => Some(Arc::from(base.path.as_str())),
+                    None => self.cwd_of(unlink.common.pid),
+                };
+                let truncated = unlink.path.truncated || unlink.base.as_ref().is_some_and(|b| b.truncated);
+                let detail = Detail::File(FileDetail {
+                    path: resolve(base.as_deref(), &unlink.path.value),
+                    path_argument: unlink.path.value,
+                    syscall: unlink.syscall,
+                    dirfd: unlink.dirfd,
+                    flags: unlink.flags,
+                    mode: 0,
+                    truncated,
+                });
+                Some(self.syscall_event(&unlink.common, action, unlink.ret, detail))
+            }
+            RawEvent::Connect(connect) => {
+                let destination = match connect.address {
+                    SocketAddress::Inet(address) => Destination::Inet(address),
+                    SocketAddress::Unix(path) => Destination::Unix(path),
+                };
+                // A non-blocking connect that is under way has not failed.
+                let ret = if connect.ret == -(libc::EINPROGRESS as i64) {
+                    0
+                } else {
+                    connect.ret
+                };
+                let mut event = self.syscall_event(
+                    &connect.common,
+                    Action::Connect,
+                    ret,
+                    Detail::Connect {
+                        destination,
+                        fd: connect.fd,
+                    },
+                );
+                if connect.ret == -(libc::EINPROGRESS as i64) {
+                    event.outcome = Outcome::Unknown;
+                    event.error = errno_name(libc::EINPROGRESS as i64);
+                }
+                Some(event)
+            }
+            RawEvent::Chdir(chdir) => {
+                self.table.apply_chdir(&chdir);
+                None
+            }
+        }
+    }
+
+    fn cwd_of(&mut self, pid: u32) -> Option<Arc<str>> {
+        self.table
+            .get_or_load(pid)
+            .map(|process| process.cwd.clone())
+            .filter(|cwd| !cwd.is_empty())
+    }
+
+    fn syscall_event(&mut self, common: &decode::Common, action: Action, ret: i64, detail: Detail) -> Event {
+        let outcome = Outcome::of_return(ret);
+        let error = if ret < 0 { errno_name(-ret) } else { None };
+        self.event(common, action, outcome, error, detail)
+    }
+
+    fn event(
+        &mut self,
+        common: &decode::Common,
+        action: Action,
+        outcome: Outcome,
+        error: Option<&'static str>,
+        detail: Detail,
+    ) -> Event {
+        self.sequence += 1;
+        let mut process = self
+            .table
+            .get_or_load(common.pid)
+            .cloned()
+            .unwrap_or_else(|| ProcessInfo {
+                pid: common.pid,
+                ppid: 0,
+                executable: Arc::from(""),
+                args: Arc::from([]),
+                args_truncated: false,
+                cwd: Arc::from(""),
+                uid: common.uid,
+                gid: common.gid,
+                start_boottime_ns: 0,
+                cgroup_id: common.cgroup_id,
+                cgroup: None,
+                session_id: Some(common.session_id),
+            });
+        // The kernel's view at the time of the event wins over the table's.
+        process.uid = common.uid;
+        process.gid = common.gid;
+        process.cgroup_id = common.cgroup_id;
+        if common.cgroup_id != 0 {
+            process.cgroup = self.cgroups.name(common.cgroup_id).or(process.cgroup);
+        }
+        let parent = (process.ppid != 0).then(|| ParentRef {
+            pid: process.ppid,
+            executable: self
+                .table
+                .get(process.ppid)
+                .map(|parent| parent.executable.clone())
+                .filter(|e| !e.is_empty()),
+        });
+        let process_start_ns = (process.start_boottime_ns != 0).then(|| self.epoch_ns(process.start_boottime_ns));
+        let session = SessionRef {
+            id: common.session_id,
+            agent: self.sessions.agent_name(common.session_id),
+        };
+        Event {
+            sequence: self.sequence,
+            timestamp_ns: self.epoch_ns(common.time_ns),
+            action,
+            outcome,
+            error,
+            tid: common.tid,
+            user_name: self.users.name(common.uid),
+            process_start_ns,
+            parent,
+            process,
+            session: Some(session),
+            detail,
+        }
+    }
+}
+
+/// `CLOCK_REALTIME - CLOCK_BOOTTIME` now, to turn kernel boot-time stamps into wall-clock time.
+fn boot_to_epoch_offset() -> i128 {
+    use nix::time::{ClockId, clock_gettime};
+    let nanos = |clock| {
+        clock_gettime(clock)
+            .map(|t| t.tv_sec() as i128 * 1_000_000_000 + t.tv_nsec() as i128)
+            .unwrap_or(0)
+    };
+    nanos(ClockId::CLOCK_REALTIME) - nanos(ClockId::CLOCK_BOOTTIME)
+}

@@ -1,0 +1,102 @@
+//! Open flags: their names, and whether an open reads, writes or creates.
+
+/// The access an open asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl Access {
+    pub fn of(flags: u32) -> Self {
+        match flags as i32 & libc::O_ACCMODE {
+            libc::O_WRONLY => Self::Write,
+            libc::O_RDWR => Self::ReadWrite,
+            _ => Self::Read,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::ReadWrite => "read-write",
+        }
+    }
+
+    pub fn writes(self) -> bool {
+        !matches!(self, Self::Read)
+    }
+}
+
+/// True when the open can change the file: write access, or creation or truncation.
+pub fn is_write(flags: u32) -> bool {
+    let flags_i = flags as i32;
+    Access::of(flags).writes() || flags_i & (libc::O_CREAT | libc::O_TRUNC) != 0
+}
+
+const NAMED: &[(i32, &str)] = &[
+    (libc::O_CREAT, "O_CREAT"),
+    (libc::O_EXCL, "O_EXCL"),
+    (libc::O_NOCTTY, "O_NOCTTY"),
+    (libc::O_TRUNC, "O_TRUNC"),
+    (libc::O_APPEND, "O_APPEND"),
+    (libc::O_NONBLOCK, "O_NONBLOCK"),
+    (libc::O_DSYNC, "O_DSYNC"),
+    (libc::O_DIRECT, "O_DIRECT"),
+    (libc::O_LARGEFILE, "O_LARGEFILE"),
+    (libc::O_DIRECTORY, "O_DIRECTORY"),
+    (libc::O_NOFOLLOW, "O_NOFOLLOW"),
+    (libc::O_NOATIME, "O_NOATIME"),
+    (libc::O_CLOEXEC, "O_CLOEXEC"),
+    (libc::O_PATH, "O_PATH"),
+    (libc::O_TMPFILE, "O_TMPFILE"),
+];
+
+/// `["O_WRONLY", "O_CREAT", …]`; the access mode always comes first.
+pub fn names(flags: u32) -> Vec<&'static str> {
+    let flags = flags as i32;
+    let mut out = vec![match flags & libc::O_ACCMODE {
+        libc::O_WRONLY => "O_WRONLY",
+        libc::O_RDWR => "O_RDWR",
+        _ => "O_RDONLY",
+    }];
+    for &(bit, name) in NAMED {
+        // O_TMPFILE includes O_DIRECTORY, O_SYNC includes O_DSYNC: require every bit.
+        if bit != 0 && flags & bit == bit {
+            if name == "O_DIRECTORY" && flags & libc::O_TMPFILE == libc::O_TMPFILE {
+                continue;
+            }
+            out.push(name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_write_and_create_are_told_apart() {
+        let read = libc::O_RDONLY as u32;
+        let write = (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32;
+        assert_eq!(Access::of(read), Access::Read);
+        assert!(!is_write(read));
+        assert_eq!(Access::of(write), Access::Write);
+        assert!(is_write(write));
+        assert!(is_write((libc::O_RDONLY | libc::O_TRUNC) as u32));
+        assert_eq!(Access::of(libc::O_RDWR as u32), Access::ReadWrite);
+    }
+
+    #[test]
+    fn names_flags_in_order() {
+        let flags = (libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC) as u32;
+        assert_eq!(names(flags), ["O_WRONLY", "O_CREAT", "O_CLOEXEC"]);
+        assert_eq!(
+            names(libc::O_TMPFILE as u32 | libc::O_RDWR as u32),
+            ["O_RDWR", "O_TMPFILE"]
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Agent Sensor: eBPF runtime detection and enforcement for AI agents.
+//!
+//! The modules follow the flow of an event:
+//! - [`capture`]: check the machine, load and attach the kernel programs, track sessions in the
+//!   kernel, read the ring buffer;
+//! - [`decode`]: ring-buffer records to checked Rust values;
+//! - [`process`]: the process table, sessions, cgroups, path resolution;
+//! - [`event`]: enriched events and their ECS JSON form;
+//! - [`output`]: where events go;
+//! - [`pipeline`]: the loop that joins them; [`commands`] and [`cli`]: the user's entry points.
+
+pub mod capture;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod decode;
+pub mod event;
+pub mod output;
+pub mod pipeline;
+pub mod process;
+pub mod profiles;

@@ -1,0 +1,12 @@
+//! Processes and agent sessions: the process table, /proc, sessions, cgroups, path resolution.
+
+pub mod cgroup;
+pub mod procfs;
+pub mod resolve;
+pub mod sessions;
+pub mod table;
+pub mod users;
+
+pub use procfs::Procfs;
+pub use sessions::{Origin, Session, Sessions, agent_id};
+pub use table::{ProcessInfo, ProcessTable};

@@ -1,0 +1,121 @@
+//! Agent sessions: one agent run and its whole process tree, named after its profile (or the name
+//! given to `watch --name`), identified by a 64-bit id.
+
+use std::{collections::HashMap, sync::Arc};
+
+/// How a session came to be tracked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `agent-sensor watch -- COMMAND`.
+    Watch,
+    /// An agent profile matched an exec in the kernel.
+    Profile,
+    /// A running process adopted by `--pid` or found at start-up.
+    Adopted,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watch => "watch",
+            Self::Profile => "profile",
+            Self::Adopted => "adopted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: u64,
+    /// The agent's name (`gen_ai.agent.name`).
+    pub agent: Arc<str>,
+    pub root_pid: u32,
+    pub origin: Origin,
+    /// Processes of the session still alive, as far as events tell.
+    pub live_processes: u64,
+}
+
+/// `gen_ai.agent.id` of a session: its id as 16 hex digits.
+pub fn agent_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+#[derive(Debug, Default)]
+pub struct Sessions {
+    sessions: HashMap<u64, Session>,
+}
+
+impl Sessions {
+    pub fn start(&mut self, id: u64, agent: impl Into<Arc<str>>, root_pid: u32, origin: Origin) -> &Session {
+        self.sessions.entry(id).or_insert_with(|| Session {
+            id,
+            agent: agent.into(),
+            root_pid,
+            origin,
+            live_processes: 1,
+        })
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    /// The name of the session's agent, or "unknown" for a session nobody announced.
+    pub fn agent_name(&self, id: u64) -> Arc<str> {
+        self.sessions
+            .get(&id)
+            .map_or_else(|| Arc::from("unknown"), |session| session.agent.clone())
+    }
+
+    pub fn process_started(&mut self, id: u64) {
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.live_processes += 1;
+        }
+    }
+
+    /// Counts an exit; returns the session when it has no process left.
+    pub fn process_exited(&mut self, id: u64) -> Option<Session> {
+        let session = self.sessions.get_mut(&id)?;
+        session.live_processes = session.live_processes.saturating_sub(1);
+        if session.live_processes == 0 {
+            self.sessions.remove(&id)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_with_its_last_process() {
+        let mut sessions = Sessions::default();
+        sessions.start(5, "codex", 100, Origin::Profile);
+        sessions.process_started(5);
+        assert!(sessions.process_exited(5).is_none());
+        let ended = sessions.process_exited(5).expect("ended");
+        assert_eq!(&*ended.agent, "codex");
+        assert!(sessions.is_empty());
+        assert_eq!(&*sessions.agent_name(5), "unknown");
+    }
+
+    #[test]
+    fn agent_ids_are_fixed_width_hex() {
+        assert_eq!(agent_id(0xab), "00000000000000ab");
+        assert_eq!(agent_id(u64::MAX), "ffffffffffffffff");
+    }
+}
