@@ -19,3 +19,4 @@ pub mod output;
 pub mod pipeline;
 pub mod process;
 pub mod profiles;
+pub mod random;

@@ -7,7 +7,7 @@ use crate::{
     decode::decode,
     event::{
         Enricher, Event,
-        ecs::{EcsEvent, Host},
+        ecs::{EcsEvent, SensorContext},
     },
     output::JsonLines,
 };
@@ -27,16 +27,16 @@ pub struct PipelineStats {
 
 pub struct Pipeline {
     pub enricher: Enricher,
-    host: Host,
+    context: SensorContext,
     events: Option<JsonLines>,
     pub stats: PipelineStats,
 }
 
 impl Pipeline {
-    pub fn new(enricher: Enricher, host: Host, events: Option<JsonLines>) -> Self {
+    pub fn new(enricher: Enricher, context: SensorContext, events: Option<JsonLines>) -> Self {
         Self {
             enricher,
-            host,
+            context,
             events,
             stats: PipelineStats::default(),
         }
@@ -66,7 +66,7 @@ impl Pipeline {
         };
         let json = EcsEvent {
             event,
-            host: &self.host,
+            context: &self.context,
         }
         .to_json();
         match out.write_line(&json) {

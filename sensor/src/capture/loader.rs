@@ -6,7 +6,7 @@ use std::path::Path;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, TracePoint},
+    programs::{ProgramError, TracePoint, trace_point::TracePointLink},
 };
 use sensor_common::{
     layout::CaptureSettings,
@@ -107,8 +107,10 @@ const SYSCALLS: [&str; 10] = [
 
 /// Loaded and attached kernel programs, and the maps userspace uses.
 pub struct Capture {
-    /// Owns the programs and their attachments: dropping it detaches everything.
+    /// Owns the loaded programs.
     _ebpf: Ebpf,
+    /// One link per attached tracepoint; dropping a link detaches it.
+    links: Vec<TracePointLink>,
     pub tracked: HashMap<MapData, u32, TrackedProcess>,
     pub exec_names: HashMap<MapData, u64, ExecMatch>,
     pub counters: PerCpuArray<MapData, u64>,
@@ -129,8 +131,10 @@ impl Capture {
         if !size.is_power_of_two() || size < page {
             return Err(LoadError::RingSize(size));
         }
+        let started = std::time::Instant::now();
         let layout = kernel_layout::load(Path::new(kernel_layout::VMLINUX_BTF))?;
         let tracepoints = tracepoint_format::load(&env.tracefs)?;
+        tracing::debug!(elapsed = ?started.elapsed(), "kernel layout derived");
         let settings = CaptureSettings {
             match_profiles: options.match_profiles as u32,
             sensor_tgid: std::process::id(),
@@ -145,12 +149,13 @@ impl Capture {
 
         let mut attached = Vec::new();
         let mut missing = Vec::new();
+        let mut links = Vec::new();
         for (program, category, name) in [
             ("sched_process_exec", "sched", "sched_process_exec"),
             ("task_newtask", "task", "task_newtask"),
             ("sched_process_exit", "sched", "sched_process_exit"),
         ] {
-            attach(&mut ebpf, program, &[(category, name)])?;
+            links.extend(attach(&mut ebpf, program, &[(category, name)])?);
             attached.push(format!("{category}/{name}"));
         }
         let mut exits = Vec::new();
@@ -163,20 +168,22 @@ impl Capture {
                 missing.push(format!("syscalls/{enter}"));
                 continue;
             }
-            attach(&mut ebpf, &enter, &[("syscalls", &enter)])?;
+            links.extend(attach(&mut ebpf, &enter, &[("syscalls", &enter)])?);
             attached.push(format!("syscalls/{enter}"));
             exits.push(exit);
         }
         let exit_points: Vec<(&str, &str)> = exits.iter().map(|exit| ("syscalls", exit.as_str())).collect();
-        attach(&mut ebpf, "sys_exit", &exit_points)?;
+        links.extend(attach(&mut ebpf, "sys_exit", &exit_points)?);
         attached.extend(exits.iter().map(|exit| format!("syscalls/{exit}")));
 
+        tracing::debug!(elapsed = ?started.elapsed(), "programs loaded and attached");
         let tracked = take_map(&mut ebpf, TRACKED_MAP)?;
         let exec_names = take_map(&mut ebpf, EXEC_NAMES_MAP)?;
         let counters = take_map(&mut ebpf, COUNTERS_MAP)?;
         let ring = take_map(&mut ebpf, EVENTS_MAP)?;
         Ok(Self {
             _ebpf: ebpf,
+            links,
             tracked,
             exec_names,
             counters,
@@ -192,6 +199,18 @@ impl Capture {
     }
 }
 
+impl Drop for Capture {
+    /// Detaches every tracepoint at once: each detach waits for an RCU grace period, so one
+    /// after the other they take over a second; in parallel the waits overlap.
+    fn drop(&mut self) {
+        std::thread::scope(|scope| {
+            for link in self.links.drain(..) {
+                scope.spawn(move || drop(link));
+            }
+        });
+    }
+}
+
 fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, LoadError>
 where
     T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
@@ -200,8 +219,8 @@ where
     T::try_from(map).map_err(|source| LoadError::Map { name, source })
 }
 
-/// Loads program `name` (once) and attaches it to every tracepoint in `points`.
-fn attach(ebpf: &mut Ebpf, name: &str, points: &[(&str, &str)]) -> Result<(), LoadError> {
+/// Loads program `name` (once) and attaches it to every tracepoint in `points`; returns the links.
+fn attach(ebpf: &mut Ebpf, name: &str, points: &[(&str, &str)]) -> Result<Vec<TracePointLink>, LoadError> {
     let program: &mut TracePoint = ebpf
         .program_mut(name)
         .ok_or_else(|| LoadError::MissingProgram(name.to_string()))?
@@ -214,13 +233,16 @@ fn attach(ebpf: &mut Ebpf, name: &str, points: &[(&str, &str)]) -> Result<(), Lo
         program: name.to_string(),
         error: Box::new(error),
     })?;
+    let mut links = Vec::with_capacity(points.len());
     for (category, point) in points {
-        program.attach(category, point).map_err(|source| LoadError::Attach {
+        let failed = |source| LoadError::Attach {
             program: name.to_string(),
             category: category.to_string(),
             name: point.to_string(),
             source: Box::new(source),
-        })?;
+        };
+        let id = program.attach(category, point).map_err(failed)?;
+        links.push(program.take_link(id).map_err(failed)?);
     }
-    Ok(())
+    Ok(links)
 }

@@ -9,24 +9,6 @@ use crate::{
     pipeline::PipelineStats,
 };
 
-/// A session id chosen by userspace: random, with the kernel's bit clear.
-pub fn new_session_id() -> u64 {
-    let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer.
-    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    let random = if filled == 8 {
-        u64::from_ne_bytes(bytes)
-    } else {
-        // No entropy source: fall back to the clock and pid, still unique enough per host.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        now ^ ((std::process::id() as u64) << 32)
-    };
-    random & !sensor_common::maps::KERNEL_SESSION_BIT
-}
-
 /// Logs what the kernel and the pipeline counted, and warns about any loss.
 pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounters {
     let kernel = KernelCounters::read(&capture.counters);

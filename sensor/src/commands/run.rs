@@ -7,16 +7,17 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{new_session_id, report_counters};
+use super::report_counters;
 use crate::{
     capture::{Capture, CaptureOptions, EventStream, KernelCounters, environment, tracking},
     config::Config,
-    event::{Enricher, ecs::Host},
+    event::{Enricher, ecs::SensorContext},
     output::{JsonLines, OutputTarget},
     pipeline::Pipeline,
     process::{
         Origin, ProcessTable, Procfs, agent_id,
         cgroup::{CgroupNames, find_cgroup2_mount},
+        new_session_id,
     },
     profiles::Profiles,
 };
@@ -78,7 +79,7 @@ pub fn run(options: RunOptions) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let mut pipeline = Pipeline::new(enricher, Host::current(), events);
+        let mut pipeline = Pipeline::new(enricher, SensorContext::current(), events);
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;

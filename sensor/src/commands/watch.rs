@@ -21,16 +21,17 @@ use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{new_session_id, report_counters};
+use super::report_counters;
 use crate::{
     capture::{Capture, CaptureOptions, EventStream, environment, tracking},
     config::Config,
-    event::{Enricher, ecs::Host},
+    event::{Enricher, ecs::SensorContext},
     output::{JsonLines, OutputTarget},
     pipeline::Pipeline,
     process::{
         Origin, ProcessTable, Procfs, agent_id,
         cgroup::{CgroupNames, SessionCgroup, find_cgroup2_mount},
+        new_session_id,
     },
 };
 
@@ -123,7 +124,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         }
         let mut enricher = Enricher::new(ProcessTable::on_demand(Procfs::default()), cgroups, Vec::new());
         enricher.sessions.start(session_id, agent.clone(), pid, Origin::Watch);
-        let mut pipeline = Pipeline::new(enricher, Host::current(), events);
+        let mut pipeline = Pipeline::new(enricher, SensorContext::current(), events);
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         tracing::info!(
             session = %agent_id(session_id),

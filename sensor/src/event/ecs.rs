@@ -17,26 +17,36 @@ pub fn rfc3339(epoch_ns: i128) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
-/// Context that is the same for every event of a sensor run.
+/// What is the same for every event of one sensor run: the host, and the run's identity.
 #[derive(Clone, Debug)]
-pub struct Host {
+pub struct SensorContext {
     pub hostname: String,
+    /// Random per run (`agent.ephemeral_id`); with the sequence number it makes `event.id`.
+    pub run_id: u64,
 }
 
-impl Host {
+impl SensorContext {
     pub fn current() -> Self {
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|name| name.into_string().ok())
             .unwrap_or_else(|| "unknown".to_string());
-        Self { hostname }
+        Self {
+            hostname,
+            run_id: crate::random::random_u64(),
+        }
+    }
+
+    /// `event.id` of the event with this sequence number.
+    pub fn event_id(&self, sequence: u64) -> String {
+        format!("{:016x}-{sequence}", self.run_id)
     }
 }
 
-/// An event with its host, ready to serialize as one ECS document.
+/// An event with its context, ready to serialize as one ECS document.
 pub struct EcsEvent<'a> {
     pub event: &'a Event,
-    pub host: &'a Host,
+    pub context: &'a SensorContext,
 }
 
 impl EcsEvent<'_> {
@@ -76,8 +86,17 @@ impl Serialize for EcsEvent<'_> {
         doc.serialize_field("ecs", &EcsVersion { version: ECS_VERSION })?;
         let (category, kind) = categories(event);
         doc.serialize_field(
+            "agent",
+            &AgentFields {
+                r#type: "agent-sensor",
+                version: env!("CARGO_PKG_VERSION"),
+                ephemeral_id: format!("{:016x}", self.context.run_id),
+            },
+        )?;
+        doc.serialize_field(
             "event",
             &EventFields {
+                id: self.context.event_id(event.sequence),
                 kind: "event",
                 category,
                 r#type: kind,
@@ -91,7 +110,7 @@ impl Serialize for EcsEvent<'_> {
         doc.serialize_field(
             "host",
             &HostFields {
-                hostname: &self.host.hostname,
+                hostname: &self.context.hostname,
             },
         )?;
         doc.serialize_field("process", &ProcessFields::of(event))?;
@@ -156,7 +175,15 @@ struct EcsVersion {
 }
 
 #[derive(Serialize)]
+struct AgentFields {
+    r#type: &'static str,
+    version: &'static str,
+    ephemeral_id: String,
+}
+
+#[derive(Serialize)]
 struct EventFields {
+    id: String,
     kind: &'static str,
     category: &'static [&'static str],
     r#type: &'static [&'static str],
@@ -333,7 +360,9 @@ struct OpenFields {
     flags: Vec<&'static str>,
     access: &'static str,
     write: bool,
-    mode: String,
+    /// Only for opens that can create a file (`O_CREAT`, `O_TMPFILE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -380,7 +409,7 @@ impl<'a> SensorFields<'a> {
                         flags: open_flags::names(file.flags),
                         access: access.as_str(),
                         write: open_flags::is_write(file.flags),
-                        mode: format!("{:04o}", file.mode & 0o7777),
+                        mode: open_flags::creates(file.flags).then(|| format!("{:04o}", file.mode & 0o7777)),
                     });
                 }
             }
@@ -396,5 +425,162 @@ impl<'a> SensorFields<'a> {
             Detail::Connect { .. } => fields.syscall = Some("connect"),
         }
         fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sensor_common::event::Syscall;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::{
+        event::{FileDetail, Outcome, ParentRef, SessionRef},
+        process::ProcessInfo,
+    };
+
+    fn process() -> ProcessInfo {
+        ProcessInfo {
+            pid: 4242,
+            ppid: 4200,
+            executable: Arc::from("/usr/bin/cat"),
+            args: Arc::from(vec!["cat".to_string(), "notes.txt".to_string()]),
+            args_truncated: false,
+            cwd: Arc::from("/home/dev/project"),
+            uid: 1000,
+            gid: 1000,
+            start_boottime_ns: 1,
+            cgroup_id: 9,
+            cgroup: Some(Arc::from("/agent-sensor/watch-1")),
+            session_id: Some(0x1234),
+        }
+    }
+
+    fn event(detail: Detail, action: Action) -> Event {
+        Event {
+            sequence: 7,
+            timestamp_ns: 1_763_750_000_123_456_789,
+            action,
+            outcome: Outcome::Success,
+            error: None,
+            tid: 4243,
+            process: process(),
+            process_start_ns: Some(1_763_749_999_000_000_000),
+            parent: Some(ParentRef {
+                pid: 4200,
+                executable: Some(Arc::from("/usr/bin/bash")),
+            }),
+            user_name: Some(Arc::from("dev")),
+            session: Some(SessionRef {
+                id: 0x1234,
+                agent: Arc::from("claude-code"),
+            }),
+            detail,
+        }
+    }
+
+    fn json(event: &Event) -> Value {
+        let context = SensorContext {
+            hostname: "workstation".into(),
+            run_id: 0xfeed,
+        };
+        serde_json::from_slice(
+            &EcsEvent {
+                event,
+                context: &context,
+            }
+            .to_json(),
+        )
+        .expect("valid JSON")
+    }
+
+    #[test]
+    fn an_open_has_the_ecs_fields_and_the_sensor_fields() {
+        let doc = json(&event(
+            Detail::File(FileDetail {
+                path: "/home/dev/project/notes.txt".into(),
+                path_argument: "notes.txt".into(),
+                syscall: Syscall::Openat,
+                dirfd: -100,
+                flags: libc::O_RDONLY as u32,
+                mode: 0,
+                truncated: false,
+            }),
+            Action::Open,
+        ));
+        assert_eq!(doc["@timestamp"], "2025-11-21T18:33:20.123456789Z");
+        assert_eq!(doc["event"]["action"], "open");
+        assert_eq!(doc["event"]["kind"], "event");
+        assert_eq!(doc["event"]["category"][0], "file");
+        assert_eq!(doc["event"]["type"][0], "access");
+        assert_eq!(doc["event"]["id"], "000000000000feed-7");
+        assert_eq!(doc["agent"]["ephemeral_id"], "000000000000feed");
+        assert_eq!(doc["host"]["hostname"], "workstation");
+        assert_eq!(doc["process"]["pid"], 4242);
+        assert_eq!(doc["process"]["parent"]["pid"], 4200);
+        assert_eq!(doc["process"]["parent"]["executable"], "/usr/bin/bash");
+        assert_eq!(doc["process"]["command_line"], "cat notes.txt");
+        assert_eq!(doc["process"]["working_directory"], "/home/dev/project");
+        assert_eq!(doc["process"]["thread"]["id"], 4243);
+        assert_eq!(doc["user"]["id"], "1000");
+        assert_eq!(doc["user"]["name"], "dev");
+        assert_eq!(doc["file"]["path"], "/home/dev/project/notes.txt");
+        assert_eq!(doc["file"]["name"], "notes.txt");
+        assert_eq!(doc["file"]["directory"], "/home/dev/project");
+        assert_eq!(doc["gen_ai"]["agent"]["name"], "claude-code");
+        assert_eq!(doc["gen_ai"]["agent"]["id"], "0000000000001234");
+        assert_eq!(doc["agent_sensor"]["schema_version"], SCHEMA_VERSION);
+        assert_eq!(doc["agent_sensor"]["open"]["access"], "read");
+        assert_eq!(doc["agent_sensor"]["open"]["write"], false);
+        assert_eq!(doc["agent_sensor"]["open"]["flags"][0], "O_RDONLY");
+        assert!(
+            doc["agent_sensor"]["open"].get("mode").is_none(),
+            "no mode without O_CREAT"
+        );
+        assert_eq!(doc["agent_sensor"]["path_argument"], "notes.txt");
+        assert!(doc.get("destination").is_none());
+    }
+
+    #[test]
+    fn a_creating_open_shows_its_mode_and_type() {
+        let doc = json(&event(
+            Detail::File(FileDetail {
+                path: "/tmp/x".into(),
+                path_argument: "/tmp/x".into(),
+                syscall: Syscall::Openat,
+                dirfd: -100,
+                flags: (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32,
+                mode: 0o644,
+                truncated: true,
+            }),
+            Action::Open,
+        ));
+        assert_eq!(doc["event"]["type"][0], "creation");
+        assert_eq!(doc["agent_sensor"]["open"]["mode"], "0644");
+        assert_eq!(doc["agent_sensor"]["open"]["write"], true);
+        assert_eq!(doc["agent_sensor"]["path_truncated"], true);
+    }
+
+    #[test]
+    fn connect_and_exit_fields() {
+        let doc = json(&event(
+            Detail::Connect {
+                destination: Destination::Inet("[2001:db8::1]:443".parse().expect("addr")),
+                fd: 3,
+            },
+            Action::Connect,
+        ));
+        assert_eq!(doc["destination"]["ip"], "2001:db8::1");
+        assert_eq!(doc["destination"]["port"], 443);
+        assert_eq!(doc["network"]["type"], "ipv6");
+        assert_eq!(doc["event"]["category"][0], "network");
+
+        let doc = json(&event(Detail::Exit { status: 9 }, Action::Exit));
+        assert_eq!(doc["process"]["exit_code"], 137);
+        assert_eq!(doc["agent_sensor"]["exit"]["signal"], 9);
+        let doc = json(&event(Detail::Exit { status: 3 << 8 }, Action::Exit));
+        assert_eq!(doc["process"]["exit_code"], 3);
     }
 }

@@ -36,6 +36,12 @@ pub fn is_write(flags: u32) -> bool {
     Access::of(flags).writes() || flags_i & (libc::O_CREAT | libc::O_TRUNC) != 0
 }
 
+/// True when the open may create the file (and its mode argument matters).
+pub fn creates(flags: u32) -> bool {
+    let flags = flags as i32;
+    flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
+}
+
 const NAMED: &[(i32, &str)] = &[
     (libc::O_CREAT, "O_CREAT"),
     (libc::O_EXCL, "O_EXCL"),

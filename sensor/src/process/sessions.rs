@@ -35,6 +35,12 @@ pub struct Session {
     pub live_processes: u64,
 }
 
+/// A session id chosen by userspace (`watch`, `--pid`): random, with the kernel's bit clear so it
+/// never collides with an id the kernel chose.
+pub fn new_session_id() -> u64 {
+    crate::random::random_u64() & !sensor_common::maps::KERNEL_SESSION_BIT
+}
+
 /// `gen_ai.agent.id` of a session: its id as 16 hex digits.
 pub fn agent_id(id: u64) -> String {
     format!("{id:016x}")

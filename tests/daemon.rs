@@ -1,0 +1,167 @@
+//! End-to-end: `agent-sensor run` starts sessions in the kernel when an agent profile matches an
+//! exec, and adopts running processes given with `--pid`.
+
+mod support;
+
+use std::{collections::HashSet, os::unix::fs::PermissionsExt, path::Path, time::Duration};
+
+use serde_json::Value;
+use support::*;
+
+/// A profile file whose only agent is `name`, and a config that uses it.
+fn config_with_agent(dir: &Path, agent: &str, command: &str) -> String {
+    std::fs::write(
+        dir.join("agents.yaml"),
+        format!("version: 1\ninterpreters: [python3]\nagents:\n  - name: {agent}\n    commands: [{command}]\n"),
+    )
+    .expect("profiles");
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "profiles: agents.yaml\n").expect("config");
+    config.display().to_string()
+}
+
+fn script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/bash\n{body}\n")).expect("script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn pids_of(events: &[Value], session: &str) -> HashSet<u64> {
+    events
+        .iter()
+        .filter(|e| str_field(e, "gen_ai.agent.id") == session)
+        .filter_map(|e| field(e, "process.pid").as_u64())
+        .collect()
+}
+
+#[test]
+fn an_exec_matching_a_profile_starts_a_session_in_the_kernel() {
+    if !require_root("daemon e2e") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let command = format!("e2e-agent-{}", std::process::id());
+    let config = config_with_agent(d, "test-agent", &command);
+    std::fs::write(d.join("key"), "k").expect("fixture");
+    let agent = d.join(&command);
+    script(
+        &agent,
+        &format!(
+            "cat {}/key > /dev/null\nbash -c 'cat {}/key > /dev/null'",
+            d.display(),
+            d.display()
+        ),
+    );
+    let bystander = d.join("not-an-agent");
+    script(&bystander, &format!("cat {}/key > /dev/null", d.display()));
+
+    let daemon = Daemon::start(d, &["--config", &config]);
+    let run = |program: &Path| {
+        let status = std::process::Command::new(program).status().expect("run script");
+        assert!(status.success());
+    };
+    run(&agent);
+    run(&bystander);
+    // An interpreter running the agent: `python3 <dir>/<command>` matches by its argument.
+    let status = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg("import sys")
+        .arg(&agent)
+        .status()
+        .expect("python");
+    assert!(status.success());
+    let events = daemon.stop();
+
+    let sessions: Vec<&Value> = events
+        .iter()
+        .filter(|e| action(e) == "exec" && str_field(e, "agent_sensor.exec.filename") == agent.display().to_string())
+        .collect();
+    assert_eq!(sessions.len(), 1, "the agent's exec starts one session: {sessions:?}");
+    let session = str_field(sessions[0], "gen_ai.agent.id").to_string();
+    assert_eq!(str_field(sessions[0], "gen_ai.agent.name"), "test-agent");
+    let key = format!("{}/key", d.display());
+    let reads: Vec<&Value> = events
+        .iter()
+        .filter(|e| action(e) == "open" && str_field(e, "file.path") == key)
+        .collect();
+    assert_eq!(
+        reads.len(),
+        2,
+        "both reads of the agent tree, none of the bystander: {reads:?}"
+    );
+    assert!(reads.iter().all(|e| str_field(e, "gen_ai.agent.id") == session));
+    assert!(
+        pids_of(&events, &session).len() >= 3,
+        "the agent, its bash and two cats"
+    );
+    assert!(
+        !events.iter().any(|e| e.to_string().contains("not-an-agent")),
+        "the bystander is not tracked"
+    );
+    let python: Vec<&Value> = events
+        .iter()
+        .filter(|e| action(e) == "exec" && str_field(e, "process.name").starts_with("python3"))
+        .collect();
+    assert_eq!(
+        python.len(),
+        1,
+        "python3 with the agent as an argument is an agent: {python:?}"
+    );
+    assert_ne!(str_field(python[0], "gen_ai.agent.id"), session, "a session of its own");
+}
+
+#[test]
+fn pid_adopts_a_running_tree_and_its_future_children() {
+    if !require_root("daemon e2e") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let go = dir.path().join("go");
+    // A running "agent": a shell with a child that waits, both acting once `go` appears.
+    let body = format!(
+        "(while [ ! -e {d}/go ]; do sleep 0.02; done; cat {d}/go > /dev/null; echo done > {d}/child-done) &\n\
+         touch {d}/ready\n\
+         while [ ! -e {d}/go ]; do sleep 0.02; done\n\
+         cat {d}/go > /dev/null\n\
+         wait\n\
+         touch {d}/parent-done"
+    );
+    let mut agent = std::process::Command::new("bash")
+        .args(["-c", &body])
+        .spawn()
+        .expect("start tree");
+    wait_for_file(&dir.path().join("ready"), Duration::from_secs(10));
+    let config = config_with_agent(dir.path(), "unused", &format!("unused-{}", std::process::id()));
+    let root = agent.id().to_string();
+    let daemon = Daemon::start(
+        dir.path(),
+        &["--config", &config, "--pid", &root, "--name", "adopted-agent"],
+    );
+    daemon.wait_for_log("adopted a running agent", Duration::from_secs(10));
+    std::fs::write(&go, "go").expect("go");
+    wait_for_file(&dir.path().join("parent-done"), Duration::from_secs(20));
+    let _ = agent.wait();
+    let events = daemon.stop();
+
+    let go_reads: Vec<&Value> = events
+        .iter()
+        .filter(|e| action(e) == "open" && str_field(e, "file.path") == go.display().to_string())
+        .collect();
+    assert!(
+        go_reads.len() >= 2,
+        "the adopted shell's child and grandchild cats both read `go`: {go_reads:?}"
+    );
+    let sessions: HashSet<&str> = go_reads.iter().map(|e| str_field(e, "gen_ai.agent.id")).collect();
+    assert_eq!(sessions.len(), 1);
+    assert!(
+        go_reads
+            .iter()
+            .all(|e| str_field(e, "gen_ai.agent.name") == "adopted-agent")
+    );
+    let done = events
+        .iter()
+        .find(|e| action(e) == "open" && str_field(e, "file.path") == format!("{d}/child-done"))
+        .expect("the pre-existing child's write is seen");
+    assert_eq!(str_field(done, "agent_sensor.open.access"), "write");
+}

@@ -1,0 +1,174 @@
+//! Helpers shared by the end-to-end tests: running the real `agent-sensor` binary against the real
+//! kernel, and reading what it wrote.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// True when this test can load eBPF programs. Without root it skips, except in CI (`CI=true`),
+/// where a skip would hide a broken run, so it fails instead.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|value| value == "true") {
+        panic!("{test} needs root (it loads eBPF programs) and CI=true: run the tests as root");
+    }
+    eprintln!("skipped {test}: needs root (it loads eBPF programs)");
+    false
+}
+
+pub fn sensor_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_agent-sensor"))
+}
+
+pub fn sensor() -> Command {
+    let mut command = Command::new(sensor_binary());
+    command.env("RUST_LOG", "info");
+    command
+}
+
+/// Runs `agent-sensor watch --events <events> [extra] -- bash -c <script>`.
+pub fn watch(events: &Path, extra: &[&str], script: &str) -> Output {
+    let mut command = sensor();
+    command.arg("watch").arg("--events").arg(events).args(extra);
+    command.args(["--", "bash", "-c", script]);
+    command.stdin(Stdio::null());
+    command.output().expect("run agent-sensor watch")
+}
+
+/// Every JSON line of an events file.
+pub fn read_events(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}")))
+        .collect()
+}
+
+/// `doc["a"]["b"]["c"]` for the dotted name `a.b.c`.
+pub fn field<'a>(doc: &'a Value, dotted: &str) -> &'a Value {
+    dotted.split('.').fold(doc, |value, key| &value[key])
+}
+
+pub fn str_field<'a>(doc: &'a Value, dotted: &str) -> &'a str {
+    field(doc, dotted).as_str().unwrap_or("")
+}
+
+pub fn action(doc: &Value) -> &str {
+    str_field(doc, "event.action")
+}
+
+/// Events with the given action whose `field` equals `value`.
+pub fn find<'a>(events: &'a [Value], action_name: &str, dotted: &str, value: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| action(e) == action_name && str_field(e, dotted) == value)
+        .collect()
+}
+
+/// A running `agent-sensor run`, stopped with SIGINT when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    pub events: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until it reports that it is running.
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        let events = dir.join("daemon-events.jsonl");
+        let stderr = dir.join("daemon-stderr.log");
+        let log = std::fs::File::create(&stderr).expect("create daemon log");
+        let child = sensor()
+            .arg("run")
+            .arg("--events")
+            .arg(&events)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start agent-sensor run");
+        let daemon = Self {
+            child: Some(child),
+            events,
+            stderr,
+        };
+        daemon.wait_for_log("agent sensor started", Duration::from_secs(60));
+        daemon
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the daemon did not log {needle:?} within {timeout:?}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Stops the daemon with SIGINT and waits for it to flush and exit; returns its events.
+    pub fn stop(mut self) -> Vec<Value> {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal the daemon");
+        let status = child.wait().expect("wait for the daemon");
+        assert!(
+            status.success(),
+            "the daemon failed ({status}); its log:\n{}",
+            self.log()
+        );
+        read_events(&self.events)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until `path` exists (a script's way of saying it reached a point).
+pub fn wait_for_file(path: &Path, timeout: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < timeout,
+            "{} did not appear within {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads lines from a child's output until one contains `needle`.
+pub fn read_until(reader: impl std::io::Read, needle: &str) -> String {
+    let mut seen = String::new();
+    for line in BufReader::new(reader).lines() {
+        let line = line.expect("read line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            return seen;
+        }
+    }
+    panic!("never saw {needle:?} in:\n{seen}");
+}
