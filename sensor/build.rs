@@ -12,10 +12,36 @@ use std::{
 };
 
 fn main() {
-    if let Err(message) = build() {
+    if let Err(message) = embed_default_rules().and_then(|()| build()) {
         eprintln!("error: {message}");
         std::process::exit(1);
     }
+}
+
+/// Writes `$OUT_DIR/default_rules.rs`: the shipped rule packs (`rules/default/*.yaml`, test files
+/// excluded), in name order, as `(file name, text)` pairs the binary carries.
+fn embed_default_rules() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let dir = manifest_dir.join("../rules/default");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.contains(".tests."))
+        .collect();
+    names.sort();
+    let mut code = String::from("pub static DEFAULT_PACKS: &[(&str, &str)] = &[\n");
+    for name in &names {
+        let path = dir.join(name);
+        println!("cargo:rerun-if-changed={}", path.display());
+        code.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?).join("default_rules.rs");
+    std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
 fn build() -> Result<(), String> {

@@ -2,7 +2,7 @@
 
 use std::{ffi::OsString, path::PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,16 +15,29 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where events and alerts go, and which rules apply.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write every event (the audit trail) as JSON lines: a file, or `-` for standard output.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<String>,
+    /// Write alerts as JSON lines: a file, or `-` for standard output.
+    #[arg(long, value_name = "PATH", default_value = "-")]
+    pub alerts: String,
+    /// Rule pack file or directory (repeatable); default: the shipped packs.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Configuration file (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run COMMAND as a tracked agent session in its own cgroup and record its process tree.
+    /// Run COMMAND as a tracked agent session in its own cgroup and watch its process tree.
     Watch {
-        /// Where to write events as JSON lines: a file, or `-` for standard output.
-        #[arg(long, value_name = "PATH", default_value = "-")]
-        events: String,
-        /// Configuration file (YAML).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Agent name of the session (`gen_ai.agent.name`); defaults to COMMAND's name.
         #[arg(long)]
         name: Option<String>,
@@ -37,18 +50,29 @@ pub enum Command {
     },
     /// Run the sensor daemon: agent profiles decide what is tracked.
     Run {
-        /// Configuration file (YAML).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Where to write events as JSON lines: a file, or `-` for standard output.
-        #[arg(long, value_name = "PATH", default_value = "-")]
-        events: String,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Also track this running process and its descendants as an agent session (repeatable).
         #[arg(long = "pid", value_name = "PID")]
         pids: Vec<u32>,
         /// Agent name for the `--pid` sessions; defaults to the matching profile or the program name.
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Rule pack tools for rule authors.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Run recorded events (the JSON lines `--events` writes) through rule packs.
+    Replay {
+        /// The recording.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// Rule pack file or directory (repeatable); default: the shipped packs.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Where to write alerts: a file, or `-` for standard output.
+        #[arg(long, value_name = "PATH", default_value = "-")]
+        alerts: String,
     },
     /// Internal: the trampoline `watch` starts COMMAND through.
     #[command(name = "__session-exec", hide = true)]
@@ -63,5 +87,20 @@ pub enum Command {
         groups: Vec<u32>,
         #[arg(required = true, last = true)]
         command: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rule packs; report every error with file, line and column.
+    Check {
+        /// Pack files or directories; default: the shipped packs.
+        paths: Vec<PathBuf>,
+    },
+    /// Run the test cases kept beside packs (`*.tests.yaml`).
+    Test {
+        /// Pack files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
 }

@@ -6,7 +6,8 @@
 //! - [`decode`]: ring-buffer records to checked Rust values;
 //! - [`process`]: the process table, sessions, cgroups, path resolution;
 //! - [`event`]: enriched events and their ECS JSON form;
-//! - [`output`]: where events go;
+//! - [`rules`]: YAML rule packs compiled into an engine that turns events into alerts;
+//! - [`output`]: where events and alerts go;
 //! - [`pipeline`]: the loop that joins them; [`commands`] and [`cli`]: the user's entry points.
 
 pub mod capture;
@@ -20,3 +21,4 @@ pub mod pipeline;
 pub mod process;
 pub mod profiles;
 pub mod random;
+pub mod rules;

@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use agent_sensor::{
-    cli::{Cli, Command},
-    commands::{run, session_exec, watch},
+    cli::{Cli, Command, OutputArgs, RulesCommand},
+    commands::{replay, rules, run, session_exec, watch},
     output::OutputTarget,
 };
 use clap::Parser;
@@ -24,44 +24,52 @@ fn main() -> ExitCode {
             groups,
             command,
         });
-        return ExitCode::from(code.clamp(0, 255) as u8);
+        return exit(code);
     }
     init_logging();
     let result = match cli.command {
         Command::Watch {
-            events,
-            config,
+            output,
             name,
             user,
             command,
         } => watch::run(watch::WatchOptions {
-            events: Some(OutputTarget::parse(&events)),
-            config,
+            outputs: outputs(output),
             name,
             user,
             command,
         }),
-        Command::Run {
-            config,
-            events,
-            pids,
-            name,
-        } => run::run(run::RunOptions {
-            config,
-            events: Some(OutputTarget::parse(&events)),
+        Command::Run { output, pids, name } => run::run(run::RunOptions {
+            outputs: outputs(output),
             pids,
             name,
         })
         .map(|()| 0),
+        Command::Rules(RulesCommand::Check { paths }) => Ok(rules::check(&paths)),
+        Command::Rules(RulesCommand::Test { paths }) => Ok(rules::test(&paths)),
+        Command::Replay { events, rules, alerts } => replay::run(&events, &rules, &alerts),
         Command::SessionExec { .. } => Ok(0),
     };
     match result {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(code) => exit(code),
         Err(error) => {
             eprintln!("agent-sensor: {error:#}");
             ExitCode::from(1)
         }
     }
+}
+
+fn outputs(args: OutputArgs) -> agent_sensor::commands::Outputs {
+    agent_sensor::commands::Outputs {
+        events: args.events.as_deref().map(OutputTarget::parse),
+        alerts: OutputTarget::parse(&args.alerts),
+        rules: args.rules,
+        config: args.config,
+    }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// Logs go to standard error; `RUST_LOG` sets the level (default `info`).

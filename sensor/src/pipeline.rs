@@ -1,15 +1,13 @@
-//! The flow from kernel records to outputs: decode, enrich, write.
+//! The flow from kernel records to outputs: decode, enrich, evaluate rules, write.
 
 use std::{future::Future, io};
 
 use crate::{
     capture::EventStream,
     decode::decode,
-    event::{
-        Enricher, Event,
-        ecs::{EcsEvent, SensorContext},
-    },
+    event::{Enricher, Event, ecs::EcsEvent},
     output::JsonLines,
+    rules::{Alert, Engine},
 };
 
 /// Counts of what went through the pipeline.
@@ -21,28 +19,39 @@ pub struct PipelineStats {
     pub decode_errors: u64,
     /// Events written to the event output.
     pub events_written: u64,
-    /// Events that could not be written (the output failed).
+    /// Alerts raised by the rules.
+    pub alerts: u64,
+    /// Events or alerts that could not be written (the output failed).
     pub output_errors: u64,
 }
 
 pub struct Pipeline {
     pub enricher: Enricher,
-    context: SensorContext,
+    pub engine: Option<Engine>,
     events: Option<JsonLines>,
+    alerts: Option<JsonLines>,
+    raised: Vec<Alert>,
     pub stats: PipelineStats,
 }
 
 impl Pipeline {
-    pub fn new(enricher: Enricher, context: SensorContext, events: Option<JsonLines>) -> Self {
+    pub fn new(
+        enricher: Enricher,
+        engine: Option<Engine>,
+        events: Option<JsonLines>,
+        alerts: Option<JsonLines>,
+    ) -> Self {
         Self {
             enricher,
-            context,
+            engine,
             events,
+            alerts,
+            raised: Vec::new(),
             stats: PipelineStats::default(),
         }
     }
 
-    /// Decodes, enriches and writes one ring-buffer record.
+    /// Decodes, enriches, evaluates and writes one ring-buffer record.
     pub fn handle_record(&mut self, bytes: &[u8]) {
         self.stats.records += 1;
         match decode(bytes) {
@@ -60,34 +69,44 @@ impl Pipeline {
         }
     }
 
-    fn handle_event(&mut self, event: &Event) {
-        let Some(out) = self.events.as_mut() else {
-            return;
-        };
-        let json = EcsEvent {
-            event,
-            context: &self.context,
+    /// Evaluates and writes one enriched event.
+    pub fn handle_event(&mut self, event: &Event) {
+        if let Some(engine) = self.engine.as_mut() {
+            engine.process(event, &mut self.raised);
+            for alert in std::mem::take(&mut self.raised) {
+                self.stats.alerts += 1;
+                write(&mut self.alerts, &alert.to_json(), &mut self.stats.output_errors);
+            }
         }
-        .to_json();
-        match out.write_line(&json) {
-            Ok(()) => self.stats.events_written += 1,
-            Err(error) => {
-                self.stats.output_errors += 1;
-                if self.stats.output_errors <= 10 || self.stats.output_errors.is_power_of_two() {
-                    tracing::error!(%error, target = %out.target().describe(), "cannot write events");
-                }
+        if self.events.is_some() {
+            let json = EcsEvent { event }.to_json();
+            if write(&mut self.events, &json, &mut self.stats.output_errors) {
+                self.stats.events_written += 1;
             }
         }
     }
 
     /// Flushes the outputs so readers see every complete line written so far.
     pub fn flush(&mut self) {
-        if let Some(out) = self.events.as_mut()
-            && let Err(error) = out.flush()
-        {
-            self.stats.output_errors += 1;
-            tracing::error!(%error, target = %out.target().describe(), "cannot flush events");
+        for out in [&mut self.alerts, &mut self.events].into_iter().flatten() {
+            if let Err(error) = out.flush() {
+                self.stats.output_errors += 1;
+                tracing::error!(%error, target = %out.target().describe(), "cannot flush output");
+            }
         }
+    }
+
+    /// Waits for records, handles every available one, and flushes.
+    pub async fn pump(&mut self, stream: &mut EventStream) -> io::Result<()> {
+        stream.next_batch(|record| self.handle_record(record)).await?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Handles every record available now, and flushes.
+    pub fn drain(&mut self, stream: &mut EventStream) {
+        stream.drain(|record| self.handle_record(record));
+        self.flush();
     }
 
     /// Feeds records from `stream` until `stop` completes, then drains what is left and flushes.
@@ -95,15 +114,28 @@ impl Pipeline {
         tokio::pin!(stop);
         loop {
             tokio::select! {
-                batch = stream.next_batch(|record| self.handle_record(record)) => {
-                    batch?;
-                    self.flush();
-                }
+                pumped = self.pump(stream) => pumped?,
                 () = &mut stop => break,
             }
         }
-        stream.drain(|record| self.handle_record(record));
-        self.flush();
+        self.drain(stream);
         Ok(())
+    }
+}
+
+/// Writes one line; counts and logs (sparingly) a failure. Returns whether it was written.
+fn write(out: &mut Option<JsonLines>, json: &[u8], errors: &mut u64) -> bool {
+    let Some(out) = out.as_mut() else {
+        return false;
+    };
+    match out.write_line(json) {
+        Ok(()) => true,
+        Err(error) => {
+            *errors += 1;
+            if *errors <= 10 || errors.is_power_of_two() {
+                tracing::error!(%error, target = %out.target().describe(), "cannot write output");
+            }
+            false
+        }
     }
 }

@@ -1,13 +1,53 @@
 //! The subcommands of `agent-sensor`.
 
+pub mod replay;
+pub mod rules;
 pub mod run;
 pub mod session_exec;
 pub mod watch;
 
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Result;
+
 use crate::{
     capture::{Capture, KernelCounters},
+    output::{JsonLines, OutputTarget},
     pipeline::PipelineStats,
+    rules::{Engine, RuleSet, loader},
 };
+
+/// Where `watch` and `run` write, which rules they apply, and their configuration file.
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    /// The event audit trail, when asked for.
+    pub events: Option<OutputTarget>,
+    pub alerts: OutputTarget,
+    /// Rule pack files or directories; empty means the shipped packs.
+    pub rules: Vec<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Loads the rules and opens the outputs, failing with every rule problem listed.
+    pub fn open(&self) -> Result<(Engine, Option<JsonLines>, JsonLines)> {
+        let rules = load_rules(&self.rules)?;
+        tracing::info!(
+            rules = rules.rules.len(),
+            disabled = rules.disabled,
+            packs = rules.files.len(),
+            "rules loaded"
+        );
+        let events = self.events.clone().map(JsonLines::open).transpose()?;
+        let alerts = JsonLines::open(self.alerts.clone())?;
+        Ok((Engine::new(Arc::new(rules)), events, alerts))
+    }
+}
+
+/// Loads rule packs, with every problem in the error.
+pub fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
+    loader::load(paths).map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))
+}
 
 /// Logs what the kernel and the pipeline counted, and warns about any loss.
 pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounters {
@@ -17,6 +57,7 @@ pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounte
         ring_buffer_full = kernel.ringbuf_full,
         records = stats.records,
         events_written = stats.events_written,
+        alerts = stats.alerts,
         decode_errors = stats.decode_errors,
         output_errors = stats.output_errors,
         "capture totals"

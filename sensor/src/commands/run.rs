@@ -2,17 +2,16 @@
 //! sessions in the kernel, agents already running at start-up are adopted with their trees, and
 //! `--pid` adopts any process by hand.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::report_counters;
+use super::{Outputs, load_rules, report_counters};
 use crate::{
     capture::{Capture, CaptureOptions, EventStream, KernelCounters, environment, tracking},
     config::Config,
     event::{Enricher, ecs::SensorContext},
-    output::{JsonLines, OutputTarget},
     pipeline::Pipeline,
     process::{
         Origin, ProcessTable, Procfs, agent_id,
@@ -24,8 +23,7 @@ use crate::{
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    pub config: Option<PathBuf>,
-    pub events: Option<OutputTarget>,
+    pub outputs: Outputs,
     /// Running processes to adopt as sessions (with their descendants).
     pub pids: Vec<u32>,
     /// Agent name for the `--pid` sessions.
@@ -34,8 +32,8 @@ pub struct RunOptions {
 
 pub fn run(options: RunOptions) -> Result<()> {
     let env = environment::check()?;
-    let config = Config::load(options.config.as_deref())?;
-    let events = Some(JsonLines::open(options.events.clone().unwrap_or(OutputTarget::Stdout))?);
+    let config = Config::load(options.outputs.config.as_deref())?;
+    let (engine, events, alerts) = options.outputs.open()?;
     let mut capture = Capture::load(
         &env,
         &CaptureOptions {
@@ -61,7 +59,7 @@ pub fn run(options: RunOptions) -> Result<()> {
     let procfs = Procfs::default();
     let table = ProcessTable::seeded(procfs.clone());
     let cgroups = CgroupNames::new(find_cgroup2_mount().ok());
-    let mut enricher = Enricher::new(table, cgroups, config.profiles.names());
+    let mut enricher = Enricher::new(table, cgroups, config.profiles.names(), SensorContext::current());
     adopt_running_agents(&mut capture, &mut enricher, &procfs, &config.profiles)?;
     for &pid in &options.pids {
         adopt(
@@ -79,41 +77,59 @@ pub fn run(options: RunOptions) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let mut pipeline = Pipeline::new(enricher, SensorContext::current(), events);
+        let mut pipeline = Pipeline::new(enricher, Some(engine), events, Some(alerts));
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
-        let stop = async {
+        let mut hangup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
+        let mut loss = LossWatch::default();
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
             tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
+                pumped = pipeline.pump(&mut stream) => pumped.context("reading events")?,
+                _ = hangup.recv() => reload_rules(&mut pipeline, &options.outputs.rules),
+                _ = ticker.tick() => loss.check(&capture),
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
             }
-            tracing::info!("stopping: flushing outputs");
-        };
-        let watchdog = loss_watchdog(&capture);
-        tokio::select! {
-            result = pipeline.run_until(&mut stream, stop) => result.context("reading events")?,
-            () = watchdog => {}
         }
+        tracing::info!("stopping: flushing outputs");
+        pipeline.drain(&mut stream);
         report_counters(&capture, &pipeline.stats);
         Ok(())
     })
 }
 
-/// Warns, once a minute at most, when the kernel counts lost events.
-async fn loss_watchdog(capture: &Capture) {
-    let mut last = KernelCounters::default();
-    let mut ticker = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        ticker.tick().await;
+/// SIGHUP: reads the rule packs again; a broken pack is reported and the running rules stay.
+fn reload_rules(pipeline: &mut Pipeline, paths: &[std::path::PathBuf]) {
+    let Some(engine) = pipeline.engine.as_mut() else {
+        return;
+    };
+    match load_rules(paths) {
+        Ok(rules) => {
+            tracing::info!(rules = rules.rules.len(), packs = rules.files.len(), "rules reloaded");
+            engine.replace_rules(Arc::new(rules));
+        }
+        Err(error) => tracing::error!("rule reload failed; the previous rules stay active: {error:#}"),
+    }
+}
+
+/// Warns when the kernel counted lost events since the last check.
+#[derive(Default)]
+struct LossWatch {
+    last: KernelCounters,
+}
+
+impl LossWatch {
+    fn check(&mut self, capture: &Capture) {
         let now = KernelCounters::read(&capture.counters);
-        if now.lost() > last.lost() {
+        if now.lost() > self.last.lost() {
             tracing::warn!(
-                lost = now.lost() - last.lost(),
-                "events lost in the kernel in the last minute (ring buffer full)"
+                lost = now.lost() - self.last.lost(),
+                "events lost in the kernel (ring buffer full)"
             );
         }
-        last = now;
+        self.last = now;
     }
 }
 
@@ -168,7 +184,10 @@ fn adopt(
     let session_id = new_session_id();
     let pids = tracking::adopt_tree(&mut capture.tracked, procfs, pid, session_id, profile.map(|p| p as u32))
         .with_context(|| format!("tracking process {pid}"))?;
-    enricher.sessions.start(session_id, agent.clone(), pid, Origin::Adopted);
+    let cwd = Some(process.cwd.clone()).filter(|cwd| !cwd.is_empty());
+    enricher
+        .sessions
+        .start(session_id, agent.clone(), pid, Origin::Adopted, cwd);
     for _ in 1..pids.len() {
         enricher.sessions.process_started(session_id);
     }

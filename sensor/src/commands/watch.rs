@@ -21,12 +21,11 @@ use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::report_counters;
+use super::{Outputs, report_counters};
 use crate::{
     capture::{Capture, CaptureOptions, EventStream, environment, tracking},
     config::Config,
     event::{Enricher, ecs::SensorContext},
-    output::{JsonLines, OutputTarget},
     pipeline::Pipeline,
     process::{
         Origin, ProcessTable, Procfs, agent_id,
@@ -38,8 +37,7 @@ use crate::{
 /// Options of `watch`.
 #[derive(Clone, Debug)]
 pub struct WatchOptions {
-    pub events: Option<OutputTarget>,
-    pub config: Option<PathBuf>,
+    pub outputs: Outputs,
     pub name: Option<String>,
     pub user: Option<String>,
     pub command: Vec<OsString>,
@@ -81,9 +79,9 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         bail!("watch needs a command to run: agent-sensor watch [OPTIONS] -- COMMAND [ARGS...]");
     }
     let env = environment::check()?;
-    let config = Config::load(options.config.as_deref())?;
+    let config = Config::load(options.outputs.config.as_deref())?;
     let run_as = options.user.as_deref().map(RunAs::lookup).transpose()?;
-    let events = options.events.clone().map(JsonLines::open).transpose()?;
+    let (engine, events, alerts) = options.outputs.open()?;
 
     let mut capture = Capture::load(
         &env,
@@ -122,9 +120,19 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         if let Ok(id) = cgroup.id() {
             cgroups.insert(id, cgroup.relative());
         }
-        let mut enricher = Enricher::new(ProcessTable::on_demand(Procfs::default()), cgroups, Vec::new());
-        enricher.sessions.start(session_id, agent.clone(), pid, Origin::Watch);
-        let mut pipeline = Pipeline::new(enricher, SensorContext::current(), events);
+        let mut enricher = Enricher::new(
+            ProcessTable::on_demand(Procfs::default()),
+            cgroups,
+            Vec::new(),
+            SensorContext::current(),
+        );
+        let cwd = std::env::current_dir()
+            .ok()
+            .map(|dir| std::sync::Arc::from(dir.to_string_lossy().as_ref()));
+        enricher
+            .sessions
+            .start(session_id, agent.clone(), pid, Origin::Watch, cwd);
+        let mut pipeline = Pipeline::new(enricher, Some(engine), events, Some(alerts));
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         tracing::info!(
             session = %agent_id(session_id),

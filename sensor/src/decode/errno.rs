@@ -48,3 +48,8 @@ pub fn errno_name(errno: i64) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// The static name for an errno name read back from a recording (`"ENOENT"`), if it is known.
+pub fn errno_by_name(name: &str) -> Option<&'static str> {
+    (1..=133).filter_map(errno_name).find(|known| *known == name)
+}

@@ -6,7 +6,7 @@
 mod errno;
 mod paths;
 
-pub use errno::errno_name;
+pub use errno::{errno_by_name, errno_name};
 pub use paths::{DecodedPath, decode_components};
 
 use sensor_common::event::{

@@ -36,17 +36,11 @@ impl SensorContext {
             run_id: crate::random::random_u64(),
         }
     }
-
-    /// `event.id` of the event with this sequence number.
-    pub fn event_id(&self, sequence: u64) -> String {
-        format!("{:016x}-{sequence}", self.run_id)
-    }
 }
 
-/// An event with its context, ready to serialize as one ECS document.
+/// An event, ready to serialize as one ECS document.
 pub struct EcsEvent<'a> {
     pub event: &'a Event,
-    pub context: &'a SensorContext,
 }
 
 impl EcsEvent<'_> {
@@ -90,13 +84,13 @@ impl Serialize for EcsEvent<'_> {
             &AgentFields {
                 r#type: "agent-sensor",
                 version: env!("CARGO_PKG_VERSION"),
-                ephemeral_id: format!("{:016x}", self.context.run_id),
+                ephemeral_id: format!("{:016x}", event.run_id),
             },
         )?;
         doc.serialize_field(
             "event",
             &EventFields {
-                id: self.context.event_id(event.sequence),
+                id: event.id(),
                 kind: "event",
                 category,
                 r#type: kind,
@@ -110,7 +104,7 @@ impl Serialize for EcsEvent<'_> {
         doc.serialize_field(
             "host",
             &HostFields {
-                hostname: &self.context.hostname,
+                hostname: event.hostname.as_deref().unwrap_or(""),
             },
         )?;
         doc.serialize_field("process", &ProcessFields::of(event))?;
@@ -206,7 +200,7 @@ struct ProcessFields<'a> {
     executable: &'a str,
     args: &'a [String],
     args_count: usize,
-    command_line: String,
+    command_line: &'a str,
     working_directory: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     start: Option<String>,
@@ -229,7 +223,7 @@ impl<'a> ProcessFields<'a> {
             executable: &process.executable,
             args: &process.args,
             args_count: process.args.len(),
-            command_line: process.args.join(" "),
+            command_line: &process.command_line,
             working_directory: &process.cwd,
             start: event.process_start_ns.map(rfc3339),
             thread: Thread { id: event.tid },
@@ -334,6 +328,10 @@ struct Agent<'a> {
 struct SensorFields<'a> {
     schema_version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserHome<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<SessionFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     syscall: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     path_argument: Option<&'a str>,
@@ -353,6 +351,16 @@ struct SensorFields<'a> {
     exit: Option<ExitFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cgroup: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UserHome<'a> {
+    home: &'a str,
+}
+
+#[derive(Serialize)]
+struct SessionFields<'a> {
+    working_directory: &'a str,
 }
 
 #[derive(Serialize)]
@@ -386,6 +394,12 @@ impl<'a> SensorFields<'a> {
     fn of(event: &'a Event) -> Self {
         let mut fields = Self {
             schema_version: SCHEMA_VERSION,
+            user: event.user_home.as_deref().map(|home| UserHome { home }),
+            session: event
+                .session
+                .as_ref()
+                .and_then(|session| session.working_directory.as_deref())
+                .map(|working_directory| SessionFields { working_directory }),
             syscall: None,
             path_argument: None,
             dirfd: None,
@@ -447,6 +461,7 @@ mod tests {
             ppid: 4200,
             executable: Arc::from("/usr/bin/cat"),
             args: Arc::from(vec!["cat".to_string(), "notes.txt".to_string()]),
+            command_line: Arc::from("cat notes.txt"),
             args_truncated: false,
             cwd: Arc::from("/home/dev/project"),
             uid: 1000,
@@ -460,7 +475,9 @@ mod tests {
 
     fn event(detail: Detail, action: Action) -> Event {
         Event {
+            run_id: 0xfeed,
             sequence: 7,
+            hostname: Some(Arc::from("workstation")),
             timestamp_ns: 1_763_750_000_123_456_789,
             action,
             outcome: Outcome::Success,
@@ -473,27 +490,18 @@ mod tests {
                 executable: Some(Arc::from("/usr/bin/bash")),
             }),
             user_name: Some(Arc::from("dev")),
+            user_home: Some(Arc::from("/home/dev")),
             session: Some(SessionRef {
                 id: 0x1234,
                 agent: Arc::from("claude-code"),
+                working_directory: Some(Arc::from("/home/dev/project")),
             }),
             detail,
         }
     }
 
     fn json(event: &Event) -> Value {
-        let context = SensorContext {
-            hostname: "workstation".into(),
-            run_id: 0xfeed,
-        };
-        serde_json::from_slice(
-            &EcsEvent {
-                event,
-                context: &context,
-            }
-            .to_json(),
-        )
-        .expect("valid JSON")
+        serde_json::from_slice(&EcsEvent { event }.to_json()).expect("valid JSON")
     }
 
     #[test]

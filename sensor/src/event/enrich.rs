@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use sensor_common::event::Syscall;
 
-use super::{Action, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef};
+use super::{Action, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef, ecs::SensorContext};
 use crate::{
     decode::{self, RawEvent, Resolved, SocketAddress, errno_name},
-    process::{Origin, ProcessInfo, ProcessTable, Sessions, cgroup::CgroupNames, resolve::resolve, users::UserNames},
+    process::{Origin, ProcessInfo, ProcessTable, Sessions, cgroup::CgroupNames, resolve::resolve, users::Users},
 };
 
 const AT_REMOVEDIR: u32 = 0x200;
@@ -17,7 +17,9 @@ const AT_REMOVEDIR: u32 = 0x200;
 pub struct Enricher {
     pub table: ProcessTable,
     pub sessions: Sessions,
-    users: UserNames,
+    users: Users,
+    context: SensorContext,
+    hostname: Arc<str>,
     cgroups: CgroupNames,
     /// Names of the agent profiles, by the index the kernel reports.
     profile_names: Vec<Arc<str>>,
@@ -27,11 +29,18 @@ pub struct Enricher {
 }
 
 impl Enricher {
-    pub fn new(table: ProcessTable, cgroups: CgroupNames, profile_names: Vec<Arc<str>>) -> Self {
+    pub fn new(
+        table: ProcessTable,
+        cgroups: CgroupNames,
+        profile_names: Vec<Arc<str>>,
+        context: SensorContext,
+    ) -> Self {
         Self {
             table,
             sessions: Sessions::default(),
-            users: UserNames::default(),
+            users: Users::default(),
+            hostname: Arc::from(context.hostname.as_str()),
+            context,
             cgroups,
             profile_names,
             boot_to_epoch_ns: boot_to_epoch_offset(),
@@ -58,8 +67,9 @@ impl Enricher {
                         .get(profile as usize)
                         .cloned()
                         .unwrap_or_else(|| Arc::from("unknown"));
+                    let cwd = Some(Arc::from(exec.cwd.path.as_str()));
                     self.sessions
-                        .start(exec.common.session_id, agent, exec.common.pid, Origin::Profile);
+                        .start(exec.common.session_id, agent, exec.common.pid, Origin::Profile, cwd);
                 }
                 self.table.apply_exec(&exec);
                 let filename = resolve(Some(&exec.cwd.path), &exec.filename.value);
@@ -223,6 +233,7 @@ impl Enricher {
                 cgroup_id: common.cgroup_id,
                 cgroup: None,
                 session_id: Some(common.session_id),
+                command_line: Arc::from(""),
             });
         // The kernel's view at the time of the event wins over the table's.
         process.uid = common.uid;
@@ -240,18 +251,30 @@ impl Enricher {
                 .filter(|e| !e.is_empty()),
         });
         let process_start_ns = (process.start_boottime_ns != 0).then(|| self.epoch_ns(process.start_boottime_ns));
-        let session = SessionRef {
-            id: common.session_id,
-            agent: self.sessions.agent_name(common.session_id),
+        let session = match self.sessions.get(common.session_id) {
+            Some(session) => SessionRef {
+                id: session.id,
+                agent: session.agent.clone(),
+                working_directory: session.working_directory.clone(),
+            },
+            None => SessionRef {
+                id: common.session_id,
+                agent: Arc::from("unknown"),
+                working_directory: None,
+            },
         };
+        let user = self.users.get(common.uid).clone();
         Event {
+            run_id: self.context.run_id,
             sequence: self.sequence,
+            hostname: Some(self.hostname.clone()),
             timestamp_ns: self.epoch_ns(common.time_ns),
             action,
             outcome,
             error,
             tid: common.tid,
-            user_name: self.users.name(common.uid),
+            user_name: user.name,
+            user_home: user.home,
             process_start_ns,
             parent,
             process,

@@ -3,6 +3,7 @@
 
 pub mod ecs;
 mod enrich;
+pub mod from_json;
 pub mod open_flags;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -14,6 +15,11 @@ use crate::process::ProcessInfo;
 
 /// Version of the JSON event schema (`agent_sensor.schema_version`); see docs/events.md.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// `event.id` of the event `sequence` of run `run_id`.
+pub fn event_id(run_id: u64, sequence: u64) -> String {
+    format!("{run_id:016x}-{sequence}")
+}
 
 /// `event.action`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -84,6 +90,8 @@ impl Outcome {
 pub struct SessionRef {
     pub id: u64,
     pub agent: Arc<str>,
+    /// The directory the agent started in.
+    pub working_directory: Option<Arc<str>>,
 }
 
 /// The parent of the acting process (`process.parent.*`).
@@ -153,8 +161,11 @@ pub enum Detail {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// Position in this sensor run's stream (`event.sequence`).
+    /// The sensor run that produced the event (`agent.ephemeral_id`).
+    pub run_id: u64,
+    /// Position in that run's stream (`event.sequence`); with `run_id` it makes `event.id`.
     pub sequence: u64,
+    pub hostname: Option<Arc<str>>,
     /// Nanoseconds since the Unix epoch.
     pub timestamp_ns: i128,
     pub action: Action,
@@ -167,11 +178,22 @@ pub struct Event {
     pub process_start_ns: Option<i128>,
     pub parent: Option<ParentRef>,
     pub user_name: Option<Arc<str>>,
+    /// Home directory of the user (`agent_sensor.user.home`), for `~` in rules.
+    pub user_home: Option<Arc<str>>,
     pub session: Option<SessionRef>,
     pub detail: Detail,
 }
 
 impl Event {
+    /// `event.id`: the run id and the sequence number.
+    pub fn id(&self) -> String {
+        event_id(self.run_id, self.sequence)
+    }
+
+    pub fn command_line(&self) -> &str {
+        &self.process.command_line
+    }
+
     pub fn file(&self) -> Option<&FileDetail> {
         match &self.detail {
             Detail::File(file) => Some(file),

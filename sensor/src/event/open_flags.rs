@@ -80,6 +80,47 @@ pub fn names(flags: u32) -> Vec<&'static str> {
     out
 }
 
+/// One open flag test: the access mode (not a bit) or a set of bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagTest {
+    AccessMode(u32),
+    Bits(u32),
+}
+
+impl FlagTest {
+    pub fn holds(self, flags: u32) -> bool {
+        match self {
+            Self::AccessMode(mode) => flags & libc::O_ACCMODE as u32 == mode,
+            Self::Bits(bits) => flags & bits == bits,
+        }
+    }
+}
+
+/// The names rules may use for open flags.
+pub fn flag_test(name: &str) -> Option<FlagTest> {
+    Some(match name {
+        "O_RDONLY" => FlagTest::AccessMode(libc::O_RDONLY as u32),
+        "O_WRONLY" => FlagTest::AccessMode(libc::O_WRONLY as u32),
+        "O_RDWR" => FlagTest::AccessMode(libc::O_RDWR as u32),
+        "O_CREAT" => FlagTest::Bits(libc::O_CREAT as u32),
+        "O_EXCL" => FlagTest::Bits(libc::O_EXCL as u32),
+        "O_NOCTTY" => FlagTest::Bits(libc::O_NOCTTY as u32),
+        "O_TRUNC" => FlagTest::Bits(libc::O_TRUNC as u32),
+        "O_APPEND" => FlagTest::Bits(libc::O_APPEND as u32),
+        "O_NONBLOCK" => FlagTest::Bits(libc::O_NONBLOCK as u32),
+        "O_DSYNC" => FlagTest::Bits(libc::O_DSYNC as u32),
+        "O_SYNC" => FlagTest::Bits(libc::O_SYNC as u32),
+        "O_DIRECT" => FlagTest::Bits(libc::O_DIRECT as u32),
+        "O_DIRECTORY" => FlagTest::Bits(libc::O_DIRECTORY as u32),
+        "O_NOFOLLOW" => FlagTest::Bits(libc::O_NOFOLLOW as u32),
+        "O_NOATIME" => FlagTest::Bits(libc::O_NOATIME as u32),
+        "O_CLOEXEC" => FlagTest::Bits(libc::O_CLOEXEC as u32),
+        "O_PATH" => FlagTest::Bits(libc::O_PATH as u32),
+        "O_TMPFILE" => FlagTest::Bits(libc::O_TMPFILE as u32),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,8 @@ pub struct Session {
     pub agent: Arc<str>,
     pub root_pid: u32,
     pub origin: Origin,
+    /// The directory the agent started in (`agent_sensor.session.working_directory`).
+    pub working_directory: Option<Arc<str>>,
     /// Processes of the session still alive, as far as events tell.
     pub live_processes: u64,
 }
@@ -52,12 +54,20 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn start(&mut self, id: u64, agent: impl Into<Arc<str>>, root_pid: u32, origin: Origin) -> &Session {
+    pub fn start(
+        &mut self,
+        id: u64,
+        agent: impl Into<Arc<str>>,
+        root_pid: u32,
+        origin: Origin,
+        working_directory: Option<Arc<str>>,
+    ) -> &Session {
         self.sessions.entry(id).or_insert_with(|| Session {
             id,
             agent: agent.into(),
             root_pid,
             origin,
+            working_directory,
             live_processes: 1,
         })
     }
@@ -76,13 +86,6 @@ impl Sessions {
 
     pub fn iter(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
-    }
-
-    /// The name of the session's agent, or "unknown" for a session nobody announced.
-    pub fn agent_name(&self, id: u64) -> Arc<str> {
-        self.sessions
-            .get(&id)
-            .map_or_else(|| Arc::from("unknown"), |session| session.agent.clone())
     }
 
     pub fn process_started(&mut self, id: u64) {
@@ -110,13 +113,13 @@ mod tests {
     #[test]
     fn a_session_ends_with_its_last_process() {
         let mut sessions = Sessions::default();
-        sessions.start(5, "codex", 100, Origin::Profile);
+        sessions.start(5, "codex", 100, Origin::Profile, None);
         sessions.process_started(5);
         assert!(sessions.process_exited(5).is_none());
         let ended = sessions.process_exited(5).expect("ended");
         assert_eq!(&*ended.agent, "codex");
         assert!(sessions.is_empty());
-        assert_eq!(&*sessions.agent_name(5), "unknown");
+        assert!(sessions.get(5).is_none());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct ProcessInfo {
     /// The executable file (`/proc/PID/exe`, or the kernel's `mm->exe_file`).
     pub executable: Arc<str>,
     pub args: Arc<[String]>,
+    /// The arguments joined with spaces (`process.command_line`).
+    pub command_line: Arc<str>,
     pub args_truncated: bool,
     pub cwd: Arc<str>,
     pub uid: u32,
@@ -36,6 +38,7 @@ impl ProcessInfo {
             pid: snapshot.pid,
             ppid: snapshot.ppid,
             executable: snapshot.executable.into(),
+            command_line: snapshot.args.join(" ").into(),
             args: snapshot.args.into(),
             args_truncated: false,
             cwd: snapshot.cwd.into(),
@@ -137,6 +140,7 @@ impl ProcessTable {
                 ppid: fork.common.pid,
                 executable: Arc::from(""),
                 args: Arc::from([]),
+                command_line: Arc::from(""),
                 args_truncated: false,
                 cwd: Arc::from(""),
                 uid: fork.common.uid,
@@ -167,6 +171,7 @@ impl ProcessTable {
             pid: exec.common.pid,
             ppid: exec.ppid,
             executable: executable.into(),
+            command_line: exec.args.join(" ").into(),
             args: exec.args.clone().into(),
             args_truncated: exec.args_truncated,
             cwd: exec.cwd.path.as_str().into(),

@@ -1,0 +1,188 @@
+//! Runs events through a rule set: single-event rules, thresholds and sequences, with the
+//! session memory the derived fields need.
+
+use std::{collections::HashMap, sync::Arc};
+
+use super::{
+    alert::Alert,
+    compile::{CompiledRule, RuleKind, RuleSet},
+    eval::{EvalEvent, Value},
+    fields::Field,
+    rule::GroupBy,
+    state::{SequenceState, SessionWrites, StepHit, ThresholdState, hash_str},
+};
+use crate::event::{Action, Detail, Event, Outcome, open_flags};
+
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    thresholds: HashMap<usize, ThresholdState>,
+    sequences: HashMap<usize, SequenceState>,
+    writes: SessionWrites,
+    alerts: u64,
+}
+
+impl Engine {
+    pub fn new(rules: Arc<RuleSet>) -> Self {
+        Self {
+            rules,
+            thresholds: HashMap::new(),
+            sequences: HashMap::new(),
+            writes: SessionWrites::default(),
+            alerts: 0,
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Replaces the rules (on reload); the state of stateful rules starts afresh.
+    pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
+        self.rules = rules;
+        self.thresholds.clear();
+        self.sequences.clear();
+    }
+
+    /// Alerts raised so far.
+    pub fn alert_count(&self) -> u64 {
+        self.alerts
+    }
+
+    /// Evaluates one event; alerts go to `out`.
+    pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
+        let session = event.session.as_ref().map_or(0, |session| session.id);
+        let written = match written_path(event) {
+            Some(path) => self.writes.contains(session, path),
+            None => false,
+        };
+        let view = EvalEvent::new(event, written);
+        let rules = self.rules.clone();
+        for &index in rules.for_action(event.action) {
+            let rule = &rules.rules[index];
+            let ids = match &rule.kind {
+                RuleKind::Single { when } => (when.eval(&view) && !excepted(rule, &view)).then(|| vec![event.id()]),
+                RuleKind::Threshold {
+                    when,
+                    count,
+                    distinct,
+                    within_ns,
+                    per,
+                } => {
+                    if !when.eval(&view) || excepted(rule, &view) {
+                        continue;
+                    }
+                    let value = match distinct {
+                        Some(field) => match text_values(&view, *field).into_iter().next() {
+                            Some(value) => Some(value),
+                            None => continue,
+                        },
+                        None => None,
+                    };
+                    self.thresholds.entry(index).or_default().record(
+                        group(event, *per),
+                        event.timestamp_ns,
+                        event.id(),
+                        value,
+                        *count,
+                        *within_ns,
+                    )
+                }
+                RuleKind::Sequence { steps, within_ns, per } => {
+                    let mut fired = None;
+                    // Last step first, so one event never advances two steps at once.
+                    for (step_index, step) in steps.iter().enumerate().rev() {
+                        if !step.when.eval(&view) || excepted(rule, &view) {
+                            continue;
+                        }
+                        let keys = join_values(&view, &step.keys);
+                        if keys.is_empty() {
+                            continue;
+                        }
+                        let state = self
+                            .sequences
+                            .entry(index)
+                            .or_insert_with(|| SequenceState::new(steps.len(), *within_ns));
+                        let group = group(event, *per);
+                        let id = event.id();
+                        let hit = StepHit {
+                            at_ns: event.timestamp_ns,
+                            id: &id,
+                            keys: &keys,
+                        };
+                        if step_index == 0 {
+                            state.start(group, &hit);
+                        } else if let Some(ids) = state.advance(group, step_index, &hit) {
+                            fired = Some(ids);
+                        }
+                    }
+                    fired
+                }
+            };
+            if let Some(ids) = ids {
+                self.alerts += 1;
+                out.push(Alert {
+                    number: self.alerts,
+                    rule: rule.meta.clone(),
+                    event: event.clone(),
+                    contributing: ids,
+                });
+            }
+        }
+        remember_write(&mut self.writes, session, event);
+    }
+}
+
+fn excepted(rule: &CompiledRule, view: &EvalEvent) -> bool {
+    rule.except.iter().any(|except| except.eval(view))
+}
+
+/// The group a stateful rule counts this event in.
+fn group(event: &Event, per: GroupBy) -> u64 {
+    match per {
+        GroupBy::Session => event.session.as_ref().map_or(0, |session| session.id),
+        GroupBy::Process => event.process.pid as u64,
+        GroupBy::Executable => hash_str(&event.process.executable),
+    }
+}
+
+/// The string values of `field` (every element of a list field).
+fn text_values(view: &EvalEvent, field: Field) -> Vec<String> {
+    match view.get(field) {
+        Some(Value::Text(text)) => vec![text.to_string()],
+        Some(Value::List(items)) => items.to_vec(),
+        Some(Value::Number(n)) => vec![n.to_string()],
+        Some(Value::Ip(ip)) => vec![ip.to_string()],
+        Some(Value::Bool(b)) => vec![b.to_string()],
+        Some(Value::Flags(flags)) => vec![flags.to_string()],
+        None => Vec::new(),
+    }
+}
+
+/// The values a sequence step joins on; one empty value when the step has no key.
+fn join_values(view: &EvalEvent, keys: &[Field]) -> Vec<String> {
+    if keys.is_empty() {
+        return vec![String::new()];
+    }
+    keys.iter().flat_map(|&field| text_values(view, field)).collect()
+}
+
+/// The path whose earlier writes `agent_sensor.file.written_by_session` asks about.
+fn written_path(event: &Event) -> Option<&str> {
+    match (&event.detail, event.action) {
+        (Detail::File(file), _) => Some(&file.path),
+        (Detail::Exec { filename }, Action::Exec) => Some(filename),
+        _ => None,
+    }
+}
+
+/// A successful open for writing adds its path to the session's writes.
+fn remember_write(writes: &mut SessionWrites, session: u64, event: &Event) {
+    if event.action != Action::Open || event.outcome != Outcome::Success {
+        return;
+    }
+    if let Some(file) = event.file()
+        && open_flags::is_write(file.flags)
+    {
+        writes.insert(session, &file.path);
+    }
+}

@@ -1,0 +1,212 @@
+//! One event as rules see it: its fields by name, including the derived ones, computed at most
+//! once per event.
+
+use std::{cell::OnceCell, net::IpAddr};
+
+use super::fields::Field;
+use crate::{
+    event::{Action, Destination, Detail, Event, open_flags},
+    process::{agent_id, resolve::resolve},
+};
+
+/// A field's value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'v> {
+    Text(&'v str),
+    List(&'v [String]),
+    Flags(u32),
+    Number(i64),
+    Ip(IpAddr),
+    Bool(bool),
+}
+
+/// An event with the context rules need: the user's home, the session's working directory,
+/// and what the session wrote before.
+pub struct EvalEvent<'a> {
+    pub event: &'a Event,
+    /// Home directory of the event's user, for `~` in rule values.
+    pub home: Option<&'a str>,
+    /// The session's working directory.
+    pub workspace: Option<&'a str>,
+    /// The session wrote this event's path (for exec: the executed file) earlier.
+    pub written_by_session: bool,
+    uid: OnceCell<String>,
+    gid: OnceCell<String>,
+    agent_id: OnceCell<String>,
+    destination: OnceCell<String>,
+    path_args: OnceCell<Vec<String>>,
+}
+
+impl<'a> EvalEvent<'a> {
+    pub fn new(event: &'a Event, written_by_session: bool) -> Self {
+        Self {
+            event,
+            home: event.user_home.as_deref(),
+            workspace: event
+                .session
+                .as_ref()
+                .and_then(|session| session.working_directory.as_deref()),
+            written_by_session,
+            uid: OnceCell::new(),
+            gid: OnceCell::new(),
+            agent_id: OnceCell::new(),
+            destination: OnceCell::new(),
+            path_args: OnceCell::new(),
+        }
+    }
+
+    /// The value of `field`, or `None` when this event does not have it.
+    pub fn get(&self, field: Field) -> Option<Value<'_>> {
+        let event = self.event;
+        let process = &event.process;
+        let file = event.file();
+        Some(match field {
+            Field::EventAction => Value::Text(event.action.as_str()),
+            Field::EventOutcome => Value::Text(event.outcome.as_str()),
+            Field::ErrorCode => Value::Text(event.error?),
+            Field::HostHostname => Value::Text(event.hostname.as_deref()?),
+            Field::ProcessPid => Value::Number(process.pid as i64),
+            Field::ProcessName => Value::Text(process.name()),
+            Field::ProcessExecutable => Value::Text(non_empty(&process.executable)?),
+            Field::ProcessArgs => Value::List(&process.args),
+            Field::ProcessArgsCount => Value::Number(process.args.len() as i64),
+            Field::ProcessCommandLine => Value::Text(self.command_line()),
+            Field::ProcessWorkingDirectory => Value::Text(non_empty(&process.cwd)?),
+            Field::ProcessParentPid => Value::Number(event.parent.as_ref().map_or(process.ppid, |p| p.pid) as i64),
+            Field::ProcessParentExecutable => Value::Text(self.parent_executable()?),
+            Field::ProcessParentName => {
+                let executable = self.parent_executable()?;
+                Value::Text(executable.rsplit('/').next().unwrap_or(executable))
+            }
+            Field::ProcessExitCode => match event.detail {
+                Detail::Exit { status } => Value::Number(crate::event::ecs::exit_code(status)),
+                _ => return None,
+            },
+            Field::UserId => Value::Text(self.uid.get_or_init(|| process.uid.to_string())),
+            Field::UserName => Value::Text(event.user_name.as_deref()?),
+            Field::GroupId => Value::Text(self.gid.get_or_init(|| process.gid.to_string())),
+            Field::FilePath => Value::Text(&file?.path),
+            Field::FileName => Value::Text(file?.name()),
+            Field::FileDirectory => Value::Text(file?.directory()),
+            Field::FileExtension => {
+                let name = file?.name();
+                let dot = name.rfind('.').filter(|&index| index > 0)?;
+                Value::Text(&name[dot + 1..])
+            }
+            Field::DestinationIp => match event.destination()? {
+                Destination::Inet(address) => Value::Ip(address.ip()),
+                Destination::Unix(_) => return None,
+            },
+            Field::DestinationPort => match event.destination()? {
+                Destination::Inet(address) => Value::Number(address.port() as i64),
+                Destination::Unix(_) => return None,
+            },
+            Field::DestinationAddress => Value::Text(match event.destination()? {
+                Destination::Inet(address) => self.destination.get_or_init(|| address.ip().to_string()),
+                Destination::Unix(path) => path,
+            }),
+            Field::NetworkType => Value::Text(match event.destination()? {
+                Destination::Inet(address) if address.is_ipv4() => "ipv4",
+                Destination::Inet(_) => "ipv6",
+                Destination::Unix(_) => "unix",
+            }),
+            Field::AgentName => Value::Text(&event.session.as_ref()?.agent),
+            Field::AgentId => {
+                let id = event.session.as_ref()?.id;
+                Value::Text(self.agent_id.get_or_init(|| agent_id(id)))
+            }
+            Field::UserHome => Value::Text(self.home?),
+            Field::SessionWorkingDirectory => Value::Text(self.workspace?),
+            Field::Syscall => match &event.detail {
+                Detail::File(file) => Value::Text(file.syscall.name()),
+                Detail::Connect { .. } => Value::Text("connect"),
+                _ => return None,
+            },
+            Field::PathArgument => Value::Text(&file?.path_argument),
+            Field::Dirfd => Value::Number(file?.dirfd as i64),
+            Field::OpenFlags => Value::Flags(self.open()?.flags),
+            Field::OpenAccess => Value::Text(open_flags::Access::of(self.open()?.flags).as_str()),
+            Field::OpenWrite => Value::Bool(open_flags::is_write(self.open()?.flags)),
+            Field::ExecFilename => match &event.detail {
+                Detail::Exec { filename } => Value::Text(filename),
+                _ => return None,
+            },
+            Field::ExecPathArgs => {
+                if event.action != Action::Exec {
+                    return None;
+                }
+                Value::List(self.path_args())
+            }
+            Field::ExecArgsOutsideWorkspace => {
+                if event.action != Action::Exec {
+                    return None;
+                }
+                let workspace = self.workspace?;
+                Value::Bool(self.path_args().iter().any(|path| !is_under(path, workspace)))
+            }
+            Field::ForkChildPid => match event.detail {
+                Detail::Fork { child_pid } => Value::Number(child_pid as i64),
+                _ => return None,
+            },
+            Field::Cgroup => Value::Text(process.cgroup.as_deref()?),
+            Field::FileInWorkspace => Value::Bool(is_under(&file?.path, self.workspace?)),
+            Field::FileWrittenBySession => match event.action {
+                Action::Open | Action::Unlink | Action::Rmdir | Action::Exec => Value::Bool(self.written_by_session),
+                _ => return None,
+            },
+        })
+    }
+
+    fn open(&self) -> Option<&crate::event::FileDetail> {
+        (self.event.action == Action::Open).then(|| self.event.file()).flatten()
+    }
+
+    fn command_line(&self) -> &str {
+        self.event.command_line()
+    }
+
+    fn parent_executable(&self) -> Option<&str> {
+        self.event.parent.as_ref()?.executable.as_deref().and_then(non_empty)
+    }
+
+    /// Arguments after argv[0] that are not options, resolved against the working directory.
+    fn path_args(&self) -> &[String] {
+        self.path_args.get_or_init(|| {
+            let process = &self.event.process;
+            let cwd = non_empty(&process.cwd);
+            process
+                .args
+                .iter()
+                .skip(1)
+                .filter(|arg| !arg.is_empty() && !arg.starts_with('-'))
+                .map(|arg| resolve(cwd, arg))
+                .collect()
+        })
+    }
+}
+
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// True when `path` is `dir` or lies below it (component-wise, not by string prefix).
+pub fn is_under(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        return path.starts_with('/');
+    }
+    path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_is_component_wise() {
+        assert!(is_under("/home/a/project/src/x.rs", "/home/a/project"));
+        assert!(is_under("/home/a/project", "/home/a/project/"));
+        assert!(!is_under("/home/a/project2/x", "/home/a/project"));
+        assert!(is_under("/etc/passwd", "/"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Compiled matchers: what a field value is tested against.
+
+use std::{collections::HashSet, net::IpAddr};
+
+use globset::GlobSet;
+use ipnet::IpNet;
+use regex::RegexSet;
+
+pub use crate::event::open_flags::{FlagTest, flag_test};
+
+/// Values written with a leading `~` (or `$HOME`) are matched against the part of the value
+/// below the user's home: `~/.ssh/id_rsa` is stored as `/.ssh/id_rsa`, `~` alone as ``.
+#[derive(Clone, Debug, Default)]
+pub struct HomeSplit<T> {
+    pub absolute: T,
+    pub home: T,
+}
+
+#[derive(Clone, Debug)]
+pub enum TextOp {
+    Equal(HomeSplit<HashSet<String>>),
+    Glob(HomeSplit<GlobSet>),
+    Regex(RegexSet),
+    Prefix(HomeSplit<Vec<String>>),
+    Suffix(Vec<String>),
+    Contains(Vec<String>),
+}
+
+impl TextOp {
+    fn matches(&self, value: &str, below_home: Option<&str>) -> bool {
+        match self {
+            Self::Equal(set) => set.absolute.contains(value) || below_home.is_some_and(|rest| set.home.contains(rest)),
+            Self::Glob(set) => set.absolute.is_match(value) || below_home.is_some_and(|rest| set.home.is_match(rest)),
+            Self::Regex(set) => set.is_match(value),
+            Self::Prefix(prefixes) => {
+                prefixes
+                    .absolute
+                    .iter()
+                    .any(|prefix| value.starts_with(prefix.as_str()))
+                    || below_home
+                        .is_some_and(|rest| prefixes.home.iter().any(|prefix| rest.starts_with(prefix.as_str())))
+            }
+            Self::Suffix(suffixes) => suffixes.iter().any(|suffix| value.ends_with(suffix.as_str())),
+            Self::Contains(needles) => needles.iter().any(|needle| value.contains(needle.as_str())),
+        }
+    }
+
+    /// A rough cost, so cheap tests run first.
+    fn cost(&self) -> u32 {
+        match self {
+            Self::Equal(_) => 2,
+            Self::Prefix(_) | Self::Suffix(_) => 3,
+            Self::Contains(_) => 5,
+            Self::Glob(_) => 10,
+            Self::Regex(_) => 20,
+        }
+    }
+}
+
+/// Every operator must hold.
+#[derive(Clone, Debug, Default)]
+pub struct TextMatcher {
+    pub ops: Vec<TextOp>,
+}
+
+impl TextMatcher {
+    pub fn matches(&self, value: &str, home: Option<&str>) -> bool {
+        let below_home = home.and_then(|home| below(value, home));
+        self.ops.iter().all(|op| op.matches(value, below_home))
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.ops.iter().map(TextOp::cost).sum()
+    }
+}
+
+/// The part of `value` below `home`, starting with `/` (empty for `home` itself).
+fn below<'v>(value: &'v str, home: &str) -> Option<&'v str> {
+    let home = home.trim_end_matches('/');
+    if home.is_empty() {
+        return None;
+    }
+    value
+        .strip_prefix(home)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[derive(Clone, Debug)]
+pub enum NumberOp {
+    In(Vec<i64>),
+    Ranges(Vec<(i64, i64)>),
+    Gt(i64),
+    Ge(i64),
+    Lt(i64),
+    Le(i64),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NumberMatcher {
+    pub ops: Vec<NumberOp>,
+}
+
+impl NumberMatcher {
+    pub fn matches(&self, value: i64) -> bool {
+        self.ops.iter().all(|op| match op {
+            NumberOp::In(values) => values.contains(&value),
+            NumberOp::Ranges(ranges) => ranges.iter().any(|&(low, high)| (low..=high).contains(&value)),
+            NumberOp::Gt(bound) => value > *bound,
+            NumberOp::Ge(bound) => value >= *bound,
+            NumberOp::Lt(bound) => value < *bound,
+            NumberOp::Le(bound) => value <= *bound,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum IpOp {
+    In(Vec<IpAddr>),
+    Cidr(Vec<IpNet>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IpMatcher {
+    pub ops: Vec<IpOp>,
+}
+
+impl IpMatcher {
+    pub fn matches(&self, value: IpAddr) -> bool {
+        // An IPv4 peer reached through an IPv6 socket (::ffff:a.b.c.d) is the IPv4 peer.
+        let value = match value {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(value, IpAddr::V4),
+            v4 => v4,
+        };
+        self.ops.iter().all(|op| match op {
+            IpOp::In(values) => values.contains(&value),
+            IpOp::Cidr(nets) => nets.iter().any(|net| net.contains(&value)),
+        })
+    }
+}
+
+/// Any of the tests holds.
+#[derive(Clone, Debug, Default)]
+pub struct FlagsMatcher {
+    pub any: Vec<FlagTest>,
+}
+
+impl FlagsMatcher {
+    pub fn matches(&self, flags: u32) -> bool {
+        self.any.iter().any(|test| test.holds(flags))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use globset::{GlobBuilder, GlobSetBuilder};
+
+    use super::*;
+
+    fn globs(patterns: &[&str]) -> GlobSet {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in patterns {
+            builder.add(GlobBuilder::new(pattern).literal_separator(true).build().expect("glob"));
+        }
+        builder.build().expect("globset")
+    }
+
+    #[test]
+    fn home_relative_values_follow_the_users_home() {
+        let matcher = TextMatcher {
+            ops: vec![TextOp::Glob(HomeSplit {
+                absolute: globs(&["/etc/shadow"]),
+                home: globs(&["/.ssh/id_*"]),
+            })],
+        };
+        assert!(matcher.matches("/home/alice/.ssh/id_rsa", Some("/home/alice")));
+        assert!(matcher.matches("/root/.ssh/id_ed25519", Some("/root/")));
+        assert!(!matcher.matches("/home/alice/.ssh/id_rsa", Some("/home/bob")));
+        assert!(!matcher.matches("/home/alice2/.ssh/id_rsa", Some("/home/alice")));
+        assert!(
+            !matcher.matches("/home/alice/.ssh/keys/id_rsa", Some("/home/alice")),
+            "* stops at /"
+        );
+        assert!(matcher.matches("/etc/shadow", None));
+    }
+
+    #[test]
+    fn home_itself_is_the_empty_rest() {
+        let matcher = TextMatcher {
+            ops: vec![TextOp::Equal(HomeSplit {
+                absolute: HashSet::new(),
+                home: HashSet::from([String::new()]),
+            })],
+        };
+        assert!(matcher.matches("/home/alice", Some("/home/alice")));
+        assert!(!matcher.matches("/home/alice/x", Some("/home/alice")));
+    }
+
+    #[test]
+    fn numbers_ips_and_flags() {
+        let ports = NumberMatcher {
+            ops: vec![NumberOp::Ranges(vec![(1024, 65535), (22, 22)])],
+        };
+        assert!(ports.matches(22) && ports.matches(8080) && !ports.matches(443));
+        let nets = IpMatcher {
+            ops: vec![IpOp::Cidr(vec![
+                "127.0.0.0/8".parse().expect("net"),
+                "fc00::/7".parse().expect("net"),
+            ])],
+        };
+        assert!(nets.matches("127.0.0.2".parse().expect("ip")));
+        assert!(nets.matches("::ffff:127.0.0.1".parse().expect("ip")), "v4-mapped");
+        assert!(nets.matches("fd00::1".parse().expect("ip")));
+        assert!(!nets.matches("8.8.8.8".parse().expect("ip")));
+        let creat = FlagsMatcher {
+            any: vec![flag_test("O_CREAT").expect("flag")],
+        };
+        assert!(creat.matches((libc::O_WRONLY | libc::O_CREAT) as u32));
+        assert!(!creat.matches(libc::O_WRONLY as u32));
+        let rdonly = FlagsMatcher {
+            any: vec![flag_test("O_RDONLY").expect("flag")],
+        };
+        assert!(rdonly.matches(libc::O_CLOEXEC as u32));
+        assert!(!rdonly.matches(libc::O_RDWR as u32));
+    }
+}

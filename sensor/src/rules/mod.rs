@@ -1,0 +1,30 @@
+//! The rule engine: YAML rule packs (docs/rules.md), compiled once and indexed by event action,
+//! evaluated per event with bounded state for thresholds and sequences.
+//!
+//! Flow: `loader` finds pack files → `pack` parses each into a syntax tree (with positions) →
+//! `compile` merges packs, applies overrides, resolves lists and macros, compiles conditions
+//! (`condition`, `matchers`) → `engine` evaluates events (`eval`, `state`) into `alert`s.
+
+pub mod alert;
+pub mod compile;
+pub mod condition;
+pub mod diagnostics;
+pub mod engine;
+pub mod eval;
+pub mod fields;
+pub mod loader;
+pub mod matchers;
+pub mod pack;
+pub mod rule;
+pub mod state;
+pub mod testing;
+pub mod yaml_tree;
+
+pub use alert::Alert;
+pub use compile::RuleSet;
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use engine::Engine;
+pub use rule::{RuleAction, Severity};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,609 @@
+//! The rule language end to end: packs compiled, events evaluated, mistakes reported.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::{compile::RuleSet, engine::Engine, loader::compile_sources};
+use crate::event::{
+    Action,
+    from_json::{event_from_json, nest_dotted},
+};
+
+fn compile(packs: &[(&str, &str)]) -> RuleSet {
+    let sources: Vec<(String, String)> = packs.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    match compile_sources(&sources) {
+        Ok((set, _)) => set,
+        Err(problems) => panic!("packs should compile:\n{problems}"),
+    }
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match compile_sources(&[("pack.yaml".to_string(), text.to_string())]) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(problems) => problems.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// An event from `(dotted field, value)` pairs, in alice's session in /home/alice/project.
+fn event(fields: &[(&str, Value)]) -> crate::event::Event {
+    let mut flat = Map::new();
+    flat.insert("agent_sensor.user.home".into(), json!("/home/alice"));
+    flat.insert(
+        "agent_sensor.session.working_directory".into(),
+        json!("/home/alice/project"),
+    );
+    flat.insert("process.working_directory".into(), json!("/home/alice/project"));
+    flat.insert("@timestamp".into(), json!("2026-01-01T00:00:00Z"));
+    for (key, value) in fields {
+        flat.insert((*key).to_string(), value.clone());
+    }
+    event_from_json(&nest_dotted(&flat)).expect("test event")
+}
+
+fn at(seconds: u64, fields: &[(&str, Value)]) -> crate::event::Event {
+    let mut e = event(fields);
+    e.timestamp_ns += seconds as i128 * 1_000_000_000;
+    e.sequence = seconds + 1;
+    e
+}
+
+fn fired(set: &Arc<RuleSet>, events: &[crate::event::Event]) -> Vec<String> {
+    let mut engine = Engine::new(set.clone());
+    let mut alerts = Vec::new();
+    for e in events {
+        engine.process(e, &mut alerts);
+    }
+    alerts.into_iter().map(|a| a.rule.id.to_string()).collect()
+}
+
+const META: &str = "name: n\n    description: d\n    severity: high";
+
+/// A `rules:` section of single-event rules `(id, when)`.
+fn rules(list: &[(&str, &str)]) -> String {
+    let mut text = String::from("rules:\n");
+    for (id, when) in list {
+        text.push_str(&format!("  - id: {id}\n    {META}\n    when: {when}\n"));
+    }
+    text
+}
+
+#[test]
+fn text_matchers_and_home_expansion() {
+    let text = rules(&[
+        ("glob-home", "{file.path: {glob: '~/.ssh/id_*'}}"),
+        ("glob-any-home", "{file.path: {glob: '/home/*/.aws/credentials'}}"),
+        ("prefix", "{file.path: {prefix: $HOME/Documents/}}"),
+        ("suffix-contains", "{file.name: {suffix: .pem, contains: prod}}"),
+        ("regex", "{process.command_line: {regex: 'curl .*\\| *sh'}}"),
+        ("in-list", "{process.name: [nc, ncat]}"),
+    ]);
+    let set = Arc::new(compile(&[("p.yaml", &text)]));
+    let open = |path: &str| event(&[("event.action", json!("open")), ("file.path", json!(path))]);
+    assert_eq!(fired(&set, &[open("/home/alice/.ssh/id_rsa")]), ["glob-home"]);
+    assert!(
+        fired(&set, &[open("/home/bob/.ssh/id_rsa")]).is_empty(),
+        "~ is the event user's home"
+    );
+    assert!(
+        fired(&set, &[open("/home/alice/.ssh/id_rsa.d/x")]).is_empty(),
+        "* stops at /"
+    );
+    assert_eq!(fired(&set, &[open("/home/bob/.aws/credentials")]), ["glob-any-home"]);
+    assert_eq!(fired(&set, &[open("/home/alice/Documents/tax.pdf")]), ["prefix"]);
+    assert_eq!(fired(&set, &[open("/srv/prod-db.pem")]), ["suffix-contains"]);
+    assert!(
+        fired(&set, &[open("/srv/dev-db.pem")]).is_empty(),
+        "all operators must hold"
+    );
+    let exec = |cmd: &str, exe: &str| {
+        event(&[
+            ("event.action", json!("exec")),
+            ("process.executable", json!(exe)),
+            ("process.command_line", json!(cmd)),
+        ])
+    };
+    assert_eq!(fired(&set, &[exec("bash -c curl -s x | sh", "/bin/bash")]), ["regex"]);
+    assert_eq!(fired(&set, &[exec("nc -l 4444", "/usr/bin/nc")]), ["in-list"]);
+}
+
+#[test]
+fn numbers_networks_flags_booleans_lists_and_exists() {
+    let text = String::from("lists:\n  local: [127.0.0.0/8, '::1/128']\n  web: [80, 443]\n")
+        + &rules(&[
+            (
+                "egress",
+                "{destination.ip: {cidr: $local}, destination.port: {range: '1024-65535'}}",
+            ),
+            ("web", "{destination.port: $web}"),
+            ("create", "{agent_sensor.open.flags: O_CREAT}"),
+            ("write", "{agent_sensor.open.write: true}"),
+            ("arg", "{event.action: exec, process.args: {eq: -rf}}"),
+            ("no-error", "{event.action: connect, error.code: {exists: false}}"),
+            ("big-pid", "{event.action: fork, process.pid: {gt: 40000}}"),
+        ]);
+    let set = Arc::new(compile(&[("p.yaml", &text)]));
+    let connect = |ip: &str, port: u16, outcome: &str| {
+        let mut fields = vec![
+            ("event.action", json!("connect")),
+            ("destination.ip", json!(ip)),
+            ("destination.port", json!(port)),
+            ("event.outcome", json!(outcome)),
+        ];
+        if outcome == "failure" {
+            fields.push(("error.code", json!("ECONNREFUSED")));
+        }
+        event(&fields)
+    };
+    assert_eq!(
+        fired(&set, &[connect("127.0.0.2", 8080, "success")]),
+        ["egress", "no-error"]
+    );
+    assert_eq!(fired(&set, &[connect("::1", 3000, "failure")]), ["egress"]);
+    assert_eq!(fired(&set, &[connect("8.8.8.8", 443, "success")]), ["web", "no-error"]);
+    let open = |flags: Value| {
+        event(&[
+            ("event.action", json!("open")),
+            ("file.path", json!("/t")),
+            ("agent_sensor.open.flags", flags),
+        ])
+    };
+    assert_eq!(
+        fired(&set, &[open(json!(["O_WRONLY", "O_CREAT"]))]),
+        ["create", "write"]
+    );
+    assert!(fired(&set, &[open(json!(["O_RDONLY"]))]).is_empty());
+    let exec = event(&[
+        ("event.action", json!("exec")),
+        ("process.args", json!(["rm", "-rf", "x"])),
+    ]);
+    assert_eq!(fired(&set, &[exec]), ["arg"]);
+    let fork = event(&[("event.action", json!("fork")), ("process.pid", json!(40001))]);
+    assert_eq!(fired(&set, &[fork]), ["big-pid"]);
+}
+
+#[test]
+fn macros_combinators_and_exceptions() {
+    let text = "macros:
+  open_write: {event.action: open, agent_sensor.open.write: true}
+  rc_file: {file.path: {glob: ['~/.bashrc', '~/.zshrc']}}
+  persist: {all: [{macro: open_write}, {macro: rc_file}]}
+rules:
+  - id: persistence
+    name: n
+    description: d
+    severity: high
+    when:
+      any:
+        - macro: persist
+        - all: [{event.action: open}, {not: {agent_sensor.open.write: false}}, {file.name: crontab}]
+    except:
+      - process.name: [bash]
+";
+    let set = Arc::new(compile(&[("p.yaml", text)]));
+    let write = |path: &str, exe: &str| {
+        event(&[
+            ("event.action", json!("open")),
+            ("agent_sensor.open.write", json!(true)),
+            ("file.path", json!(path)),
+            ("process.executable", json!(exe)),
+        ])
+    };
+    assert_eq!(
+        fired(&set, &[write("/home/alice/.bashrc", "/usr/bin/tee")]),
+        ["persistence"]
+    );
+    assert_eq!(
+        fired(&set, &[write("/var/spool/cron/crontab", "/usr/bin/tee")]),
+        ["persistence"]
+    );
+    assert!(
+        fired(&set, &[write("/home/alice/.bashrc", "/bin/bash")]).is_empty(),
+        "exception"
+    );
+    assert!(fired(&set, &[write("/home/alice/.vimrc", "/usr/bin/tee")]).is_empty());
+}
+
+#[test]
+fn rules_are_indexed_by_the_actions_they_can_match() {
+    let text = rules(&[
+        ("file-only", "{file.path: /etc/passwd}"),
+        ("exec-only", "{event.action: exec}"),
+        ("either", "{any: [{event.action: exec}, {destination.port: 22}]}"),
+        ("everything", "{not: {event.action: exit}}"),
+    ]);
+    let set = compile(&[("p.yaml", &text)]);
+    let ids =
+        |action: Action| -> Vec<&str> { set.for_action(action).iter().map(|&i| &*set.rules[i].meta.id).collect() };
+    assert_eq!(ids(Action::Open), ["file-only", "everything"]);
+    assert_eq!(ids(Action::Unlink), ["file-only", "everything"]);
+    assert_eq!(ids(Action::Exec), ["exec-only", "either", "everything"]);
+    assert_eq!(ids(Action::Connect), ["either", "everything"]);
+}
+
+#[test]
+fn thresholds_count_distinct_values_per_group() {
+    let text = "rules:
+  - id: bulk
+    name: n
+    description: d
+    severity: critical
+    when: {event.action: open, file.path: {glob: '~/secrets/*'}}
+    threshold: {count: 3, distinct: file.path, within: 60s, per: session}
+";
+    let set = Arc::new(compile(&[("p.yaml", text)]));
+    let open = |s: u64, name: &str, session: &str| {
+        at(
+            s,
+            &[
+                ("event.action", json!("open")),
+                ("file.path", json!(format!("/home/alice/secrets/{name}"))),
+                ("gen_ai.agent.id", json!(session)),
+            ],
+        )
+    };
+    assert!(fired(&set, &[open(0, "a", "01"), open(1, "a", "01"), open(2, "b", "01")]).is_empty());
+    assert_eq!(
+        fired(&set, &[open(0, "a", "01"), open(1, "b", "01"), open(2, "c", "01")]),
+        ["bulk"]
+    );
+    assert!(
+        fired(&set, &[open(0, "a", "01"), open(1, "b", "02"), open(2, "c", "01")]).is_empty(),
+        "per session"
+    );
+    assert!(
+        fired(&set, &[open(0, "a", "01"), open(30, "b", "01"), open(61, "c", "01")]).is_empty(),
+        "window"
+    );
+
+    let mut engine = Engine::new(set.clone());
+    let mut alerts = Vec::new();
+    for (s, name) in [(0, "a"), (1, "b"), (2, "c")] {
+        engine.process(&open(s, name, "01"), &mut alerts);
+    }
+    assert_eq!(alerts[0].contributing.len(), 3);
+    let doc = alerts[0].to_value();
+    assert_eq!(doc["event"]["kind"], "alert");
+    assert_eq!(doc["rule"]["id"], "bulk");
+    assert_eq!(doc["agent_sensor"]["alert"]["count"], 3);
+    assert_eq!(doc["agent_sensor"]["alert"]["severity"], "critical");
+    assert_eq!(doc["event"]["severity"], 99);
+    assert_eq!(doc["file"]["path"], "/home/alice/secrets/c");
+}
+
+#[test]
+fn sequences_join_written_files_to_their_execution() {
+    let text = "rules:
+  - id: dropper
+    name: n
+    description: d
+    severity: high
+    sequence:
+      within: 5m
+      steps:
+        - when: {event.action: open, agent_sensor.open.write: true}
+          key: file.path
+        - when: {event.action: exec}
+          key: [agent_sensor.exec.filename, agent_sensor.exec.path_args]
+";
+    let set = Arc::new(compile(&[("p.yaml", text)]));
+    let write = |s: u64, path: &str| {
+        at(
+            s,
+            &[
+                ("event.action", json!("open")),
+                ("agent_sensor.open.write", json!(true)),
+                ("file.path", json!(path)),
+            ],
+        )
+    };
+    let exec = |s: u64, filename: &str, args: Value| {
+        at(
+            s,
+            &[
+                ("event.action", json!("exec")),
+                ("agent_sensor.exec.filename", json!(filename)),
+                ("process.executable", json!(filename)),
+                ("process.args", args),
+            ],
+        )
+    };
+    assert_eq!(
+        fired(&set, &[write(0, "/tmp/x"), exec(10, "/tmp/x", json!(["/tmp/x"]))]),
+        ["dropper"]
+    );
+    assert_eq!(
+        fired(
+            &set,
+            &[
+                write(0, "/home/alice/project/run.sh"),
+                exec(10, "/bin/bash", json!(["bash", "run.sh"]))
+            ]
+        ),
+        ["dropper"],
+        "a script argument resolved against the working directory joins too"
+    );
+    assert!(
+        fired(&set, &[exec(0, "/tmp/x", json!(["/tmp/x"])), write(10, "/tmp/x")]).is_empty(),
+        "order matters"
+    );
+    assert!(
+        fired(&set, &[write(0, "/tmp/x"), exec(400, "/tmp/x", json!(["/tmp/x"]))]).is_empty(),
+        "window"
+    );
+}
+
+#[test]
+fn derived_fields_follow_the_session() {
+    let text = rules(&[
+        (
+            "outside",
+            "{event.action: exec, agent_sensor.exec.args_outside_workspace: true}",
+        ),
+        (
+            "inside-delete",
+            "{event.action: unlink, agent_sensor.file.in_workspace: true}",
+        ),
+        (
+            "own-file",
+            "{event.action: unlink, agent_sensor.file.written_by_session: true}",
+        ),
+    ]);
+    let set = Arc::new(compile(&[("p.yaml", &text)]));
+    let find = |dir: &str| {
+        event(&[
+            ("event.action", json!("exec")),
+            ("process.args", json!(["find", dir, "-delete"])),
+        ])
+    };
+    assert_eq!(fired(&set, &[find("/home/alice")]), ["outside"]);
+    assert!(fired(&set, &[find("src")]).is_empty(), "relative to the project");
+    let unlink = |s: u64, path: &str| at(s, &[("event.action", json!("unlink")), ("file.path", json!(path))]);
+    let create = at(
+        0,
+        &[
+            ("event.action", json!("open")),
+            ("agent_sensor.open.flags", json!(["O_WRONLY", "O_CREAT"])),
+            ("file.path", json!("/tmp/mine")),
+        ],
+    );
+    assert_eq!(fired(&set, &[create.clone(), unlink(1, "/tmp/mine")]), ["own-file"]);
+    assert!(fired(&set, &[unlink(1, "/tmp/mine")]).is_empty());
+    assert_eq!(fired(&set, &[unlink(1, "/home/alice/project/a.o")]), ["inside-delete"]);
+}
+
+#[test]
+fn later_packs_override_earlier_ones() {
+    let base = "lists:
+  tools: [curl]
+macros:
+  fetch: {process.name: $tools}
+rules:
+  - id: fetcher
+    name: n
+    description: d
+    severity: low
+    when: {all: [{event.action: exec}, {macro: fetch}]}
+  - id: quiet
+    name: n
+    description: d
+    severity: low
+    enabled: false
+    when: {event.action: exec}
+";
+    let site = "overrides:
+  lists:
+    tools: {append: [wget]}
+  rules:
+    fetcher:
+      severity: critical
+      action: deny
+      except: [{process.args: {eq: --version}}]
+    quiet: {enabled: true}
+";
+    let set = Arc::new(compile(&[("10-base.yaml", base), ("20-site.yaml", site)]));
+    let exec = |exe: &str, args: Value| {
+        event(&[
+            ("event.action", json!("exec")),
+            ("process.executable", json!(exe)),
+            ("process.args", args),
+        ])
+    };
+    assert_eq!(
+        fired(&set, &[exec("/usr/bin/wget", json!(["wget", "x"]))]),
+        ["fetcher", "quiet"]
+    );
+    assert_eq!(
+        fired(&set, &[exec("/usr/bin/curl", json!(["curl", "--version"]))]),
+        ["quiet"]
+    );
+    let fetcher = set.rules.iter().find(|r| &*r.meta.id == "fetcher").expect("rule");
+    assert_eq!(fetcher.meta.severity, super::Severity::Critical);
+    assert_eq!(fetcher.meta.action, super::RuleAction::Deny);
+    assert_eq!(&*fetcher.meta.ruleset, "10-base");
+
+    let replaced = compile(&[
+        ("10-base.yaml", base),
+        ("20-site.yaml", "overrides:\n  lists:\n    tools: {replace: [aria2c]}\n"),
+    ]);
+    let set = Arc::new(replaced);
+    assert!(fired(&set, &[exec("/usr/bin/curl", json!(["curl"]))]).is_empty());
+}
+
+/// Every kind of mistake is reported with its line and column and a piece of advice.
+#[test]
+fn mistakes_are_reported_precisely() {
+    let cases: &[(&str, &str, &str)] = &[
+        // (pack, expected position, expected words)
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {file.pth: /x}\n",
+            "6:12",
+            "unknown event field `file.pth`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    colour: red\n    when: {file.path: /x}\n",
+            "6:5",
+            "unknown key `colour` in a rule",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {destination.port: {glob: '8*'}}\n",
+            "6:31",
+            "`glob` does not apply to `destination.port`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {file.path: {like: x}}\n",
+            "6:24",
+            "unknown operator `like`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {file.path: {regex: '(unclosed'}}\n",
+            "6:31",
+            "bad regular expression",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {file.path: {glob: '[a-'}}\n",
+            "6:30",
+            "bad glob",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {destination.ip: {cidr: 10.0.0.0/33}}\n",
+            "6:35",
+            "is not a network",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {file.path: $nope}\n",
+            "6:23",
+            "unknown list `$nope`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {macro: nope}\n",
+            "6:19",
+            "unknown macro `nope`",
+        ),
+        (
+            "macros:\n  a: {macro: b}\n  b: {macro: a}\nrules: []\n",
+            "3:14",
+            "refers to itself",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: severe\n    when: {file.path: /x}\n",
+            "5:15",
+            "unknown severity `severe`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    action: block\n    when: {file.path: /x}\n",
+            "6:13",
+            "unknown action `block`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    mitre: [T12]\n    when: {file.path: /x}\n",
+            "6:13",
+            "not a MITRE ATT&CK technique id",
+        ),
+        (
+            "rules:\n  - id: a\n    description: d\n    severity: high\n    when: {file.path: /x}\n",
+            "2:5",
+            "needs a `name`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {event.action: exec, file.path: /x}\n",
+            "2:5",
+            "can never match",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {event.action: execve}\n",
+            "6:26",
+            "event.action is never `execve`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {event.action: exec}\n    threshold: {count: 0, within: 1m}\n",
+            "7:24",
+            "`count` must be a whole number from 1",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {event.action: exec}\n    threshold: {count: 2, within: soon}\n",
+            "7:35",
+            "is not a duration",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    sequence: {within: 1m, steps: [{when: {event.action: exec}}]}\n",
+            "6:35",
+            "two or more steps",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {process.name: true}\n",
+            "6:26",
+            "quote it",
+        ),
+        (
+            "overrides:\n  rules:\n    nope: {enabled: false}\n",
+            "3:5",
+            "override of unknown rule `nope`",
+        ),
+        (
+            "rules:\n  - id: a\n    name: n\n    description: d\n    severity: high\n    when: {file.path: /x\n",
+            "",
+            "invalid YAML",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, position, words) in cases {
+        let found = problems(text);
+        let Some(shown) = found.iter().find(|p| p.contains(words)) else {
+            wrong.push(format!("no problem mentioning {words:?} in {found:?}"));
+            continue;
+        };
+        if !shown.starts_with(&format!("pack.yaml:{position}")) {
+            wrong.push(format!("{shown:?} should be at {position}"));
+        }
+        if !shown.contains("help: ") {
+            wrong.push(format!("advice missing in {shown:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_not_just_the_first() {
+    let text = "rules:
+  - id: a
+    name: n
+    description: d
+    severity: high
+    when: {file.pth: /x}
+  - id: b
+    name: n
+    description: d
+    severity: extreme
+    when: {file.path: {regex: '('}}
+  - id: a
+    name: n
+    description: d
+    severity: high
+    when: {file.path: /y}
+";
+    let found = problems(text);
+    assert!(found.iter().any(|p| p.contains("file.pth")));
+    assert!(found.iter().any(|p| p.contains("extreme")));
+    assert!(found.iter().any(|p| p.contains("regular expression")));
+    assert!(found.iter().any(|p| p.contains("already used")));
+    assert!(found.len() >= 4, "{found:#?}");
+}
+
+#[test]
+fn duplicates_across_packs_are_errors() {
+    let pack = "lists:\n  l: [a]\nmacros:\n  m: {event.action: exec}\n";
+    let sources = vec![
+        ("a.yaml".to_string(), pack.to_string()),
+        ("b.yaml".to_string(), pack.to_string()),
+    ];
+    let found = compile_sources(&sources).expect_err("duplicates").to_string();
+    assert!(
+        found.contains("b.yaml:2:3: list `l` is already defined in a.yaml"),
+        "{found}"
+    );
+    assert!(
+        found.contains("b.yaml:4:3: macro `m` is already defined in a.yaml"),
+        "{found}"
+    );
+}
