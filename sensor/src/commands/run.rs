@@ -14,7 +14,7 @@ use crate::{
     event::{Enricher, ecs::SensorContext},
     pipeline::Pipeline,
     process::{
-        Origin, ProcessTable, Procfs, agent_id,
+        Origin, ProcessTable, Procfs, Session, agent_id,
         cgroup::{CgroupNames, find_cgroup2_mount},
         new_session_id,
     },
@@ -184,10 +184,10 @@ fn adopt(
     let session_id = new_session_id();
     let pids = tracking::adopt_tree(&mut capture.tracked, procfs, pid, session_id, profile.map(|p| p as u32))
         .with_context(|| format!("tracking process {pid}"))?;
-    let cwd = Some(process.cwd.clone()).filter(|cwd| !cwd.is_empty());
-    enricher
-        .sessions
-        .start(session_id, agent.clone(), pid, Origin::Adopted, cwd);
+    let mut session = Session::new(session_id, agent.clone(), pid, Origin::Adopted);
+    session.working_directory = Some(process.cwd.clone()).filter(|cwd| !cwd.is_empty());
+    session.home = enricher.table.home_of(pid, process.uid);
+    enricher.sessions.start(session);
     for _ in 1..pids.len() {
         enricher.sessions.process_started(session_id);
     }

@@ -28,7 +28,7 @@ use crate::{
     event::{Enricher, ecs::SensorContext},
     pipeline::Pipeline,
     process::{
-        Origin, ProcessTable, Procfs, agent_id,
+        Origin, ProcessTable, Procfs, Session, SessionHome, agent_id,
         cgroup::{CgroupNames, SessionCgroup, find_cgroup2_mount},
         new_session_id,
     },
@@ -126,12 +126,12 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             Vec::new(),
             SensorContext::current(),
         );
-        let cwd = std::env::current_dir()
+        let mut session = Session::new(session_id, agent.clone(), pid, Origin::Watch);
+        session.working_directory = std::env::current_dir()
             .ok()
             .map(|dir| std::sync::Arc::from(dir.to_string_lossy().as_ref()));
-        enricher
-            .sessions
-            .start(session_id, agent.clone(), pid, Origin::Watch, cwd);
+        session.home = command_home(run_as.as_ref());
+        enricher.sessions.start(session);
         let mut pipeline = Pipeline::new(enricher, Some(engine), events, Some(alerts));
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         tracing::info!(
@@ -150,6 +150,19 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         report_counters(&capture, &pipeline.stats);
         finish_cgroup(&cgroup);
         Ok(exit_code(status))
+    })
+}
+
+/// The `HOME` COMMAND gets: the `--user`'s, or the one `watch` itself runs with.
+fn command_home(run_as: Option<&RunAs>) -> Option<SessionHome> {
+    let (uid, dir) = match run_as {
+        Some(user) => (user.uid.as_raw(), user.home.to_string_lossy().into_owned()),
+        None => (nix::unistd::getuid().as_raw(), std::env::var("HOME").ok()?),
+    };
+    let dir = dir.trim_end_matches('/');
+    (!dir.is_empty()).then(|| SessionHome {
+        uid,
+        dir: std::sync::Arc::from(dir),
     })
 }
 

@@ -7,7 +7,9 @@ use sensor_common::event::Syscall;
 use super::{Action, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef, ecs::SensorContext};
 use crate::{
     decode::{self, RawEvent, Resolved, SocketAddress, errno_name},
-    process::{Origin, ProcessInfo, ProcessTable, Sessions, cgroup::CgroupNames, resolve::resolve, users::Users},
+    process::{
+        Origin, ProcessInfo, ProcessTable, Session, Sessions, cgroup::CgroupNames, resolve::resolve, users::Users,
+    },
 };
 
 const AT_REMOVEDIR: u32 = 0x200;
@@ -67,9 +69,10 @@ impl Enricher {
                         .get(profile as usize)
                         .cloned()
                         .unwrap_or_else(|| Arc::from("unknown"));
-                    let cwd = Some(Arc::from(exec.cwd.path.as_str()));
-                    self.sessions
-                        .start(exec.common.session_id, agent, exec.common.pid, Origin::Profile, cwd);
+                    let mut session = Session::new(exec.common.session_id, agent, exec.common.pid, Origin::Profile);
+                    session.working_directory = Some(Arc::from(exec.cwd.path.as_str()));
+                    session.home = self.table.home_of(exec.common.pid, exec.common.uid);
+                    self.sessions.start(session);
                 }
                 self.table.apply_exec(&exec);
                 let filename = resolve(Some(&exec.cwd.path), &exec.filename.value);
@@ -251,7 +254,8 @@ impl Enricher {
                 .filter(|e| !e.is_empty()),
         });
         let process_start_ns = (process.start_boottime_ns != 0).then(|| self.epoch_ns(process.start_boottime_ns));
-        let session = match self.sessions.get(common.session_id) {
+        let known = self.sessions.get(common.session_id);
+        let session = match known {
             Some(session) => SessionRef {
                 id: session.id,
                 agent: session.agent.clone(),
@@ -263,7 +267,14 @@ impl Enricher {
                 working_directory: None,
             },
         };
-        let user = self.users.get(common.uid).clone();
+        let session_home = known
+            .and_then(|session| session.home.as_ref())
+            .filter(|home| home.uid == common.uid)
+            .map(|home| home.dir.clone());
+        let mut user = self.users.get(common.uid).clone();
+        if session_home.is_some() {
+            user.home = session_home;
+        }
         Event {
             run_id: self.context.run_id,
             sequence: self.sequence,

@@ -90,6 +90,16 @@ impl Procfs {
         })
     }
 
+    /// One variable of the process's initial environment (`/proc/PID/environ`).
+    pub fn environ_var(&self, pid: u32, name: &str) -> Option<String> {
+        let raw = fs::read(self.dir(pid).join("environ")).ok()?;
+        raw.split(|&b| b == 0).find_map(|entry| {
+            let entry = std::str::from_utf8(entry).ok()?;
+            let (key, value) = entry.split_once('=')?;
+            (key == name).then(|| value.to_string())
+        })
+    }
+
     /// Parent of every process, for walking trees.
     pub fn parents(&self) -> HashMap<u32, u32> {
         self.pids()
@@ -195,6 +205,27 @@ mod tests {
         assert!(!me.executable.is_empty());
         assert!(me.cwd.starts_with('/'));
         assert!(me.start_boottime_ns > 0);
+    }
+
+    #[test]
+    fn reads_the_environment_of_a_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .env("AGENT_SENSOR_TEST_VAR", "hello")
+            .spawn()
+            .expect("spawn sleep");
+        // Until the child has executed `sleep`, /proc shows the environment it was forked with.
+        let mut value = None;
+        for _ in 0..200 {
+            value = Procfs::default().environ_var(child.id(), "AGENT_SENSOR_TEST_VAR");
+            if value.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(value.as_deref(), Some("hello"));
     }
 
     #[test]

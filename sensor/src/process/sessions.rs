@@ -33,8 +33,32 @@ pub struct Session {
     pub origin: Origin,
     /// The directory the agent started in (`agent_sensor.session.working_directory`).
     pub working_directory: Option<Arc<str>>,
+    /// `HOME` of the agent when it started, and the uid it applies to: `~` in rules means this
+    /// for events of that user (the agent's own idea of home), the account's home otherwise.
+    pub home: Option<SessionHome>,
     /// Processes of the session still alive, as far as events tell.
     pub live_processes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionHome {
+    pub uid: u32,
+    pub dir: Arc<str>,
+}
+
+impl Session {
+    /// A session with one live process (its root) and nothing else known yet.
+    pub fn new(id: u64, agent: impl Into<Arc<str>>, root_pid: u32, origin: Origin) -> Self {
+        Self {
+            id,
+            agent: agent.into(),
+            root_pid,
+            origin,
+            working_directory: None,
+            home: None,
+            live_processes: 1,
+        }
+    }
 }
 
 /// A session id chosen by userspace (`watch`, `--pid`): random, with the kernel's bit clear so it
@@ -54,22 +78,9 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn start(
-        &mut self,
-        id: u64,
-        agent: impl Into<Arc<str>>,
-        root_pid: u32,
-        origin: Origin,
-        working_directory: Option<Arc<str>>,
-    ) -> &Session {
-        self.sessions.entry(id).or_insert_with(|| Session {
-            id,
-            agent: agent.into(),
-            root_pid,
-            origin,
-            working_directory,
-            live_processes: 1,
-        })
+    /// Registers a session (the first registration of an id wins).
+    pub fn start(&mut self, session: Session) -> &Session {
+        self.sessions.entry(session.id).or_insert(session)
     }
 
     pub fn get(&self, id: u64) -> Option<&Session> {
@@ -113,7 +124,7 @@ mod tests {
     #[test]
     fn a_session_ends_with_its_last_process() {
         let mut sessions = Sessions::default();
-        sessions.start(5, "codex", 100, Origin::Profile, None);
+        sessions.start(Session::new(5, "codex", 100, Origin::Profile));
         sessions.process_started(5);
         assert!(sessions.process_exited(5).is_none());
         let ended = sessions.process_exited(5).expect("ended");

@@ -112,6 +112,15 @@ impl ProcessTable {
         self.processes.get(&pid)
     }
 
+    /// `HOME` from the initial environment of a live process, for `uid`.
+    pub fn home_of(&self, pid: u32, uid: u32) -> Option<super::SessionHome> {
+        let dir = self.procfs.as_ref()?.environ_var(pid, "HOME")?;
+        (!dir.is_empty()).then(|| super::SessionHome {
+            uid,
+            dir: Arc::from(dir.trim_end_matches('/')),
+        })
+    }
+
     /// Marks `pid` as part of `session` (used when a session is started for a running process).
     pub fn set_session(&mut self, pid: u32, session: u64) {
         if let Some(process) = self.get_or_load_mut(pid) {

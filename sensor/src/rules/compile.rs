@@ -57,6 +57,8 @@ pub struct RuleSet {
     pub disabled: usize,
     /// The pack files, in load order.
     pub files: Vec<Arc<str>>,
+    /// How many macro memo slots an event needs.
+    pub macro_slots: usize,
 }
 
 impl RuleSet {
@@ -226,6 +228,7 @@ pub fn compile(packs: &[PackAst]) -> Result<RuleSet, Diagnostics> {
         }
         set.rules.push(compiled);
     }
+    set.macro_slots = compiler.macro_slots;
     diagnostics.extend(compiler.diagnostics);
     if diagnostics.is_empty() {
         Ok(set)

@@ -1,9 +1,6 @@
 //! Conditions: their syntax tree as written in a pack, and their compiled, evaluable form.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{cell::Cell, collections::HashMap, sync::Arc};
 
 use globset::{GlobBuilder, GlobSetBuilder};
 use regex::RegexSetBuilder;
@@ -13,11 +10,12 @@ use super::{
     eval::{EvalEvent, Value as FieldValue},
     fields::{ActionSet, Field, FieldType},
     matchers::{
-        FlagTest, FlagsMatcher, HomeSplit, IpMatcher, IpOp, NumberMatcher, NumberOp, TextMatcher, TextOp, flag_test,
+        FlagTest, FlagsMatcher, HomeSplit, IpMatcher, IpOp, NumberMatcher, NumberOp, StrSet, Subject, TextMatcher,
+        TextOp, below, flag_test,
     },
     yaml_tree::{Node, Pos, Value},
 };
-use crate::event::Action;
+use crate::event::{Action, Outcome};
 
 // ---------------------------------------------------------------------------------------------
 // Syntax
@@ -369,6 +367,10 @@ fn scalar_item(node: &Node) -> Option<Item> {
 
 #[derive(Clone, Debug)]
 pub enum Matcher {
+    /// `event.action` in a set: a bit test.
+    Actions(ActionSet),
+    /// `event.outcome` in a set.
+    Outcomes(Vec<Outcome>),
     Text(TextMatcher),
     Number(NumberMatcher),
     Ip(IpMatcher),
@@ -389,6 +391,11 @@ pub struct Test {
 
 impl Test {
     fn eval(&self, event: &EvalEvent) -> bool {
+        match self.matchers.first() {
+            Some(Matcher::Actions(set)) => return set.contains(event.event.action),
+            Some(Matcher::Outcomes(outcomes)) => return outcomes.contains(&event.event.outcome),
+            _ => {}
+        }
         let Some(value) = event.get(self.field) else {
             return self.exists == Some(false) && self.matchers.is_empty();
         };
@@ -397,7 +404,14 @@ impl Test {
         }
         let home = if self.field.is_path() { event.home } else { None };
         self.matchers.iter().all(|matcher| match (matcher, value) {
-            (Matcher::Text(m), FieldValue::Text(text)) => m.matches(text, home),
+            (Matcher::Text(m), FieldValue::Text(text)) => match event.globbed(self.field) {
+                Some((value, cache)) => m.matches_subject(&Subject {
+                    value,
+                    below_home: home.and_then(|home| below(value, home)),
+                    candidates: cache,
+                }),
+                None => m.matches(text, home),
+            },
             (Matcher::Text(m), FieldValue::List(items)) => items.iter().any(|item| m.matches(item, home)),
             (Matcher::Number(m), FieldValue::Number(n)) => m.matches(n),
             (Matcher::Ip(m), FieldValue::Ip(ip)) => m.matches(ip),
@@ -432,7 +446,16 @@ pub enum Cond {
     Any(Vec<Cond>),
     Not(Box<Cond>),
     Test(Test),
+    /// A macro: its result is computed once per event and remembered (slot `slot` of the
+    /// event's macro memo), however many rules use it.
+    Macro {
+        slot: usize,
+        cond: Arc<Cond>,
+    },
 }
+
+/// Per-event memo of macro results: 0 not computed yet, 1 false, 2 true.
+pub type MacroMemo = [Cell<u8>];
 
 impl Cond {
     pub fn eval(&self, event: &EvalEvent) -> bool {
@@ -441,6 +464,18 @@ impl Cond {
             Cond::Any(parts) => parts.iter().any(|part| part.eval(event)),
             Cond::Not(inner) => !inner.eval(event),
             Cond::Test(test) => test.eval(event),
+            Cond::Macro { slot, cond } => match event.memo.get(*slot) {
+                Some(cell) => match cell.get() {
+                    1 => false,
+                    2 => true,
+                    _ => {
+                        let result = cond.eval(event);
+                        cell.set(if result { 2 } else { 1 });
+                        result
+                    }
+                },
+                None => cond.eval(event),
+            },
         }
     }
 
@@ -455,6 +490,7 @@ impl Cond {
                 .fold(ActionSet::NONE, |set, part| set.union(part.actions())),
             Cond::Not(_) => ActionSet::ALL,
             Cond::Test(test) => test.actions,
+            Cond::Macro { cond, .. } => cond.actions(),
         }
     }
 
@@ -463,6 +499,7 @@ impl Cond {
             Cond::All(parts) | Cond::Any(parts) => parts.iter().map(Cond::cost).sum::<u32>() + 1,
             Cond::Not(inner) => inner.cost(),
             Cond::Test(test) => test.cost(),
+            Cond::Macro { cond, .. } => cond.cost(),
         }
     }
 
@@ -499,6 +536,8 @@ pub struct Compiler<'d> {
     lists: &'d HashMap<String, ListDef>,
     macros: &'d HashMap<String, MacroDef>,
     compiled_macros: HashMap<String, Option<Cond>>,
+    /// Memo slots handed out so far (one per compiled macro).
+    pub macro_slots: usize,
     expanding: Vec<String>,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -509,6 +548,7 @@ impl<'d> Compiler<'d> {
             lists,
             macros,
             compiled_macros: HashMap::new(),
+            macro_slots: 0,
             expanding: Vec::new(),
             diagnostics: Vec::new(),
         }
@@ -578,7 +618,16 @@ impl<'d> Compiler<'d> {
             return None;
         }
         self.expanding.push(name.to_string());
-        let compiled = self.compile_inner(&definition.cond, &definition.file.clone());
+        let compiled = self
+            .compile_inner(&definition.cond, &definition.file.clone())
+            .map(|cond| {
+                let slot = self.macro_slots;
+                self.macro_slots += 1;
+                Cond::Macro {
+                    slot,
+                    cond: Arc::new(cond.order_by_cost()),
+                }
+            });
         self.expanding.pop();
         self.compiled_macros.insert(name.to_string(), compiled.clone());
         compiled
@@ -695,6 +744,25 @@ impl<'d> Compiler<'d> {
             compiled.actions = self.action_values(test, file);
         }
         self.check_enumerated(test, file);
+        // Plain `eq`/`in` on event.action and event.outcome become set tests.
+        let only_equality = compiled.exists.is_none() && test.ops.iter().all(|op| matches!(op.op, Op::Eq | Op::In));
+        if only_equality && field == Field::EventAction {
+            compiled.matchers = vec![Matcher::Actions(compiled.actions)];
+        } else if only_equality && field == Field::EventOutcome {
+            let mut outcomes = vec![Outcome::Success, Outcome::Failure, Outcome::Unknown];
+            for op in &test.ops {
+                let values = self.expand(&op.values, file, &mut Vec::new()).unwrap_or_default();
+                let named: Vec<&str> = values
+                    .iter()
+                    .filter_map(|(scalar, _, _)| match scalar {
+                        Scalar::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                outcomes.retain(|outcome| named.contains(&outcome.as_str()));
+            }
+            compiled.matchers = vec![Matcher::Outcomes(outcomes)];
+        }
         ok.then_some(compiled)
     }
 
@@ -770,14 +838,17 @@ impl<'d> Compiler<'d> {
         let home = field.is_path();
         Some(match op.op {
             Op::Eq | Op::In => {
-                let mut split = HomeSplit::<HashSet<String>>::default();
+                let (mut absolute, mut below) = (Vec::new(), Vec::new());
                 for (value, _, _) in strings {
                     match home_part(&value, home) {
-                        Some(rest) => split.home.insert(rest.to_string()),
-                        None => split.absolute.insert(value),
-                    };
+                        Some(rest) => below.push(rest.to_string()),
+                        None => absolute.push(value),
+                    }
                 }
-                TextOp::Equal(split)
+                TextOp::Equal(HomeSplit {
+                    absolute: StrSet::from_values(absolute),
+                    home: StrSet::from_values(below),
+                })
             }
             Op::Prefix => {
                 let mut split = HomeSplit::<Vec<String>>::default();

@@ -1,7 +1,7 @@
 //! Runs events through a rule set: single-event rules, thresholds and sequences, with the
 //! session memory the derived fields need.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{cell::Cell, collections::HashMap, sync::Arc};
 
 use super::{
     alert::Alert,
@@ -19,16 +19,19 @@ pub struct Engine {
     sequences: HashMap<usize, SequenceState>,
     writes: SessionWrites,
     alerts: u64,
+    /// Macro results of the event being evaluated.
+    memo: Vec<Cell<u8>>,
 }
 
 impl Engine {
     pub fn new(rules: Arc<RuleSet>) -> Self {
         Self {
-            rules,
             thresholds: HashMap::new(),
             sequences: HashMap::new(),
             writes: SessionWrites::default(),
             alerts: 0,
+            memo: vec![Cell::new(0); rules.macro_slots],
+            rules,
         }
     }
 
@@ -38,6 +41,7 @@ impl Engine {
 
     /// Replaces the rules (on reload); the state of stateful rules starts afresh.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
+        self.memo = vec![Cell::new(0); rules.macro_slots];
         self.rules = rules;
         self.thresholds.clear();
         self.sequences.clear();
@@ -55,7 +59,10 @@ impl Engine {
             Some(path) => self.writes.contains(session, path),
             None => false,
         };
-        let view = EvalEvent::new(event, written);
+        for cell in &self.memo {
+            cell.set(0);
+        }
+        let view = EvalEvent::with_memo(event, written, &self.memo);
         let rules = self.rules.clone();
         for &index in rules.for_action(event.action) {
             let rule = &rules.rules[index];

@@ -1,9 +1,12 @@
 //! One event as rules see it: its fields by name, including the derived ones, computed at most
 //! once per event.
 
-use std::{cell::OnceCell, net::IpAddr};
+use std::{
+    cell::{Cell, OnceCell},
+    net::IpAddr,
+};
 
-use super::fields::Field;
+use super::{fields::Field, matchers::GlobCandidates};
 use crate::{
     event::{Action, Destination, Detail, Event, open_flags},
     process::{agent_id, resolve::resolve},
@@ -30,15 +33,37 @@ pub struct EvalEvent<'a> {
     pub workspace: Option<&'a str>,
     /// The session wrote this event's path (for exec: the executed file) earlier.
     pub written_by_session: bool,
+    /// Macro results already computed for this event.
+    pub memo: &'a [Cell<u8>],
     uid: OnceCell<String>,
     gid: OnceCell<String>,
     agent_id: OnceCell<String>,
     destination: OnceCell<String>,
     path_args: OnceCell<Vec<String>>,
+    name: OnceCell<&'a str>,
+    /// Glob candidates of the fields rules glob most, shared by every rule.
+    globbed: [OnceCell<GlobCandidates<'a>>; 5],
+}
+
+/// The fields whose glob candidates are cached per event (index into `EvalEvent::globbed`).
+fn glob_slot(field: Field) -> Option<usize> {
+    Some(match field {
+        Field::FilePath => 0,
+        Field::FileName => 1,
+        Field::ProcessName => 2,
+        Field::ProcessExecutable => 3,
+        Field::ExecFilename => 4,
+        _ => return None,
+    })
 }
 
 impl<'a> EvalEvent<'a> {
     pub fn new(event: &'a Event, written_by_session: bool) -> Self {
+        Self::with_memo(event, written_by_session, &[])
+    }
+
+    /// As `new`, remembering macro results in `memo` (cleared by the caller for each event).
+    pub fn with_memo(event: &'a Event, written_by_session: bool, memo: &'a [Cell<u8>]) -> Self {
         Self {
             event,
             home: event.user_home.as_deref(),
@@ -47,12 +72,34 @@ impl<'a> EvalEvent<'a> {
                 .as_ref()
                 .and_then(|session| session.working_directory.as_deref()),
             written_by_session,
+            memo,
             uid: OnceCell::new(),
             gid: OnceCell::new(),
             agent_id: OnceCell::new(),
             destination: OnceCell::new(),
             path_args: OnceCell::new(),
+            name: OnceCell::new(),
+            globbed: Default::default(),
         }
+    }
+
+    /// For the fields whose glob candidates are cached: the value (borrowed from the event) and
+    /// the cache of its candidates.
+    pub fn globbed(&self, field: Field) -> Option<(&'a str, &OnceCell<GlobCandidates<'a>>)> {
+        let slot = glob_slot(field)?;
+        let event = self.event;
+        let value: &'a str = match field {
+            Field::FilePath => &event.file()?.path,
+            Field::FileName => event.file()?.name(),
+            Field::ProcessName => self.name.get_or_init(|| event.process.name()),
+            Field::ProcessExecutable => non_empty(&event.process.executable)?,
+            Field::ExecFilename => match &event.detail {
+                Detail::Exec { filename } => filename,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some((value, &self.globbed[slot]))
     }
 
     /// The value of `field`, or `None` when this event does not have it.
@@ -66,7 +113,7 @@ impl<'a> EvalEvent<'a> {
             Field::ErrorCode => Value::Text(event.error?),
             Field::HostHostname => Value::Text(event.hostname.as_deref()?),
             Field::ProcessPid => Value::Number(process.pid as i64),
-            Field::ProcessName => Value::Text(process.name()),
+            Field::ProcessName => Value::Text(self.name.get_or_init(|| process.name())),
             Field::ProcessExecutable => Value::Text(non_empty(&process.executable)?),
             Field::ProcessArgs => Value::List(&process.args),
             Field::ProcessArgsCount => Value::Number(process.args.len() as i64),

@@ -1,12 +1,58 @@
 //! Compiled matchers: what a field value is tested against.
 
-use std::{collections::HashSet, net::IpAddr};
+use std::net::IpAddr;
 
-use globset::GlobSet;
+use std::cell::OnceCell;
+
+use globset::{Candidate, GlobSet};
 use ipnet::IpNet;
 use regex::RegexSet;
 
 pub use crate::event::open_flags::{FlagTest, flag_test};
+use rustc_hash::FxHashSet;
+
+/// A set of strings: a short list compared directly (faster than hashing for a few values),
+/// or a hash set.
+#[derive(Clone, Debug)]
+pub enum StrSet {
+    Few(Vec<String>),
+    Many(FxHashSet<String>),
+}
+
+impl Default for StrSet {
+    fn default() -> Self {
+        Self::Few(Vec::new())
+    }
+}
+
+impl StrSet {
+    const FEW: usize = 8;
+
+    pub fn from_values(values: Vec<String>) -> Self {
+        if values.len() <= Self::FEW {
+            let mut values = values;
+            values.sort();
+            values.dedup();
+            Self::Few(values)
+        } else {
+            Self::Many(values.into_iter().collect())
+        }
+    }
+
+    pub fn contains(&self, value: &str) -> bool {
+        match self {
+            Self::Few(values) => values.iter().any(|candidate| candidate == value),
+            Self::Many(set) => set.contains(value),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Few(values) => values.is_empty(),
+            Self::Many(set) => set.is_empty(),
+        }
+    }
+}
 
 /// Values written with a leading `~` (or `$HOME`) are matched against the part of the value
 /// below the user's home: `~/.ssh/id_rsa` is stored as `/.ssh/id_rsa`, `~` alone as ``.
@@ -18,7 +64,7 @@ pub struct HomeSplit<T> {
 
 #[derive(Clone, Debug)]
 pub enum TextOp {
-    Equal(HomeSplit<HashSet<String>>),
+    Equal(HomeSplit<StrSet>),
     Glob(HomeSplit<GlobSet>),
     Regex(RegexSet),
     Prefix(HomeSplit<Vec<String>>),
@@ -26,11 +72,55 @@ pub enum TextOp {
     Contains(Vec<String>),
 }
 
+/// A value prepared for glob matching: globset candidates of the value and of its part below
+/// the home directory.
+pub struct GlobCandidates<'s> {
+    pub absolute: Candidate<'s>,
+    pub below_home: Option<Candidate<'s>>,
+}
+
+impl<'s> GlobCandidates<'s> {
+    pub fn new(value: &'s str, below_home: Option<&'s str>) -> Self {
+        Self {
+            absolute: Candidate::from_bytes(value.as_bytes()),
+            below_home: below_home.map(|rest| Candidate::from_bytes(rest.as_bytes())),
+        }
+    }
+}
+
+/// The string a text matcher tests, with its glob candidates built at most once (and, for the
+/// fields most globbed, shared by every rule through the event's cache).
+pub struct Subject<'s, 'c> {
+    pub value: &'s str,
+    pub below_home: Option<&'s str>,
+    pub candidates: &'c OnceCell<GlobCandidates<'s>>,
+}
+
+impl<'s> Subject<'s, '_> {
+    fn candidates(&self) -> &GlobCandidates<'s> {
+        self.candidates
+            .get_or_init(|| GlobCandidates::new(self.value, self.below_home))
+    }
+}
+
 impl TextOp {
-    fn matches(&self, value: &str, below_home: Option<&str>) -> bool {
+    fn matches(&self, subject: &Subject) -> bool {
+        let value = subject.value;
+        let below_home = subject.below_home;
         match self {
-            Self::Equal(set) => set.absolute.contains(value) || below_home.is_some_and(|rest| set.home.contains(rest)),
-            Self::Glob(set) => set.absolute.is_match(value) || below_home.is_some_and(|rest| set.home.is_match(rest)),
+            Self::Equal(set) => {
+                set.absolute.contains(value)
+                    || (!set.home.is_empty() && below_home.is_some_and(|rest| set.home.contains(rest)))
+            }
+            Self::Glob(set) => {
+                let candidates = subject.candidates();
+                (!set.absolute.is_empty() && set.absolute.is_match_candidate(&candidates.absolute))
+                    || (!set.home.is_empty()
+                        && candidates
+                            .below_home
+                            .as_ref()
+                            .is_some_and(|rest| set.home.is_match_candidate(rest)))
+            }
             Self::Regex(set) => set.is_match(value),
             Self::Prefix(prefixes) => {
                 prefixes
@@ -66,7 +156,16 @@ pub struct TextMatcher {
 impl TextMatcher {
     pub fn matches(&self, value: &str, home: Option<&str>) -> bool {
         let below_home = home.and_then(|home| below(value, home));
-        self.ops.iter().all(|op| op.matches(value, below_home))
+        let candidates = OnceCell::new();
+        self.matches_subject(&Subject {
+            value,
+            below_home,
+            candidates: &candidates,
+        })
+    }
+
+    pub fn matches_subject(&self, subject: &Subject) -> bool {
+        self.ops.iter().all(|op| op.matches(subject))
     }
 
     pub fn cost(&self) -> u32 {
@@ -75,7 +174,7 @@ impl TextMatcher {
 }
 
 /// The part of `value` below `home`, starting with `/` (empty for `home` itself).
-fn below<'v>(value: &'v str, home: &str) -> Option<&'v str> {
+pub fn below<'v>(value: &'v str, home: &str) -> Option<&'v str> {
     let home = home.trim_end_matches('/');
     if home.is_empty() {
         return None;
@@ -187,8 +286,8 @@ mod tests {
     fn home_itself_is_the_empty_rest() {
         let matcher = TextMatcher {
             ops: vec![TextOp::Equal(HomeSplit {
-                absolute: HashSet::new(),
-                home: HashSet::from([String::new()]),
+                absolute: StrSet::default(),
+                home: StrSet::from_values(vec![String::new()]),
             })],
         };
         assert!(matcher.matches("/home/alice", Some("/home/alice")));
