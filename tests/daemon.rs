@@ -165,3 +165,91 @@ fn pid_adopts_a_running_tree_and_its_future_children() {
         .expect("the pre-existing child's write is seen");
     assert_eq!(str_field(done, "agent_sensor.open.access"), "write");
 }
+
+#[test]
+fn sighup_reloads_rules_and_a_broken_pack_keeps_the_previous_ones() {
+    if !require_root("daemon e2e") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let command = format!("e2e-reload-{}", std::process::id());
+    let config = config_with_agent(d, "reload-agent", &command);
+    let rules = d.join("rules");
+    std::fs::create_dir_all(&rules).expect("rules dir");
+    let pack = rules.join("10-test.yaml");
+    let rule = |id: &str, name: &str| {
+        format!(
+            "rules:\n  - id: {id}\n    name: marker read\n    description: the test's marker was read\n    severity: low\n    when: {{event.action: open, file.name: {name}}}\n"
+        )
+    };
+    std::fs::write(&pack, rule("e2e-marker-a", "marker-a")).expect("pack");
+    for marker in ["marker-a", "marker-b"] {
+        std::fs::write(d.join(marker), "x").expect("marker");
+    }
+    let agent = d.join(&command);
+    script(
+        &agent,
+        &format!("cat {0}/marker-a {0}/marker-b > /dev/null", d.display()),
+    );
+    let alerts = d.join("alerts.jsonl");
+    let daemon = Daemon::start(
+        d,
+        &[
+            "--config",
+            &config,
+            "--rules",
+            &rules.display().to_string(),
+            "--alerts",
+            &alerts.display().to_string(),
+        ],
+    );
+    let run_agent = || {
+        let status = std::process::Command::new(&agent).status().expect("agent");
+        assert!(status.success());
+    };
+    let wait_for_alerts = |count: usize| {
+        let start = std::time::Instant::now();
+        loop {
+            let found = read_events(&alerts);
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "only {} alerts: {found:?}",
+                found.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let hangup = |daemon: &Daemon| daemon.signal(nix::sys::signal::Signal::SIGHUP);
+
+    run_agent();
+    let first = wait_for_alerts(1);
+    assert_eq!(str_field(&first[0], "rule.id"), "e2e-marker-a");
+
+    std::fs::write(&pack, "rules:\n  - id: e2e-marker-a\n    when: {file.pth: marker-a}\n").expect("broken pack");
+    hangup(&daemon);
+    daemon.wait_for_log("rule reload failed", Duration::from_secs(10));
+    assert!(
+        daemon.log().contains("unknown event field `file.pth`"),
+        "{}",
+        daemon.log()
+    );
+    run_agent();
+    let second = wait_for_alerts(2);
+    assert_eq!(
+        str_field(&second[1], "rule.id"),
+        "e2e-marker-a",
+        "the previous rules stay active"
+    );
+
+    std::fs::write(&pack, rule("e2e-marker-b", "marker-b")).expect("new pack");
+    hangup(&daemon);
+    daemon.wait_for_log("rules reloaded", Duration::from_secs(10));
+    run_agent();
+    let third = wait_for_alerts(3);
+    assert_eq!(str_field(&third[2], "rule.id"), "e2e-marker-b");
+    let _ = daemon.stop();
+}

@@ -122,6 +122,12 @@ impl Daemon {
         );
     }
 
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal the daemon");
+    }
+
     /// Stops the daemon with SIGINT and waits for it to flush and exit; returns its events.
     pub fn stop(mut self) -> Vec<Value> {
         let mut child = self.child.take().expect("running");

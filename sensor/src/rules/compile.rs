@@ -4,7 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
-    condition::{Compiler, Cond, ListDef, MacroDef},
+    condition::{Compiler, Cond, ListDef, MacroDef, SpecializedMacros},
     diagnostics::{Diagnostic, Diagnostics},
     fields::{ActionSet, Field},
     pack::{ListChange, PackAst, RuleAst},
@@ -48,11 +48,25 @@ pub struct CompiledRule {
     pub actions: ActionSet,
 }
 
+/// A rule specialised to one event action: the parts of its conditions that the action alone
+/// decides are folded away.
+#[derive(Clone, Debug)]
+pub struct ActionRule {
+    /// Index into `RuleSet::rules`.
+    pub rule: usize,
+    /// The `when` of single-event and threshold rules (true for sequences).
+    pub when: Cond,
+    /// The steps of a sequence; `None` for a step no event of this action can match.
+    pub steps: Vec<Option<Cond>>,
+    /// Exceptions that events of this action can meet.
+    pub except: Vec<Cond>,
+}
+
 /// Every enabled rule, compiled, with an index from event action to the rules to try.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<CompiledRule>,
-    by_action: [Vec<usize>; 7],
+    by_action: [Vec<ActionRule>; 7],
     /// Rules that are defined but disabled.
     pub disabled: usize,
     /// The pack files, in load order.
@@ -62,9 +76,62 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Indexes of the rules that can match events of `action`.
-    pub fn for_action(&self, action: Action) -> &[usize] {
+    /// The rules that can match events of `action`, specialised to it.
+    pub fn for_action(&self, action: Action) -> &[ActionRule] {
         &self.by_action[action as usize]
+    }
+
+    /// Builds the per-action index.
+    fn index(&mut self) {
+        let mut macros = SpecializedMacros::new();
+        for action in Action::ALL {
+            let mut list = Vec::new();
+            for (index, rule) in self.rules.iter().enumerate() {
+                if let Some(specialized) = specialize(index, rule, action, &mut macros) {
+                    list.push(specialized);
+                }
+            }
+            self.by_action[action as usize] = list;
+        }
+    }
+}
+
+/// `rule` for events of `action`, or `None` when no such event can match it.
+fn specialize(index: usize, rule: &CompiledRule, action: Action, macros: &mut SpecializedMacros) -> Option<ActionRule> {
+    let except: Vec<Cond> = rule
+        .except
+        .iter()
+        .map(|except| except.specialize(action, macros).order_by_cost())
+        .filter(|except| !matches!(except, Cond::Const(false)))
+        .collect();
+    if except.iter().any(|except| matches!(except, Cond::Const(true))) {
+        return None;
+    }
+    match &rule.kind {
+        RuleKind::Single { when } | RuleKind::Threshold { when, .. } => {
+            let when = when.specialize(action, macros).order_by_cost();
+            (!matches!(when, Cond::Const(false))).then_some(ActionRule {
+                rule: index,
+                when,
+                steps: Vec::new(),
+                except,
+            })
+        }
+        RuleKind::Sequence { steps, .. } => {
+            let steps: Vec<Option<Cond>> = steps
+                .iter()
+                .map(|step| match step.when.specialize(action, macros).order_by_cost() {
+                    Cond::Const(false) => None,
+                    other => Some(other),
+                })
+                .collect();
+            steps.iter().any(Option::is_some).then_some(ActionRule {
+                rule: index,
+                when: Cond::Const(true),
+                steps,
+                except,
+            })
+        }
     }
 }
 
@@ -222,13 +289,10 @@ pub fn compile(packs: &[PackAst]) -> Result<RuleSet, Diagnostics> {
             set.disabled += 1;
             continue;
         }
-        let index = set.rules.len();
-        for action in compiled.actions.iter() {
-            set.by_action[action as usize].push(index);
-        }
         set.rules.push(compiled);
     }
     set.macro_slots = compiler.macro_slots;
+    set.index();
     diagnostics.extend(compiler.diagnostics);
     if diagnostics.is_empty() {
         Ok(set)

@@ -2,13 +2,14 @@
 
 use std::{cell::Cell, collections::HashMap, sync::Arc};
 
-use globset::{GlobBuilder, GlobSetBuilder};
+use globset::GlobBuilder;
 use regex::RegexSetBuilder;
 
 use super::{
     diagnostics::Diagnostic,
     eval::{EvalEvent, Value as FieldValue},
     fields::{ActionSet, Field, FieldType},
+    globs::Globs,
     matchers::{
         FlagTest, FlagsMatcher, HomeSplit, IpMatcher, IpOp, NumberMatcher, NumberOp, StrSet, Subject, TextMatcher,
         TextOp, below, flag_test,
@@ -421,6 +422,18 @@ impl Test {
         })
     }
 
+    /// The test for events of `action` only: constant when the action decides it.
+    fn specialize(&self, action: Action) -> Cond {
+        if !self.field.actions().contains(action) {
+            // The field is never present on this action.
+            return Cond::Const(self.exists == Some(false) && self.matchers.is_empty());
+        }
+        match self.matchers.as_slice() {
+            [Matcher::Actions(set)] => Cond::Const(set.contains(action)),
+            _ => Cond::Test(self.clone()),
+        }
+    }
+
     fn cost(&self) -> u32 {
         let derived = match self.field {
             Field::ExecPathArgs | Field::ExecArgsOutsideWorkspace => 30,
@@ -452,7 +465,12 @@ pub enum Cond {
         slot: usize,
         cond: Arc<Cond>,
     },
+    /// Decided without looking at the event (after specialisation to one action).
+    Const(bool),
 }
+
+/// Specialised macros, by memo slot and action, so each is specialised once per action.
+pub type SpecializedMacros = HashMap<(usize, u8), Cond>;
 
 /// Per-event memo of macro results: 0 not computed yet, 1 false, 2 true.
 pub type MacroMemo = [Cell<u8>];
@@ -476,6 +494,7 @@ impl Cond {
                 },
                 None => cond.eval(event),
             },
+            Cond::Const(value) => *value,
         }
     }
 
@@ -491,6 +510,69 @@ impl Cond {
             Cond::Not(_) => ActionSet::ALL,
             Cond::Test(test) => test.actions,
             Cond::Macro { cond, .. } => cond.actions(),
+            Cond::Const(true) => ActionSet::ALL,
+            Cond::Const(false) => ActionSet::NONE,
+        }
+    }
+
+    /// The condition for events of `action` only. Tests that the action alone decides
+    /// (`event.action`, fields the action never carries) become constants and are folded away,
+    /// so an open event never walks the exec branches of a rule.
+    pub fn specialize(&self, action: Action, macros: &mut SpecializedMacros) -> Cond {
+        match self {
+            Cond::All(parts) => {
+                let mut kept = Vec::new();
+                for part in parts {
+                    match part.specialize(action, macros) {
+                        Cond::Const(false) => return Cond::Const(false),
+                        Cond::Const(true) => {}
+                        other => kept.push(other),
+                    }
+                }
+                match kept.len() {
+                    0 => Cond::Const(true),
+                    1 => kept.pop().unwrap_or(Cond::Const(true)),
+                    _ => Cond::All(kept),
+                }
+            }
+            Cond::Any(parts) => {
+                let mut kept = Vec::new();
+                for part in parts {
+                    match part.specialize(action, macros) {
+                        Cond::Const(true) => return Cond::Const(true),
+                        Cond::Const(false) => {}
+                        other => kept.push(other),
+                    }
+                }
+                match kept.len() {
+                    0 => Cond::Const(false),
+                    1 => kept.pop().unwrap_or(Cond::Const(false)),
+                    _ => Cond::Any(kept),
+                }
+            }
+            Cond::Not(inner) => match inner.specialize(action, macros) {
+                Cond::Const(value) => Cond::Const(!value),
+                other => Cond::Not(Box::new(other)),
+            },
+            Cond::Test(test) => test.specialize(action),
+            Cond::Macro { slot, cond } => {
+                let key = (*slot, action as u8);
+                if let Some(done) = macros.get(&key) {
+                    return done.clone();
+                }
+                let specialized = match cond.specialize(action, macros) {
+                    constant @ Cond::Const(_) => constant,
+                    // A macro that is just one test is cheaper evaluated than remembered.
+                    test @ Cond::Test(_) => test,
+                    other => Cond::Macro {
+                        slot: *slot,
+                        cond: Arc::new(other),
+                    },
+                };
+                macros.insert(key, specialized.clone());
+                specialized
+            }
+            Cond::Const(value) => Cond::Const(*value),
         }
     }
 
@@ -500,11 +582,12 @@ impl Cond {
             Cond::Not(inner) => inner.cost(),
             Cond::Test(test) => test.cost(),
             Cond::Macro { cond, .. } => cond.cost(),
+            Cond::Const(_) => 0,
         }
     }
 
     /// Orders the parts of `all`/`any` cheapest first; the result is the same, found sooner.
-    fn order_by_cost(mut self) -> Self {
+    pub fn order_by_cost(mut self) -> Self {
         if let Cond::All(parts) | Cond::Any(parts) = &mut self {
             let taken = std::mem::take(parts);
             let mut ordered: Vec<Cond> = taken.into_iter().map(Cond::order_by_cost).collect();
@@ -863,11 +946,11 @@ impl<'d> Compiler<'d> {
             Op::Suffix => TextOp::Suffix(strings.into_iter().map(|(v, _, _)| v).collect()),
             Op::Contains => TextOp::Contains(strings.into_iter().map(|(v, _, _)| v).collect()),
             Op::Glob => {
-                let mut absolute = GlobSetBuilder::new();
-                let mut below = GlobSetBuilder::new();
+                let mut absolute = Vec::new();
+                let mut below = Vec::new();
                 let mut ok = true;
                 for (value, pos, file) in &strings {
-                    let (builder, pattern) = match home_part(value, home) {
+                    let (list, pattern) = match home_part(value, home) {
                         Some(rest) => (&mut below, rest),
                         None => (&mut absolute, value.as_str()),
                     };
@@ -876,9 +959,7 @@ impl<'d> Compiler<'d> {
                         .backslash_escape(true)
                         .build()
                     {
-                        Ok(glob) => {
-                            builder.add(glob);
-                        }
+                        Ok(glob) => list.push((pattern.to_string(), glob)),
                         Err(error) => {
                             self.error(
                                 file,
@@ -893,7 +974,7 @@ impl<'d> Compiler<'d> {
                 if !ok {
                     return None;
                 }
-                match (absolute.build(), below.build()) {
+                match (Globs::build(absolute), Globs::build(below)) {
                     (Ok(absolute), Ok(home)) => TextOp::Glob(HomeSplit { absolute, home }),
                     (Err(error), _) | (_, Err(error)) => {
                         self.error(

@@ -5,7 +5,7 @@ use std::{cell::Cell, collections::HashMap, sync::Arc};
 
 use super::{
     alert::Alert,
-    compile::{CompiledRule, RuleKind, RuleSet},
+    compile::{RuleKind, RuleSet},
     eval::{EvalEvent, Value},
     fields::Field,
     rule::GroupBy,
@@ -59,23 +59,25 @@ impl Engine {
             Some(path) => self.writes.contains(session, path),
             None => false,
         };
+        let rules = self.rules.clone();
         for cell in &self.memo {
             cell.set(0);
         }
         let view = EvalEvent::with_memo(event, written, &self.memo);
-        let rules = self.rules.clone();
-        for &index in rules.for_action(event.action) {
+        for specialized in rules.for_action(event.action) {
+            let index = specialized.rule;
             let rule = &rules.rules[index];
+            let excepted = |view: &EvalEvent| specialized.except.iter().any(|except| except.eval(view));
             let ids = match &rule.kind {
-                RuleKind::Single { when } => (when.eval(&view) && !excepted(rule, &view)).then(|| vec![event.id()]),
+                RuleKind::Single { .. } => (specialized.when.eval(&view) && !excepted(&view)).then(|| vec![event.id()]),
                 RuleKind::Threshold {
-                    when,
                     count,
                     distinct,
                     within_ns,
                     per,
+                    ..
                 } => {
-                    if !when.eval(&view) || excepted(rule, &view) {
+                    if !specialized.when.eval(&view) || excepted(&view) {
                         continue;
                     }
                     let value = match distinct {
@@ -98,7 +100,10 @@ impl Engine {
                     let mut fired = None;
                     // Last step first, so one event never advances two steps at once.
                     for (step_index, step) in steps.iter().enumerate().rev() {
-                        if !step.when.eval(&view) || excepted(rule, &view) {
+                        let Some(step_when) = &specialized.steps[step_index] else {
+                            continue;
+                        };
+                        if !step_when.eval(&view) || excepted(&view) {
                             continue;
                         }
                         let keys = join_values(&view, &step.keys);
@@ -137,10 +142,6 @@ impl Engine {
         }
         remember_write(&mut self.writes, session, event);
     }
-}
-
-fn excepted(rule: &CompiledRule, view: &EvalEvent) -> bool {
-    rule.except.iter().any(|except| except.eval(view))
 }
 
 /// The group a stateful rule counts this event in.

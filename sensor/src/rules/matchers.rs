@@ -4,7 +4,9 @@ use std::net::IpAddr;
 
 use std::cell::OnceCell;
 
-use globset::{Candidate, GlobSet};
+use globset::Candidate;
+
+use super::globs::Globs;
 use ipnet::IpNet;
 use regex::RegexSet;
 
@@ -65,7 +67,7 @@ pub struct HomeSplit<T> {
 #[derive(Clone, Debug)]
 pub enum TextOp {
     Equal(HomeSplit<StrSet>),
-    Glob(HomeSplit<GlobSet>),
+    Glob(HomeSplit<Globs>),
     Regex(RegexSet),
     Prefix(HomeSplit<Vec<String>>),
     Suffix(Vec<String>),
@@ -113,13 +115,17 @@ impl TextOp {
                     || (!set.home.is_empty() && below_home.is_some_and(|rest| set.home.contains(rest)))
             }
             Self::Glob(set) => {
-                let candidates = subject.candidates();
-                (!set.absolute.is_empty() && set.absolute.is_match_candidate(&candidates.absolute))
-                    || (!set.home.is_empty()
-                        && candidates
-                            .below_home
-                            .as_ref()
-                            .is_some_and(|rest| set.home.is_match_candidate(rest)))
+                set.absolute.is_match(value, || &subject.candidates().absolute)
+                    || below_home.is_some_and(|rest| {
+                        set.home.is_match(rest, || {
+                            // `below_home` is set, so the candidates have it too.
+                            subject
+                                .candidates()
+                                .below_home
+                                .as_ref()
+                                .unwrap_or(&subject.candidates().absolute)
+                        })
+                    })
             }
             Self::Regex(set) => set.is_match(value),
             Self::Prefix(prefixes) => {
@@ -251,24 +257,31 @@ impl FlagsMatcher {
 
 #[cfg(test)]
 mod tests {
-    use globset::{GlobBuilder, GlobSetBuilder};
-
     use super::*;
-
-    fn globs(patterns: &[&str]) -> GlobSet {
-        let mut builder = GlobSetBuilder::new();
-        for pattern in patterns {
-            builder.add(GlobBuilder::new(pattern).literal_separator(true).build().expect("glob"));
-        }
-        builder.build().expect("globset")
-    }
 
     #[test]
     fn home_relative_values_follow_the_users_home() {
+        let build = |patterns: &[&str]| {
+            Globs::build(
+                patterns
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.to_string(),
+                            globset::GlobBuilder::new(p)
+                                .literal_separator(true)
+                                .build()
+                                .expect("glob"),
+                        )
+                    })
+                    .collect(),
+            )
+            .expect("set")
+        };
         let matcher = TextMatcher {
             ops: vec![TextOp::Glob(HomeSplit {
-                absolute: globs(&["/etc/shadow"]),
-                home: globs(&["/.ssh/id_*"]),
+                absolute: build(&["/etc/shadow"]),
+                home: build(&["/.ssh/id_*"]),
             })],
         };
         assert!(matcher.matches("/home/alice/.ssh/id_rsa", Some("/home/alice")));

@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod eval;
 pub mod fields;
+pub mod globs;
 pub mod loader;
 pub mod matchers;
 pub mod pack;

@@ -6,25 +6,34 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    hash::{DefaultHasher, Hash, Hasher},
+    hash::{Hash, Hasher},
     num::NonZeroUsize,
 };
 
 use lru::LruCache;
+use rustc_hash::{FxBuildHasher, FxHasher};
+
+/// LRU maps keyed by hashes: FxHash is enough (the keys are already hashes or small ids).
+type Lru<K, V> = LruCache<K, V, FxBuildHasher>;
 
 pub const MAX_GROUPS: usize = 4_096;
 pub const MAX_VALUES: usize = 1_024;
-pub const MAX_SESSIONS: usize = 256;
-pub const MAX_WRITES_PER_SESSION: usize = 4_096;
+pub const MAX_SESSIONS: usize = 32;
+pub const MAX_WRITES_PER_SESSION: usize = 32_768;
 
 fn cap(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
 }
 
+/// A 64-bit hash of a string (paths, executables), for remembering them compactly.
 pub fn hash_str(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = FxHasher::default();
     text.hash(&mut hasher);
     hasher.finish()
+}
+
+fn lru<K: Hash + Eq, V>(entries: usize) -> Lru<K, V> {
+    LruCache::with_hasher(cap(entries), FxBuildHasher)
 }
 
 /// One counted event.
@@ -38,13 +47,13 @@ struct Counted {
 
 /// Sliding windows of a threshold rule, per group.
 pub struct ThresholdState {
-    groups: LruCache<u64, VecDeque<Counted>>,
+    groups: Lru<u64, VecDeque<Counted>>,
 }
 
 impl Default for ThresholdState {
     fn default() -> Self {
         Self {
-            groups: LruCache::new(cap(MAX_GROUPS)),
+            groups: lru(MAX_GROUPS),
         }
     }
 }
@@ -111,7 +120,7 @@ pub struct StepHit<'a> {
 pub struct SequenceState {
     steps: usize,
     within_ns: i128,
-    groups: LruCache<u64, Vec<HashMap<String, Partial>>>,
+    groups: Lru<u64, Vec<HashMap<String, Partial>>>,
 }
 
 impl SequenceState {
@@ -119,7 +128,7 @@ impl SequenceState {
         Self {
             steps,
             within_ns: within_ns as i128,
-            groups: LruCache::new(cap(MAX_GROUPS)),
+            groups: lru(MAX_GROUPS),
         }
     }
 
@@ -171,13 +180,13 @@ impl SequenceState {
 
 /// The paths each session opened for writing, as hashes.
 pub struct SessionWrites {
-    sessions: LruCache<u64, LruCache<u64, ()>>,
+    sessions: Lru<u64, Lru<u64, ()>>,
 }
 
 impl Default for SessionWrites {
     fn default() -> Self {
         Self {
-            sessions: LruCache::new(cap(MAX_SESSIONS)),
+            sessions: lru(MAX_SESSIONS),
         }
     }
 }
@@ -191,7 +200,7 @@ impl SessionWrites {
 
     pub fn insert(&mut self, session: u64, path: &str) {
         self.sessions
-            .get_or_insert_mut(session, || LruCache::new(cap(MAX_WRITES_PER_SESSION)))
+            .get_or_insert_mut(session, || lru(MAX_WRITES_PER_SESSION))
             .put(hash_str(path), ());
     }
 }

@@ -245,19 +245,17 @@ fn run_case(
             return None;
         };
         let at = match fields.remove("at") {
-            Some(Json::String(offset)) => {
-                match parse_duration(&offset).or((offset == "0s").then_some(std::time::Duration::ZERO)) {
-                    Some(offset) => offset.as_nanos() as i128,
-                    None => {
-                        r.error(
-                            node.pos,
-                            format!("`at: {offset}` is not a duration"),
-                            "write e.g. `at: 30s`",
-                        );
-                        return None;
-                    }
+            Some(Json::String(offset)) => match parse_duration(&offset).or_else(|| zero_duration(&offset)) {
+                Some(offset) => offset.as_nanos() as i128,
+                None => {
+                    r.error(
+                        node.pos,
+                        format!("`at: {offset}` is not a duration"),
+                        "write e.g. `at: 30s`",
+                    );
+                    return None;
                 }
-            }
+            },
             Some(_) => {
                 r.error(node.pos, "`at` is a duration such as 30s", "quote nothing: `at: 30s`");
                 return None;
@@ -292,6 +290,15 @@ fn run_case(
         expected,
         fired,
     })
+}
+
+/// `0s`, `0ms`, `0m`, `0h`: rule windows may not be zero, but a case may start at zero.
+fn zero_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    (!digits.is_empty() && digits.chars().all(|c| c == '0') && matches!(unit, "ms" | "s" | "m" | "h"))
+        .then_some(std::time::Duration::ZERO)
 }
 
 fn id_pos(id: &str, expect: &Node) -> yaml_tree::Pos {

@@ -213,8 +213,12 @@ fn rules_are_indexed_by_the_actions_they_can_match() {
         ("everything", "{not: {event.action: exit}}"),
     ]);
     let set = compile(&[("p.yaml", &text)]);
-    let ids =
-        |action: Action| -> Vec<&str> { set.for_action(action).iter().map(|&i| &*set.rules[i].meta.id).collect() };
+    let ids = |action: Action| -> Vec<&str> {
+        set.for_action(action)
+            .iter()
+            .map(|r| &*set.rules[r.rule].meta.id)
+            .collect()
+    };
     assert_eq!(ids(Action::Open), ["file-only", "everything"]);
     assert_eq!(ids(Action::Unlink), ["file-only", "everything"]);
     assert_eq!(ids(Action::Exec), ["exec-only", "either", "everything"]);

