@@ -28,6 +28,8 @@ pub const EVENT_OPEN: u16 = 4;
 pub const EVENT_CONNECT: u16 = 5;
 pub const EVENT_UNLINK: u16 = 6;
 pub const EVENT_CHDIR: u16 = 7;
+/// A judgement of the enforcement policy ([`PolicyEvent`]).
+pub const EVENT_POLICY: u16 = 8;
 
 /// Header flag: this exec matched an agent profile and started a new session.
 pub const HEADER_SESSION_START: u16 = 1;
@@ -237,4 +239,34 @@ pub struct ChdirEvent {
     pub ret: i64,
     /// The new working directory, as components.
     pub cwd: StrRef,
+}
+
+/// An operation of a tracked process that kernel policy rules fired on, and what was done.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PolicyEvent {
+    pub header: EventHeader,
+    /// A `policy::PolicyOp` value.
+    pub op: u16,
+    /// Which family `addr` holds (`AF_INET`, `AF_INET6`) for connect.
+    pub family: u16,
+    /// The `policy::BACKEND_*` that judged it.
+    pub backend: u32,
+    /// The strongest `policy::ACTION_*` among the rules that fired.
+    pub action: u32,
+    /// `policy::APPLIED_*` bits.
+    pub applied: u32,
+    /// The rules that fired (bits of rule slots).
+    pub fired: u64,
+    /// Open flags (`O_*`) for opens.
+    pub flags: u32,
+    /// Destination port, network byte order, for connect.
+    pub port_be: u16,
+    pub reserved: u16,
+    /// Destination address for connect, as IPv6 (IPv4 as `::ffff:a.b.c.d`).
+    pub addr: [u8; 16],
+    /// The path: components, leaf first (`STR_COMPONENTS`), or a string as the caller gave it.
+    pub path: StrRef,
+    /// When `path` is a relative string: the directory it starts from, as components.
+    pub base: StrRef,
 }

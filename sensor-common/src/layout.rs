@@ -37,6 +37,13 @@ pub struct KernelLayout {
     pub mount_mnt_parent: u32,
     pub mount_mnt_mountpoint: u32,
     pub signal_live: u32,
+    pub file_f_flags: u32,
+    pub file_f_mode: u32,
+    pub file_f_inode: u32,
+    pub inode_i_ino: u32,
+    pub inode_i_sb: u32,
+    pub sb_s_dev: u32,
+    pub binprm_file: u32,
 }
 
 /// Marks an optional tracepoint field that this kernel does not have.

@@ -9,15 +9,20 @@ pub mod event;
 pub mod hash;
 pub mod layout;
 pub mod maps;
+pub mod policy;
 
 #[cfg(feature = "user")]
 mod pod {
     //! `aya::Pod` marks types that userspace may copy to and from kernel maps.
-    use crate::{layout, maps};
+    use crate::{layout, maps, policy};
 
     unsafe impl aya::Pod for maps::TrackedProcess {}
     unsafe impl aya::Pod for maps::ExecMatch {}
     unsafe impl aya::Pod for layout::KernelLayout {}
     unsafe impl aya::Pod for layout::TracepointLayout {}
     unsafe impl aya::Pod for layout::CaptureSettings {}
+    unsafe impl aya::Pod for policy::PolicyRule {}
+    unsafe impl aya::Pod for policy::PolicyConfig {}
+    unsafe impl aya::Pod for policy::DirPatterns {}
+    unsafe impl aya::Pod for policy::Workspace {}
 }

@@ -8,6 +8,13 @@ pub const EXEC_NAMES_MAP: &str = "EXEC_NAMES";
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// The ring buffer carrying events to userspace.
 pub const EVENTS_MAP: &str = "EVENTS";
+/// Programs the others tail-call (a `ProgramArray`), by the `TAIL_*` indexes.
+pub const TAILS_MAP: &str = "TAILS";
+/// `TAILS` index of the program that judges an unlink or rmdir from its pending call (shared by
+/// the three syscall entries, so the kernel verifies the judgement once).
+pub const TAIL_REMOVE_POLICY: u32 = 0;
+/// The program at `TAIL_REMOVE_POLICY`.
+pub const REMOVE_POLICY_PROGRAM: &str = "remove_policy";
 
 /// Maximum number of processes tracked at once across all sessions.
 pub const MAX_TRACKED: u32 = 65_536;
@@ -28,6 +35,10 @@ pub struct TrackedProcess {
     pub profile_id: u32,
     /// Reserved; zero.
     pub flags: u32,
+    /// `policy::path_hash` of the executable (0 until known).
+    pub exe_hash: u64,
+    /// `policy::component_hash` of the executable's base name (0 until known).
+    pub name_hash: u64,
 }
 
 /// Profile id of sessions started by userspace rather than by a profile match.
@@ -62,7 +73,13 @@ pub enum Counter {
     ScratchMissing = 3,
     /// Events emitted (successfully written to the ring buffer).
     Emitted = 4,
+    /// Operations the policy fired on.
+    PolicyFired = 5,
+    /// Signals the policy could not send.
+    SignalFailed = 6,
+    /// Paths deeper than the policy hashes (judged by their first components).
+    PolicyDepth = 7,
 }
 
 /// Number of counters in `COUNTERS`.
-pub const COUNTER_COUNT: u32 = 5;
+pub const COUNTER_COUNT: u32 = 8;

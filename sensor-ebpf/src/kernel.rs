@@ -68,10 +68,16 @@ pub fn arg_area(mm: u64) -> Option<(u64, u64)> {
     if end > start { Some((start, end)) } else { None }
 }
 
+/// The `struct file` of the executable mapped by `mm`.
+#[inline(always)]
+pub fn exe_file(mm: u64) -> Option<u64> {
+    read_ptr(mm + offset!(mm_exe_file))
+}
+
 /// Address of the `struct path` of the executable mapped by `mm`.
 #[inline(always)]
 pub fn exe_path(mm: u64) -> Option<u64> {
-    read_ptr(mm + offset!(mm_exe_file)).map(file_path)
+    exe_file(mm).map(file_path)
 }
 
 /// Address of the `struct path` of the task's working directory.

@@ -12,14 +12,18 @@ mod maps;
 mod matching;
 mod paths;
 mod pending;
+mod policy;
 mod programs;
 mod record;
 mod settings;
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
-use sensor_common::event::Syscall;
+use aya_ebpf::{
+    macros::{cgroup_sock_addr, lsm, tracepoint},
+    programs::{LsmContext, SockAddrContext, TracePointContext},
+};
+use sensor_common::{event::Syscall, maps::TAIL_REMOVE_POLICY, policy::PolicyOp};
 
-use programs::{process, syscalls};
+use programs::{lsm, process, sock_addr, syscalls};
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
@@ -44,10 +48,20 @@ macro_rules! syscall_entry {
     ($($name:ident => $syscall:ident / $args:literal),* $(,)?) => {$(
         #[tracepoint]
         pub fn $name(ctx: TracePointContext) -> u32 {
-            let _ = syscalls::on_enter::<$args>(&ctx, Syscall::$syscall);
+            if syscalls::on_enter::<$args>(&ctx, Syscall::$syscall) == Some(true) {
+                // Does not return when the tail call happens.
+                let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_REMOVE_POLICY) };
+            }
             0
         }
     )*};
+}
+
+/// Judges an unlink or rmdir for the tracepoint backend; tail-called by the three entries.
+#[tracepoint]
+pub fn remove_policy(_ctx: TracePointContext) -> u32 {
+    let _ = syscalls::judge_pending_remove();
+    0
 }
 
 syscall_entry! {
@@ -68,6 +82,55 @@ syscall_entry! {
 pub fn sys_exit(ctx: TracePointContext) -> u32 {
     let _ = syscalls::on_exit(&ctx);
     0
+}
+
+// BPF LSM hooks (the strongest backend; absent where the kernel refuses BPF LSM).
+
+#[lsm(hook = "file_open")]
+pub fn lsm_file_open(ctx: LsmContext) -> i32 {
+    lsm::file_open(&ctx)
+}
+
+#[lsm(hook = "path_unlink")]
+pub fn lsm_path_unlink(ctx: LsmContext) -> i32 {
+    lsm::path_remove(&ctx, PolicyOp::Unlink)
+}
+
+#[lsm(hook = "path_rmdir")]
+pub fn lsm_path_rmdir(ctx: LsmContext) -> i32 {
+    lsm::path_remove(&ctx, PolicyOp::Rmdir)
+}
+
+#[lsm(hook = "bprm_check_security")]
+pub fn lsm_bprm_check_security(ctx: LsmContext) -> i32 {
+    lsm::bprm_check_security(&ctx)
+}
+
+#[lsm(hook = "socket_connect")]
+pub fn lsm_socket_connect(ctx: LsmContext) -> i32 {
+    lsm::socket_connect(&ctx)
+}
+
+// cgroup socket-address programs (the network backend without BPF LSM).
+
+#[cgroup_sock_addr(connect4)]
+pub fn cgroup_connect4(ctx: SockAddrContext) -> i32 {
+    sock_addr::judge(&ctx, true)
+}
+
+#[cgroup_sock_addr(connect6)]
+pub fn cgroup_connect6(ctx: SockAddrContext) -> i32 {
+    sock_addr::judge(&ctx, false)
+}
+
+#[cgroup_sock_addr(sendmsg4)]
+pub fn cgroup_sendmsg4(ctx: SockAddrContext) -> i32 {
+    sock_addr::judge(&ctx, true)
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn cgroup_sendmsg6(ctx: SockAddrContext) -> i32 {
+    sock_addr::judge(&ctx, false)
 }
 
 #[cfg(not(test))]

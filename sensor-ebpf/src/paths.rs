@@ -30,13 +30,21 @@ struct Walk {
 }
 
 /// Appends the components of the `struct path` at `path` to the record.
-#[inline(never)]
+#[inline(always)]
 pub fn append_path(rec: &mut Record, path: u64) -> StrRef {
-    let start = rec.offset();
-    let (Some(dentry), Some(vfsmount)) = (
+    append_walk(
+        rec,
         read_ptr(path + offset!(path_dentry)),
         read_ptr(path + offset!(path_mnt)),
-    ) else {
+    )
+}
+
+/// Appends the components of `dentry`, a file of the mount `vfsmount` (the directory's mount
+/// for a file about to be unlinked).
+#[inline(never)]
+pub fn append_walk(rec: &mut Record, dentry: Option<u64>, vfsmount: Option<u64>) -> StrRef {
+    let start = rec.offset();
+    let (Some(dentry), Some(vfsmount)) = (dentry, vfsmount) else {
         return StrRef {
             offset: start as u16,
             len: 0,

@@ -26,6 +26,11 @@ use crate::{
     maps::{CURSOR, EVENTS, SCRATCH},
 };
 
+/// The scratch buffer of event records.
+pub const EVENT_SCRATCH: u32 = 0;
+/// The scratch buffer of policy records.
+pub const POLICY_SCRATCH: u32 = 1;
+
 pub struct Record {
     buf: *mut u8,
     cursor: *mut u64,
@@ -36,11 +41,18 @@ impl Record {
     /// header is written by [`Record::submit`]); the scratch buffer is not cleared.
     #[inline(always)]
     pub fn start<T>() -> Option<Self> {
-        let Some(buf) = SCRATCH.get_ptr_mut(0) else {
+        Self::start_in::<T>(EVENT_SCRATCH)
+    }
+
+    /// Starts a record in scratch buffer `slot` (`EVENT_SCRATCH` or `POLICY_SCRATCH`): a policy
+    /// record can be assembled while an event record is half built.
+    #[inline(always)]
+    pub fn start_in<T>(slot: u32) -> Option<Self> {
+        let Some(buf) = SCRATCH.get_ptr_mut(slot) else {
             count(Counter::ScratchMissing);
             return None;
         };
-        let Some(cursor) = CURSOR.get_ptr_mut(0) else {
+        let Some(cursor) = CURSOR.get_ptr_mut(slot) else {
             count(Counter::ScratchMissing);
             return None;
         };
@@ -87,6 +99,12 @@ impl Record {
     #[inline(always)]
     pub fn rewind(&mut self, offset: usize) {
         self.set_offset(offset);
+    }
+
+    /// Address of the buffer (for reads of bytes already written, with `bpf_probe_read_kernel`).
+    #[inline(always)]
+    pub fn base(&self) -> u64 {
+        self.buf as u64
     }
 
     /// Bytes already written at `[start, start + len)`, for matching done in the kernel.

@@ -31,6 +31,13 @@ pub(crate) static KERNEL_LAYOUT: KernelLayout = KernelLayout {
     mount_mnt_parent: 0,
     mount_mnt_mountpoint: 0,
     signal_live: 0,
+    file_f_flags: 0,
+    file_f_mode: 0,
+    file_f_inode: 0,
+    inode_i_ino: 0,
+    inode_i_sb: 0,
+    sb_s_dev: 0,
+    binprm_file: 0,
 };
 
 #[unsafe(no_mangle)]

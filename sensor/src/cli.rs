@@ -4,6 +4,8 @@ use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::enforce::Mode;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "agent-sensor",
@@ -30,6 +32,10 @@ pub struct OutputArgs {
     /// Configuration file (YAML).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// What deny, kill and kill-tree rules do: `monitor` reports what would have been done,
+    /// `enforce` does it. Default: the configuration's `enforcement.mode` (monitor).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@
 //! - [`process`]: the process table, sessions, cgroups, path resolution;
 //! - [`event`]: enriched events and their ECS JSON form;
 //! - [`rules`]: YAML rule packs compiled into an engine that turns events into alerts;
+//! - [`enforce`]: kernel rules compiled into the kernel's policy maps, verdicts into alerts, kills;
 //! - [`output`]: where events and alerts go;
 //! - [`pipeline`]: the loop that joins them; [`commands`] and [`cli`]: the user's entry points.
 
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod decode;
+pub mod enforce;
 pub mod event;
 pub mod output;
 pub mod pipeline;

@@ -65,6 +65,7 @@ fn outputs(args: OutputArgs) -> agent_sensor::commands::Outputs {
         alerts: OutputTarget::parse(&args.alerts),
         rules: args.rules,
         config: args.config,
+        mode: args.mode,
     }
 }
 

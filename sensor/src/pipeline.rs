@@ -1,12 +1,15 @@
-//! The flow from kernel records to outputs: decode, enrich, evaluate rules, write.
+//! The flow from kernel records to outputs: decode, enrich, evaluate rules, respond, write.
+//! Kernel verdicts (policy records) skip the engine: they are alerts already.
 
 use std::{future::Future, io};
 
 use crate::{
     capture::EventStream,
-    decode::decode,
+    decode::{RawEvent, decode},
+    enforce::Enforcer,
     event::{Enricher, Event, ecs::EcsEvent},
     output::JsonLines,
+    process::SessionChange,
     rules::{Alert, Engine},
 };
 
@@ -28,6 +31,8 @@ pub struct PipelineStats {
 pub struct Pipeline {
     pub enricher: Enricher,
     pub engine: Option<Engine>,
+    /// Carries out and reports deny, kill and kill-tree (absent offline).
+    pub enforcer: Option<Enforcer>,
     events: Option<JsonLines>,
     alerts: Option<JsonLines>,
     raised: Vec<Alert>,
@@ -44,6 +49,7 @@ impl Pipeline {
         Self {
             enricher,
             engine,
+            enforcer: None,
             events,
             alerts,
             raised: Vec::new(),
@@ -55,10 +61,18 @@ impl Pipeline {
     pub fn handle_record(&mut self, bytes: &[u8]) {
         self.stats.records += 1;
         match decode(bytes) {
+            Ok(RawEvent::Policy(verdict)) => {
+                let event = self.enricher.verdict_event(&verdict);
+                if let Some(enforcer) = self.enforcer.as_mut() {
+                    self.raised.extend(enforcer.respond_to_verdict(&event, &verdict));
+                }
+                self.write_alerts();
+            }
             Ok(raw) => {
                 if let Some(event) = self.enricher.enrich(raw) {
                     self.handle_event(&event);
                 }
+                self.session_changes();
             }
             Err(error) => {
                 self.stats.decode_errors += 1;
@@ -73,15 +87,45 @@ impl Pipeline {
     pub fn handle_event(&mut self, event: &Event) {
         if let Some(engine) = self.engine.as_mut() {
             engine.process(event, &mut self.raised);
-            for alert in std::mem::take(&mut self.raised) {
-                self.stats.alerts += 1;
-                write(&mut self.alerts, &alert.to_json(), &mut self.stats.output_errors);
+            if let Some(enforcer) = self.enforcer.as_mut() {
+                for alert in &mut self.raised {
+                    enforcer.respond(alert);
+                }
             }
+            self.write_alerts();
         }
         if self.events.is_some() {
             let json = EcsEvent { event }.to_json();
             if write(&mut self.events, &json, &mut self.stats.output_errors) {
                 self.stats.events_written += 1;
+            }
+        }
+    }
+
+    /// Numbers and writes the alerts raised so far.
+    fn write_alerts(&mut self) {
+        for mut alert in std::mem::take(&mut self.raised) {
+            self.stats.alerts += 1;
+            alert.number = self.stats.alerts;
+            write(&mut self.alerts, &alert.to_json(), &mut self.stats.output_errors);
+        }
+    }
+
+    /// Tells the enforcer about sessions that started or ended.
+    fn session_changes(&mut self) {
+        let changes = self.enricher.sessions.take_changes();
+        let Some(enforcer) = self.enforcer.as_mut() else {
+            return;
+        };
+        for change in changes {
+            match change {
+                SessionChange::Started(session) => enforcer.add_session(
+                    session.id,
+                    session.working_directory.as_deref(),
+                    session.home.as_ref().map(|home| &*home.dir),
+                    None,
+                ),
+                SessionChange::Ended(id) => enforcer.end_session(id),
             }
         }
     }

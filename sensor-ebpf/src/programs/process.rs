@@ -11,15 +11,17 @@ use sensor_common::{
         StrRef,
     },
     layout::FIELD_ABSENT,
-    maps::{Counter, KERNEL_SESSION_BIT, NO_PROFILE, TrackedProcess},
+    maps::{Counter, KERNEL_SESSION_BIT, TrackedProcess},
 };
 
+use super::fallback;
 use crate::{
     counters::count,
     kernel,
     maps::{EVENTS, PENDING, TRACKED},
     matching::{self, ARGS_SCAN},
     paths::append_path,
+    policy::act::kill_if_session_killed,
     record::{Record, fill_header},
     settings,
 };
@@ -53,10 +55,14 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<()> {
     let args_area = mm.and_then(kernel::arg_area);
 
     let loc: u32 = unsafe { ctx.read_at(settings::exec_filename_offset() as usize) }.ok()?;
-    let filename = rec.kernel_str::<MAX_PATH>(ctx.as_ptr() as u64 + (loc & 0xffff) as u64);
+    let filename_at = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
+    let filename = rec.kernel_str::<MAX_PATH>(filename_at);
 
     let (session_id, profile_id, flags) = match known {
-        Some(process) => (process.session_id, process.profile_id, 0),
+        Some(process) => {
+            kill_if_session_killed(process.session_id);
+            (process.session_id, process.profile_id, 0)
+        }
         None => {
             let profile_id = match_profile(&mut rec, filename, args_area)?;
             let session_id = new_session_id(tgid);
@@ -64,6 +70,8 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<()> {
                 session_id,
                 profile_id,
                 flags: 0,
+                exe_hash: 0,
+                name_hash: 0,
             };
             if TRACKED.insert(tgid, entry, 0).is_err() {
                 count(Counter::TrackedFull);
@@ -96,6 +104,7 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<()> {
     event.cwd = cwd;
     event.args = args;
     rec.submit(EVENT_EXEC, flags, session_id);
+    fallback::at_exec(tgid, flags & HEADER_SESSION_START != 0, filename_at);
     Some(())
 }
 
@@ -121,6 +130,7 @@ fn match_profile(rec: &mut Record, filename: StrRef, args_area: Option<(u64, u64
 pub fn on_newtask(ctx: &TracePointContext) -> Option<()> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let parent = tracked(tgid)?;
+    kill_if_session_killed(parent.session_id);
     let (flags_offset, flags_size) = settings::newtask_clone_flags();
     let clone_flags: u64 = if flags_size == 8 {
         unsafe { ctx.read_at::<u64>(flags_offset as usize) }.ok()?

@@ -9,21 +9,26 @@ use aya_ebpf::{
 use sensor_common::{
     event::{
         ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_OPEN, EVENT_UNLINK, MAX_PATH, MAX_UNIX_PATH,
-        OpenEvent, RESOLVED_BASE, RESOLVED_FILE, RESOLVED_NONE, StrRef, Syscall, UnlinkEvent,
+        OpenEvent, PolicyEvent, RESOLVED_BASE, RESOLVED_FILE, RESOLVED_NONE, StrRef, Syscall, UnlinkEvent,
     },
-    maps::Counter,
+    maps::{Counter, TrackedProcess},
+    policy::{BACKEND_TRACEPOINT, PolicyOp},
 };
 
+use super::fallback;
 use crate::{
     counters::count,
     kernel::{self, AT_FDCWD},
     maps::{PENDING, PENDING_SCRATCH, TRACKED},
     paths::append_path,
     pending::{INLINE_SIZE, INLINE_SOCKADDR, INLINE_STR_COMPLETE, PendingCall},
-    record::Record,
+    policy::{self, act::kill_if_session_killed},
+    record::{POLICY_SCRATCH, Record},
 };
 
 const O_WRONLY: u64 = 0o1;
+const O_RDWR: u64 = 0o2;
+const AT_REMOVEDIR: u64 = 0x200;
 const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
 const AF_UNIX: u16 = 1;
@@ -44,10 +49,13 @@ fn ret(ctx: &TracePointContext) -> i64 {
 
 /// Saves the arguments of a syscall of a tracked thread until its exit. `ARGS` is how many
 /// arguments the syscall has: the program may not read past the end of its tracepoint record.
-pub fn on_enter<const ARGS: usize>(ctx: &TracePointContext, syscall: Syscall) -> Option<()> {
+/// Returns true when the call is an unlink or rmdir the tracepoint backend must judge (the caller
+/// then tail-calls `remove_policy`).
+pub fn on_enter<const ARGS: usize>(ctx: &TracePointContext, syscall: Syscall) -> Option<bool> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let process = unsafe { TRACKED.get(&tgid) }?;
+    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    kill_if_session_killed(process.session_id);
     let call = unsafe { &mut *PENDING_SCRATCH.get_ptr_mut(0)? };
     call.session_id = process.session_id;
     call.syscall = syscall as u16;
@@ -91,8 +99,47 @@ pub fn on_enter<const ARGS: usize>(ctx: &TracePointContext, syscall: Syscall) ->
     }
     if PENDING.insert(pid_tgid, &*call, 0).is_err() {
         count(Counter::PendingFull);
+        return Some(false);
     }
+    let judge = matches!(syscall, Syscall::Unlink | Syscall::Unlinkat | Syscall::Rmdir)
+        && (policy::judging(PolicyOp::Unlink, BACKEND_TRACEPOINT).is_some()
+            || policy::judging(PolicyOp::Rmdir, BACKEND_TRACEPOINT).is_some());
+    Some(judge)
+}
+
+/// The tail-called program of unlink and rmdir entries: judges the pending call of this thread.
+pub fn judge_pending_remove() -> Option<()> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let call = unsafe { &*PENDING.get_ptr(pid_tgid)? };
+    let syscall = Syscall::from_u16(call.syscall)?;
+    judge_remove(&process, call, syscall);
     Some(())
+}
+
+/// The tracepoint backend of unlink and rmdir: judged at entry (see `fallback`).
+#[inline(always)]
+fn judge_remove(process: &TrackedProcess, call: &PendingCall, syscall: Syscall) {
+    let a = call.args;
+    let (dirfd, path_ptr, op) = match syscall {
+        Syscall::Unlinkat if a[2] & AT_REMOVEDIR != 0 => (a[0] as i32, a[1], PolicyOp::Rmdir),
+        Syscall::Unlinkat => (a[0] as i32, a[1], PolicyOp::Unlink),
+        Syscall::Rmdir => (AT_FDCWD, a[0], PolicyOp::Rmdir),
+        _ => (AT_FDCWD, a[0], PolicyOp::Unlink),
+    };
+    if policy::judging(op, BACKEND_TRACEPOINT).is_none() {
+        return;
+    }
+    let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
+        return;
+    };
+    let path = if call.inline_flags & INLINE_STR_COMPLETE != 0 {
+        rec.copy::<INLINE_SIZE>(call.inline.as_ptr(), call.inline_len as usize)
+    } else {
+        rec.user_str::<MAX_PATH>(path_ptr)
+    };
+    fallback::before_remove(process, op, dirfd, rec, path);
 }
 
 /// Copies a path argument at entry, so a thread rewriting the buffer mid-call cannot hide it.
@@ -136,13 +183,22 @@ fn emit_open(call: &PendingCall, syscall: Syscall, result: i64) {
         Syscall::Creat => (AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]),
         _ => (a[0] as i32, a[1], a[2], a[3]),
     };
+    let task = kernel::current_task();
+    let file = if result >= 0 {
+        kernel::fd_file(task, result)
+    } else {
+        None
+    };
+    if let Some(file) = file {
+        let write = flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) != 0;
+        fallback::after_open(call.session_id, file, flags as u32, write);
+    }
     let Some(mut rec) = Record::start::<OpenEvent>() else {
         return;
     };
     let path = rec.user_str::<MAX_PATH>(path);
-    let task = kernel::current_task();
     let (resolved_kind, resolved) = if result >= 0 {
-        match kernel::fd_file(task, result) {
+        match file {
             Some(file) => (RESOLVED_FILE, append_path(&mut rec, kernel::file_path(file))),
             None => (RESOLVED_NONE, StrRef::default()),
         }

@@ -58,6 +58,13 @@ pub fn load(path: &Path) -> Result<KernelLayout, LayoutError> {
         mount_mnt_parent: layout.offset("mount", "mnt_parent")?,
         mount_mnt_mountpoint: layout.offset("mount", "mnt_mountpoint")?,
         signal_live: layout.offset("signal_struct", "live")?,
+        file_f_flags: layout.offset("file", "f_flags")?,
+        file_f_mode: layout.offset("file", "f_mode")?,
+        file_f_inode: layout.offset("file", "f_inode")?,
+        inode_i_ino: layout.offset("inode", "i_ino")?,
+        inode_i_sb: layout.offset("inode", "i_sb")?,
+        sb_s_dev: layout.offset("super_block", "s_dev")?,
+        binprm_file: layout.offset("linux_binprm", "file")?,
     })
 }
 

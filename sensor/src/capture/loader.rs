@@ -10,13 +10,22 @@ use aya::{
 };
 use sensor_common::{
     layout::CaptureSettings,
-    maps::{COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, TRACKED_MAP, TrackedProcess},
+    maps::{
+        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, REMOVE_POLICY_PROGRAM, TAIL_REMOVE_POLICY, TAILS_MAP,
+        TRACKED_MAP, TrackedProcess,
+    },
+    policy::{
+        KILLED_MAP, POLICY_CIDRS_MAP, POLICY_CONFIG_MAP, POLICY_DIRS_MAP, POLICY_FILES_MAP, POLICY_PROGRAMS_MAP,
+        POLICY_RULES_MAP, WORKSPACES_MAP,
+    },
 };
 
 use super::{
+    enforcement::EnforcementPrograms,
     environment::{Environment, has_tracepoint},
     kernel_layout, tracepoint_format,
 };
+use crate::enforce::PolicyMaps;
 
 /// The kernel programs, built by `sensor/build.rs`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf.o"));
@@ -38,6 +47,8 @@ pub enum LoadError {
     MissingProgram(String),
     #[error("the eBPF object lacks map `{0}` (a build mismatch; rebuild the sensor)")]
     MissingMap(&'static str),
+    #[error("cannot duplicate the tracked-process map's descriptor: {0}")]
+    Duplicate(std::io::Error),
     #[error("map `{name}`: {source}")]
     Map {
         name: &'static str,
@@ -87,6 +98,8 @@ pub struct CaptureOptions {
     pub ring_buffer_bytes: u32,
     /// Start sessions in the kernel when an exec matches an agent profile.
     pub match_profiles: bool,
+    /// Try BPF LSM hooks for enforcement (otherwise the fallbacks judge).
+    pub use_lsm: bool,
 }
 
 impl Default for CaptureOptions {
@@ -94,6 +107,7 @@ impl Default for CaptureOptions {
         Self {
             ring_buffer_bytes: 16 * 1024 * 1024,
             match_profiles: false,
+            use_lsm: true,
         }
     }
 }
@@ -108,7 +122,13 @@ const SYSCALLS: [&str; 10] = [
 /// Loaded and attached kernel programs, and the maps userspace uses.
 pub struct Capture {
     /// Owns the loaded programs.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    /// The enforcement programs that loaded, and why the others did not.
+    pub enforcement: EnforcementPrograms,
+    /// The policy maps (taken by the enforcer).
+    policy: Option<PolicyMaps>,
+    /// A second handle on `tracked` (taken by the enforcer, which looks up sessions' processes).
+    tracked_view: Option<HashMap<MapData, u32, TrackedProcess>>,
     /// One link per attached tracepoint; dropping a link detaches it.
     links: Vec<TracePointLink>,
     pub tracked: HashMap<MapData, u32, TrackedProcess>,
@@ -158,6 +178,8 @@ impl Capture {
             links.extend(attach(&mut ebpf, program, &[(category, name)])?);
             attached.push(format!("{category}/{name}"));
         }
+        // The tail-called judgement of unlink and rmdir goes in before the entries that call it.
+        load_tail(&mut ebpf, REMOVE_POLICY_PROGRAM, TAIL_REMOVE_POLICY)?;
         let mut exits = Vec::new();
         for syscall in SYSCALLS {
             let enter = format!("sys_enter_{syscall}");
@@ -176,13 +198,32 @@ impl Capture {
         links.extend(attach(&mut ebpf, "sys_exit", &exit_points)?);
         attached.extend(exits.iter().map(|exit| format!("syscalls/{exit}")));
 
+        let enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm);
         tracing::debug!(elapsed = ?started.elapsed(), "programs loaded and attached");
-        let tracked = take_map(&mut ebpf, TRACKED_MAP)?;
+        let policy = PolicyMaps {
+            config: take_map(&mut ebpf, POLICY_CONFIG_MAP)?,
+            rules: take_map(&mut ebpf, POLICY_RULES_MAP)?,
+            files: take_map(&mut ebpf, POLICY_FILES_MAP)?,
+            dirs: take_map(&mut ebpf, POLICY_DIRS_MAP)?,
+            programs: take_map(&mut ebpf, POLICY_PROGRAMS_MAP)?,
+            cidrs: take_map(&mut ebpf, POLICY_CIDRS_MAP)?,
+            workspaces: take_map(&mut ebpf, WORKSPACES_MAP)?,
+            killed: take_map(&mut ebpf, KILLED_MAP)?,
+        };
+        let tracked_map = ebpf.take_map(TRACKED_MAP).ok_or(LoadError::MissingMap(TRACKED_MAP))?;
+        let tracked_view = second_handle(&tracked_map)?;
+        let tracked = HashMap::try_from(tracked_map).map_err(|source| LoadError::Map {
+            name: TRACKED_MAP,
+            source,
+        })?;
         let exec_names = take_map(&mut ebpf, EXEC_NAMES_MAP)?;
         let counters = take_map(&mut ebpf, COUNTERS_MAP)?;
         let ring = take_map(&mut ebpf, EVENTS_MAP)?;
         Ok(Self {
-            _ebpf: ebpf,
+            ebpf,
+            enforcement,
+            policy: Some(policy),
+            tracked_view: Some(tracked_view),
             links,
             tracked,
             exec_names,
@@ -197,18 +238,79 @@ impl Capture {
     pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
         self.ring.take()
     }
+
+    /// The policy maps, once (the enforcer owns them).
+    pub fn take_policy_maps(&mut self) -> Option<PolicyMaps> {
+        self.policy.take()
+    }
+
+    /// A second handle on the tracked-process map, once.
+    pub fn take_tracked_view(&mut self) -> Option<HashMap<MapData, u32, TrackedProcess>> {
+        self.tracked_view.take()
+    }
+
+    /// Attaches the network enforcement programs to the cgroup at `path`.
+    pub fn attach_connect_programs(&mut self, path: &Path) -> Result<(), String> {
+        self.enforcement.attach_cgroup(&mut self.ebpf, path)
+    }
 }
 
 impl Drop for Capture {
     /// Detaches every tracepoint at once: each detach waits for an RCU grace period, so one
     /// after the other they take over a second; in parallel the waits overlap.
     fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        let enforcement = &mut self.enforcement;
         std::thread::scope(|scope| {
-            for link in self.links.drain(..) {
+            for link in links {
                 scope.spawn(move || drop(link));
             }
+            scope.spawn(|| enforcement.detach());
         });
     }
+}
+
+/// Loads tracepoint program `name` without attaching it, as entry `index` of the tail-call map.
+fn load_tail(ebpf: &mut Ebpf, name: &str, index: u32) -> Result<(), LoadError> {
+    let failed = |error| LoadError::Program {
+        program: name.to_string(),
+        error: Box::new(error),
+    };
+    let program: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| LoadError::MissingProgram(name.to_string()))?
+        .try_into()
+        .map_err(failed)?;
+    program.load().map_err(failed)?;
+    let fd = program
+        .fd()
+        .map_err(failed)?
+        .try_clone()
+        .map_err(LoadError::Duplicate)?;
+    let map = ebpf.map_mut(TAILS_MAP).ok_or(LoadError::MissingMap(TAILS_MAP))?;
+    let mut tails = aya::maps::ProgramArray::try_from(map).map_err(|source| LoadError::Map {
+        name: TAILS_MAP,
+        source,
+    })?;
+    tails.set(index, &fd, 0).map_err(|source| LoadError::Map {
+        name: TAILS_MAP,
+        source,
+    })
+}
+
+/// Another handle on the tracked-process map (a duplicated file descriptor).
+fn second_handle(map: &aya::maps::Map) -> Result<HashMap<MapData, u32, TrackedProcess>, LoadError> {
+    use std::os::fd::AsFd as _;
+    let failed = |source| LoadError::Map {
+        name: TRACKED_MAP,
+        source,
+    };
+    let aya::maps::Map::HashMap(data) = map else {
+        return Err(LoadError::MissingMap(TRACKED_MAP));
+    };
+    let fd = data.fd().as_fd().try_clone_to_owned().map_err(LoadError::Duplicate)?;
+    let data = MapData::from_fd(fd).map_err(failed)?;
+    HashMap::try_from(aya::maps::Map::HashMap(data)).map_err(failed)
 }
 
 fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, LoadError>
@@ -229,10 +331,12 @@ fn attach(ebpf: &mut Ebpf, name: &str, points: &[(&str, &str)]) -> Result<Vec<Tr
             program: name.to_string(),
             error: Box::new(error),
         })?;
+    let started = std::time::Instant::now();
     program.load().map_err(|error| LoadError::Program {
         program: name.to_string(),
         error: Box::new(error),
     })?;
+    tracing::debug!(program = name, elapsed = ?started.elapsed(), "program verified and loaded");
     let mut links = Vec::with_capacity(points.len());
     for (category, point) in points {
         let failed = |source| LoadError::Attach {

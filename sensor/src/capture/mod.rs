@@ -2,6 +2,7 @@
 //! in the kernel, and reading what the programs report.
 
 pub mod counters;
+pub mod enforcement;
 pub mod environment;
 pub mod kernel_layout;
 pub mod loader;

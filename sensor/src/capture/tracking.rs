@@ -20,8 +20,20 @@ pub fn track(
         session_id,
         profile_id: profile_id.unwrap_or(NO_PROFILE),
         flags: 0,
+        exe_hash: 0,
+        name_hash: 0,
     };
     map.insert(pid, entry, 0)
+}
+
+/// Records the hashes of the executable of tracked `pid` (the kernel computes them itself at each
+/// exec; processes adopted while running need them set from /proc).
+pub fn set_program(map: &mut HashMap<MapData, u32, TrackedProcess>, pid: u32, exe_hash: u64, name_hash: u64) {
+    if let Ok(mut entry) = map.get(&pid, 0) {
+        entry.exe_hash = exe_hash;
+        entry.name_hash = name_hash;
+        let _ = map.insert(pid, entry, 0);
+    }
 }
 
 /// Removes `pid` from tracking (its children keep their own entries).

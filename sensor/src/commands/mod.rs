@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use crate::{
     capture::{Capture, KernelCounters},
+    enforce::{Enforcer, Mode},
     output::{JsonLines, OutputTarget},
     pipeline::PipelineStats,
     rules::{Engine, RuleSet, loader},
@@ -26,6 +27,8 @@ pub struct Outputs {
     /// Rule pack files or directories; empty means the shipped packs.
     pub rules: Vec<PathBuf>,
     pub config: Option<PathBuf>,
+    /// `--mode`, overriding the configuration's.
+    pub mode: Option<Mode>,
 }
 
 impl Outputs {
@@ -42,6 +45,20 @@ impl Outputs {
         let alerts = JsonLines::open(self.alerts.clone())?;
         Ok((Engine::new(Arc::new(rules)), events, alerts))
     }
+}
+
+/// Starts enforcement: writes the kernel rules of `engine`'s rule set into the kernel, tells the
+/// engine which rules the kernel judges, and logs the backends.
+pub fn start_enforcement(capture: &mut Capture, engine: &mut Engine, mode: Mode) -> Result<Enforcer> {
+    let enforcer = Enforcer::start(capture, engine.rules().clone(), mode)?;
+    engine.skip_rules(enforcer.skipped_rules());
+    tracing::info!(
+        mode = %mode,
+        kernel_rules = enforcer.kernel_rule_count(),
+        "enforcement started; backends:\n{}",
+        enforcer.backends()
+    );
+    Ok(enforcer)
 }
 
 /// Loads rule packs, with every problem in the error.

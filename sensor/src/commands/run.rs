@@ -33,12 +33,14 @@ pub struct RunOptions {
 pub fn run(options: RunOptions) -> Result<()> {
     let env = environment::check()?;
     let config = Config::load(options.outputs.config.as_deref())?;
-    let (engine, events, alerts) = options.outputs.open()?;
+    let (mut engine, events, alerts) = options.outputs.open()?;
+    let mode = options.outputs.mode.unwrap_or(config.enforcement.mode);
     let mut capture = Capture::load(
         &env,
         &CaptureOptions {
             ring_buffer_bytes: config.capture.ring_buffer_bytes,
             match_profiles: true,
+            use_lsm: config.enforcement.lsm,
         },
     )?;
     for (hash, entry) in config.profiles.kernel_entries() {
@@ -48,6 +50,9 @@ pub fn run(options: RunOptions) -> Result<()> {
             .context("loading agent profiles into the kernel")?;
     }
     let ring = capture.take_ring().context("the ring buffer was already taken")?;
+    attach_connect_programs(&mut capture, &config);
+    let enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
+    let hashes = |exe: &str| enforcer.program_hashes(exe);
     tracing::info!(
         kernel = %environment::kernel_release(),
         tracepoints = capture.attached.len(),
@@ -60,7 +65,7 @@ pub fn run(options: RunOptions) -> Result<()> {
     let table = ProcessTable::seeded(procfs.clone());
     let cgroups = CgroupNames::new(find_cgroup2_mount().ok());
     let mut enricher = Enricher::new(table, cgroups, config.profiles.names(), SensorContext::current());
-    adopt_running_agents(&mut capture, &mut enricher, &procfs, &config.profiles)?;
+    adopt_running_agents(&mut capture, &mut enricher, &procfs, &config.profiles, &hashes)?;
     for &pid in &options.pids {
         adopt(
             &mut capture,
@@ -69,6 +74,7 @@ pub fn run(options: RunOptions) -> Result<()> {
             pid,
             options.name.clone(),
             &config.profiles,
+            &hashes,
         )?;
     }
 
@@ -78,6 +84,8 @@ pub fn run(options: RunOptions) -> Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut pipeline = Pipeline::new(enricher, Some(engine), events, Some(alerts));
+        pipeline.enforcer = Some(enforcer);
+        let mut refresh = tokio::time::interval(Duration::from_secs(config.enforcement.refresh_seconds.max(1)));
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
@@ -89,6 +97,7 @@ pub fn run(options: RunOptions) -> Result<()> {
                 pumped = pipeline.pump(&mut stream) => pumped.context("reading events")?,
                 _ = hangup.recv() => reload_rules(&mut pipeline, &options.outputs.rules),
                 _ = ticker.tick() => loss.check(&capture),
+                _ = refresh.tick() => refresh_policy(&mut pipeline),
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }
@@ -100,17 +109,53 @@ pub fn run(options: RunOptions) -> Result<()> {
     })
 }
 
+/// Attaches the network enforcement programs to the configured cgroup (default: the root of the
+/// cgroup v2 hierarchy, so every agent is covered), unless BPF LSM judges connections.
+fn attach_connect_programs(capture: &mut Capture, config: &Config) {
+    if capture.enforcement.lsm_attached.contains(&"socket_connect") {
+        return;
+    }
+    let target = match &config.enforcement.cgroup {
+        Some(path) => Ok(path.clone()),
+        None => find_cgroup2_mount().map_err(|error| error.to_string()),
+    };
+    let attached = target.and_then(|path| capture.attach_connect_programs(&path));
+    if let Err(problem) = attached {
+        tracing::warn!(%problem, "connections cannot be judged (no BPF LSM, no cgroup socket programs)");
+    }
+}
+
 /// SIGHUP: reads the rule packs again; a broken pack is reported and the running rules stay.
 fn reload_rules(pipeline: &mut Pipeline, paths: &[std::path::PathBuf]) {
+    let rules = match load_rules(paths) {
+        Ok(rules) => Arc::new(rules),
+        Err(error) => {
+            tracing::error!("rule reload failed; the previous rules stay active: {error:#}");
+            return;
+        }
+    };
+    if let Some(enforcer) = pipeline.enforcer.as_mut()
+        && let Err(error) = enforcer.replace_rules(rules.clone())
+    {
+        tracing::error!(%error, "the new rules cannot be enforced; the previous rules stay active");
+        return;
+    }
     let Some(engine) = pipeline.engine.as_mut() else {
         return;
     };
-    match load_rules(paths) {
-        Ok(rules) => {
-            tracing::info!(rules = rules.rules.len(), packs = rules.files.len(), "rules reloaded");
-            engine.replace_rules(Arc::new(rules));
-        }
-        Err(error) => tracing::error!("rule reload failed; the previous rules stay active: {error:#}"),
+    tracing::info!(rules = rules.rules.len(), packs = rules.files.len(), "rules reloaded");
+    engine.replace_rules(rules);
+    if let Some(enforcer) = pipeline.enforcer.as_ref() {
+        engine.skip_rules(enforcer.skipped_rules());
+    }
+}
+
+/// Re-expands `~` and `*` of the kernel rules for homes and directories that appeared.
+fn refresh_policy(pipeline: &mut Pipeline) {
+    if let Some(enforcer) = pipeline.enforcer.as_mut()
+        && let Err(error) = enforcer.refresh()
+    {
+        tracing::error!(%error, "refreshing the kernel policy failed; the previous policy stays");
     }
 }
 
@@ -140,6 +185,7 @@ fn adopt_running_agents(
     enricher: &mut Enricher,
     procfs: &Procfs,
     profiles: &Profiles,
+    hashes: &dyn Fn(&str) -> (u64, u64),
 ) -> Result<()> {
     let sensor = std::process::id();
     let matching: Vec<(u32, u32, usize)> = procfs
@@ -156,7 +202,7 @@ fn adopt_running_agents(
         if matching.iter().any(|&(other, _, _)| other == ppid) {
             continue;
         }
-        adopt(capture, enricher, procfs, pid, None, profiles)?;
+        adopt(capture, enricher, procfs, pid, None, profiles, hashes)?;
     }
     Ok(())
 }
@@ -169,6 +215,7 @@ fn adopt(
     pid: u32,
     name: Option<String>,
     profiles: &Profiles,
+    hashes: &dyn Fn(&str) -> (u64, u64),
 ) -> Result<()> {
     let process = enricher
         .table
@@ -193,6 +240,10 @@ fn adopt(
     }
     for &member in &pids {
         enricher.table.set_session(member, session_id);
+        if let Some(process) = enricher.table.get_or_load(member) {
+            let (exe_hash, name_hash) = hashes(&process.executable);
+            tracking::set_program(&mut capture.tracked, member, exe_hash, name_hash);
+        }
     }
     tracing::info!(session = %agent_id(session_id), agent = %agent, pid, processes = pids.len(), "adopted a running agent");
     Ok(())

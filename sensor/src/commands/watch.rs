@@ -81,13 +81,15 @@ pub fn run(options: WatchOptions) -> Result<i32> {
     let env = environment::check()?;
     let config = Config::load(options.outputs.config.as_deref())?;
     let run_as = options.user.as_deref().map(RunAs::lookup).transpose()?;
-    let (engine, events, alerts) = options.outputs.open()?;
+    let (mut engine, events, alerts) = options.outputs.open()?;
+    let mode = options.outputs.mode.unwrap_or(config.enforcement.mode);
 
     let mut capture = Capture::load(
         &env,
         &CaptureOptions {
             ring_buffer_bytes: config.capture.ring_buffer_bytes,
             match_profiles: false,
+            use_lsm: config.enforcement.lsm,
         },
     )?;
     let ring = capture.take_ring().context("the ring buffer was already taken")?;
@@ -100,6 +102,12 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         .into();
     let hierarchy = find_cgroup2_mount()?;
     let cgroup = SessionCgroup::create(&hierarchy, &format!("watch-{}", agent_id(session_id)))?;
+    if !capture.enforcement.lsm_attached.contains(&"socket_connect")
+        && let Err(problem) = capture.attach_connect_programs(cgroup.path())
+    {
+        tracing::warn!(%problem, "connections of the session cannot be judged");
+    }
+    let mut enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,8 +139,15 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             .ok()
             .map(|dir| std::sync::Arc::from(dir.to_string_lossy().as_ref()));
         session.home = command_home(run_as.as_ref());
+        enforcer.add_session(
+            session_id,
+            session.working_directory.as_deref(),
+            session.home.as_ref().map(|home| &*home.dir),
+            Some(cgroup.path().to_path_buf()),
+        );
         enricher.sessions.start(session);
         let mut pipeline = Pipeline::new(enricher, Some(engine), events, Some(alerts));
+        pipeline.enforcer = Some(enforcer);
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         tracing::info!(
             session = %agent_id(session_id),

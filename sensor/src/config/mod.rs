@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::profiles::{ProfileError, Profiles};
+use crate::{
+    enforce::Mode,
+    profiles::{ProfileError, Profiles},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,6 +37,32 @@ impl Default for CaptureConfig {
     }
 }
 
+/// Settings of enforcement (docs/enforcement.md).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementConfig {
+    /// `monitor` (report what would be done) or `enforce`; `--mode` overrides it.
+    pub mode: Mode,
+    /// Use BPF LSM hooks where the kernel allows them (false: always the fallbacks).
+    pub lsm: bool,
+    /// The cgroup the daemon attaches its network programs to, when BPF LSM is unavailable
+    /// (default: the root of the cgroup v2 hierarchy, so every agent is covered).
+    pub cgroup: Option<PathBuf>,
+    /// How often the daemon re-expands `~` and `*` in kernel rules for new homes and directories.
+    pub refresh_seconds: u64,
+}
+
+impl Default for EnforcementConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Monitor,
+            lsm: true,
+            cgroup: None,
+            refresh_seconds: 60,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -42,6 +71,8 @@ struct ConfigFile {
     profiles: Option<PathBuf>,
     #[serde(default)]
     capture: CaptureConfig,
+    #[serde(default)]
+    enforcement: EnforcementConfig,
 }
 
 /// The configuration in effect.
@@ -49,6 +80,7 @@ struct ConfigFile {
 pub struct Config {
     pub profiles: Profiles,
     pub capture: CaptureConfig,
+    pub enforcement: EnforcementConfig,
 }
 
 impl Config {
@@ -57,6 +89,7 @@ impl Config {
         Ok(Self {
             profiles: Profiles::builtin()?,
             capture: CaptureConfig::default(),
+            enforcement: EnforcementConfig::default(),
         })
     }
 
@@ -82,6 +115,7 @@ impl Config {
         Ok(Self {
             profiles,
             capture: file.capture,
+            enforcement: file.enforcement,
         })
     }
 }

@@ -9,10 +9,14 @@ mod paths;
 pub use errno::{errno_by_name, errno_name};
 pub use paths::{DecodedPath, decode_components};
 
-use sensor_common::event::{
-    ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_UNLINK,
-    EventHeader, ExecEvent, ExitEvent, ForkEvent, HEADER_SESSION_START, OpenEvent, RESOLVED_BASE, RESOLVED_FILE,
-    STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef, Syscall, UnlinkEvent,
+use sensor_common::{
+    event::{
+        ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN,
+        EVENT_POLICY, EVENT_UNLINK, EventHeader, ExecEvent, ExitEvent, ForkEvent, HEADER_SESSION_START, OpenEvent,
+        PolicyEvent, RESOLVED_BASE, RESOLVED_FILE, STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef, Syscall,
+        UnlinkEvent,
+    },
+    policy::PolicyOp,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub enum DecodeError {
     StringOutOfBounds { offset: u16, len: u16, size: usize },
     #[error("syscall id {0} is unknown")]
     UnknownSyscall(u16),
+    #[error("policy operation {0} is unknown")]
+    UnknownPolicyOp(u16),
 }
 
 /// Fields every record carries.
@@ -131,6 +137,27 @@ pub struct Chdir {
     pub cwd: DecodedPath,
 }
 
+/// A judgement of the enforcement policy: an operation kernel rules fired on, and what was done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub common: Common,
+    pub op: PolicyOp,
+    /// `policy::BACKEND_*`.
+    pub backend: u32,
+    /// The strongest `policy::ACTION_*` of the rules that fired.
+    pub action: u32,
+    /// `policy::APPLIED_*` bits.
+    pub applied: u32,
+    /// Slots of the rules that fired.
+    pub fired: u64,
+    /// Open flags, for opens.
+    pub flags: u32,
+    pub destination: Option<std::net::SocketAddr>,
+    /// The path, and for a relative path string the directory it starts from.
+    pub path: Option<DecodedPath>,
+    pub base: Option<DecodedPath>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RawEvent {
     Exec(Exec),
@@ -140,6 +167,7 @@ pub enum RawEvent {
     Connect(Connect),
     Unlink(Unlink),
     Chdir(Chdir),
+    Policy(Policy),
 }
 
 impl RawEvent {
@@ -152,6 +180,7 @@ impl RawEvent {
             Self::Connect(e) => &e.common,
             Self::Unlink(e) => &e.common,
             Self::Chdir(e) => &e.common,
+            Self::Policy(e) => &e.common,
         }
     }
 }
@@ -262,6 +291,32 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
             RawEvent::Chdir(Chdir {
                 common,
                 cwd: record.path(raw.cwd)?,
+            })
+        }
+        EVENT_POLICY => {
+            let raw: PolicyEvent = read_fixed(bytes, "policy")?;
+            let op = PolicyOp::from_u16(raw.op).ok_or(DecodeError::UnknownPolicyOp(raw.op))?;
+            let destination = (op == PolicyOp::Connect).then(|| {
+                let ip = std::net::Ipv6Addr::from(raw.addr);
+                let port = u16::from_be(raw.port_be);
+                match ip.to_ipv4_mapped() {
+                    Some(v4) if raw.family as i32 == libc::AF_INET => (v4, port).into(),
+                    _ => (ip, port).into(),
+                }
+            });
+            let path = (raw.path.len > 0).then(|| record.path(raw.path)).transpose()?;
+            let base = (raw.base.len > 0).then(|| record.path(raw.base)).transpose()?;
+            RawEvent::Policy(Policy {
+                common,
+                op,
+                backend: raw.backend,
+                action: raw.action,
+                applied: raw.applied,
+                fired: raw.fired,
+                flags: raw.flags,
+                destination,
+                path,
+                base,
             })
         }
         kind => return Err(DecodeError::UnknownKind(kind)),

@@ -13,6 +13,7 @@ use crate::{
 };
 
 const AT_REMOVEDIR: u32 = 0x200;
+const AT_FDCWD: i32 = -100;
 
 /// Turns raw records into [`Event`]s and keeps the process table and sessions current.
 #[derive(Debug)]
@@ -194,7 +195,57 @@ impl Enricher {
                 self.table.apply_chdir(&chdir);
                 None
             }
+            RawEvent::Policy(policy) => Some(self.verdict_event(&policy)),
         }
+    }
+
+    /// The operation a kernel verdict is about, as an event (it goes into alerts, not the audit
+    /// trail: the syscall's own event reports the operation).
+    pub fn verdict_event(&mut self, policy: &decode::Policy) -> Event {
+        use sensor_common::policy::{APPLIED_DENIED, APPLIED_MONITOR, PolicyOp};
+        let denied = policy.applied & APPLIED_DENIED != 0 && policy.applied & APPLIED_MONITOR == 0;
+        let (outcome, error) = if denied {
+            (Outcome::Failure, errno_name(libc::EPERM as i64))
+        } else {
+            (Outcome::Success, None)
+        };
+        let path = match (&policy.path, &policy.base) {
+            (Some(path), Some(base)) => resolve(Some(&base.path), &path.path),
+            (Some(path), None) => {
+                let cwd = self.cwd_of(policy.common.pid);
+                resolve(cwd.as_deref(), &path.path)
+            }
+            (None, _) => String::new(),
+        };
+        let file = |syscall, flags| {
+            Detail::File(FileDetail {
+                path: path.clone(),
+                path_argument: policy.path.as_ref().map(|p| p.path.clone()).unwrap_or_default(),
+                syscall,
+                dirfd: AT_FDCWD,
+                flags,
+                mode: 0,
+                truncated: policy.path.as_ref().is_some_and(|p| p.truncated),
+            })
+        };
+        let (action, detail) = match policy.op {
+            PolicyOp::OpenRead | PolicyOp::OpenWrite => (Action::Open, file(Syscall::Openat, policy.flags)),
+            PolicyOp::Unlink => (Action::Unlink, file(Syscall::Unlinkat, 0)),
+            PolicyOp::Rmdir => (Action::Rmdir, file(Syscall::Rmdir, 0)),
+            PolicyOp::Exec => (Action::Exec, Detail::Exec { filename: path.clone() }),
+            PolicyOp::Connect => (
+                Action::Connect,
+                Detail::Connect {
+                    destination: Destination::Inet(
+                        policy
+                            .destination
+                            .unwrap_or_else(|| (std::net::Ipv4Addr::UNSPECIFIED, 0).into()),
+                    ),
+                    fd: -1,
+                },
+            ),
+        };
+        self.event(&policy.common, action, outcome, error, detail)
     }
 
     fn cwd_of(&mut self, pid: u32) -> Option<Arc<str>> {

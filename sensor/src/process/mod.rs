@@ -8,5 +8,5 @@ pub mod table;
 pub mod users;
 
 pub use procfs::Procfs;
-pub use sessions::{Origin, Session, SessionHome, Sessions, agent_id, new_session_id};
+pub use sessions::{Origin, Session, SessionChange, SessionHome, Sessions, agent_id, new_session_id};
 pub use table::{ProcessInfo, ProcessTable};

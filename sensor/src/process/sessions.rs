@@ -75,12 +75,29 @@ pub fn agent_id(id: u64) -> String {
 #[derive(Debug, Default)]
 pub struct Sessions {
     sessions: HashMap<u64, Session>,
+    /// Sessions started and ended since `take_changes` was last called.
+    changes: Vec<SessionChange>,
+}
+
+/// A session starting or ending, for those who keep state per session (the enforcer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionChange {
+    Started(Session),
+    Ended(u64),
 }
 
 impl Sessions {
     /// Registers a session (the first registration of an id wins).
     pub fn start(&mut self, session: Session) -> &Session {
+        if !self.sessions.contains_key(&session.id) {
+            self.changes.push(SessionChange::Started(session.clone()));
+        }
         self.sessions.entry(session.id).or_insert(session)
+    }
+
+    /// The sessions started and ended since the last call.
+    pub fn take_changes(&mut self) -> Vec<SessionChange> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn get(&self, id: u64) -> Option<&Session> {
@@ -110,6 +127,7 @@ impl Sessions {
         let session = self.sessions.get_mut(&id)?;
         session.live_processes = session.live_processes.saturating_sub(1);
         if session.live_processes == 0 {
+            self.changes.push(SessionChange::Ended(id));
             self.sessions.remove(&id)
         } else {
             None

@@ -16,6 +16,22 @@ pub struct Alert {
     pub event: Event,
     /// Ids of the contributing events, oldest first.
     pub contributing: Vec<String>,
+    /// What was done about it (set by the sensor's enforcer; `None` offline).
+    pub response: Option<Response>,
+}
+
+/// What the sensor did when a rule fired (`agent_sensor.action` and `agent_sensor.enforcement`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// `alerted`, `denied`, `killed`, `killed-tree`, `would-deny`, `would-kill`, `would-kill-tree`
+    /// or `failed`.
+    pub action: &'static str,
+    /// `monitor` or `enforce`.
+    pub mode: &'static str,
+    /// Who judged: `bpf-lsm`, `tracepoint-sigkill`, `cgroup-sock-addr`, or `sensor` (after detection).
+    pub backend: &'static str,
+    /// Why it failed, or what the backend could not prevent.
+    pub note: Option<String>,
 }
 
 impl Alert {
@@ -62,6 +78,14 @@ impl Alert {
                         "count": self.contributing.len(),
                     }),
                 );
+                if let Some(response) = &self.response {
+                    sensor.insert("action".into(), json!(response.action));
+                    let mut enforcement = json!({"mode": response.mode, "backend": response.backend});
+                    if let (Some(note), Value::Object(map)) = (&response.note, &mut enforcement) {
+                        map.insert("note".into(), json!(note));
+                    }
+                    sensor.insert("enforcement".into(), enforcement);
+                }
             }
         }
         doc

@@ -7,8 +7,9 @@ use super::{
     condition::{Compiler, Cond, ListDef, MacroDef, SpecializedMacros},
     diagnostics::{Diagnostic, Diagnostics},
     fields::{ActionSet, Field},
+    kernel_form::{self, Definitions, KernelForm},
     pack::{ListChange, PackAst, RuleAst},
-    rule::{GroupBy, RuleMeta},
+    rule::{GroupBy, RuleAction, RuleMeta},
     yaml_tree::Pos,
 };
 use crate::event::Action;
@@ -46,6 +47,27 @@ pub struct CompiledRule {
     pub except: Vec<Cond>,
     /// The actions whose events can match the rule (or one of its steps).
     pub actions: ActionSet,
+    /// How the rule's action is carried out (`None` for alert rules).
+    pub enforcement: Option<RuleEnforcement>,
+}
+
+/// Who carries out a rule's deny, kill or kill-tree.
+#[derive(Clone, Debug)]
+pub enum RuleEnforcement {
+    /// The kernel judges the operation itself.
+    Kernel(Arc<KernelForm>),
+    /// The sensor acts after it detected the rule (kill and kill-tree only); why not the kernel.
+    Sensor { reason: String },
+}
+
+impl CompiledRule {
+    /// The rule's kernel form, when the kernel judges it.
+    pub fn kernel_form(&self) -> Option<&Arc<KernelForm>> {
+        match &self.enforcement {
+            Some(RuleEnforcement::Kernel(form)) => Some(form),
+            _ => None,
+        }
+    }
 }
 
 /// A rule specialised to one event action: the parts of its conditions that the action alone
@@ -269,10 +291,34 @@ pub fn compile(packs: &[PackAst]) -> Result<RuleSet, Diagnostics> {
         files: packs.iter().map(|pack| pack.file.clone()).collect(),
         ..RuleSet::default()
     };
+    let definitions = Definitions {
+        lists: &lists,
+        macros: &macros,
+    };
     for entry in &rules {
-        let Some(compiled) = compile_rule(&mut compiler, entry) else {
+        let Some(mut compiled) = compile_rule(&mut compiler, entry) else {
             continue;
         };
+        if kernel_form::enforces(entry.ast.action) {
+            compiled.enforcement = match kernel_form::extract(&entry.ast, &definitions) {
+                Ok(form) => Some(RuleEnforcement::Kernel(Arc::new(form))),
+                Err(problem) if entry.ast.action == RuleAction::Deny => {
+                    compiler.diagnostics.push(Diagnostic::new(
+                        &entry.file,
+                        problem.pos,
+                        format!(
+                            "rule `{}` has `action: deny`, which the kernel carries out, but {}",
+                            entry.ast.id, problem.message
+                        ),
+                        problem.advice,
+                    ));
+                    continue;
+                }
+                Err(problem) => Some(RuleEnforcement::Sensor {
+                    reason: problem.message,
+                }),
+            };
+        }
         if entry.ast.broken {
             continue;
         }
@@ -365,5 +411,6 @@ fn compile_rule(compiler: &mut Compiler, entry: &RuleEntry) -> Option<CompiledRu
         kind,
         except,
         actions,
+        enforcement: None,
     })
 }

@@ -1189,7 +1189,7 @@ fn single_bool(values: &[(Scalar, Pos, Arc<str>)]) -> Option<bool> {
 }
 
 /// `"1024-65535"` → (1024, 65535); `"443"` → (443, 443).
-fn parse_range(text: &str) -> Option<(i64, i64)> {
+pub(super) fn parse_range(text: &str) -> Option<(i64, i64)> {
     let text = text.trim();
     match text.split_once('-') {
         Some((low, high)) => {

@@ -15,6 +15,8 @@ use crate::event::{Action, Detail, Event, Outcome, open_flags};
 
 pub struct Engine {
     rules: Arc<RuleSet>,
+    /// Rules (by index) the kernel judges in this run, which the engine leaves alone.
+    skipped: Vec<bool>,
     thresholds: HashMap<usize, ThresholdState>,
     sequences: HashMap<usize, SequenceState>,
     writes: SessionWrites,
@@ -26,6 +28,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(rules: Arc<RuleSet>) -> Self {
         Self {
+            skipped: Vec::new(),
             thresholds: HashMap::new(),
             sequences: HashMap::new(),
             writes: SessionWrites::default(),
@@ -39,8 +42,16 @@ impl Engine {
         &self.rules
     }
 
-    /// Replaces the rules (on reload); the state of stateful rules starts afresh.
+    /// Leaves the rules whose index is `true` in `skipped` to someone else (the kernel judges
+    /// them live; replaying a recording evaluates every rule).
+    pub fn skip_rules(&mut self, skipped: Vec<bool>) {
+        self.skipped = skipped;
+    }
+
+    /// Replaces the rules (on reload); the state of stateful rules starts afresh, and no rule is
+    /// skipped until `skip_rules` says so again.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
+        self.skipped.clear();
         self.memo = vec![Cell::new(0); rules.macro_slots];
         self.rules = rules;
         self.thresholds.clear();
@@ -66,6 +77,9 @@ impl Engine {
         let view = EvalEvent::with_memo(event, written, &self.memo);
         for specialized in rules.for_action(event.action) {
             let index = specialized.rule;
+            if self.skipped.get(index).copied().unwrap_or(false) {
+                continue;
+            }
             let rule = &rules.rules[index];
             let excepted = |view: &EvalEvent| specialized.except.iter().any(|except| except.eval(view));
             let ids = match &rule.kind {
@@ -137,6 +151,7 @@ impl Engine {
                     rule: rule.meta.clone(),
                     event: event.clone(),
                     contributing: ids,
+                    response: None,
                 });
             }
         }

@@ -13,6 +13,8 @@ pub mod engine;
 pub mod eval;
 pub mod fields;
 pub mod globs;
+pub mod kernel_form;
+pub mod kernel_glob;
 pub mod loader;
 pub mod matchers;
 pub mod pack;

@@ -401,7 +401,7 @@ rules:
   rules:
     fetcher:
       severity: critical
-      action: deny
+      action: kill
       except: [{process.args: {eq: --version}}]
     quiet: {enabled: true}
 ";
@@ -423,7 +423,7 @@ rules:
     );
     let fetcher = set.rules.iter().find(|r| &*r.meta.id == "fetcher").expect("rule");
     assert_eq!(fetcher.meta.severity, super::Severity::Critical);
-    assert_eq!(fetcher.meta.action, super::RuleAction::Deny);
+    assert_eq!(fetcher.meta.action, super::RuleAction::Kill);
     assert_eq!(&*fetcher.meta.ruleset, "10-base");
 
     let replaced = compile(&[

@@ -1,0 +1,310 @@
+//! The enforcement policy the kernel programs judge operations with, as userspace writes it into
+//! maps, and the hashes both sides compute paths with.
+//!
+//! Paths are judged by hash: a path `/c1/c2/…/cn` has one hash per prefix
+//! (`P0` for `/`, `Pk = path_child(Pk-1, component_hash(ck))`), so "is this file under that
+//! directory" is one map lookup per level, whatever the number of rules. Userspace expands rule
+//! globs into directories plus name patterns (see `NamePattern`); the kernel walks the path of the
+//! file at hand, computes its prefix hashes and looks each one up. Every hash is keyed with a seed
+//! chosen at random when the sensor starts.
+
+/// Policy settings (an array of one [`PolicyConfig`]).
+pub const POLICY_CONFIG_MAP: &str = "POLICY_CONFIG";
+/// Rules by slot (an array of [`MAX_RULES`] [`PolicyRule`]s).
+pub const POLICY_RULES_MAP: &str = "POLICY_RULES";
+/// Full path hash (`u64`) to the path sets (`u64` mask) the exact path belongs to.
+pub const POLICY_FILES_MAP: &str = "POLICY_FILES";
+/// Directory hash (`u64`) to the name patterns ([`DirPatterns`]) below it.
+pub const POLICY_DIRS_MAP: &str = "POLICY_DIRS";
+/// Program hash (`u64`: of the executable's full path or of its base name) to the exception sets
+/// (`u64` mask) that program is excepted in.
+pub const POLICY_PROGRAMS_MAP: &str = "POLICY_PROGRAMS";
+/// LPM trie of `[u8; CIDR_KEY_BYTES]` keys to `u32` (1): the networks of each address set.
+pub const POLICY_CIDRS_MAP: &str = "POLICY_CIDRS";
+/// Session id (`u64`) to [`Workspace`].
+pub const WORKSPACES_MAP: &str = "WORKSPACES";
+/// Sessions whose tree is being killed (`u64` session id to boot-time ns).
+pub const KILLED_MAP: &str = "KILLED";
+
+/// Most rules the kernel judges (one bit each in `u64` masks).
+pub const MAX_RULES: usize = 64;
+/// Most path sets (one bit each in `u64` masks).
+pub const MAX_PATH_SETS: usize = 64;
+/// Most name patterns under one directory.
+pub const MAX_DIR_PATTERNS: usize = 16;
+/// Most port ranges in one rule's include or exclude list.
+pub const MAX_PORT_RANGES: usize = 16;
+/// Most events a kernel threshold counts (the count of a kernel threshold rule is at most this).
+pub const MAX_THRESHOLD: usize = 8;
+/// Deepest path the kernel hashes (deeper paths are judged by their first components only).
+pub const MAX_HASH_DEPTH: usize = 64;
+/// Bytes of a name's start and end kept for prefix and suffix patterns.
+pub const NAME_EDGE: usize = 16;
+
+pub const MAX_POLICY_FILES: u32 = 65_536;
+pub const MAX_POLICY_DIRS: u32 = 8_192;
+pub const MAX_POLICY_PROGRAMS: u32 = 4_096;
+pub const MAX_POLICY_CIDRS: u32 = 4_096;
+pub const MAX_WORKSPACES: u32 = 4_096;
+pub const MAX_KILLED: u32 = 1_024;
+
+/// The operations the policy judges. Their bit in masks is `1 << op as u32`.
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PolicyOp {
+    /// Opening a file without write access.
+    OpenRead = 0,
+    /// Opening a file with write access, `O_CREAT` or `O_TRUNC`.
+    OpenWrite = 1,
+    Unlink = 2,
+    Rmdir = 3,
+    Exec = 4,
+    Connect = 5,
+}
+
+pub const OP_COUNT: usize = 6;
+
+impl PolicyOp {
+    pub const ALL: [PolicyOp; OP_COUNT] = [
+        PolicyOp::OpenRead,
+        PolicyOp::OpenWrite,
+        PolicyOp::Unlink,
+        PolicyOp::Rmdir,
+        PolicyOp::Exec,
+        PolicyOp::Connect,
+    ];
+
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    pub const fn from_u16(value: u16) -> Option<Self> {
+        Some(match value {
+            0 => Self::OpenRead,
+            1 => Self::OpenWrite,
+            2 => Self::Unlink,
+            3 => Self::Rmdir,
+            4 => Self::Exec,
+            5 => Self::Connect,
+            _ => return None,
+        })
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::OpenRead => "open-read",
+            Self::OpenWrite => "open-write",
+            Self::Unlink => "unlink",
+            Self::Rmdir => "rmdir",
+            Self::Exec => "exec",
+            Self::Connect => "connect",
+        }
+    }
+}
+
+/// What a rule does when it fires, weakest first (a stronger action includes the weaker ones:
+/// killing a process also stops the operation).
+pub const ACTION_DENY: u32 = 1;
+pub const ACTION_KILL: u32 = 2;
+pub const ACTION_KILL_TREE: u32 = 3;
+
+/// How an operation is judged.
+pub const BACKEND_NONE: u32 = 0;
+/// A BPF LSM hook: the operation fails with EPERM before it happens.
+pub const BACKEND_LSM: u32 = 1;
+/// A tracepoint: the process is killed with SIGKILL (at syscall entry or exit, see docs).
+pub const BACKEND_TRACEPOINT: u32 = 2;
+/// A cgroup socket-address program: connect() and sendmsg() fail with EPERM.
+pub const BACKEND_CGROUP: u32 = 3;
+
+/// Rule flag: only files this session opened for writing (exec rules).
+pub const RULE_WRITTEN_BY_SESSION: u32 = 1;
+/// Rule flag: only paths inside the session's working directory.
+pub const RULE_IN_WORKSPACE: u32 = 2;
+/// Rule flag: only paths outside the session's working directory.
+pub const RULE_OUTSIDE_WORKSPACE: u32 = 4;
+/// Rule flag: opens of directories (`O_DIRECTORY`) never match.
+pub const RULE_NOT_DIRECTORY: u32 = 8;
+/// Rule flag: the threshold counts distinct paths, not events.
+pub const RULE_DISTINCT: u32 = 16;
+/// Rule flags: only IPv4 (or only IPv6) destinations; neither means both.
+pub const RULE_IPV4_ONLY: u32 = 32;
+pub const RULE_IPV6_ONLY: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+/// One rule, by slot. A rule judges an operation when the operation's bit is in `ops` and:
+/// the path is in one of `include_sets` and in none of `exclude_sets`, the program is not
+/// excepted (see `except_sets`), the flags hold, and the destination passes the address and port
+/// tests. With a threshold, it fires on the `threshold`th such operation within `window_ns`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyRule {
+    /// `PolicyOp` bits.
+    pub ops: u32,
+    /// `ACTION_*`; 0 for an empty slot.
+    pub action: u32,
+    /// `RULE_*` flags.
+    pub flags: u32,
+    /// 0: every match fires; otherwise the count (at most [`MAX_THRESHOLD`]).
+    pub threshold: u32,
+    pub window_ns: u64,
+    /// Path sets the path must be in (one of them). File rules always have one; connect rules none.
+    pub include_sets: u64,
+    /// Path sets that exclude the path.
+    pub exclude_sets: u64,
+    /// Exception sets: the rule does not apply when the path is in one of them *and* the program
+    /// is excepted in it (`POLICY_PROGRAMS`).
+    pub except_sets: u64,
+    /// Address set the destination must be in (set id + 1; 0: any).
+    pub ip_include: u32,
+    /// Address set that excludes the destination (set id + 1; 0: none).
+    pub ip_exclude: u32,
+    pub port_include_count: u32,
+    pub port_exclude_count: u32,
+    pub port_include: [PortRange; MAX_PORT_RANGES],
+    pub port_exclude: [PortRange; MAX_PORT_RANGES],
+}
+
+/// Policy settings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Non-zero: enforce (deny, kill); zero: monitor (judge and report only).
+    pub enforce: u32,
+    /// Non-zero: remember which files each session opened for writing.
+    pub track_written: u32,
+    /// Seed of every policy hash.
+    pub seed: u64,
+    /// Path sets every path is in (rules and exceptions that apply to any path).
+    pub always_sets: u64,
+    /// Per operation (`PolicyOp as usize`): the rules that judge it.
+    pub op_rules: [u64; 8],
+    /// Per operation: which `BACKEND_*` judges it (the others leave it alone).
+    pub backends: [u32; 8],
+}
+
+/// Name tests of a [`NamePattern`] (none: any name).
+pub const NAME_EXACT: u32 = 1;
+pub const NAME_PREFIX: u32 = 2;
+pub const NAME_SUFFIX: u32 = 4;
+/// Where the name is, relative to the pattern's directory `D`: `D/name` (the path is the child).
+pub const AT_CHILD: u32 = 8;
+/// `D/name/**`: the path lies below a child of `D` with that name.
+pub const BELOW_CHILD: u32 = 16;
+/// `D/**/name`: the path's last component has that name, anywhere below `D` (`D/**` with any name).
+pub const AT_ANY_DEPTH: u32 = 32;
+
+/// A pattern on a path below one directory: a test of one component's name (the directory's
+/// child on the path, or the path's last component), and where that component is.
+///
+/// The kernel keeps the first and the last [`NAME_EDGE`] bytes of a name as two little-endian
+/// `u64`s each (the last bytes right-aligned); a prefix or suffix pattern is a masked compare of
+/// those words, precomputed here by userspace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NamePattern {
+    /// Path sets a matching path is in.
+    pub sets: u64,
+    /// `NAME_*` and placement (`AT_CHILD`, `BELOW_CHILD`, `AT_ANY_DEPTH`) bits.
+    pub kind: u32,
+    /// Length of the prefix and of the suffix in bytes (at most [`NAME_EDGE`] each).
+    pub prefix_len: u16,
+    pub suffix_len: u16,
+    /// The name's `component_hash` (for `NAME_EXACT`).
+    pub exact: u64,
+    /// The prefix bytes, and which bytes of the name's first 16 they are compared with.
+    pub prefix: [u64; 2],
+    pub prefix_mask: [u64; 2],
+    /// The suffix bytes (right-aligned), and which bytes of the name's last 16 they are compared with.
+    pub suffix: [u64; 2],
+    pub suffix_mask: [u64; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirPatterns {
+    pub count: u32,
+    pub reserved: u32,
+    pub patterns: [NamePattern; MAX_DIR_PATTERNS],
+}
+
+/// Bytes of a `POLICY_CIDRS` key after its prefix length: the set id (big-endian), then the
+/// address as IPv6 (IPv4 as `::ffff:a.b.c.d`). The prefix length counts 32 bits of set id plus
+/// the network's prefix.
+pub const CIDR_KEY_BYTES: usize = 20;
+
+/// The working directory a session started in, as its path prefix hash and depth.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Workspace {
+    pub hash: u64,
+    pub depth: u32,
+    pub reserved: u32,
+}
+
+/// What the kernel did about a judged operation (`PolicyEvent::applied` bits).
+pub const APPLIED_DENIED: u32 = 1;
+pub const APPLIED_KILLED: u32 = 2;
+pub const APPLIED_KILLED_TREE: u32 = 4;
+/// Monitor mode: nothing was done; the other bits say what would have been.
+pub const APPLIED_MONITOR: u32 = 8;
+/// Sending the signal failed.
+pub const APPLIED_SIGNAL_FAILED: u32 = 16;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Starts the hash of one path component.
+#[inline(always)]
+pub const fn component_start(seed: u64) -> u64 {
+    seed ^ FNV_OFFSET
+}
+
+/// Feeds one byte of a component.
+#[inline(always)]
+pub const fn component_step(hash: u64, byte: u8) -> u64 {
+    (hash ^ byte as u64).wrapping_mul(FNV_PRIME)
+}
+
+/// The hash of one path component (a file or directory name).
+pub const fn component_hash(seed: u64, name: &[u8]) -> u64 {
+    let mut hash = component_start(seed);
+    let mut i = 0;
+    while i < name.len() {
+        hash = component_step(hash, name[i]);
+        i += 1;
+    }
+    hash
+}
+
+/// The hash of `/`.
+#[inline(always)]
+pub const fn path_root(seed: u64) -> u64 {
+    path_child(seed.rotate_left(7), FNV_OFFSET)
+}
+
+/// The hash of a path one component below `parent`.
+#[inline(always)]
+pub const fn path_child(parent: u64, component: u64) -> u64 {
+    let mixed = (parent.rotate_left(23) ^ component).wrapping_mul(MIX);
+    mixed ^ (mixed >> 29)
+}
+
+/// The hash of an absolute path (empty components, as in `//` or a trailing `/`, are skipped;
+/// `.` and `..` are taken literally: pass normalised paths).
+pub fn path_hash(seed: u64, path: &[u8]) -> u64 {
+    let mut hash = path_root(seed);
+    for component in path.split(|byte| *byte == b'/') {
+        if !component.is_empty() {
+            hash = path_child(hash, component_hash(seed, component));
+        }
+    }
+    hash
+}

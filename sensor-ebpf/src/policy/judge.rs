@@ -1,0 +1,220 @@
+//! Judging one operation: which of the rules for its kind fire.
+
+use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop, maps::lpm_trie::Key};
+use sensor_common::policy::{
+    CIDR_KEY_BYTES, MAX_PORT_RANGES, MAX_RULES, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT,
+    RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE,
+    RULE_WRITTEN_BY_SESSION,
+};
+
+use super::{path_sets::path_sets, threshold};
+use crate::maps::{JUDGEMENT, PATH_KEY, POLICY_CIDRS, POLICY_PROGRAMS, POLICY_RULES, WORKSPACES};
+
+const O_DIRECTORY: u32 = 0o200000;
+const AF_INET: u16 = 2;
+
+/// An operation of a tracked process, as the rules see it. It lives in a per-CPU map
+/// (`SUBJECT`), not on the stack: the programs' call chains must fit in 512 bytes of stack.
+#[repr(C)]
+pub struct Subject {
+    pub op: PolicyOp,
+    pub session: u64,
+    /// The process's executable (`policy::path_hash`) and base name (`policy::component_hash`).
+    pub exe_hash: u64,
+    pub name_hash: u64,
+    /// Non-zero when the operation has a path (in the per-CPU `PATH_KEY`).
+    pub has_path: u32,
+    /// Open flags, for opens.
+    pub open_flags: u32,
+    /// Non-zero: the file was opened for writing by this session before (exec).
+    pub written: u32,
+    /// Destination, for connect: family, address as IPv6 (IPv4 mapped), port in host order.
+    pub family: u16,
+    pub port: u16,
+    pub addr: [u8; 16],
+}
+
+/// The rules that fired, and the strongest of their actions.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Verdict {
+    pub fired: u64,
+    pub action: u32,
+    pub reserved: u32,
+}
+
+/// What every step of the rule scan needs (constant during the scan); the verdict being built
+/// lives in map memory (`JUDGEMENT`), so the verifier checks one step, not every outcome.
+#[repr(C)]
+struct RuleScan {
+    subject: *const Subject,
+    verdict: *mut Verdict,
+    rules: u64,
+    sets: u64,
+    exempt: u64,
+    in_workspace: u32,
+}
+
+/// Judges `subject` with the rules the policy has for its operation: connections when `NET`,
+/// file operations otherwise (two programs' worth of checks the verifier never mixes).
+#[inline(never)]
+pub fn judge<const NET: bool>(config: &PolicyConfig, subject: &Subject) -> Verdict {
+    let rules = config.op_rules[super::op_index(subject.op)];
+    if rules == 0 {
+        return Verdict::default();
+    }
+    let Some(verdict) = JUDGEMENT.get_ptr_mut(0) else {
+        return Verdict::default();
+    };
+    unsafe { *verdict = Verdict::default() };
+    let mut sets = config.always_sets;
+    let mut in_workspace = 0;
+    if !NET
+        && subject.has_path != 0
+        && let Some(key) = PATH_KEY.get_ptr_mut(0)
+    {
+        let key = unsafe { &mut *key };
+        sets |= path_sets(key);
+        if let Some(workspace) = unsafe { WORKSPACES.get(&subject.session) } {
+            in_workspace = key.is_below(workspace.hash, workspace.depth) as u32;
+        }
+    }
+    let exempt = program_sets(subject.exe_hash) | program_sets(subject.name_hash);
+    let mut scan = RuleScan {
+        subject: subject as *const Subject,
+        verdict,
+        rules,
+        sets,
+        exempt,
+        in_workspace,
+    };
+    unsafe {
+        bpf_loop(
+            MAX_RULES as u32,
+            rule_step::<NET> as *mut c_void,
+            &mut scan as *mut RuleScan as *mut c_void,
+            0,
+        );
+        *verdict
+    }
+}
+
+#[inline(always)]
+fn program_sets(hash: u64) -> u64 {
+    if hash == 0 {
+        return 0;
+    }
+    unsafe { POLICY_PROGRAMS.get(&hash) }.copied().unwrap_or(0)
+}
+
+extern "C" fn rule_step<const NET: bool>(slot: u64, ctx: *mut c_void) -> i64 {
+    let scan = unsafe { &mut *(ctx as *mut RuleScan) };
+    if slot >= MAX_RULES as u64 {
+        return 1;
+    }
+    let bit = 1u64 << slot;
+    if scan.rules & bit == 0 {
+        return if scan.rules >> slot == 0 { 1 } else { 0 };
+    }
+    let Some(rule) = POLICY_RULES.get(slot as u32) else {
+        return 0;
+    };
+    let subject = unsafe { &*scan.subject };
+    let applies = if NET {
+        applies_to_connection(rule, scan, subject)
+    } else {
+        applies_to_file(rule, scan, subject)
+    };
+    if applies && counted::<NET>(rule, slot as u32, subject) {
+        let verdict = unsafe { &mut *scan.verdict };
+        verdict.fired |= bit;
+        if rule.action > verdict.action {
+            verdict.action = rule.action;
+        }
+    }
+    0
+}
+
+/// The tests every rule has: paths, path exclusions, program exceptions.
+#[inline(always)]
+fn in_scope(rule: &PolicyRule, scan: &RuleScan) -> bool {
+    if rule.include_sets != 0 && scan.sets & rule.include_sets == 0 {
+        return false;
+    }
+    scan.sets & rule.exclude_sets == 0 && scan.sets & rule.except_sets & scan.exempt == 0
+}
+
+#[inline(always)]
+fn applies_to_file(rule: &PolicyRule, scan: &RuleScan, subject: &Subject) -> bool {
+    if !in_scope(rule, scan) {
+        return false;
+    }
+    let flags = rule.flags;
+    if flags & RULE_NOT_DIRECTORY != 0 && subject.open_flags & O_DIRECTORY != 0 {
+        return false;
+    }
+    if flags & RULE_WRITTEN_BY_SESSION != 0 && subject.written == 0 {
+        return false;
+    }
+    if flags & RULE_IN_WORKSPACE != 0 && scan.in_workspace == 0 {
+        return false;
+    }
+    !(flags & RULE_OUTSIDE_WORKSPACE != 0 && scan.in_workspace != 0)
+}
+
+#[inline(always)]
+fn applies_to_connection(rule: &PolicyRule, scan: &RuleScan, subject: &Subject) -> bool {
+    if !in_scope(rule, scan) {
+        return false;
+    }
+    let flags = rule.flags;
+    let ipv4 = subject.family == AF_INET;
+    if (flags & RULE_IPV4_ONLY != 0 && !ipv4) || (flags & RULE_IPV6_ONLY != 0 && ipv4) {
+        return false;
+    }
+    if rule.ip_include != 0 && !in_cidrs(rule.ip_include - 1, &subject.addr) {
+        return false;
+    }
+    if rule.ip_exclude != 0 && in_cidrs(rule.ip_exclude - 1, &subject.addr) {
+        return false;
+    }
+    if rule.port_include_count != 0 && !in_ports(&rule.port_include, rule.port_include_count, subject.port) {
+        return false;
+    }
+    !in_ports(&rule.port_exclude, rule.port_exclude_count, subject.port)
+}
+
+#[inline(always)]
+fn counted<const NET: bool>(rule: &PolicyRule, slot: u32, subject: &Subject) -> bool {
+    if rule.threshold == 0 {
+        return true;
+    }
+    let value = match PATH_KEY.get(0) {
+        Some(key) if !NET && subject.has_path != 0 && rule.flags & RULE_DISTINCT != 0 => key.full(),
+        _ => 0,
+    };
+    threshold::reached(subject.session, slot, rule, value)
+}
+
+#[inline(always)]
+fn in_cidrs(set: u32, addr: &[u8; 16]) -> bool {
+    let mut data = [0u8; CIDR_KEY_BYTES];
+    data[..4].copy_from_slice(&set.to_be_bytes());
+    data[4..].copy_from_slice(addr);
+    let key = Key::new(32 + 128, data);
+    POLICY_CIDRS.get(&key).is_some()
+}
+
+#[inline(always)]
+fn in_ports(ranges: &[PortRange; MAX_PORT_RANGES], count: u32, port: u16) -> bool {
+    for i in 0..MAX_PORT_RANGES {
+        if i as u32 >= count {
+            break;
+        }
+        let range = ranges[i];
+        if port >= range.low && port <= range.high {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,120 @@
+//! Which path sets a path is in: its exact hash in `POLICY_FILES`, and the name patterns of each
+//! directory above it in `POLICY_DIRS`.
+
+use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop};
+use sensor_common::policy::{
+    AT_ANY_DEPTH, AT_CHILD, BELOW_CHILD, DirPatterns, MAX_DIR_PATTERNS, MAX_HASH_DEPTH, NAME_EXACT, NAME_PREFIX,
+    NAME_SUFFIX, NamePattern,
+};
+
+use super::path_key::{Component, PathKey, bounded};
+use crate::maps::{POLICY_DIRS, POLICY_FILES};
+
+/// The path sets `key` is in (besides the sets every path is in).
+#[inline(never)]
+pub fn path_sets(key: &mut PathKey) -> u64 {
+    key.sets = unsafe { POLICY_FILES.get(&key.full()) }.copied().unwrap_or(0);
+    let mut scan = DirScan {
+        key: key as *mut PathKey,
+    };
+    unsafe {
+        bpf_loop(
+            MAX_HASH_DEPTH as u32,
+            dir_step as *mut c_void,
+            &mut scan as *mut DirScan as *mut c_void,
+            0,
+        );
+    }
+    key.sets
+}
+
+#[repr(C)]
+struct DirScan {
+    key: *mut PathKey,
+}
+
+/// Looks at the directory `depth` components deep (an ancestor of the path).
+extern "C" fn dir_step(depth: u64, ctx: *mut c_void) -> i64 {
+    let scan = unsafe { &mut *(ctx as *mut DirScan) };
+    let key = unsafe { &mut *scan.key };
+    let depth = depth as u32;
+    if depth >= key.depth {
+        return 1;
+    }
+    if let Some(dir) = unsafe { POLICY_DIRS.get(&key.prefix(depth)) } {
+        let mut patterns = PatternScan {
+            key: scan.key,
+            dir: dir as *const DirPatterns,
+            depth,
+        };
+        unsafe {
+            bpf_loop(
+                MAX_DIR_PATTERNS as u32,
+                pattern_step as *mut c_void,
+                &mut patterns as *mut PatternScan as *mut c_void,
+                0,
+            );
+        }
+    }
+    0
+}
+
+#[repr(C)]
+struct PatternScan {
+    key: *mut PathKey,
+    dir: *const DirPatterns,
+    depth: u32,
+}
+
+/// Tests one name pattern of a directory above the path.
+extern "C" fn pattern_step(index: u64, ctx: *mut c_void) -> i64 {
+    let scan = unsafe { &mut *(ctx as *mut PatternScan) };
+    let dir = unsafe { &*scan.dir };
+    if index >= dir.count as u64 {
+        return 1;
+    }
+    let key = unsafe { &mut *scan.key };
+    let pattern = &dir.patterns[bounded(index as usize, MAX_DIR_PATTERNS - 1)];
+    let kind = pattern.kind;
+    let child_is_leaf = scan.depth + 1 == key.depth;
+    let name = if kind & AT_ANY_DEPTH != 0 {
+        key.part(key.depth)
+    } else {
+        key.part(scan.depth + 1)
+    };
+    let placed = kind & AT_ANY_DEPTH != 0
+        || (kind & AT_CHILD != 0 && child_is_leaf)
+        || (kind & BELOW_CHILD != 0 && !child_is_leaf);
+    if placed && name_matches(pattern, name) {
+        key.sets |= pattern.sets;
+    }
+    0
+}
+
+#[inline(always)]
+fn name_matches(pattern: &NamePattern, name: &Component) -> bool {
+    let kind = pattern.kind;
+    if kind & NAME_EXACT != 0 {
+        return name.hash == pattern.exact;
+    }
+    let prefix = kind & NAME_PREFIX != 0;
+    let suffix = kind & NAME_SUFFIX != 0;
+    let needed =
+        if prefix { pattern.prefix_len as u32 } else { 0 } + if suffix { pattern.suffix_len as u32 } else { 0 };
+    if name.len < needed {
+        return false;
+    }
+    if prefix
+        && ((name.head[0] & pattern.prefix_mask[0]) != pattern.prefix[0]
+            || (name.head[1] & pattern.prefix_mask[1]) != pattern.prefix[1])
+    {
+        return false;
+    }
+    if suffix
+        && ((name.tail[0] & pattern.suffix_mask[0]) != pattern.suffix[0]
+            || (name.tail[1] & pattern.suffix_mask[1]) != pattern.suffix[1])
+    {
+        return false;
+    }
+    true
+}

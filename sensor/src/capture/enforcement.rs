@@ -1,0 +1,191 @@
+//! Loading the enforcement programs, where the kernel allows them: BPF LSM hooks (the synchronous
+//! backend) and cgroup socket-address programs (the network backend without BPF LSM). Each
+//! failure is kept with its reason, so the sensor can say what it enforces with.
+
+use std::{fs, os::fd::AsFd, path::Path};
+
+use aya::{
+    Btf, Ebpf,
+    programs::{
+        CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError, cgroup_sock_addr::CgroupSockAddrLink, lsm::LsmLink,
+    },
+};
+
+/// The LSM hooks, by program name.
+pub const LSM_HOOKS: [(&str, &str); 5] = [
+    ("lsm_file_open", "file_open"),
+    ("lsm_path_unlink", "path_unlink"),
+    ("lsm_path_rmdir", "path_rmdir"),
+    ("lsm_bprm_check_security", "bprm_check_security"),
+    ("lsm_socket_connect", "socket_connect"),
+];
+
+/// The cgroup socket-address programs.
+pub const CGROUP_CONNECT: [&str; 4] = [
+    "cgroup_connect4",
+    "cgroup_connect6",
+    "cgroup_sendmsg4",
+    "cgroup_sendmsg6",
+];
+
+const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
+
+/// What loaded.
+pub struct EnforcementPrograms {
+    /// Hooks attached (by hook name).
+    pub lsm_attached: Vec<&'static str>,
+    /// Why BPF LSM is not used, when some hook is not attached.
+    pub lsm_problem: Option<String>,
+    /// Whether the cgroup programs loaded (they attach per cgroup, see `attach_cgroup`).
+    pub cgroup_loaded: bool,
+    pub cgroup_problem: Option<String>,
+    lsm_links: Vec<LsmLink>,
+    cgroup_links: Vec<CgroupSockAddrLink>,
+}
+
+impl EnforcementPrograms {
+    /// Loads and attaches the LSM hooks (unless `use_lsm` is false) and loads the cgroup programs.
+    pub fn load(ebpf: &mut Ebpf, use_lsm: bool) -> Self {
+        let mut programs = EnforcementPrograms {
+            lsm_attached: Vec::new(),
+            lsm_problem: None,
+            cgroup_loaded: false,
+            cgroup_problem: None,
+            lsm_links: Vec::new(),
+            cgroup_links: Vec::new(),
+        };
+        if use_lsm {
+            programs.load_lsm(ebpf);
+        } else {
+            programs.lsm_problem = Some("BPF LSM is turned off in the configuration (enforcement.lsm: false)".into());
+        }
+        programs.load_cgroup(ebpf);
+        programs
+    }
+
+    fn load_lsm(&mut self, ebpf: &mut Ebpf) {
+        let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
+        if !active.trim().split(',').any(|lsm| lsm == "bpf") {
+            self.lsm_problem = Some(if active.is_empty() {
+                format!("cannot read {ACTIVE_LSMS} (is securityfs mounted?), so BPF LSM cannot be confirmed active")
+            } else {
+                format!(
+                    "the BPF LSM is not active (the kernel's LSMs are `{}`; boot with `lsm=…,bpf` to enable it)",
+                    active.trim()
+                )
+            });
+            return;
+        }
+        let btf = match Btf::from_sys_fs() {
+            Ok(btf) => btf,
+            Err(error) => {
+                self.lsm_problem = Some(format!("cannot read the kernel's BTF for LSM hooks: {error}"));
+                return;
+            }
+        };
+        for (name, hook) in LSM_HOOKS {
+            match attach_lsm(ebpf, name, hook, &btf) {
+                Ok(link) => {
+                    self.lsm_links.push(link);
+                    self.lsm_attached.push(hook);
+                }
+                Err(reason) => {
+                    tracing::debug!(hook, %reason, "LSM hook unavailable");
+                    self.lsm_problem.get_or_insert(reason);
+                }
+            }
+        }
+    }
+
+    fn load_cgroup(&mut self, ebpf: &mut Ebpf) {
+        for name in CGROUP_CONNECT {
+            let loaded = ebpf
+                .program_mut(name)
+                .ok_or_else(|| format!("the eBPF object lacks `{name}`"))
+                .and_then(|program| {
+                    let program: &mut CgroupSockAddr = program.try_into().map_err(|e: ProgramError| e.to_string())?;
+                    program.load().map_err(|error| describe(&error))
+                });
+            if let Err(reason) = loaded {
+                self.cgroup_problem = Some(format!("cgroup socket programs do not load: {reason}"));
+                return;
+            }
+        }
+        self.cgroup_loaded = true;
+    }
+
+    /// Attaches the cgroup socket-address programs to the cgroup at `path` (they then judge every
+    /// process in it and below). Links live as long as this value.
+    pub fn attach_cgroup(&mut self, ebpf: &mut Ebpf, path: &Path) -> Result<(), String> {
+        if !self.cgroup_loaded {
+            return Err(self.cgroup_problem.clone().unwrap_or_else(|| "not loaded".into()));
+        }
+        let cgroup = fs::File::open(path).map_err(|error| format!("cannot open cgroup {}: {error}", path.display()))?;
+        for name in CGROUP_CONNECT {
+            let program: &mut CgroupSockAddr = ebpf
+                .program_mut(name)
+                .ok_or_else(|| format!("the eBPF object lacks `{name}`"))?
+                .try_into()
+                .map_err(|e: ProgramError| e.to_string())?;
+            let id = program
+                .attach(cgroup.as_fd(), CgroupAttachMode::Single)
+                .map_err(|error| format!("attaching {name} to {}: {}", path.display(), describe(&error)))?;
+            let link = program.take_link(id).map_err(|error| error.to_string())?;
+            self.cgroup_links.push(link);
+        }
+        Ok(())
+    }
+
+    /// True when some cgroup has the socket programs attached.
+    pub fn cgroup_attached(&self) -> bool {
+        !self.cgroup_links.is_empty()
+    }
+
+    /// Detaches everything (each detach waits for an RCU grace period: in parallel, they overlap).
+    pub fn detach(&mut self) {
+        std::thread::scope(|scope| {
+            for link in self.lsm_links.drain(..) {
+                scope.spawn(move || drop(link));
+            }
+            for link in self.cgroup_links.drain(..) {
+                scope.spawn(move || drop(link));
+            }
+        });
+    }
+}
+
+fn attach_lsm(ebpf: &mut Ebpf, name: &str, hook: &str, btf: &Btf) -> Result<LsmLink, String> {
+    let program: &mut Lsm = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("the eBPF object lacks `{name}`"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    program.load(hook, btf).map_err(|error| describe(&error))?;
+    let id = program.attach().map_err(|error| describe(&error))?;
+    program.take_link(id).map_err(|error| error.to_string())
+}
+
+/// A one-line reason for a program that would not load or attach.
+fn describe(error: &ProgramError) -> String {
+    match error {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            if io_error.raw_os_error() == Some(libc::EPERM) {
+                "the kernel refuses to load BPF LSM programs here (EPERM)".to_string()
+            } else {
+                let log = verifier_log.to_string();
+                tracing::debug!(%log, "verifier log");
+                let last = log.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("");
+                format!("the verifier rejected it ({io_error}): {last}")
+            }
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Which backend enforces each operation, chosen from what actually loaded: the strongest
+//! available, never claimed when absent (docs/enforcement.md).
+
+use std::fmt;
+
+use sensor_common::policy::{BACKEND_CGROUP, BACKEND_LSM, BACKEND_NONE, BACKEND_TRACEPOINT, OP_COUNT, PolicyOp};
+
+use crate::capture::enforcement::EnforcementPrograms;
+
+/// The LSM hook that judges each operation.
+fn lsm_hook(op: PolicyOp) -> &'static str {
+    match op {
+        PolicyOp::OpenRead | PolicyOp::OpenWrite => "file_open",
+        PolicyOp::Unlink => "path_unlink",
+        PolicyOp::Rmdir => "path_rmdir",
+        PolicyOp::Exec => "bprm_check_security",
+        PolicyOp::Connect => "socket_connect",
+    }
+}
+
+/// A backend, by its `BACKEND_*` number.
+pub fn backend_name(backend: u32) -> &'static str {
+    match backend {
+        BACKEND_LSM => "bpf-lsm",
+        BACKEND_TRACEPOINT => "tracepoint-sigkill",
+        BACKEND_CGROUP => "cgroup-sock-addr",
+        _ => "none",
+    }
+}
+
+/// What each backend guarantees, in one phrase (for logs and `agent-sensor probe`).
+fn guarantee(op: PolicyOp, backend: u32) -> &'static str {
+    match (backend, op) {
+        (BACKEND_LSM, _) => "denied before it happens (EPERM)",
+        (BACKEND_CGROUP, _) => "connect/sendmsg fail with EPERM before any packet is sent",
+        (BACKEND_TRACEPOINT, PolicyOp::OpenRead | PolicyOp::OpenWrite) => {
+            "the open completes, then the process is killed before it can read or write (O_CREAT/O_TRUNC already applied)"
+        }
+        (BACKEND_TRACEPOINT, PolicyOp::Unlink | PolicyOp::Rmdir) => {
+            "the process is killed at syscall entry; its first removal still completes"
+        }
+        (BACKEND_TRACEPOINT, PolicyOp::Exec) => "the new program is killed before its first instruction",
+        _ => "not enforced: reported only",
+    }
+}
+
+/// The backend of every operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backends {
+    pub by_op: [u32; OP_COUNT],
+    /// Why the strongest backend is not in use, when it is not.
+    pub lsm_problem: Option<String>,
+    pub cgroup_problem: Option<String>,
+}
+
+impl Backends {
+    /// Chooses from what loaded: LSM where its hook is attached; otherwise tracepoints for files
+    /// and exec, the cgroup programs for connect (when `cgroup_attached`).
+    pub fn choose(programs: &EnforcementPrograms, cgroup_attached: bool) -> Self {
+        let mut by_op = [BACKEND_NONE; OP_COUNT];
+        for op in PolicyOp::ALL {
+            by_op[op as usize] = if programs.lsm_attached.contains(&lsm_hook(op)) {
+                BACKEND_LSM
+            } else if op == PolicyOp::Connect {
+                if cgroup_attached { BACKEND_CGROUP } else { BACKEND_NONE }
+            } else {
+                BACKEND_TRACEPOINT
+            };
+        }
+        Self {
+            by_op,
+            lsm_problem: programs.lsm_problem.clone(),
+            cgroup_problem: (!cgroup_attached).then(|| {
+                programs
+                    .cgroup_problem
+                    .clone()
+                    .unwrap_or_else(|| "no cgroup to attach the socket programs to".into())
+            }),
+        }
+    }
+
+    pub fn of(&self, op: PolicyOp) -> u32 {
+        self.by_op[op as usize]
+    }
+
+    /// The settings array of `PolicyConfig::backends`.
+    pub fn config(&self) -> [u32; 8] {
+        let mut out = [BACKEND_NONE; 8];
+        out[..OP_COUNT].copy_from_slice(&self.by_op);
+        out
+    }
+
+    /// True when every operation is judged by BPF LSM.
+    pub fn all_lsm(&self) -> bool {
+        self.by_op.iter().all(|backend| *backend == BACKEND_LSM)
+    }
+}
+
+impl fmt::Display for Backends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for op in PolicyOp::ALL {
+            let backend = self.of(op);
+            writeln!(
+                f,
+                "  {:<10} {:<18} {}",
+                op.name(),
+                backend_name(backend),
+                guarantee(op, backend)
+            )?;
+        }
+        if let Some(problem) = &self.lsm_problem {
+            writeln!(f, "  BPF LSM unavailable: {problem}")?;
+        }
+        if self.of(PolicyOp::Connect) == BACKEND_NONE
+            && let Some(problem) = &self.cgroup_problem
+        {
+            writeln!(f, "  connect not enforced: {problem}")?;
+        }
+        Ok(())
+    }
+}

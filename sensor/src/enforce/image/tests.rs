@@ -1,0 +1,344 @@
+//! The image's contents, checked by replaying the kernel's matching (`path_sets` in
+//! sensor-ebpf) over it in userspace.
+
+use std::{collections::HashMap, path::Path, sync::Arc};
+
+use sensor_common::policy::{
+    ACTION_DENY, ACTION_KILL_TREE, AT_ANY_DEPTH, AT_CHILD, BELOW_CHILD, NAME_EDGE, NAME_EXACT, NAME_PREFIX,
+    NAME_SUFFIX, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash, path_child, path_root,
+};
+
+use super::*;
+use crate::{
+    enforce::expand::ListDirs,
+    rules::{compile::compile, pack::parse_pack},
+};
+
+const SEED: u64 = 0x5eed;
+
+struct NoDirs;
+
+impl ListDirs for NoDirs {
+    fn subdirectories(&self, _dir: &Path) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+fn rules(text: &str) -> Arc<RuleSet> {
+    let (pack, problems) = parse_pack("test.yaml", text);
+    assert!(problems.is_empty(), "{problems:?}");
+    Arc::new(compile(&[pack.expect("pack")]).unwrap_or_else(|problems| panic!("{problems}")))
+}
+
+fn image(text: &str) -> PolicyImage {
+    PolicyImage::build(
+        &rules(text),
+        &ImageInputs {
+            seed: SEED,
+            homes: &["/home/alice".to_string()],
+            dirs: &NoDirs,
+        },
+    )
+    .expect("image")
+}
+
+/// The kernel's view of one name: hash, length, first and last 16 bytes as words.
+fn edges(name: &str) -> (u64, usize, [u64; 2], [u64; 2]) {
+    let bytes = name.as_bytes();
+    let mut head = [0u8; NAME_EDGE];
+    let mut tail = [0u8; NAME_EDGE];
+    let n = bytes.len().min(NAME_EDGE);
+    head[..n].copy_from_slice(&bytes[..n]);
+    tail[NAME_EDGE - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    let words = |b: [u8; NAME_EDGE]| {
+        [
+            u64::from_le_bytes(b[..8].try_into().expect("8")),
+            u64::from_le_bytes(b[8..].try_into().expect("8")),
+        ]
+    };
+    (component_hash(SEED, bytes), bytes.len(), words(head), words(tail))
+}
+
+fn name_matches(pattern: &sensor_common::policy::NamePattern, name: &str) -> bool {
+    let (hash, len, head, tail) = edges(name);
+    if pattern.kind & NAME_EXACT != 0 {
+        return hash == pattern.exact;
+    }
+    let prefix = pattern.kind & NAME_PREFIX != 0;
+    let suffix = pattern.kind & NAME_SUFFIX != 0;
+    let needed =
+        if prefix { pattern.prefix_len as usize } else { 0 } + if suffix { pattern.suffix_len as usize } else { 0 };
+    len >= needed
+        && (!prefix || (0..2).all(|i| head[i] & pattern.prefix_mask[i] == pattern.prefix[i]))
+        && (!suffix || (0..2).all(|i| tail[i] & pattern.suffix_mask[i] == pattern.suffix[i]))
+}
+
+/// What the kernel's `path_sets` computes for `path`.
+fn path_sets(image: &PolicyImage, path: &str) -> u64 {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut prefixes = vec![path_root(SEED)];
+    for part in &parts {
+        let last = *prefixes.last().expect("root");
+        prefixes.push(path_child(last, component_hash(SEED, part.as_bytes())));
+    }
+    let depth = parts.len();
+    let mut sets = image.files.get(&prefixes[depth]).copied().unwrap_or(0);
+    for (d, prefix) in prefixes.iter().enumerate().take(depth) {
+        let Some(dir) = image.dirs.get(prefix) else {
+            continue;
+        };
+        let child_is_leaf = d + 1 == depth;
+        for pattern in &dir.patterns[..dir.count as usize] {
+            let any_depth = pattern.kind & AT_ANY_DEPTH != 0;
+            let placed = any_depth
+                || (pattern.kind & AT_CHILD != 0 && child_is_leaf)
+                || (pattern.kind & BELOW_CHILD != 0 && !child_is_leaf);
+            let name = if any_depth { parts[depth - 1] } else { parts[d] };
+            if placed && name_matches(pattern, name) {
+                sets |= pattern.sets;
+            }
+        }
+    }
+    sets | image.config.always_sets
+}
+
+/// The slots of the rules that apply to `path` for `op` (paths and exclusions only).
+fn matching(image: &PolicyImage, op: PolicyOp, path: &str, program: Option<&str>) -> Vec<String> {
+    let sets = path_sets(image, path);
+    let exempt = program
+        .map(|name| {
+            image
+                .programs
+                .get(&component_hash(SEED, name.as_bytes()))
+                .copied()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    image
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(slot, _)| image.config.op_rules[op as usize] & (1 << slot) != 0)
+        .filter(|(slot, _)| {
+            let rule = &image.rules[*slot];
+            (rule.include_sets == 0 || sets & rule.include_sets != 0)
+                && sets & rule.exclude_sets == 0
+                && sets & rule.except_sets & exempt == 0
+        })
+        .map(|(_, rule)| rule.meta.id.to_string())
+        .collect()
+}
+
+const PACK: &str = r#"
+lists:
+  keys: ['~/.ssh/**', '/home/*/.ssh/**']
+  public: ['~/.ssh/*.pub', '~/.ssh/known_hosts*']
+rules:
+  - id: key-read
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when:
+      all:
+        - event.action: open
+        - file.path: {glob: $keys}
+        - not: {agent_sensor.open.flags: O_DIRECTORY}
+    except:
+      - file.path: {glob: $public}
+      - process.name: [ssh, ssh-add]
+  - id: bulk
+    name: n
+    description: d
+    severity: critical
+    action: kill-tree
+    when:
+      all:
+        - event.action: open
+        - file.path: {glob: ['~/.aws/credentials', '~/.config/google-chrome/**/Login Data', '~/**/*.kdbx']}
+    threshold: {count: 3, distinct: file.path, within: 60s}
+  - id: scratch-delete
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when:
+      all:
+        - event.action: [unlink, rmdir]
+        - file.path: {glob: '/srv/data/**'}
+        - not: {file.path: {glob: ['/srv/data/go-build*/**', '/srv/data/cache/**']}}
+"#;
+
+#[test]
+fn rules_get_slots_ops_actions_and_flags() {
+    let image = image(PACK);
+    let ids: Vec<&str> = image.slots.iter().map(|slot| &*slot.meta.id).collect();
+    assert_eq!(ids, ["key-read", "bulk", "scratch-delete"]);
+    assert_eq!(image.rules[0].action, ACTION_DENY);
+    assert_eq!(image.rules[1].action, ACTION_KILL_TREE);
+    assert_eq!(image.rules[0].flags & RULE_NOT_DIRECTORY, RULE_NOT_DIRECTORY);
+    assert_eq!(image.rules[1].flags & RULE_DISTINCT, RULE_DISTINCT);
+    assert_eq!(
+        (image.rules[1].threshold, image.rules[1].window_ns),
+        (3, 60_000_000_000)
+    );
+    let open = PolicyOp::OpenRead as usize;
+    assert_eq!(image.config.op_rules[open], 0b011);
+    assert_eq!(image.config.op_rules[PolicyOp::OpenWrite as usize], 0b011);
+    assert_eq!(image.config.op_rules[PolicyOp::Unlink as usize], 0b100);
+    assert_eq!(image.config.op_rules[PolicyOp::Exec as usize], 0);
+}
+
+#[test]
+fn home_globs_cover_every_home_and_names_match_like_the_glob() {
+    let image = image(PACK);
+    let read = PolicyOp::OpenRead;
+    assert_eq!(
+        matching(&image, read, "/home/alice/.ssh/id_ed25519", None),
+        ["key-read"]
+    );
+    assert_eq!(
+        matching(&image, read, "/home/alice/.ssh/sub/dir/key", None),
+        ["key-read"]
+    );
+    // Exceptions by path (public files) and by program.
+    assert!(matching(&image, read, "/home/alice/.ssh/id_ed25519.pub", None).is_empty());
+    assert!(matching(&image, read, "/home/alice/.ssh/known_hosts.old", None).is_empty());
+    assert!(matching(&image, read, "/home/alice/.ssh/id_ed25519", Some("ssh")).is_empty());
+    assert_eq!(
+        matching(&image, read, "/home/alice/.ssh/id_ed25519", Some("cat")),
+        ["key-read"]
+    );
+    // Not below the tree.
+    assert!(matching(&image, read, "/home/alice/.ssh", None).is_empty());
+    assert!(matching(&image, read, "/home/alice/.sshx/id_rsa", None).is_empty());
+    // Exact files, names at any depth, suffixes.
+    assert_eq!(matching(&image, read, "/home/alice/.aws/credentials", None), ["bulk"]);
+    assert!(matching(&image, read, "/home/alice/.aws/config", None).is_empty());
+    assert_eq!(
+        matching(
+            &image,
+            read,
+            "/home/alice/.config/google-chrome/Profile 1/Login Data",
+            None
+        ),
+        ["bulk"]
+    );
+    assert_eq!(matching(&image, read, "/home/alice/notes/vault.kdbx", None), ["bulk"]);
+    assert!(matching(&image, read, "/home/alice/notes/vault.kdbx.bak", None).is_empty());
+}
+
+#[test]
+fn directory_name_patterns_exclude_whole_trees() {
+    let image = image(PACK);
+    let unlink = PolicyOp::Unlink;
+    assert_eq!(
+        matching(&image, unlink, "/srv/data/report.csv", None),
+        ["scratch-delete"]
+    );
+    assert_eq!(
+        matching(&image, unlink, "/srv/data/go-builder", None),
+        ["scratch-delete"]
+    );
+    assert!(matching(&image, unlink, "/srv/data/go-build123/b001/exe", None).is_empty());
+    assert!(matching(&image, unlink, "/srv/data/cache/x", None).is_empty());
+    assert!(matching(&image, unlink, "/srv/other/x", None).is_empty());
+}
+
+#[test]
+fn program_exceptions_are_scoped_to_their_rule() {
+    let image = image(
+        r#"
+rules:
+  - id: a
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when: {all: [{event.action: open}, {file.path: {glob: '/x/**'}}]}
+    except: [{process.name: tool}]
+  - id: b
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when: {all: [{event.action: open}, {file.path: {glob: '/x/**'}}]}
+"#,
+    );
+    assert_eq!(matching(&image, PolicyOp::OpenRead, "/x/y", Some("tool")), ["b"]);
+    assert_eq!(matching(&image, PolicyOp::OpenRead, "/x/y", Some("other")), ["a", "b"]);
+}
+
+#[test]
+fn networks_and_ports_become_address_sets_and_ranges() {
+    let image = image(
+        r#"
+rules:
+  - id: egress
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when:
+      all:
+        - event.action: connect
+        - not: {destination.ip: {cidr: [127.0.0.0/8, '::1/128']}}
+        - not: {destination.port: {range: [53, '1024-2048']}}
+"#,
+    );
+    let rule = &image.rules[0];
+    assert_eq!((rule.ip_include, rule.ip_exclude), (0, 1));
+    assert_eq!(rule.port_exclude_count, 2);
+    assert_eq!((rule.port_exclude[1].low, rule.port_exclude[1].high), (1024, 2048));
+    let mut keys: Vec<(u32, [u8; 20])> = image.cidrs.clone();
+    keys.sort();
+    // Set 0, 127.0.0.0/8 as ::ffff:127.0.0.0/104, and ::1/128.
+    assert_eq!(keys[0].0, 32 + 104);
+    assert_eq!(&keys[0].1[..4], &0u32.to_be_bytes());
+    assert_eq!(keys[0].1[4 + 10..4 + 13], [0xff, 0xff, 127]);
+    assert_eq!(keys[1].0, 32 + 128);
+}
+
+#[test]
+fn too_many_rules_or_patterns_are_errors() {
+    let mut many = String::from("rules:\n");
+    for i in 0..65 {
+        many.push_str(&format!(
+            "  - {{id: r{i}, name: n, description: d, severity: low, action: deny, when: {{all: [{{event.action: open}}, {{file.path: /r/{i}}}]}}}}\n"
+        ));
+    }
+    let result = PolicyImage::build(
+        &rules(&many),
+        &ImageInputs {
+            seed: SEED,
+            homes: &[],
+            dirs: &NoDirs,
+        },
+    );
+    assert!(matches!(result, Err(ImageError::TooManyRules(65))), "{result:?}");
+
+    let names: Vec<String> = (0..17).map(|i| format!("'p{i}*'")).collect();
+    let crowded = format!(
+        "rules:\n  - {{id: c, name: n, description: d, severity: low, action: deny, when: {{all: [{{event.action: open}}, {{file.path: {{glob: ['/d/{{{}}}']}}}}]}}}}\n",
+        names.iter().map(|n| n.trim_matches('\'')).collect::<Vec<_>>().join(",")
+    );
+    let result = PolicyImage::build(
+        &rules(&crowded),
+        &ImageInputs {
+            seed: SEED,
+            homes: &[],
+            dirs: &NoDirs,
+        },
+    );
+    assert!(matches!(result, Err(ImageError::TooManyPatterns { .. })), "{result:?}");
+}
+
+#[test]
+fn the_same_globs_share_a_set() {
+    let image = image(PACK);
+    let by_dir: HashMap<&String, usize> = image.described.iter().map(|(dir, v)| (dir, v.len())).collect();
+    assert!(by_dir.contains_key(&"/home/alice/.ssh".to_string()));
+    // key-read's include, its public-file exclusion, its program exception (any path), bulk's
+    // include, scratch-delete's include and exclusion.
+    assert_eq!(image.config.always_sets.count_ones(), 1);
+}

@@ -1,0 +1,283 @@
+//! Enforcement in userspace: compiling the kernel rules into the kernel's policy maps, choosing and
+//! reporting backends, turning the kernel's verdicts into alerts, and carrying out what the kernel
+//! cannot (killing a session's tree, the kill rules the kernel does not judge).
+//!
+//! Flow: `image` builds the map contents from the rule set (`expand` turns `~` and `*` into real
+//! directories, `homes` lists the homes) → `policy_maps` writes them → the kernel judges →
+//! `respond_to_verdict` makes alerts (`response`) and kills trees (`kill`).
+
+pub mod backends;
+pub mod expand;
+pub mod homes;
+pub mod image;
+pub mod kill;
+pub mod mode;
+pub mod policy_maps;
+pub mod response;
+
+use std::{
+    collections::{BTreeSet, HashMap as StdHashMap},
+    path::PathBuf,
+    sync::Arc,
+};
+
+use aya::maps::{HashMap, MapData};
+pub use backends::Backends;
+pub use mode::Mode;
+pub use policy_maps::PolicyMaps;
+use sensor_common::{
+    maps::TrackedProcess,
+    policy::{APPLIED_MONITOR, BACKEND_NONE, PolicyConfig, PolicyOp, Workspace, component_hash, path_hash},
+};
+
+use self::{
+    expand::{Filesystem, components},
+    image::{ImageError, ImageInputs, PolicyImage},
+    policy_maps::PolicyWriteError,
+};
+use crate::{
+    capture::Capture,
+    decode::Policy,
+    event::Event,
+    random::random_u64,
+    rules::{Alert, RuleAction, RuleSet, compile::RuleEnforcement},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Write(#[from] PolicyWriteError),
+    #[error("the policy maps were already taken")]
+    MapsTaken,
+    #[error("no handle on the tracked-process map: {0}")]
+    Tracked(String),
+}
+
+/// The running enforcement of one sensor.
+pub struct Enforcer {
+    mode: Mode,
+    seed: u64,
+    maps: PolicyMaps,
+    /// A handle on the kernel's tracked processes, to find a session's processes.
+    tracked: HashMap<MapData, u32, TrackedProcess>,
+    backends: Backends,
+    rules: Arc<RuleSet>,
+    image: PolicyImage,
+    /// Homes of the sessions (`HOME`), besides the accounts' homes.
+    session_homes: BTreeSet<String>,
+    /// Sessions with a cgroup of their own (killed with `cgroup.kill`).
+    session_cgroups: StdHashMap<u64, PathBuf>,
+}
+
+impl Enforcer {
+    /// Writes the policy of `rules` into the kernel and starts judging in `mode`. Call after the
+    /// network programs were attached (if they could be), so the backends are known.
+    pub fn start(capture: &mut Capture, rules: Arc<RuleSet>, mode: Mode) -> Result<Self, EnforceError> {
+        let maps = capture.take_policy_maps().ok_or(EnforceError::MapsTaken)?;
+        let tracked = capture
+            .take_tracked_view()
+            .ok_or_else(|| EnforceError::Tracked("already taken".into()))?;
+        let backends = Backends::choose(&capture.enforcement, capture.enforcement.cgroup_attached());
+        let seed = random_u64();
+        let mut enforcer = Enforcer {
+            mode,
+            seed,
+            maps,
+            tracked,
+            backends,
+            image: PolicyImage::default(),
+            rules: rules.clone(),
+            session_homes: BTreeSet::new(),
+            session_cgroups: StdHashMap::new(),
+        };
+        let image = enforcer.build(&rules)?;
+        enforcer.maps.apply(&image, &enforcer.config_of(&image), None)?;
+        enforcer.image = image;
+        Ok(enforcer)
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// The rules the kernel judges, by slot.
+    pub fn kernel_rule_count(&self) -> usize {
+        self.image.slots.len()
+    }
+
+    /// For each rule of the set, whether the kernel judges it (so the engine must not).
+    pub fn skipped_rules(&self) -> Vec<bool> {
+        self.rules
+            .rules
+            .iter()
+            .map(|rule| {
+                rule.kernel_form().is_some_and(|form| {
+                    PolicyOp::ALL
+                        .iter()
+                        .filter(|op| form.ops.contains(**op))
+                        .all(|op| self.backends.of(*op) != BACKEND_NONE)
+                })
+            })
+            .collect()
+    }
+
+    fn build(&self, rules: &RuleSet) -> Result<PolicyImage, ImageError> {
+        let mut homes: BTreeSet<String> = homes::account_homes().into_iter().collect();
+        homes.extend(self.session_homes.iter().cloned());
+        let homes: Vec<String> = homes.into_iter().collect();
+        PolicyImage::build(
+            rules,
+            &ImageInputs {
+                seed: self.seed,
+                homes: &homes,
+                dirs: &Filesystem,
+            },
+        )
+    }
+
+    fn config_of(&self, image: &PolicyImage) -> PolicyConfig {
+        PolicyConfig {
+            enforce: (self.mode == Mode::Enforce) as u32,
+            backends: self.backends.config(),
+            ..image.config
+        }
+    }
+
+    /// Compiles `rules` into the kernel (on reload). On error the previous policy stays.
+    pub fn replace_rules(&mut self, rules: Arc<RuleSet>) -> Result<(), EnforceError> {
+        let image = self.build(&rules)?;
+        self.maps.apply(&image, &self.config_of(&image), Some(&self.image))?;
+        self.image = image;
+        self.rules = rules;
+        Ok(())
+    }
+
+    /// Rebuilds the policy for the homes and directories that exist now (new accounts, new
+    /// directories matching a `*`).
+    pub fn refresh(&mut self) -> Result<(), EnforceError> {
+        let image = self.build(&self.rules.clone())?;
+        if image.files != self.image.files || image.dirs != self.image.dirs || image.programs != self.image.programs {
+            self.maps.apply(&image, &self.config_of(&image), Some(&self.image))?;
+            self.image = image;
+        }
+        Ok(())
+    }
+
+    /// A session started: its workspace (for `in_workspace` rules), its `HOME` (for `~`), its own
+    /// cgroup (for killing its tree).
+    pub fn add_session(&mut self, session: u64, workspace: Option<&str>, home: Option<&str>, cgroup: Option<PathBuf>) {
+        if let Some(dir) = workspace.filter(|dir| dir.starts_with('/')) {
+            let entry = Workspace {
+                hash: path_hash(self.seed, dir.as_bytes()),
+                depth: components(dir).len() as u32,
+                reserved: 0,
+            };
+            if let Err(error) = self.maps.workspaces.insert(session, entry, 0) {
+                tracing::warn!(%error, "cannot record the session's workspace in the kernel");
+            }
+        }
+        if let Some(cgroup) = cgroup {
+            self.session_cgroups.insert(session, cgroup);
+        }
+        if let Some(home) = home.filter(|home| homes::usable(home))
+            && self.session_homes.insert(home.to_string())
+            && let Err(error) = self.refresh()
+        {
+            tracing::error!(%error, "cannot extend the kernel policy to the session's home");
+        }
+    }
+
+    /// A session ended: forget what the kernel kept for it.
+    pub fn end_session(&mut self, session: u64) {
+        let _ = self.maps.workspaces.remove(&session);
+        let _ = self.maps.killed.remove(&session);
+        self.session_cgroups.remove(&session);
+    }
+
+    /// The hashes the kernel knows an executable by (for processes userspace starts tracking).
+    pub fn program_hashes(&self, executable: &str) -> (u64, u64) {
+        let name = executable.rsplit('/').next().unwrap_or(executable);
+        (
+            path_hash(self.seed, executable.as_bytes()),
+            component_hash(self.seed, name.as_bytes()),
+        )
+    }
+
+    /// The alerts of a kernel verdict (`event` is its enriched form), after killing the session's
+    /// tree when a kill-tree rule fired.
+    pub fn respond_to_verdict(&mut self, event: &Event, verdict: &Policy) -> Vec<Alert> {
+        let monitor = verdict.applied & APPLIED_MONITOR != 0;
+        let mut tree: Option<Result<(), String>> = None;
+        let mut alerts = Vec::new();
+        for slot in 0..64 {
+            if verdict.fired & (1u64 << slot) == 0 {
+                continue;
+            }
+            let Some(meta) = self.image.slot(slot).map(|rule| rule.meta.clone()) else {
+                tracing::warn!(slot, "the kernel reported a rule slot the policy does not have");
+                continue;
+            };
+            let action = meta.action;
+            if action == RuleAction::KillTree && !monitor && tree.is_none() {
+                tree = Some(self.kill_tree(verdict.common.session_id));
+            }
+            if action == RuleAction::Kill && !monitor && verdict.applied & sensor_common::policy::APPLIED_KILLED == 0 {
+                // The cgroup backend cannot signal: kill from here.
+                tree = tree.or(Some(kill::kill_process(verdict.common.pid)));
+            }
+            let response = response::kernel_response(action, verdict.backend, verdict.applied, tree.as_ref());
+            alerts.push(Alert {
+                number: 0,
+                rule: meta,
+                event: event.clone(),
+                contributing: vec![event.id()],
+                response: Some(response),
+            });
+        }
+        alerts
+    }
+
+    /// Carries out a rule the engine raised (not a kernel verdict) and records the response.
+    pub fn respond(&mut self, alert: &mut Alert) {
+        let action = alert.rule.action;
+        let enforcement = self
+            .rules
+            .rules
+            .iter()
+            .find(|rule| Arc::ptr_eq(&rule.meta, &alert.rule))
+            .and_then(|rule| rule.enforcement.clone());
+        let note = match &enforcement {
+            Some(RuleEnforcement::Kernel(_)) => Some(
+                "the kernel has no backend for this operation on this machine, so it was only detected".to_string(),
+            ),
+            Some(RuleEnforcement::Sensor { reason }) => Some(format!("carried out after detection: {reason}")),
+            None => None,
+        };
+        let outcome = match (self.mode, action) {
+            (Mode::Enforce, RuleAction::Kill) => Some(kill::kill_process(alert.event.process.pid)),
+            (Mode::Enforce, RuleAction::KillTree) => {
+                Some(self.kill_tree(alert.event.session.as_ref().map_or(0, |session| session.id)))
+            }
+            (Mode::Enforce, RuleAction::Deny) => Some(Err(note.clone().unwrap_or_default())),
+            _ => None,
+        };
+        alert.response = Some(response::sensor_response(action, self.mode, outcome, note));
+    }
+
+    fn kill_tree(&mut self, session: u64) -> Result<(), String> {
+        if session == 0 {
+            return Err("the event has no session".into());
+        }
+        let _ = self.maps.killed.insert(session, 1, 0);
+        let cgroup = self.session_cgroups.get(&session).cloned();
+        kill::kill_session(session, cgroup.as_deref(), &self.tracked).map(|count| {
+            tracing::warn!(session = %crate::process::agent_id(session), processes = count, "killed the session's processes");
+        })
+    }
+}
