@@ -8,16 +8,25 @@ use std::{collections::HashSet, os::unix::fs::PermissionsExt, path::Path, time::
 use serde_json::Value;
 use support::*;
 
-/// A profile file whose only agent is `name`, and a config that uses it.
-fn config_with_agent(dir: &Path, agent: &str, command: &str) -> String {
+/// A profile file whose only agent is `name`, and a config that uses it. The daemon's network
+/// programs go on a cgroup of the test's own (by default they would cover the whole machine).
+fn config_with_agent(dir: &Path, agent: &str, command: &str) -> (String, TestCgroup) {
     std::fs::write(
         dir.join("agents.yaml"),
         format!("version: 1\ninterpreters: [python3]\nagents:\n  - name: {agent}\n    commands: [{command}]\n"),
     )
     .expect("profiles");
+    let cgroup = TestCgroup::new(agent);
     let config = dir.join("config.yaml");
-    std::fs::write(&config, "profiles: agents.yaml\n").expect("config");
-    config.display().to_string()
+    std::fs::write(
+        &config,
+        format!(
+            "profiles: agents.yaml\nenforcement:\n  cgroup: {}\n",
+            cgroup.path.display()
+        ),
+    )
+    .expect("config");
+    (config.display().to_string(), cgroup)
 }
 
 fn script(path: &Path, body: &str) {
@@ -41,7 +50,7 @@ fn an_exec_matching_a_profile_starts_a_session_in_the_kernel() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let command = format!("e2e-agent-{}", std::process::id());
-    let config = config_with_agent(d, "test-agent", &command);
+    let (config, _cgroup) = config_with_agent(d, "test-agent", &command);
     std::fs::write(d.join("key"), "k").expect("fixture");
     let agent = d.join(&command);
     script(
@@ -132,7 +141,7 @@ fn pid_adopts_a_running_tree_and_its_future_children() {
         .spawn()
         .expect("start tree");
     wait_for_file(&dir.path().join("ready"), Duration::from_secs(10));
-    let config = config_with_agent(dir.path(), "unused", &format!("unused-{}", std::process::id()));
+    let (config, _cgroup) = config_with_agent(dir.path(), "unused", &format!("unused-{}", std::process::id()));
     let root = agent.id().to_string();
     let daemon = Daemon::start(
         dir.path(),
@@ -174,7 +183,7 @@ fn sighup_reloads_rules_and_a_broken_pack_keeps_the_previous_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let command = format!("e2e-reload-{}", std::process::id());
-    let config = config_with_agent(d, "reload-agent", &command);
+    let (config, _cgroup) = config_with_agent(d, "reload-agent", &command);
     let rules = d.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
     let pack = rules.join("10-test.yaml");

@@ -133,12 +133,20 @@ fn reading_a_private_key_alerts_and_three_keys_are_a_bulk_read() {
     assert!(!rule_ids(&alerts).contains(&"credential-bulk-read".to_string()));
 
     let alerts = s.run("cat ~/.ssh/id_rsa ~/.aws/credentials ~/.kube/config > /dev/null", &[]);
+    // The kernel counts this threshold: the third distinct secret fires it, and each of the
+    // three has its own guard alert (monitor mode: would-deny / would-kill).
     let bulk = alert(&alerts, "credential-bulk-read");
-    assert_eq!(field(bulk, "agent_sensor.alert.count").as_u64(), Some(3));
+    assert_eq!(str_field(bulk, "agent_sensor.action"), "would-kill-tree");
     assert_eq!(
-        field(bulk, "agent_sensor.alert.events").as_array().map(Vec::len),
-        Some(3)
+        str_field(bulk, "file.path"),
+        s.home().join(".kube/config").display().to_string()
     );
+    let guarded: Vec<&str> = alerts
+        .iter()
+        .filter(|a| str_field(a, "rule.id") == "credential-read-blocked")
+        .map(|a| str_field(a, "file.path"))
+        .collect();
+    assert_eq!(guarded.len(), 3, "{guarded:?}");
 }
 
 #[test]

@@ -15,6 +15,19 @@ pub const TAILS_MAP: &str = "TAILS";
 pub const TAIL_REMOVE_POLICY: u32 = 0;
 /// The program at `TAIL_REMOVE_POLICY`.
 pub const REMOVE_POLICY_PROGRAM: &str = "remove_policy";
+/// `TAILS` index of the program that does the policy's work at exec (executable hashes, the
+/// workspace of a new session, the exec fallback): a program of its own, so it has its own stack.
+pub const TAIL_EXEC_POLICY: u32 = 1;
+/// The program at `TAIL_EXEC_POLICY`.
+pub const EXEC_POLICY_PROGRAM: &str = "exec_policy";
+/// `TAILS` index of the policy work of a successful open (judging it, remembering a write).
+pub const TAIL_OPEN_POLICY: u32 = 2;
+/// The program at `TAIL_OPEN_POLICY`.
+pub const OPEN_POLICY_PROGRAM: &str = "open_policy";
+
+/// `TrackedProcess::flags`: the kernel started this process's session at its last exec (the
+/// exec policy program records the session's workspace, then clears it).
+pub const TRACKED_NEW_SESSION: u32 = 1;
 
 /// Maximum number of processes tracked at once across all sessions.
 pub const MAX_TRACKED: u32 = 65_536;
@@ -33,7 +46,7 @@ pub struct TrackedProcess {
     pub session_id: u64,
     /// The profile that started the session ([`NO_PROFILE`] when userspace started it).
     pub profile_id: u32,
-    /// Reserved; zero.
+    /// `TRACKED_*` flags.
     pub flags: u32,
     /// `policy::path_hash` of the executable (0 until known).
     pub exe_hash: u64,

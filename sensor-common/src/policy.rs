@@ -131,11 +131,16 @@ pub const RULE_DISTINCT: u32 = 16;
 pub const RULE_IPV4_ONLY: u32 = 32;
 pub const RULE_IPV6_ONLY: u32 = 64;
 
+/// An inclusive port range. Unused entries are [`PortRange::EMPTY`], which no port is in.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortRange {
     pub low: u16,
     pub high: u16,
+}
+
+impl PortRange {
+    pub const EMPTY: PortRange = PortRange { low: 1, high: 0 };
 }
 
 /// One rule, by slot. A rule judges an operation when the operation's bit is in `ops` and:

@@ -6,6 +6,7 @@
 #![no_std]
 #![no_main]
 
+mod bounds;
 mod counters;
 mod kernel;
 mod maps;
@@ -21,13 +22,27 @@ use aya_ebpf::{
     macros::{cgroup_sock_addr, lsm, tracepoint},
     programs::{LsmContext, SockAddrContext, TracePointContext},
 };
-use sensor_common::{event::Syscall, maps::TAIL_REMOVE_POLICY, policy::PolicyOp};
+use sensor_common::{
+    event::Syscall,
+    maps::{TAIL_EXEC_POLICY, TAIL_OPEN_POLICY, TAIL_REMOVE_POLICY},
+    policy::PolicyOp,
+};
 
 use programs::{lsm, process, sock_addr, syscalls};
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    let _ = process::on_exec(&ctx);
+    if process::on_exec(&ctx).is_some() {
+        // Does not return when the tail call happens (it fails when no policy is loaded).
+        let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_EXEC_POLICY) };
+    }
+    0
+}
+
+/// The policy's work at exec of a tracked process; tail-called by `sched_process_exec`.
+#[tracepoint]
+pub fn exec_policy(ctx: TracePointContext) -> u32 {
+    let _ = process::exec_policy(&ctx);
     0
 }
 
@@ -80,7 +95,17 @@ syscall_entry! {
 /// One program for every syscall exit: the pending entry says which syscall it was.
 #[tracepoint]
 pub fn sys_exit(ctx: TracePointContext) -> u32 {
-    let _ = syscalls::on_exit(&ctx);
+    if syscalls::on_exit(&ctx) == Some(true) {
+        // Does not return when the tail call happens.
+        let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_OPEN_POLICY) };
+    }
+    0
+}
+
+/// The policy's work for a successful open; tail-called by `sys_exit`.
+#[tracepoint]
+pub fn open_policy(ctx: TracePointContext) -> u32 {
+    let _ = syscalls::open_policy(&ctx);
     0
 }
 

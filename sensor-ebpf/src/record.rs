@@ -22,6 +22,7 @@ use sensor_common::{
 };
 
 use crate::{
+    bounds::bounded,
     counters::count,
     maps::{CURSOR, EVENTS, SCRATCH},
 };
@@ -184,6 +185,7 @@ impl Record {
             size = MAX;
             flags |= STR_TRUNCATED;
         }
+        let size = bounded(size, SCRATCH_HALF - 1);
         if size == 0 {
             return Self::str_ref(start, 0, flags);
         }
@@ -206,6 +208,7 @@ impl Record {
         if size > MAX {
             size = MAX;
         }
+        let size = bounded(size, SCRATCH_HALF - 1);
         if size == 0 {
             return Self::str_ref(start, 0, 0);
         }

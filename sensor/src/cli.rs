@@ -65,6 +65,13 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Show what this machine lets the sensor do: which backend enforces each operation, and why
+    /// the stronger ones are unavailable (loads the kernel programs; needs root).
+    Probe {
+        /// Configuration file (YAML), for `enforcement.lsm`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Rule pack tools for rule authors.
     #[command(subcommand)]
     Rules(RulesCommand),

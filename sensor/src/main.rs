@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use agent_sensor::{
     cli::{Cli, Command, OutputArgs, RulesCommand},
-    commands::{replay, rules, run, session_exec, watch},
+    commands::{probe, replay, rules, run, session_exec, watch},
     output::OutputTarget,
 };
 use clap::Parser;
@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Check { paths }) => Ok(rules::check(&paths)),
         Command::Rules(RulesCommand::Test { paths }) => Ok(rules::test(&paths)),
         Command::Replay { events, rules, alerts } => replay::run(&events, &rules, &alerts),
+        Command::Probe { config } => probe::run(config.as_deref()).map(|()| 0),
         Command::SessionExec { .. } => Ok(0),
     };
     match result {

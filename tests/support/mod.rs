@@ -24,6 +24,16 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// How much longer waits may take here: the kernel lab runs under emulation, about ten times
+/// slower than the host.
+pub fn patience(timeout: Duration) -> Duration {
+    if std::env::var("AGENT_SENSOR_VM").is_ok_and(|value| value == "1") {
+        timeout * 10
+    } else {
+        timeout
+    }
+}
+
 pub fn sensor_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_agent-sensor"))
 }
@@ -109,6 +119,7 @@ impl Daemon {
     }
 
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let timeout = patience(timeout);
         let start = Instant::now();
         while start.elapsed() < timeout {
             if self.log().contains(needle) {
@@ -154,6 +165,7 @@ impl Drop for Daemon {
 
 /// Waits until `path` exists (a script's way of saying it reached a point).
 pub fn wait_for_file(path: &Path, timeout: Duration) {
+    let timeout = patience(timeout);
     let start = Instant::now();
     while !path.exists() {
         assert!(
@@ -177,4 +189,24 @@ pub fn read_until(reader: impl std::io::Read, needle: &str) -> String {
         }
     }
     panic!("never saw {needle:?} in:\n{seen}");
+}
+
+/// A cgroup of the test's own, removed when dropped.
+pub struct TestCgroup {
+    pub path: PathBuf,
+}
+
+impl TestCgroup {
+    pub fn new(name: &str) -> Self {
+        let mount = agent_sensor::process::cgroup::find_cgroup2_mount().expect("a cgroup v2 hierarchy");
+        let path = mount.join(format!("agent-sensor-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        Self { path }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     cmd::{self, workspace},
-    setup,
+    setup, vm,
 };
 
 fn cargo() -> Command {
@@ -36,7 +36,8 @@ pub fn run_sensor(args: &[String]) -> Result<()> {
     cmd::run(&mut command)
 }
 
-/// Everything CI checks: formatting, lints, unit tests, end-to-end tests on this kernel.
+/// Everything CI checks: formatting, lints, unit tests, end-to-end tests on this kernel, then the
+/// default end-to-end target under Debian kernels with BPF LSM (this kernel refuses BPF LSM).
 pub fn test() -> Result<()> {
     setup::run()?;
     cmd::run(cargo().args(["fmt", "--all", "--check"]))?;
@@ -50,5 +51,12 @@ pub fn test() -> Result<()> {
     if in_ci && !cmd::is_root() {
         bail!("CI must run the tests as root: the end-to-end tests load eBPF programs");
     }
-    cmd::run(cargo().args(["test", "--workspace", "--no-fail-fast"])).context("tests failed")
+    cmd::run(cargo().args(["test", "--workspace", "--no-fail-fast"])).context("tests failed")?;
+    vm::run(&vm::Options::default())
+}
+
+/// Set up (building the sensor needs bpf-linker), then run the tests in the kernel lab.
+pub fn vm_test(options: &vm::Options) -> Result<()> {
+    setup::run()?;
+    vm::run(options)
 }

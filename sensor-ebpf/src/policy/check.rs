@@ -34,7 +34,7 @@ pub fn path_key(config: &PolicyConfig, rec: &Record, refs: PathRefs) -> Option<&
 /// Who is judged, by which backend.
 pub struct Judging<'a> {
     pub config: &'a PolicyConfig,
-    pub process: TrackedProcess,
+    pub process: &'a TrackedProcess,
     pub backend: u32,
 }
 
@@ -42,8 +42,8 @@ pub struct Judging<'a> {
 pub struct FileOperation {
     pub op: PolicyOp,
     pub open_flags: u32,
-    /// The `struct file` (for exec: tells by inode whether the session wrote it).
-    pub file: Option<u64>,
+    /// The `struct file` (for exec: tells by inode whether the session wrote it); 0 when unknown.
+    pub file: u64,
     /// Where the record holds the path.
     pub refs: PathRefs,
 }
@@ -62,26 +62,24 @@ pub fn judge_file(judging: &Judging, operation: &FileOperation, rec: Record) -> 
 #[inline(never)]
 pub fn judge_key(judging: &Judging, operation: &FileOperation, key: &PathKey, rec: Record) -> u32 {
     let config = judging.config;
-    let process = &judging.process;
-    let refs = operation.refs;
-    let session = process.session_id;
+    let session = judging.process.session_id;
     let written = operation.op == PolicyOp::Exec
         && config.track_written != 0
-        && (operation.file.is_some_and(|file| file_written(session, file)) || path_written(session, key.full()));
+        && ((operation.file != 0 && file_written(session, operation.file)) || path_written(session, key.full()));
     let Some(subject) = subject(judging, operation.op) else {
         return 0;
     };
     subject.has_path = 1;
     subject.open_flags = operation.open_flags;
     subject.written = written as u32;
-    finish::<false>(judging, subject, rec, refs)
+    finish::<false>(judging, subject, rec, &operation.refs)
 }
 
 /// The per-CPU subject, filled in for `op` of the judged process.
 #[inline(always)]
 fn subject(judging: &Judging, op: PolicyOp) -> Option<&'static mut Subject> {
     let subject = unsafe { &mut *SUBJECT.get_ptr_mut(0)? };
-    let process = &judging.process;
+    let process = judging.process;
     subject.op = op;
     subject.session = process.session_id;
     subject.exe_hash = process.exe_hash;
@@ -108,16 +106,16 @@ pub fn judge_connect(judging: &Judging, destination: &Destination, rec: Record) 
         path: StrRef::default(),
         base: StrRef::default(),
     };
-    finish::<true>(judging, subject, rec, refs)
+    finish::<true>(judging, subject, rec, &refs)
 }
 
 #[inline(always)]
-fn finish<const NET: bool>(judging: &Judging, subject: &Subject, rec: Record, refs: PathRefs) -> u32 {
+fn finish<const NET: bool>(judging: &Judging, subject: &Subject, rec: Record, refs: &PathRefs) -> u32 {
     let verdict = judge::<NET>(judging.config, subject);
     if verdict.fired == 0 {
         return 0;
     }
     let applied = apply(judging.config, &verdict, judging.backend, subject.session);
-    emit(rec, subject, &verdict, judging.backend, applied, refs);
+    emit(rec, subject, &verdict, judging.backend, applied, *refs);
     applied
 }

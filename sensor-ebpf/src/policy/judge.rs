@@ -178,10 +178,10 @@ fn applies_to_connection(rule: &PolicyRule, scan: &RuleScan, subject: &Subject) 
     if rule.ip_exclude != 0 && in_cidrs(rule.ip_exclude - 1, &subject.addr) {
         return false;
     }
-    if rule.port_include_count != 0 && !in_ports(&rule.port_include, rule.port_include_count, subject.port) {
+    if rule.port_include_count != 0 && !in_ports(&rule.port_include, subject.port) {
         return false;
     }
-    !in_ports(&rule.port_exclude, rule.port_exclude_count, subject.port)
+    !in_ports(&rule.port_exclude, subject.port)
 }
 
 #[inline(always)]
@@ -205,16 +205,13 @@ fn in_cidrs(set: u32, addr: &[u8; 16]) -> bool {
     POLICY_CIDRS.get(&key).is_some()
 }
 
+/// True when `port` is in one of the ranges. Unused ranges are empty (`low > high`), so every
+/// entry is tested: a loop bounded by a count from the map confuses older verifiers.
 #[inline(always)]
-fn in_ports(ranges: &[PortRange; MAX_PORT_RANGES], count: u32, port: u16) -> bool {
-    for i in 0..MAX_PORT_RANGES {
-        if i as u32 >= count {
-            break;
-        }
-        let range = ranges[i];
-        if port >= range.low && port <= range.high {
-            return true;
-        }
+fn in_ports(ranges: &[PortRange; MAX_PORT_RANGES], port: u16) -> bool {
+    let mut found = false;
+    for range in ranges {
+        found |= port >= range.low && port <= range.high;
     }
-    false
+    found
 }

@@ -15,14 +15,7 @@ use sensor_common::{
     policy::{MAX_HASH_DEPTH, component_start, component_step, path_child, path_root},
 };
 
-use crate::{counters::count, maps::PATH_KEY, record::Record};
-
-/// `value & mask`, with the mask kept: the compiler drops masks it can prove redundant, but the
-/// verifier may not know what the compiler knows, and needs the bound at the access.
-#[inline(always)]
-pub fn bounded(value: usize, mask: usize) -> usize {
-    unsafe { core::ptr::read_volatile(&value) & mask }
-}
+use crate::{bounds::bounded, counters::count, maps::PATH_KEY, record::Record};
 
 const PREFIX_SLOTS: usize = 128;
 const PART_SLOTS: usize = 128;

@@ -7,8 +7,11 @@ use sensor_common::policy::{
     NAME_SUFFIX, NamePattern,
 };
 
-use super::path_key::{Component, PathKey, bounded};
-use crate::maps::{POLICY_DIRS, POLICY_FILES};
+use super::path_key::{Component, PathKey};
+use crate::{
+    bounds::bounded,
+    maps::{POLICY_DIRS, POLICY_FILES},
+};
 
 /// The path sets `key` is in (besides the sets every path is in).
 #[inline(never)]

@@ -8,8 +8,7 @@ use aya_ebpf::{
 };
 use sensor_common::policy::{MAX_THRESHOLD, PolicyRule, RULE_DISTINCT};
 
-use super::path_key::bounded;
-use crate::maps::COUNTS;
+use crate::{bounds::bounded, maps::COUNTS};
 
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -18,7 +18,7 @@
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use sensor_common::{
     event::{PolicyEvent, StrRef},
-    maps::TrackedProcess,
+    maps::{TRACKED_NEW_SESSION, TrackedProcess},
     policy::{BACKEND_TRACEPOINT, PolicyConfig, PolicyOp, Workspace},
 };
 
@@ -37,11 +37,26 @@ use crate::{
 };
 
 const O_DIRECTORY: u32 = 0o200000;
+const O_WRONLY: u64 = 0o1;
+const O_RDWR: u64 = 0o2;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
 
 /// True when `config` has a rule for any operation (the policy is in use).
 #[inline(always)]
 fn in_use(config: &PolicyConfig) -> bool {
     config.op_rules.iter().any(|rules| *rules != 0)
+}
+
+/// True when a successful open with `flags` needs `after_open` (a tail call of its own).
+#[inline(always)]
+pub fn open_needs_policy(flags: u64) -> bool {
+    let Some(config) = policy::config() else {
+        return false;
+    };
+    let write = flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) != 0;
+    let op = if write { PolicyOp::OpenWrite } else { PolicyOp::OpenRead };
+    policy::judging(op, BACKEND_TRACEPOINT).is_some() || (write && config.track_written != 0)
 }
 
 /// After a successful open of `file` by a tracked process: remember writes, judge the open.
@@ -80,15 +95,15 @@ pub fn after_open(session: u64, file: u64, flags: u32, write: bool) {
         let operation = FileOperation {
             op,
             open_flags: flags,
-            file: None,
+            file: 0,
             refs,
         };
-        judge_key(&tracepoint_judging(config, process), &operation, key, rec);
+        judge_key(&tracepoint_judging(config, &process), &operation, key, rec);
     }
 }
 
 #[inline(always)]
-fn tracepoint_judging(config: &PolicyConfig, process: TrackedProcess) -> Judging<'_> {
+fn tracepoint_judging<'a>(config: &'a PolicyConfig, process: &'a TrackedProcess) -> Judging<'a> {
     Judging {
         config,
         process,
@@ -114,10 +129,10 @@ pub fn before_remove(process: &TrackedProcess, op: PolicyOp, dirfd: i32, mut rec
     let operation = FileOperation {
         op,
         open_flags: 0,
-        file: None,
+        file: 0,
         refs: PathRefs { path, base },
     };
-    judge_file(&tracepoint_judging(config, *process), &operation, rec);
+    judge_file(&tracepoint_judging(config, process), &operation, rec);
 }
 
 /// At exec of a tracked process (after its exec record is out): computes the executable's hashes
@@ -125,36 +140,50 @@ pub fn before_remove(process: &TrackedProcess, op: PolicyOp, dirfd: i32, mut rec
 /// as the exec backend, judges the path given to execve (for a script, the script) resolved
 /// against the working directory, with the executable's inode for "written by the session".
 #[inline(never)]
-pub fn at_exec(tgid: u32, session_start: bool, filename_at: u64) {
+pub fn at_exec(tgid: u32, filename_at: u64) {
     let Some(config) = policy::config() else {
         return;
     };
     if !in_use(config) {
         return;
     }
-    let task = kernel::current_task();
     let Some(process) = TRACKED.get_ptr_mut(&tgid) else {
         return;
     };
     let process = unsafe { &mut *process };
-    let exe_file = kernel::mm(task).and_then(kernel::exe_file);
-    if let Some(exe_file) = exe_file
-        && let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)
-    {
-        let refs = PathRefs::of(append_path(&mut rec, kernel::file_path(exe_file)));
-        if let Some(key) = path_key(config, &rec, refs) {
-            process.exe_hash = key.full();
-            process.name_hash = key.leaf_hash();
-        }
+    let session_start = process.flags & TRACKED_NEW_SESSION != 0;
+    process.flags &= !TRACKED_NEW_SESSION;
+    let exe_file = kernel::mm(kernel::current_task()).and_then(kernel::exe_file);
+    if let Some(exe_file) = exe_file {
+        record_program(config, process, exe_file);
     }
-    let judging = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT);
-    if !session_start && judging.is_none() {
-        return;
+    let judging = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_some();
+    if session_start || judging {
+        judge_exec(config, process, session_start, exe_file.unwrap_or(0), filename_at);
     }
+}
+
+/// Stores the hashes of the executable `exe_file` in the process's entry.
+#[inline(never)]
+fn record_program(config: &PolicyConfig, process: &mut TrackedProcess, exe_file: u64) {
     let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
         return;
     };
-    let base = match kernel::cwd_path(task) {
+    let refs = PathRefs::of(append_path(&mut rec, kernel::file_path(exe_file)));
+    if let Some(key) = path_key(config, &rec, refs) {
+        process.exe_hash = key.full();
+        process.name_hash = key.leaf_hash();
+    }
+}
+
+/// Records the workspace of a new session (the working directory), and judges the exec when the
+/// tracepoint backend judges execs. `exe_file` is 0 when unknown.
+#[inline(never)]
+fn judge_exec(config: &PolicyConfig, process: &TrackedProcess, session_start: bool, exe_file: u64, filename_at: u64) {
+    let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
+        return;
+    };
+    let base = match kernel::cwd_path(kernel::current_task()) {
         Some(cwd) => append_path(&mut rec, cwd),
         None => StrRef::default(),
     };
@@ -171,7 +200,7 @@ pub fn at_exec(tgid: u32, session_start: bool, filename_at: u64) {
         };
         let _ = WORKSPACES.insert(&process.session_id, &workspace, 0);
     }
-    let Some(config) = judging else {
+    let Some(config) = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT) else {
         return;
     };
     key.push_string(&rec, path);
@@ -181,5 +210,5 @@ pub fn at_exec(tgid: u32, session_start: bool, filename_at: u64) {
         file: exe_file,
         refs: PathRefs { path, base },
     };
-    judge_key(&tracepoint_judging(config, *process), &operation, key, rec);
+    judge_key(&tracepoint_judging(config, process), &operation, key, rec);
 }

@@ -47,7 +47,7 @@ fn verdict(previous: i32, applied: Option<u32>) -> i32 {
 }
 
 #[inline(always)]
-fn lsm_judging(config: &PolicyConfig, process: TrackedProcess) -> Judging<'_> {
+fn lsm_judging<'a>(config: &'a PolicyConfig, process: &'a TrackedProcess) -> Judging<'a> {
     Judging {
         config,
         process,
@@ -88,10 +88,10 @@ fn on_file_open(file: u64) -> Option<u32> {
     let operation = FileOperation {
         op,
         open_flags: flags,
-        file: None,
+        file: 0,
         refs: PathRefs::of(path),
     };
-    Some(judge_file(&lsm_judging(config, process), &operation, rec))
+    Some(judge_file(&lsm_judging(config, &process), &operation, rec))
 }
 
 /// `path_unlink(const struct path *dir, struct dentry *dentry)` and `path_rmdir` (same arguments).
@@ -112,10 +112,10 @@ fn on_path_remove(dir: u64, dentry: u64, op: PolicyOp) -> Option<u32> {
     let operation = FileOperation {
         op,
         open_flags: 0,
-        file: None,
+        file: 0,
         refs: PathRefs::of(path),
     };
-    Some(judge_file(&lsm_judging(config, process), &operation, rec))
+    Some(judge_file(&lsm_judging(config, &process), &operation, rec))
 }
 
 /// `bprm_check_security(struct linux_binprm *bprm)`: once for a program, and again for the
@@ -137,10 +137,10 @@ fn on_bprm_check(bprm: u64) -> Option<u32> {
     let operation = FileOperation {
         op: PolicyOp::Exec,
         open_flags: 0,
-        file: Some(file),
+        file,
         refs: PathRefs::of(path),
     };
-    Some(judge_file(&lsm_judging(config, process), &operation, rec))
+    Some(judge_file(&lsm_judging(config, &process), &operation, rec))
 }
 
 /// `socket_connect(struct socket *sock, struct sockaddr *address, int addrlen)`.
@@ -158,5 +158,5 @@ fn on_socket_connect(address: u64, addrlen: i32) -> Option<u32> {
     let config = policy::judging(PolicyOp::Connect, BACKEND_LSM)?;
     let destination = destination_of(address, addrlen)?;
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
-    Some(judge_connect(&lsm_judging(config, process), &destination, rec))
+    Some(judge_connect(&lsm_judging(config, &process), &destination, rec))
 }

@@ -11,7 +11,7 @@ use sensor_common::{
         StrRef,
     },
     layout::FIELD_ABSENT,
-    maps::{Counter, KERNEL_SESSION_BIT, TrackedProcess},
+    maps::{Counter, KERNEL_SESSION_BIT, TRACKED_NEW_SESSION, TrackedProcess},
 };
 
 use super::fallback;
@@ -55,8 +55,7 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<()> {
     let args_area = mm.and_then(kernel::arg_area);
 
     let loc: u32 = unsafe { ctx.read_at(settings::exec_filename_offset() as usize) }.ok()?;
-    let filename_at = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
-    let filename = rec.kernel_str::<MAX_PATH>(filename_at);
+    let filename = rec.kernel_str::<MAX_PATH>(filename_at(ctx, loc));
 
     let (session_id, profile_id, flags) = match known {
         Some(process) => {
@@ -69,7 +68,7 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<()> {
             let entry = TrackedProcess {
                 session_id,
                 profile_id,
-                flags: 0,
+                flags: TRACKED_NEW_SESSION,
                 exe_hash: 0,
                 name_hash: 0,
             };
@@ -104,7 +103,20 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<()> {
     event.cwd = cwd;
     event.args = args;
     rec.submit(EVENT_EXEC, flags, session_id);
-    fallback::at_exec(tgid, flags & HEADER_SESSION_START != 0, filename_at);
+    Some(())
+}
+
+/// Where the `filename` string of `sched_process_exec` is (its `__data_loc` is `loc`).
+#[inline(always)]
+pub fn filename_at(ctx: &TracePointContext, loc: u32) -> u64 {
+    ctx.as_ptr() as u64 + (loc & 0xffff) as u64
+}
+
+/// The exec policy program's work: runs as a tail call of `sched_process_exec`.
+pub fn exec_policy(ctx: &TracePointContext) -> Option<()> {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let loc: u32 = unsafe { ctx.read_at(settings::exec_filename_offset() as usize) }.ok()?;
+    fallback::at_exec(tgid, filename_at(ctx, loc));
     Some(())
 }
 

@@ -54,7 +54,7 @@ fn on_sock_addr(ctx: &SockAddrContext, v4: bool) -> Option<u32> {
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
     let judging = Judging {
         config,
-        process,
+        process: &process,
         backend: BACKEND_CGROUP,
     };
     Some(judge_connect(&judging, &Destination { family, addr, port }, rec))

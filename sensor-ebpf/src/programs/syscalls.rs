@@ -153,22 +153,57 @@ fn copy_path(call: &mut PendingCall, src: u64) {
 }
 
 /// Writes the record of a finished syscall of a tracked thread.
-pub fn on_exit(ctx: &TracePointContext) -> Option<()> {
+/// Returns true when a successful open needs the policy's work (judging it, remembering a
+/// write): the caller then tail-calls `open_policy`, which removes the pending call.
+pub fn on_exit(ctx: &TracePointContext) -> Option<bool> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let call = PENDING.get_ptr(pid_tgid)?;
     let call = unsafe { &*call };
     let result = ret(ctx);
+    let mut policy = false;
     match Syscall::from_u16(call.syscall) {
         Some(syscall @ (Syscall::Open | Syscall::Openat | Syscall::Openat2 | Syscall::Creat)) => {
-            emit_open(call, syscall, result)
+            emit_open(call, syscall, result);
+            policy = result >= 0 && fallback::open_needs_policy(open_flags(call, syscall));
         }
         Some(syscall @ (Syscall::Unlink | Syscall::Unlinkat | Syscall::Rmdir)) => emit_unlink(call, syscall, result),
         Some(Syscall::Connect) => emit_connect(call, result),
         Some(syscall @ (Syscall::Chdir | Syscall::Fchdir)) if result == 0 => emit_chdir(call, syscall),
         _ => {}
     }
+    if !policy {
+        let _ = PENDING.remove(pid_tgid);
+    }
+    Some(policy)
+}
+
+/// The tail-called policy work of a successful open (see `fallback::after_open`).
+pub fn open_policy(ctx: &TracePointContext) -> Option<()> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let call = unsafe { &*PENDING.get_ptr(pid_tgid)? };
+    let session = call.session_id;
+    let flags = Syscall::from_u16(call.syscall).map(|syscall| open_flags(call, syscall));
     let _ = PENDING.remove(pid_tgid);
+    let flags = flags?;
+    let file = kernel::fd_file(kernel::current_task(), ret(ctx))?;
+    fallback::after_open(session, file, flags as u32, is_write(flags));
     Some(())
+}
+
+/// The open flags of a pending open (creat's are implied).
+#[inline(always)]
+fn open_flags(call: &PendingCall, syscall: Syscall) -> u64 {
+    match syscall {
+        Syscall::Open => call.args[1],
+        Syscall::Creat => O_CREAT | O_WRONLY | O_TRUNC,
+        _ => call.args[2],
+    }
+}
+
+/// Write access, `O_CREAT` or `O_TRUNC`.
+#[inline(always)]
+fn is_write(flags: u64) -> bool {
+    flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) != 0
 }
 
 #[inline(always)]
@@ -189,10 +224,6 @@ fn emit_open(call: &PendingCall, syscall: Syscall, result: i64) {
     } else {
         None
     };
-    if let Some(file) = file {
-        let write = flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) != 0;
-        fallback::after_open(call.session_id, file, flags as u32, write);
-    }
     let Some(mut rec) = Record::start::<OpenEvent>() else {
         return;
     };

@@ -16,6 +16,12 @@ pub struct KernelCounters {
     pub scratch_missing: u64,
     /// Events written to the ring buffer.
     pub emitted: u64,
+    /// Operations kernel rules fired on.
+    pub policy_fired: u64,
+    /// Signals the kernel could not send for a kill.
+    pub signal_failed: u64,
+    /// Paths too deep for the policy to match.
+    pub policy_depth: u64,
 }
 
 impl KernelCounters {
@@ -31,6 +37,9 @@ impl KernelCounters {
             pending_full: sum(Counter::PendingFull),
             scratch_missing: sum(Counter::ScratchMissing),
             emitted: sum(Counter::Emitted),
+            policy_fired: sum(Counter::PolicyFired),
+            signal_failed: sum(Counter::SignalFailed),
+            policy_depth: sum(Counter::PolicyDepth),
         }
     }
 

@@ -174,8 +174,19 @@ fn describe(error: &ProgramError) -> String {
             } else {
                 let log = verifier_log.to_string();
                 tracing::debug!(%log, "verifier log");
-                let last = log.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("");
-                format!("the verifier rejected it ({io_error}): {last}")
+                // The verifier ends with statistics; its complaint is the line before them.
+                let complaint = log
+                    .lines()
+                    .rev()
+                    .map(str::trim)
+                    .find(|line| {
+                        !line.is_empty()
+                            && !line.starts_with("processed ")
+                            && !line.starts_with("verification time")
+                            && !line.starts_with("stack depth")
+                    })
+                    .unwrap_or("");
+                format!("the verifier rejected it ({io_error}): {complaint}")
             }
         }
         other => {

@@ -11,8 +11,9 @@ use aya::{
 use sensor_common::{
     layout::CaptureSettings,
     maps::{
-        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, REMOVE_POLICY_PROGRAM, TAIL_REMOVE_POLICY, TAILS_MAP,
-        TRACKED_MAP, TrackedProcess,
+        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, EXEC_POLICY_PROGRAM, ExecMatch, OPEN_POLICY_PROGRAM,
+        REMOVE_POLICY_PROGRAM, TAIL_EXEC_POLICY, TAIL_OPEN_POLICY, TAIL_REMOVE_POLICY, TAILS_MAP, TRACKED_MAP,
+        TrackedProcess,
     },
     policy::{
         KILLED_MAP, POLICY_CIDRS_MAP, POLICY_CONFIG_MAP, POLICY_DIRS_MAP, POLICY_FILES_MAP, POLICY_PROGRAMS_MAP,
@@ -167,6 +168,10 @@ impl Capture {
             .load(OBJECT)
             .map_err(LoadError::Maps)?;
 
+        // Tail-called programs go in before the programs that call them.
+        load_tail(&mut ebpf, EXEC_POLICY_PROGRAM, TAIL_EXEC_POLICY)?;
+        load_tail(&mut ebpf, REMOVE_POLICY_PROGRAM, TAIL_REMOVE_POLICY)?;
+        load_tail(&mut ebpf, OPEN_POLICY_PROGRAM, TAIL_OPEN_POLICY)?;
         let mut attached = Vec::new();
         let mut missing = Vec::new();
         let mut links = Vec::new();
@@ -178,8 +183,6 @@ impl Capture {
             links.extend(attach(&mut ebpf, program, &[(category, name)])?);
             attached.push(format!("{category}/{name}"));
         }
-        // The tail-called judgement of unlink and rmdir goes in before the entries that call it.
-        load_tail(&mut ebpf, REMOVE_POLICY_PROGRAM, TAIL_REMOVE_POLICY)?;
         let mut exits = Vec::new();
         for syscall in SYSCALLS {
             let enter = format!("sys_enter_{syscall}");

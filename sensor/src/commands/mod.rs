@@ -1,5 +1,6 @@
 //! The subcommands of `agent-sensor`.
 
+pub mod probe;
 pub mod replay;
 pub mod rules;
 pub mod run;
@@ -72,6 +73,7 @@ pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounte
     tracing::info!(
         kernel_emitted = kernel.emitted,
         ring_buffer_full = kernel.ringbuf_full,
+        policy_verdicts = kernel.policy_fired,
         records = stats.records,
         events_written = stats.events_written,
         alerts = stats.alerts,
@@ -83,6 +85,18 @@ pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounte
         tracing::warn!(
             lost = kernel.lost(),
             "events were lost in the kernel because the ring buffer was full; raise capture.ring_buffer_bytes"
+        );
+    }
+    if kernel.signal_failed > 0 {
+        tracing::warn!(
+            signals = kernel.signal_failed,
+            "the kernel could not send SIGKILL for some kill verdicts (see the alerts marked failed)"
+        );
+    }
+    if kernel.policy_depth > 0 {
+        tracing::warn!(
+            paths = kernel.policy_depth,
+            "some paths were too deep for the enforcement policy to match"
         );
     }
     if kernel.tracked_full > 0 {

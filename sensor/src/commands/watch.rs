@@ -266,7 +266,15 @@ fn forward(pid: u32, signal: nix::sys::signal::Signal) {
 }
 
 fn finish_cgroup(cgroup: &SessionCgroup) {
-    let left = cgroup.pids();
+    // Processes killed a moment ago (a kill-tree) leave the cgroup as they finish dying.
+    let mut left = cgroup.pids();
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = cgroup.pids();
+    }
     if left.is_empty() {
         if let Err(error) = cgroup.remove() {
             tracing::debug!(%error, "could not remove the session cgroup");

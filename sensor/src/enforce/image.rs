@@ -198,7 +198,7 @@ impl PolicyImage {
                             rule: rule.meta.id.to_string(),
                         });
                     }
-                    let mut out = [PortRange::default(); MAX_PORT_RANGES];
+                    let mut out = [PortRange::EMPTY; MAX_PORT_RANGES];
                     for (index, &(low, high)) in ranges.iter().enumerate() {
                         out[index] = PortRange { low, high };
                     }

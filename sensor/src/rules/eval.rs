@@ -196,7 +196,13 @@ impl<'a> EvalEvent<'a> {
                 _ => return None,
             },
             Field::Cgroup => Value::Text(process.cgroup.as_deref()?),
-            Field::FileInWorkspace => Value::Bool(is_under(&file?.path, self.workspace?)),
+            Field::FileInWorkspace => {
+                let path = match &event.detail {
+                    Detail::Exec { filename } => filename.as_str(),
+                    _ => file?.path.as_str(),
+                };
+                Value::Bool(is_under(path, self.workspace?))
+            }
             Field::FileWrittenBySession => match event.action {
                 Action::Open | Action::Unlink | Action::Rmdir | Action::Exec => Value::Bool(self.written_by_session),
                 _ => return None,

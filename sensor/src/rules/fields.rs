@@ -167,7 +167,7 @@ fields! {
     ExecArgsOutsideWorkspace => "agent_sensor.exec.args_outside_workspace", Bool, EXEC, false;
     ForkChildPid => "agent_sensor.fork.child_pid", Number, ActionSet::of(&[Action::Fork]), false;
     Cgroup => "agent_sensor.cgroup", Text, ALL, false;
-    FileInWorkspace => "agent_sensor.file.in_workspace", Bool, FILE, false;
+    FileInWorkspace => "agent_sensor.file.in_workspace", Bool, WRITTEN, false;
     FileWrittenBySession => "agent_sensor.file.written_by_session", Bool, WRITTEN, false;
 }
 

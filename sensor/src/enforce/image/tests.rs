@@ -342,3 +342,23 @@ fn the_same_globs_share_a_set() {
     // include, scratch-delete's include and exclusion.
     assert_eq!(image.config.always_sets.count_ones(), 1);
 }
+
+#[test]
+fn the_shipped_pack_fits_the_kernel() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
+    let rules = crate::rules::loader::load(&[dir]).unwrap_or_else(|problems| panic!("{problems}"));
+    let homes = ["/home/alice".to_string(), "/root".to_string()];
+    let image = PolicyImage::build(
+        &rules,
+        &ImageInputs {
+            seed: SEED,
+            homes: &homes,
+            dirs: &NoDirs,
+        },
+    )
+    .unwrap_or_else(|error| panic!("the default pack does not fit the kernel: {error}"));
+    assert_eq!(
+        image.slots.len(),
+        rules.rules.iter().filter(|rule| rule.kernel_form().is_some()).count()
+    );
+}

@@ -1,0 +1,150 @@
+//! `cargo xtask vm-test`: the end-to-end tests under real Debian kernels with BPF LSM, in QEMU.
+//!
+//! The dev and CI kernel refuses BPF LSM programs, so the tests of the enforcement path run in a
+//! kernel lab: Debian cloud kernels (downloaded once into the tools cache), an initramfs that holds
+//! the test binaries at their host paths with what the tests run (busybox, bash, coreutils,
+//! python3), and QEMU with TCG. Every boot's console is streamed with the kernel's name in front
+//! and saved to `target/vm/<kernel>/console.log`.
+
+mod binaries;
+mod cpio;
+mod host;
+mod initramfs;
+mod kernels;
+mod qemu;
+mod tree;
+
+use std::{
+    path::Path,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd::workspace;
+
+/// The kernels booted when none is named: Debian 12's own (6.1) and its newer one (6.12).
+pub const DEFAULT_KERNELS: [&str; 2] = ["6.1", "6.12"];
+/// The end-to-end test target run when none is named.
+pub const DEFAULT_TEST: &str = "enforce";
+
+pub struct Options {
+    /// Kernel versions such as `6.1`; empty means [`DEFAULT_KERNELS`].
+    pub kernels: Vec<String>,
+    /// The `[[test]]` target of the `agent-sensor` package to run.
+    pub test: String,
+    /// Arguments for the test binary (a name filter, `--nocapture`, …).
+    pub args: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            kernels: Vec::new(),
+            test: DEFAULT_TEST.to_string(),
+            args: Vec::new(),
+        }
+    }
+}
+
+pub fn run(options: &Options) -> Result<()> {
+    let mut versions: Vec<String> = Vec::new();
+    for version in &options.kernels {
+        if !versions.contains(version) {
+            versions.push(version.clone());
+        }
+    }
+    if versions.is_empty() {
+        versions = DEFAULT_KERNELS.iter().map(|version| version.to_string()).collect();
+    }
+    host::ensure_packages()?;
+
+    let started = Instant::now();
+    let kernels = kernels::ensure(&versions)?;
+    eprintln!("vm-test: kernels ready in {:.1} s", started.elapsed().as_secs_f64());
+
+    let binaries = binaries::build(&options.test)?;
+
+    let started = Instant::now();
+    let out_dir = workspace().join("target/vm");
+    let initrd = initramfs::build(&binaries, &options.args, &out_dir)?;
+    eprintln!(
+        "vm-test: initramfs {} built in {:.1} s",
+        initrd.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let outcomes = boot_all(&kernels, &initrd, &out_dir)?;
+
+    eprintln!("vm-test summary ({}):", options.test);
+    for (kernel, outcome) in kernels.iter().zip(&outcomes) {
+        eprintln!(
+            "  {:<5} {:<28} {:<7} {:>6.1} s  {}",
+            kernel.version,
+            kernel.release,
+            if outcome.passed() { "passed" } else { "FAILED" },
+            outcome.seconds,
+            outcome.describe()
+        );
+    }
+    let failed: Vec<&str> = kernels
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| !outcome.passed())
+        .map(|(kernel, _)| kernel.version.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "vm-test failed on Linux {} (console logs under {})",
+            failed.join(", "),
+            out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// How many guests may run at once (default: one per host CPU).
+const JOBS_VARIABLE: &str = "AGENT_SENSOR_VM_JOBS";
+
+/// Boots the kernels side by side, as many at a time as there are host CPUs (a guest mostly keeps
+/// one busy) unless `AGENT_SENSOR_VM_JOBS` says otherwise; the console lines say which kernel they
+/// come from.
+fn boot_all(kernels: &[kernels::Kernel], initrd: &Path, out_dir: &Path) -> Result<Vec<qemu::Outcome>> {
+    let jobs = match std::env::var(JOBS_VARIABLE) {
+        Ok(value) => value
+            .trim()
+            .parse::<usize>()
+            .with_context(|| format!("{JOBS_VARIABLE}={value:?} is not a number"))?,
+        Err(_) => thread::available_parallelism().map_or(1, |cpus| cpus.get()),
+    };
+    let workers = jobs.min(kernels.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<qemu::Outcome>>> = Mutex::new(kernels.iter().map(|_| None).collect());
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(kernel) = kernels.get(index) else {
+                        break;
+                    };
+                    let outcome = qemu::boot(kernel, initrd, &out_dir.join(&kernel.version));
+                    if let Ok(mut outcomes) = outcomes.lock() {
+                        outcomes[index] = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    Ok(outcomes
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| qemu::Outcome::failed("the boot did not report")))
+        .collect())
+}

@@ -1,0 +1,194 @@
+//! Booting one kernel with the initramfs in QEMU (TCG: KVM hung on these machines), streaming the
+//! console with the kernel's version in front, saving it, and reading the test's exit status from
+//! the sentinel line `/init` prints.
+
+use std::{
+    env,
+    fs::{self, File},
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+
+use super::kernels::Kernel;
+use crate::cmd;
+
+const SENTINEL: &str = "AGENT_SENSOR_VM_RESULT=";
+/// Seconds one boot may take, tests included, before QEMU is killed.
+const TIMEOUT_VARIABLE: &str = "AGENT_SENSOR_VM_TIMEOUT";
+const DEFAULT_TIMEOUT: u64 = 15 * 60;
+const KERNEL_ARGS: &str = "console=ttyS0 lsm=lockdown,capability,landlock,bpf panic=-1 quiet";
+/// Extra kernel command-line arguments, for debugging a boot (`loglevel=7`, …).
+const EXTRA_ARGS_VARIABLE: &str = "AGENT_SENSOR_VM_KERNEL_ARGS";
+
+pub struct Outcome {
+    /// The test binary's exit status, from the sentinel.
+    pub status: Option<i32>,
+    pub seconds: f64,
+    /// Why the boot itself failed (QEMU would not start, timed out, …).
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn failed(error: &str) -> Self {
+        Self {
+            status: None,
+            seconds: 0.0,
+            error: Some(error.to_string()),
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.status == Some(0)
+    }
+
+    pub fn describe(&self) -> String {
+        match (&self.error, self.status) {
+            (Some(error), _) => error.clone(),
+            (None, Some(0)) => "tests passed".to_string(),
+            (None, Some(status)) => format!("the test binary exited with {status}"),
+            (None, None) => format!("no {SENTINEL} line: the guest stopped before the tests finished"),
+        }
+    }
+}
+
+/// Boots `kernel`; the console goes to the terminal and to `<log_dir>/console.log`.
+pub fn boot(kernel: &Kernel, initrd: &Path, log_dir: &Path) -> Outcome {
+    let started = Instant::now();
+    let (status, error) = match run(kernel, initrd, log_dir) {
+        Ok((status, error)) => (status, error),
+        Err(error) => (None, Some(format!("{error:#}"))),
+    };
+    Outcome {
+        status,
+        seconds: started.elapsed().as_secs_f64(),
+        error,
+    }
+}
+
+fn timeout() -> Result<Duration> {
+    match env::var(TIMEOUT_VARIABLE) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map(Duration::from_secs)
+            .with_context(|| format!("{TIMEOUT_VARIABLE}={value:?} is not a number of seconds")),
+        Err(_) => Ok(Duration::from_secs(DEFAULT_TIMEOUT)),
+    }
+}
+
+/// Returns the sentinel's status and, when QEMU had to be killed, why.
+fn run(kernel: &Kernel, initrd: &Path, log_dir: &Path) -> Result<(Option<i32>, Option<String>)> {
+    let timeout = timeout()?;
+    fs::create_dir_all(log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+    let log_path = log_dir.join("console.log");
+    let log = File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+
+    let mut command = Command::new("qemu-system-x86_64");
+    command
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2"])
+        .arg("-kernel")
+        .arg(&kernel.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-nographic", "-no-reboot", "-nic", "none", "-append"])
+        .arg(match std::env::var(EXTRA_ARGS_VARIABLE) {
+            Ok(extra) if !extra.trim().is_empty() => format!("{KERNEL_ARGS} {}", extra.trim()),
+            _ => KERNEL_ARGS.to_string(),
+        });
+    eprintln!("+ {}", cmd::describe(&command));
+    // One pipe for both streams keeps QEMU's own messages in order with the console's.
+    let (reader, writer) = std::io::pipe().context("cannot create a pipe for QEMU's output")?;
+    let writer_for_errors = writer.try_clone().context("cannot duplicate a pipe")?;
+    command.stdin(Stdio::null()).stdout(writer).stderr(writer_for_errors);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{}`", cmd::describe(&command)))?;
+    // The parent's ends of the pipe go with the command, so the reader sees the end when QEMU exits.
+    drop(command);
+
+    let prefix = format!("[{}] ", kernel.version);
+    let console = thread::spawn(move || stream(reader, log, &prefix));
+
+    let started = Instant::now();
+    let mut killed = None;
+    loop {
+        if child.try_wait().context("cannot wait for QEMU")?.is_some() {
+            break;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            killed = Some(format!(
+                "killed after {} s (set {TIMEOUT_VARIABLE} for more)",
+                timeout.as_secs()
+            ));
+            break;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let status = console
+        .join()
+        .map_err(|_| anyhow::anyhow!("the console reader panicked"))?;
+    Ok((status, killed))
+}
+
+/// Copies the console line by line to the terminal (prefixed) and the log; returns the status on
+/// the last sentinel line.
+fn stream(reader: impl std::io::Read, mut log: File, prefix: &str) -> Option<i32> {
+    let mut reader = BufReader::new(reader);
+    let mut line = Vec::new();
+    let mut status = None;
+    let stdout = std::io::stdout();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text = printable(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']));
+        let _ = writeln!(log, "{text}");
+        let _ = writeln!(stdout.lock(), "{prefix}{text}");
+        if let Some(at) = text.rfind(SENTINEL) {
+            let digits: String = text[at + SENTINEL.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            status = digits.parse().ok().or(status);
+        }
+    }
+    status
+}
+
+/// `text` without terminal escapes and control characters (the firmware clears the screen).
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-letter; other escapes are two characters.
+            if chars.next_if_eq(&'[').is_some() {
+                while chars.next().is_some_and(|c| !c.is_ascii_alphabetic() && c != '~') {}
+            } else {
+                chars.next();
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_removed_from_console_lines() {
+        assert_eq!(printable("\x1bc\x1b[?7lSeaBIOS\x1b[2J ok\t1"), "SeaBIOS ok\t1");
+    }
+}
