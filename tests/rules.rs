@@ -15,19 +15,17 @@ use serde_json::Value;
 use support::*;
 
 /// A place for one scenario: a fake home, a project directory the agent starts in, and a
-/// directory under /tmp. Homes and projects live under the build's own temporary directory, not
-/// /tmp, because the default pack ignores deletions and downloads in /tmp-like places.
+/// directory under /tmp. Homes and projects live outside every temporary tree (see
+/// `support::durable_tempdir`), because the default pack ignores deletions and downloads in
+/// /tmp-like places, and a fresh clone (as in CI) may itself sit under /tmp.
 struct Scenario {
-    root: tempfile::TempDir,
+    root: DurableDir,
     scratch: tempfile::TempDir,
 }
 
 impl Scenario {
     fn new() -> Self {
-        let root = tempfile::Builder::new()
-            .prefix("rules-e2e-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("scenario dir");
+        let root = durable_tempdir("rules-e2e-");
         let scratch = tempfile::Builder::new()
             .prefix("agent-e2e-")
             .tempdir()

@@ -24,6 +24,38 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// Where tests put trees that must not look temporary to the default pack (which ignores
+/// deletions and downloads under /tmp, /var/tmp and the like). The build directory is no good:
+/// a fresh clone, as in CI, may itself live under /tmp.
+const DURABLE_TEST_ROOT: &str = "/var/lib/agent-sensor-e2e";
+
+/// A fresh directory outside every temporary tree, removed (with its parent, once empty) when
+/// dropped.
+pub fn durable_tempdir(prefix: &str) -> DurableDir {
+    std::fs::create_dir_all(DURABLE_TEST_ROOT).expect("create the durable test root");
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(DURABLE_TEST_ROOT)
+        .expect("durable test dir");
+    DurableDir(Some(dir))
+}
+
+pub struct DurableDir(Option<tempfile::TempDir>);
+
+impl DurableDir {
+    pub fn path(&self) -> &Path {
+        self.0.as_ref().expect("present until dropped").path()
+    }
+}
+
+impl Drop for DurableDir {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        // Fails while another test still has a directory there: the last one removes it.
+        let _ = std::fs::remove_dir(DURABLE_TEST_ROOT);
+    }
+}
+
 /// How much longer waits may take here: the kernel lab runs under emulation, about ten times
 /// slower than the host.
 pub fn patience(timeout: Duration) -> Duration {
