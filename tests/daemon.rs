@@ -240,7 +240,7 @@ fn sighup_reloads_rules_and_a_broken_pack_keeps_the_previous_ones() {
 
     std::fs::write(&pack, "rules:\n  - id: e2e-marker-a\n    when: {file.pth: marker-a}\n").expect("broken pack");
     hangup(&daemon);
-    daemon.wait_for_log("rule reload failed", Duration::from_secs(10));
+    daemon.wait_for_log("reload rejected", Duration::from_secs(10));
     assert!(
         daemon.log().contains("unknown event field `file.pth`"),
         "{}",

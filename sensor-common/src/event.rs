@@ -30,6 +30,8 @@ pub const EVENT_UNLINK: u16 = 6;
 pub const EVENT_CHDIR: u16 = 7;
 /// A judgement of the enforcement policy ([`PolicyEvent`]).
 pub const EVENT_POLICY: u16 = 8;
+/// A tracked process reached for the sensor itself (signal, ptrace, bpf()).
+pub const EVENT_TAMPER: u16 = 9;
 
 /// Header flag: this exec matched an agent profile and started a new session.
 pub const HEADER_SESSION_START: u16 = 1;
@@ -269,4 +271,33 @@ pub struct PolicyEvent {
     pub path: StrRef,
     /// When `path` is a relative string: the directory it starts from, as components.
     pub base: StrRef,
+}
+
+/// `TamperEvent::kind`: a signal sent to the sensor.
+pub const TAMPER_SIGNAL: u32 = 1;
+/// `TamperEvent::kind`: ptrace aimed at the sensor.
+pub const TAMPER_PTRACE: u32 = 2;
+/// `TamperEvent::kind`: the bpf() syscall (loading, detaching or inspecting BPF programs).
+pub const TAMPER_BPF: u32 = 3;
+
+/// `TamperEvent::verdict`: seen (the operation went ahead; no BPF LSM).
+pub const TAMPER_SEEN: u32 = 0;
+/// `TamperEvent::verdict`: denied by a BPF LSM hook (EPERM).
+pub const TAMPER_DENIED: u32 = 1;
+/// `TamperEvent::verdict`: a BPF LSM hook would have denied it (monitor mode).
+pub const TAMPER_WOULD_DENY: u32 = 2;
+
+/// A tracked process reached for the sensor (docs/enforcement.md, "Protecting the sensor").
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TamperEvent {
+    pub header: EventHeader,
+    /// One of the `TAMPER_*` kinds.
+    pub kind: u32,
+    /// The signal number, the ptrace request or the bpf() command.
+    pub detail: u32,
+    /// The sensor process (or thread) aimed at; 0 for bpf().
+    pub target: u32,
+    /// One of `TAMPER_SEEN`, `TAMPER_DENIED`, `TAMPER_WOULD_DENY`.
+    pub verdict: u32,
 }

@@ -65,6 +65,12 @@ pub struct TracepointLayout {
     pub newtask_clone_flags_size: u32,
     /// `sched_process_exit`: `group_dead`, or [`FIELD_ABSENT`] on kernels that lack it.
     pub exit_group_dead: u32,
+    /// `signal_generate`: the signal number.
+    pub signal_sig: u32,
+    /// `signal_generate`: the pid of the task the signal is for.
+    pub signal_pid: u32,
+    /// `signal_generate`: the result (delivered, ignored, …).
+    pub signal_result: u32,
 }
 
 /// Run-time settings of the capture programs.

@@ -37,6 +37,12 @@ pub fn parent_tgid(task: u64) -> u32 {
         .unwrap_or(0) as u32
 }
 
+/// The thread-group id of `task`.
+#[inline(always)]
+pub fn tgid(task: u64) -> u32 {
+    read::<i32>(task + offset!(task_tgid)).unwrap_or(0) as u32
+}
+
 #[inline(always)]
 pub fn start_boottime(task: u64) -> u64 {
     read::<u64>(task + offset!(task_start_boottime)).unwrap_or(0)

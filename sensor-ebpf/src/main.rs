@@ -28,7 +28,7 @@ use sensor_common::{
     policy::PolicyOp,
 };
 
-use programs::{lsm, process, sock_addr, syscalls};
+use programs::{lsm, process, sock_addr, syscalls, tamper};
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
@@ -134,6 +134,48 @@ pub fn lsm_bprm_check_security(ctx: LsmContext) -> i32 {
 #[lsm(hook = "socket_connect")]
 pub fn lsm_socket_connect(ctx: LsmContext) -> i32 {
     lsm::socket_connect(&ctx)
+}
+
+// Protecting the sensor: tracepoints report, LSM hooks deny (docs/enforcement.md).
+
+#[tracepoint]
+pub fn signal_generate(ctx: TracePointContext) -> u32 {
+    let _ = tamper::on_signal_generate(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_ptrace(ctx: TracePointContext) -> u32 {
+    let _ = tamper::on_ptrace(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_bpf(ctx: TracePointContext) -> u32 {
+    let _ = tamper::on_bpf(&ctx);
+    0
+}
+
+#[lsm(hook = "task_kill")]
+pub fn lsm_task_kill(ctx: LsmContext) -> i32 {
+    tamper::task_kill(&ctx)
+}
+
+#[lsm(hook = "ptrace_access_check")]
+pub fn lsm_ptrace_access_check(ctx: LsmContext) -> i32 {
+    tamper::ptrace_access_check(&ctx)
+}
+
+/// `bpf` before kernel 6.9: three arguments, then the previous answer.
+#[lsm(hook = "bpf")]
+pub fn lsm_bpf(ctx: LsmContext) -> i32 {
+    tamper::bpf::<3>(&ctx)
+}
+
+/// `bpf` since kernel 6.9: a fourth argument (the BPF token), then the previous answer.
+#[lsm(hook = "bpf")]
+pub fn lsm_bpf_token(ctx: LsmContext) -> i32 {
+    tamper::bpf::<4>(&ctx)
 }
 
 // cgroup socket-address programs (the network backend without BPF LSM).

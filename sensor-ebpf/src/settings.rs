@@ -48,6 +48,9 @@ static TRACEPOINT_LAYOUT: TracepointLayout = TracepointLayout {
     newtask_clone_flags: 0,
     newtask_clone_flags_size: 0,
     exit_group_dead: 0,
+    signal_sig: 0,
+    signal_pid: 0,
+    signal_result: 0,
 };
 
 #[unsafe(no_mangle)]
@@ -103,4 +106,14 @@ pub fn match_profiles() -> bool {
 #[inline(always)]
 pub fn sensor_tgid() -> u32 {
     global!(CAPTURE_SETTINGS.sensor_tgid)
+}
+
+/// Offsets of `signal_generate`'s `sig`, `pid` and `result` fields.
+#[inline(always)]
+pub fn signal_fields() -> (u32, u32, u32) {
+    (
+        global!(TRACEPOINT_LAYOUT.signal_sig),
+        global!(TRACEPOINT_LAYOUT.signal_pid),
+        global!(TRACEPOINT_LAYOUT.signal_result),
+    )
 }

@@ -9,6 +9,7 @@ use std::{hint::black_box, sync::Arc};
 use agent_sensor::{
     event::{
         Event,
+        ecs::EcsEvent,
         from_json::{event_from_json, nest_dotted},
     },
     rules::{Engine, loader},
@@ -164,6 +165,21 @@ fn engine_throughput(c: &mut Criterion) {
                 engine.process(black_box(event), &mut alerts);
             }
             alerts.clear();
+        });
+    });
+    // What the sensor does per event besides the rules when it keeps the audit trail: the ECS
+    // JSON line of every event.
+    group.bench_function("default_pack_and_ecs_json", |b| {
+        let mut engine = Engine::new(rules.clone());
+        let mut alerts = Vec::new();
+        b.iter(|| {
+            let mut bytes = 0;
+            for event in &events {
+                engine.process(black_box(event), &mut alerts);
+                bytes += EcsEvent { event }.to_json().len();
+            }
+            alerts.clear();
+            black_box(bytes)
         });
     });
     group.finish();

@@ -23,9 +23,10 @@ pub struct OutputArgs {
     /// Write every event (the audit trail) as JSON lines: a file, or `-` for standard output.
     #[arg(long, value_name = "PATH")]
     pub events: Option<String>,
-    /// Write alerts as JSON lines: a file, or `-` for standard output.
-    #[arg(long, value_name = "PATH", default_value = "-")]
-    pub alerts: String,
+    /// Write alerts as JSON lines: a file, or `-` for standard output. Default: standard output,
+    /// unless the configuration's `outputs:` take alerts.
+    #[arg(long, value_name = "PATH")]
+    pub alerts: Option<String>,
     /// Rule pack file or directory (repeatable); default: the shipped packs.
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -36,6 +37,10 @@ pub struct OutputArgs {
     /// `enforce` does it. Default: the configuration's `enforcement.mode` (monitor).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+    /// The daemon's control socket (`run` listens on it, `watch` registers with the daemon
+    /// there). Default: the configuration's `control.socket`.
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,9 +77,28 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Show what the running daemon is doing: sessions, rule packs, enforcement backends,
+    /// counters (asks its control socket; needs root).
+    Status {
+        /// The daemon's control socket. Default: the configuration's `control.socket`.
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
+        /// Configuration file (YAML), for `control.socket`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Rule pack tools for rule authors.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Behavioural baselines of agent profiles: show, reset, export, import (docs/baselines.md).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// Run recorded events (the JSON lines `--events` writes) through rule packs.
     Replay {
         /// The recording.
@@ -115,5 +139,76 @@ pub enum RulesCommand {
         /// Pack files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and what it names (profiles, rule packs, outputs) without
+    /// starting the sensor; every problem names its file and line.
+    Check {
+        /// The file; default /etc/agent-sensor/config.yaml (built-in defaults when absent).
+        config: Option<PathBuf>,
+    },
+}
+
+/// Where `baseline` finds the baselines.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state directory (baselines are in its `baselines/`). Default: `AGENT_SENSOR_STATE_DIR`,
+    /// else the configuration's `state_dir`, else /var/lib/agent-sensor.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Configuration file (YAML), for `state_dir`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The form of an exported baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineFormat {
+    /// Pretty-printed JSON (readable, editable).
+    Json,
+    /// MessagePack, as the sensor stores it.
+    Rmp,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Summarise one profile's baseline, or list every stored profile.
+    Show {
+        /// The profile (agent name); all when absent.
+        name: Option<String>,
+        /// Everything learned, as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Forget a profile's baseline so that it learns afresh (refused while a sensor runs).
+    Reset {
+        name: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Write a profile's baseline to a file or standard output.
+    Export {
+        name: String,
+        /// Where to write; standard output when absent.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: BaselineFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Replace a profile's baseline with an exported one, JSON or MessagePack (refused while a
+    /// sensor runs).
+    Import {
+        name: String,
+        /// The export to read.
+        file: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }

@@ -7,20 +7,28 @@
 //! - [`process`]: the process table, sessions, cgroups, path resolution;
 //! - [`event`]: enriched events and their ECS JSON form;
 //! - [`rules`]: YAML rule packs compiled into an engine that turns events into alerts;
+//! - [`geo`]: where connections go (scope, country, egress allowlist);
+//! - [`baseline`]: what each agent profile usually does, and alerts when it does something new;
 //! - [`enforce`]: kernel rules compiled into the kernel's policy maps, verdicts into alerts, kills;
 //! - [`output`]: where events and alerts go;
+//! - [`telemetry`]: metrics and the sensor's own alerts (event loss); [`control`]: the daemon's
+//!   control socket (`status`, `watch` registration);
 //! - [`pipeline`]: the loop that joins them; [`commands`] and [`cli`]: the user's entry points.
 
+pub mod baseline;
 pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod decode;
 pub mod enforce;
 pub mod event;
+pub mod geo;
 pub mod output;
 pub mod pipeline;
 pub mod process;
 pub mod profiles;
 pub mod random;
 pub mod rules;
+pub mod telemetry;

@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use agent_sensor::{
-    cli::{Cli, Command, OutputArgs, RulesCommand},
-    commands::{probe, replay, rules, run, session_exec, watch},
+    cli::{Cli, Command, ConfigCommand, OutputArgs, RulesCommand},
+    commands::{config, probe, replay, rules, run, session_exec, status, watch},
     output::OutputTarget,
 };
 use clap::Parser;
@@ -47,8 +47,15 @@ fn main() -> ExitCode {
         .map(|()| 0),
         Command::Rules(RulesCommand::Check { paths }) => Ok(rules::check(&paths)),
         Command::Rules(RulesCommand::Test { paths }) => Ok(rules::test(&paths)),
+        Command::Baseline(command) => agent_sensor::commands::baseline::run(command),
         Command::Replay { events, rules, alerts } => replay::run(&events, &rules, &alerts),
         Command::Probe { config } => probe::run(config.as_deref()).map(|()| 0),
+        Command::Config(ConfigCommand::Check { config: path }) => Ok(config::check(path.as_deref())),
+        Command::Status {
+            control_socket,
+            config: path,
+            json,
+        } => control_socket_path(control_socket, path.as_deref()).and_then(|socket| status::run(&socket, json)),
         Command::SessionExec { .. } => Ok(0),
     };
     match result {
@@ -63,10 +70,22 @@ fn main() -> ExitCode {
 fn outputs(args: OutputArgs) -> agent_sensor::commands::Outputs {
     agent_sensor::commands::Outputs {
         events: args.events.as_deref().map(OutputTarget::parse),
-        alerts: OutputTarget::parse(&args.alerts),
+        alerts: args.alerts.as_deref().map(OutputTarget::parse),
         rules: args.rules,
         config: args.config,
         mode: args.mode,
+        control_socket: args.control_socket,
+    }
+}
+
+/// `--control-socket`, or the configuration's `control.socket`.
+fn control_socket_path(
+    flag: Option<std::path::PathBuf>,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<std::path::PathBuf> {
+    match flag {
+        Some(path) => Ok(path),
+        None => Ok(agent_sensor::config::Config::load(config)?.control.socket),
     }
 }
 

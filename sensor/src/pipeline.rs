@@ -1,16 +1,18 @@
 //! The flow from kernel records to outputs: decode, enrich, evaluate rules, respond, write.
 //! Kernel verdicts (policy records) skip the engine: they are alerts already.
 
-use std::{future::Future, io};
+use std::{future::Future, io, sync::Arc, time::Instant};
 
 use crate::{
+    baseline::Baselines,
     capture::EventStream,
     decode::{RawEvent, decode},
     enforce::Enforcer,
     event::{Enricher, Event, ecs::EcsEvent},
-    output::JsonLines,
+    output::Outputs,
     process::SessionChange,
     rules::{Alert, Engine},
+    telemetry::{Metrics, SensorAlert, sensor_alert::now_ns},
 };
 
 /// Counts of what went through the pipeline.
@@ -24,7 +26,8 @@ pub struct PipelineStats {
     pub events_written: u64,
     /// Alerts raised by the rules.
     pub alerts: u64,
-    /// Events or alerts that could not be written (the output failed).
+    /// Lines (events or alerts) an output could not take, and failed flushes; each output's own
+    /// counters are in [`Outputs::stats`].
     pub output_errors: u64,
 }
 
@@ -33,25 +36,26 @@ pub struct Pipeline {
     pub engine: Option<Engine>,
     /// Carries out and reports deny, kill and kill-tree (absent offline).
     pub enforcer: Option<Enforcer>,
-    events: Option<JsonLines>,
-    alerts: Option<JsonLines>,
+    /// Every output (files, stdout, syslog, HTTP) with its filter.
+    pub outputs: Outputs,
+    /// Per-profile behavioural baselines: facts on every event before the rules see it, and
+    /// alerts for deviations (absent when off).
+    pub baseline: Option<Baselines>,
+    /// Prometheus metrics (absent when the metrics endpoint is off).
+    pub metrics: Option<Arc<Metrics>>,
     raised: Vec<Alert>,
     pub stats: PipelineStats,
 }
 
 impl Pipeline {
-    pub fn new(
-        enricher: Enricher,
-        engine: Option<Engine>,
-        events: Option<JsonLines>,
-        alerts: Option<JsonLines>,
-    ) -> Self {
+    pub fn new(enricher: Enricher, engine: Option<Engine>, outputs: Outputs) -> Self {
         Self {
             enricher,
             engine,
             enforcer: None,
-            events,
-            alerts,
+            outputs,
+            baseline: None,
+            metrics: None,
             raised: Vec::new(),
             stats: PipelineStats::default(),
         }
@@ -68,14 +72,31 @@ impl Pipeline {
                 }
                 self.write_alerts();
             }
+            Ok(RawEvent::Tamper(tamper)) => {
+                let alert = crate::telemetry::tamper::tamper_alert(&tamper, &mut self.enricher);
+                if let Some(metrics) = &self.metrics {
+                    metrics.count_enforcement(
+                        alert.facts.get("action").and_then(|a| a.as_str()).unwrap_or("alerted"),
+                        if tamper.verdict == sensor_common::event::TAMPER_SEEN {
+                            "tracepoint"
+                        } else {
+                            "bpf-lsm"
+                        },
+                    );
+                }
+                self.write_sensor_alert(&alert);
+            }
             Ok(raw) => {
-                if let Some(event) = self.enricher.enrich(raw) {
-                    self.handle_event(&event);
+                if let Some(mut event) = self.enricher.enrich(raw) {
+                    self.handle_event(&mut event);
                 }
                 self.session_changes();
             }
             Err(error) => {
                 self.stats.decode_errors += 1;
+                if let Some(metrics) = &self.metrics {
+                    metrics.decode_errors.inc();
+                }
                 if self.stats.decode_errors <= 10 || self.stats.decode_errors.is_power_of_two() {
                     tracing::error!(%error, count = self.stats.decode_errors, "undecodable record from the kernel");
                 }
@@ -83,10 +104,20 @@ impl Pipeline {
         }
     }
 
-    /// Evaluates and writes one enriched event.
-    pub fn handle_event(&mut self, event: &Event) {
+    /// Evaluates and writes one enriched event (the baseline adds its facts to it first).
+    pub fn handle_event(&mut self, event: &mut Event) {
+        let started = self.metrics.as_ref().map(|_| Instant::now());
+        if let Some(baseline) = self.baseline.as_mut() {
+            baseline.observe(event, &mut self.raised);
+        }
         if let Some(engine) = self.engine.as_mut() {
             engine.process(event, &mut self.raised);
+        }
+        if let (Some(metrics), Some(started)) = (&self.metrics, started) {
+            metrics.observe_evaluation(started.elapsed());
+            metrics.count_event(event.action.as_str());
+        }
+        if !self.raised.is_empty() {
             if let Some(enforcer) = self.enforcer.as_mut() {
                 for alert in &mut self.raised {
                     enforcer.respond(alert);
@@ -94,9 +125,11 @@ impl Pipeline {
             }
             self.write_alerts();
         }
-        if self.events.is_some() {
+        if self.outputs.wants_events() {
             let json = EcsEvent { event }.to_json();
-            if write(&mut self.events, &json, &mut self.stats.output_errors) {
+            let delivery = self.outputs.write_event(&json);
+            self.stats.output_errors += u64::from(delivery.failed);
+            if delivery.taken > 0 {
                 self.stats.events_written += 1;
             }
         }
@@ -107,13 +140,44 @@ impl Pipeline {
         for mut alert in std::mem::take(&mut self.raised) {
             self.stats.alerts += 1;
             alert.number = self.stats.alerts;
-            write(&mut self.alerts, &alert.to_json(), &mut self.stats.output_errors);
+            let severity = alert.rule.severity;
+            if let Some(metrics) = &self.metrics {
+                metrics.count_alert(&alert.rule.id, severity.as_str());
+                if let Some(response) = &alert.response {
+                    metrics.count_enforcement(response.action, response.backend);
+                }
+            }
+            if self.outputs.wants_alert(severity) {
+                let delivery = self.outputs.write_alert(&alert.to_json(), severity);
+                self.stats.output_errors += u64::from(delivery.failed);
+            }
         }
     }
 
-    /// Tells the enforcer about sessions that started or ended.
+    /// Numbers and writes an alert the sensor raises about itself (event loss, tampering).
+    pub fn write_sensor_alert(&mut self, alert: &SensorAlert) {
+        self.stats.alerts += 1;
+        tracing::warn!(rule = alert.rule_id, "{}", alert.description);
+        if let Some(metrics) = &self.metrics {
+            metrics.count_alert(alert.rule_id, alert.severity.as_str());
+        }
+        if self.outputs.wants_alert(alert.severity) {
+            let json = alert.to_json(self.enricher.context(), self.stats.alerts, now_ns());
+            let delivery = self.outputs.write_alert(&json, alert.severity);
+            self.stats.output_errors += u64::from(delivery.failed);
+        }
+    }
+
+    /// Tells the enforcer (and the baselines) about sessions that started or ended.
     fn session_changes(&mut self) {
         let changes = self.enricher.sessions.take_changes();
+        if let Some(baseline) = self.baseline.as_mut() {
+            for change in &changes {
+                if let SessionChange::Ended(id) = change {
+                    baseline.session_ended(*id);
+                }
+            }
+        }
         let Some(enforcer) = self.enforcer.as_mut() else {
             return;
         };
@@ -132,12 +196,13 @@ impl Pipeline {
 
     /// Flushes the outputs so readers see every complete line written so far.
     pub fn flush(&mut self) {
-        for out in [&mut self.alerts, &mut self.events].into_iter().flatten() {
-            if let Err(error) = out.flush() {
-                self.stats.output_errors += 1;
-                tracing::error!(%error, target = %out.target().describe(), "cannot flush output");
-            }
-        }
+        self.stats.output_errors += u64::from(self.outputs.flush());
+    }
+
+    /// Flushes and closes every output, giving syslog and HTTP outputs their shutdown time to
+    /// deliver (what HTTP outputs cannot deliver stays spooled for the next start). Blocks.
+    pub fn close_outputs(&mut self) {
+        self.outputs.close();
     }
 
     /// Waits for records, handles every available one, and flushes.
@@ -164,22 +229,5 @@ impl Pipeline {
         }
         self.drain(stream);
         Ok(())
-    }
-}
-
-/// Writes one line; counts and logs (sparingly) a failure. Returns whether it was written.
-fn write(out: &mut Option<JsonLines>, json: &[u8], errors: &mut u64) -> bool {
-    let Some(out) = out.as_mut() else {
-        return false;
-    };
-    match out.write_line(json) {
-        Ok(()) => true,
-        Err(error) => {
-            *errors += 1;
-            if *errors <= 10 || errors.is_power_of_two() {
-                tracing::error!(%error, target = %out.target().describe(), "cannot write output");
-            }
-            false
-        }
     }
 }

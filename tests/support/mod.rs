@@ -73,7 +73,21 @@ pub fn sensor_binary() -> PathBuf {
 pub fn sensor() -> Command {
     let mut command = Command::new(sensor_binary());
     command.env("RUST_LOG", "info");
+    // Baselines (and other state) go to this test binary's own directory, not /var/lib.
+    command.env("AGENT_SENSOR_STATE_DIR", test_state_dir());
     command
+}
+
+/// The state directory of this test binary's sensors: under the target directory, emptied the
+/// first time it is asked for in a run, so runs do not learn from each other.
+pub fn test_state_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-state-{}", env!("CARGO_CRATE_NAME")));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    })
+    .clone()
 }
 
 /// Runs `agent-sensor watch --events <events> [extra] -- bash -c <script>`.
@@ -131,6 +145,8 @@ impl Daemon {
             .arg("run")
             .arg("--events")
             .arg(&events)
+            .arg("--control-socket")
+            .arg(dir.join("control.sock"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -163,6 +179,40 @@ impl Daemon {
             "the daemon did not log {needle:?} within {timeout:?}; its log:\n{}",
             self.log()
         );
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// True while the daemon process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+
+    /// Waits for the daemon to exit by itself; it must exit cleanly.
+    pub fn wait_for_exit(mut self, timeout: Duration) {
+        let timeout = patience(timeout);
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the daemon") {
+                assert!(
+                    status.success(),
+                    "the daemon failed ({status}); its log:\n{}",
+                    self.log()
+                );
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the daemon did not exit within {timeout:?}; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Sends a signal to the daemon.
@@ -240,5 +290,15 @@ impl TestCgroup {
 impl Drop for TestCgroup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// A child process killed (and reaped) when the test ends, even when it fails.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

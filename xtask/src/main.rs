@@ -1,7 +1,8 @@
 //! Project tasks. `cargo xtask setup` installs what building needs; `run` starts the daemon with
 //! the default configuration; `test` runs every check and test CI runs; `vm-test` runs end-to-end
-//! tests under Debian kernels with BPF LSM in QEMU.
+//! tests under Debian kernels with BPF LSM in QEMU; `bench` measures what the sensor costs.
 
+mod bench;
 mod cmd;
 mod setup;
 mod tasks;
@@ -39,13 +40,23 @@ enum Task {
         /// A kernel version to boot (repeatable): 6.1, 6.12. Default: both.
         #[arg(long = "kernel", value_name = "VERSION")]
         kernels: Vec<String>,
-        /// The end-to-end test target (tests/NAME.rs) to run.
-        #[arg(long, value_name = "NAME", default_value = vm::DEFAULT_TEST)]
-        test: String,
+        /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce and
+        /// tamper, the targets BPF LSM changes.
+        #[arg(long = "test", value_name = "NAME")]
+        tests: Vec<String>,
         /// Arguments passed to the test binary, e.g. a test name filter.
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Build the Debian package (systemd unit, config, docs) with cargo-deb, installing
+    /// cargo-deb when missing; prints the .deb's path.
+    Package,
+    /// Measure what the sensor costs (syscall overhead beside auditd, engine throughput, memory,
+    /// load) and write docs/benchmarks.md. As root; installs auditd when missing.
+    Bench(bench::Options),
+    /// Internal: the workload the bench measures (loops, load generator).
+    #[command(name = "__bench-workload", hide = true)]
+    BenchWorkload(bench::workload::WorkloadArgs),
 }
 
 fn main() -> Result<()> {
@@ -54,6 +65,9 @@ fn main() -> Result<()> {
         Task::Build => tasks::build(),
         Task::Run { args } => tasks::run_sensor(&args),
         Task::Test => tasks::test(),
-        Task::VmTest { kernels, test, args } => tasks::vm_test(&vm::Options { kernels, test, args }),
+        Task::VmTest { kernels, tests, args } => tasks::vm_test(&vm::Options { kernels, tests, args }),
+        Task::Package => tasks::package(),
+        Task::Bench(options) => bench::run(&options),
+        Task::BenchWorkload(args) => bench::workload::run(args),
     }
 }

@@ -60,3 +60,18 @@ pub fn vm_test(options: &vm::Options) -> Result<()> {
     setup::run()?;
     vm::run(options)
 }
+
+/// Builds `target/debian/agent-sensor_*.deb` (cargo-deb, installed into cargo's bin directory
+/// when missing).
+pub fn package() -> Result<()> {
+    build()?;
+    let has_cargo_deb = Command::new(env!("CARGO"))
+        .args(["deb", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !has_cargo_deb {
+        eprintln!("package: installing cargo-deb (once)");
+        cmd::run(cargo().args(["install", "cargo-deb", "--locked"]))?;
+    }
+    cmd::run(cargo().args(["deb", "--package", "agent-sensor", "--no-build"]))
+}

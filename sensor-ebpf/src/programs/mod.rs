@@ -4,3 +4,4 @@ pub mod net;
 pub mod process;
 pub mod sock_addr;
 pub mod syscalls;
+pub mod tamper;

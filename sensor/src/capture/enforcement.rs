@@ -12,12 +12,16 @@ use aya::{
 };
 
 /// The LSM hooks, by program name.
-pub const LSM_HOOKS: [(&str, &str); 5] = [
+pub const LSM_HOOKS: [(&str, &str); 8] = [
     ("lsm_file_open", "file_open"),
     ("lsm_path_unlink", "path_unlink"),
     ("lsm_path_rmdir", "path_rmdir"),
     ("lsm_bprm_check_security", "bprm_check_security"),
     ("lsm_socket_connect", "socket_connect"),
+    // Protecting the sensor itself.
+    ("lsm_task_kill", "task_kill"),
+    ("lsm_ptrace_access_check", "ptrace_access_check"),
+    ("lsm_bpf", "bpf"),
 ];
 
 /// The cgroup socket-address programs.
@@ -83,7 +87,16 @@ impl EnforcementPrograms {
                 return;
             }
         };
+        // The `bpf` hook's program depends on whether the kernel has BPF tokens (6.9+).
+        let bpf_program = if crate::capture::kernel_layout::lsm_bpf_has_token(Path::new(
+            crate::capture::kernel_layout::VMLINUX_BTF,
+        )) {
+            "lsm_bpf_token"
+        } else {
+            "lsm_bpf"
+        };
         for (name, hook) in LSM_HOOKS {
+            let name = if hook == "bpf" { bpf_program } else { name };
             match attach_lsm(ebpf, name, hook, &btf) {
                 Ok(link) => {
                     self.lsm_links.push(link);

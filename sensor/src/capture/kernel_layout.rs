@@ -68,6 +68,23 @@ pub fn load(path: &Path) -> Result<KernelLayout, LayoutError> {
     })
 }
 
+/// Whether the `bpf` LSM hook takes a `struct bpf_token *` (kernel 6.9+): its BPF programs then
+/// find the previous hook's answer in their fifth argument instead of the fourth.
+pub fn lsm_bpf_has_token(path: &Path) -> bool {
+    let Ok(btf) = Btf::from_file(path) else {
+        return false;
+    };
+    let Ok(candidates) = btf.resolve_types_by_name("bpf_lsm_bpf") else {
+        return false;
+    };
+    candidates.iter().any(|candidate| {
+        let Type::Func(func) = candidate else {
+            return false;
+        };
+        matches!(btf.resolve_chained_type(func), Ok(Type::FuncProto(proto)) if proto.parameters.len() >= 4)
+    })
+}
+
 struct Layouts<'a> {
     btf: &'a Btf,
 }

@@ -202,6 +202,28 @@ impl Capture {
         attached.extend(exits.iter().map(|exit| format!("syscalls/{exit}")));
 
         let enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm);
+        // Protecting the sensor: where an LSM hook judges signals, ptrace or bpf(), its
+        // tracepoint would only report the same call twice.
+        for (program, category, name, hook) in [
+            ("signal_generate", "signal", "signal_generate", Some("task_kill")),
+            (
+                "sys_enter_ptrace",
+                "syscalls",
+                "sys_enter_ptrace",
+                Some("ptrace_access_check"),
+            ),
+            ("sys_enter_bpf", "syscalls", "sys_enter_bpf", Some("bpf")),
+        ] {
+            if hook.is_some_and(|hook| enforcement.lsm_attached.contains(&hook)) {
+                continue;
+            }
+            if !has_tracepoint(&env.tracefs, category, name) {
+                missing.push(format!("{category}/{name}"));
+                continue;
+            }
+            links.extend(attach(&mut ebpf, program, &[(category, name)])?);
+            attached.push(format!("{category}/{name}"));
+        }
         tracing::debug!(elapsed = ?started.elapsed(), "programs loaded and attached");
         let policy = PolicyMaps {
             config: take_map(&mut ebpf, POLICY_CONFIG_MAP)?,

@@ -101,6 +101,10 @@ pub fn load(tracefs: &Path) -> Result<TracepointLayout, FormatError> {
     let (exec_path, exec) = read(tracefs, "sched/sched_process_exec")?;
     let (newtask_path, newtask) = read(tracefs, "task/task_newtask")?;
     let (_, exit) = read(tracefs, "sched/sched_process_exit")?;
+    let (signal_path, signal) = read(tracefs, "signal/signal_generate")?;
+    let signal_sig = required(&signal_path, &signal, "sig")?.offset;
+    let signal_pid = required(&signal_path, &signal, "pid")?.offset;
+    let signal_result = required(&signal_path, &signal, "result")?.offset;
     let filename = required(&exec_path, &exec, "filename")?;
     let pid = required(&newtask_path, &newtask, "pid")?;
     let clone_flags = required(&newtask_path, &newtask, "clone_flags")?;
@@ -119,6 +123,9 @@ pub fn load(tracefs: &Path) -> Result<TracepointLayout, FormatError> {
         newtask_clone_flags: clone_flags.offset,
         newtask_clone_flags_size: clone_flags.size,
         exit_group_dead: exit.fields.get("group_dead").map_or(FIELD_ABSENT, |field| field.offset),
+        signal_sig,
+        signal_pid,
+        signal_result,
     })
 }
 

@@ -1,10 +1,13 @@
 //! The subcommands of `agent-sensor`.
 
+pub mod baseline;
+pub mod config;
 pub mod probe;
 pub mod replay;
 pub mod rules;
 pub mod run;
 pub mod session_exec;
+pub mod status;
 pub mod watch;
 
 use std::{path::PathBuf, sync::Arc};
@@ -13,8 +16,9 @@ use anyhow::Result;
 
 use crate::{
     capture::{Capture, KernelCounters},
+    config::Config,
     enforce::{Enforcer, Mode},
-    output::{JsonLines, OutputTarget},
+    output::{self, OutputTarget},
     pipeline::PipelineStats,
     rules::{Engine, RuleSet, loader},
 };
@@ -22,29 +26,44 @@ use crate::{
 /// Where `watch` and `run` write, which rules they apply, and their configuration file.
 #[derive(Clone, Debug)]
 pub struct Outputs {
-    /// The event audit trail, when asked for.
+    /// `--events`: the event audit trail to a file or stdout, when asked for.
     pub events: Option<OutputTarget>,
-    pub alerts: OutputTarget,
+    /// `--alerts`; without it alerts go to stdout unless a configured output takes them.
+    pub alerts: Option<OutputTarget>,
     /// Rule pack files or directories; empty means the shipped packs.
     pub rules: Vec<PathBuf>,
     pub config: Option<PathBuf>,
+    /// `--control-socket`, overriding the configuration's `control.socket`.
+    pub control_socket: Option<PathBuf>,
     /// `--mode`, overriding the configuration's.
     pub mode: Option<Mode>,
 }
 
 impl Outputs {
-    /// Loads the rules and opens the outputs, failing with every rule problem listed.
-    pub fn open(&self) -> Result<(Engine, Option<JsonLines>, JsonLines)> {
-        let rules = load_rules(&self.rules)?;
+    /// `--rules` when given, else the configuration's `rules`; empty means the shipped packs.
+    pub fn rule_paths(&self, config: &Config) -> Vec<PathBuf> {
+        if self.rules.is_empty() {
+            config.rules.clone()
+        } else {
+            self.rules.clone()
+        }
+    }
+
+    /// Loads the rules and opens the outputs (the configuration's and the flags'), failing with
+    /// every rule problem listed.
+    pub fn open(&self, config: &Config) -> Result<(Engine, output::Outputs)> {
+        let rules = load_rules(&self.rule_paths(config))?;
         tracing::info!(
             rules = rules.rules.len(),
             disabled = rules.disabled,
             packs = rules.files.len(),
             "rules loaded"
         );
-        let events = self.events.clone().map(JsonLines::open).transpose()?;
-        let alerts = JsonLines::open(self.alerts.clone())?;
-        Ok((Engine::new(Arc::new(rules)), events, alerts))
+        let configs = output::config::with_flags(&config.outputs, self.events.as_ref(), self.alerts.as_ref())
+            .map_err(anyhow::Error::msg)?;
+        let outputs = output::Outputs::open(&configs, &config.state_dir)?;
+        tracing::info!("outputs:\n  {}", outputs.describe().join("\n  "));
+        Ok((Engine::new(Arc::new(rules)), outputs))
     }
 }
 

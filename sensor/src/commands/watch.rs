@@ -25,6 +25,7 @@ use super::{Outputs, report_counters};
 use crate::{
     capture::{Capture, CaptureOptions, EventStream, environment, tracking},
     config::Config,
+    control::{Registration, client},
     event::{Enricher, ecs::SensorContext},
     pipeline::Pipeline,
     process::{
@@ -80,8 +81,9 @@ pub fn run(options: WatchOptions) -> Result<i32> {
     }
     let env = environment::check()?;
     let config = Config::load(options.outputs.config.as_deref())?;
+    let network = Arc::new(crate::geo::Network::from_config(&config)?);
     let run_as = options.user.as_deref().map(RunAs::lookup).transpose()?;
-    let (mut engine, events, alerts) = options.outputs.open()?;
+    let (mut engine, outputs) = options.outputs.open(&config)?;
     let mode = options.outputs.mode.unwrap_or(config.enforcement.mode);
 
     let mut capture = Capture::load(
@@ -134,6 +136,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             Vec::new(),
             SensorContext::current(),
         );
+        enricher.set_network(network);
         let mut session = Session::new(session_id, agent.clone(), pid, Origin::Watch);
         session.working_directory = std::env::current_dir()
             .ok()
@@ -146,8 +149,9 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             Some(cgroup.path().to_path_buf()),
         );
         enricher.sessions.start(session);
-        let mut pipeline = Pipeline::new(enricher, Some(engine), events, Some(alerts));
+        let mut pipeline = Pipeline::new(enricher, Some(engine), outputs);
         pipeline.enforcer = Some(enforcer);
+        pipeline.baseline = crate::baseline::Baselines::open(&config);
         let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
         tracing::info!(
             session = %agent_id(session_id),
@@ -157,11 +161,31 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             "watching"
         );
 
+        let _registration = register_with_daemon(
+            &options
+                .outputs
+                .control_socket
+                .clone()
+                .unwrap_or_else(|| config.control.socket.clone()),
+            Registration {
+                session: agent_id(session_id),
+                agent: agent.to_string(),
+                root_pid: pid,
+                watcher_pid: std::process::id(),
+                cgroup: Some(cgroup.relative().to_string()),
+                mode: mode.to_string(),
+            },
+        );
+
         // Let the trampoline execute the command now that it is tracked.
         control.write_all(&[1]).context("releasing the command")?;
         drop(control);
 
         let status = wait_for_command(&mut pipeline, &mut stream, &mut child, pid).await?;
+        if let Some(baseline) = pipeline.baseline.as_mut() {
+            baseline.finish();
+        }
+        pipeline.close_outputs();
         report_counters(&capture, &pipeline.stats);
         finish_cgroup(&cgroup);
         Ok(exit_code(status))
@@ -182,6 +206,23 @@ fn command_home(run_as: Option<&RunAs>) -> Option<SessionHome> {
 }
 
 /// The base name of the command, as the default agent name.
+/// Lists the session with the running daemon, if there is one (until this watch ends).
+fn register_with_daemon(socket: &std::path::Path, registration: Registration) -> Option<client::Registered> {
+    if !socket.exists() {
+        return None;
+    }
+    match client::register(socket, registration) {
+        Ok(registered) => {
+            tracing::info!(socket = %socket.display(), "session registered with the daemon");
+            Some(registered)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot register the session with the daemon; watching anyway");
+            None
+        }
+    }
+}
+
 fn program_name(command: &OsString) -> String {
     let text = command.to_string_lossy();
     text.rsplit('/').next().unwrap_or(&text).to_string()

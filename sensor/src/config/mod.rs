@@ -1,5 +1,7 @@
 //! The sensor's configuration file (YAML; see docs/configuration.md).
 
+pub mod baseline;
+pub mod network;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -10,6 +12,9 @@ use crate::{
     enforce::Mode,
     profiles::{ProfileError, Profiles},
 };
+
+/// The configuration file read when `--config` is not given (if it exists).
+pub const DEFAULT_PATH: &str = "/etc/agent-sensor/config.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -73,6 +78,27 @@ struct ConfigFile {
     capture: CaptureConfig,
     #[serde(default)]
     enforcement: EnforcementConfig,
+    /// Where baselines are kept (docs/baselines.md). Relative to the config file.
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    baseline: baseline::BaselineConfig,
+    #[serde(default)]
+    geo: network::GeoConfig,
+    #[serde(default)]
+    egress: Option<network::EgressConfig>,
+    /// Where alerts and events go (docs/outputs.md).
+    #[serde(default)]
+    outputs: Vec<serde_saphyr::Spanned<crate::output::config::OutputSpec>>,
+    /// Rule pack files or directories (relative to the config file); the shipped packs when empty.
+    #[serde(default)]
+    rules: Vec<PathBuf>,
+    #[serde(default)]
+    control: crate::control::ControlConfig,
+    #[serde(default)]
+    metrics: crate::telemetry::MetricsConfig,
+    #[serde(default)]
+    loss_alert: crate::telemetry::LossPolicy,
 }
 
 /// The configuration in effect.
@@ -81,6 +107,22 @@ pub struct Config {
     pub profiles: Profiles,
     pub capture: CaptureConfig,
     pub enforcement: EnforcementConfig,
+    /// Where baselines are kept (`state_dir`, or `AGENT_SENSOR_STATE_DIR`).
+    pub state_dir: PathBuf,
+    pub baseline: baseline::BaselineConfig,
+    /// Country database and test mappings; `geo.database` is absolute here.
+    pub geo: network::GeoConfig,
+    /// The egress allowlist behind `agent_sensor.destination.allowed`, when configured.
+    pub egress: Option<network::EgressConfig>,
+    /// Outputs from the `outputs:` section (paths made absolute); the command line adds its own.
+    pub outputs: Vec<crate::output::OutputConfig>,
+    /// Rule packs (absolute); `--rules` replaces them, the shipped packs when both are empty.
+    pub rules: Vec<PathBuf>,
+    pub control: crate::control::ControlConfig,
+    pub metrics: crate::telemetry::MetricsConfig,
+    pub loss_alert: crate::telemetry::LossPolicy,
+    /// The file this came from (`None`: built-in defaults).
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -90,14 +132,30 @@ impl Config {
             profiles: Profiles::builtin()?,
             capture: CaptureConfig::default(),
             enforcement: EnforcementConfig::default(),
+            state_dir: baseline::state_dir(None, None),
+            baseline: baseline::BaselineConfig::default(),
+            geo: network::GeoConfig::default(),
+            egress: None,
+            outputs: Vec::new(),
+            rules: Vec::new(),
+            control: crate::control::ControlConfig::default(),
+            metrics: crate::telemetry::MetricsConfig::default(),
+            loss_alert: crate::telemetry::LossPolicy::default(),
+            source: None,
         })
     }
 
-    /// Reads `path`, or returns the defaults when `path` is `None`.
+    /// Reads `path`; without one, the default file when it exists, else the built-in defaults.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let Some(path) = path else {
-            return Self::builtin();
-        };
+        match path {
+            Some(path) => Self::load_file(path),
+            None if Path::new(DEFAULT_PATH).exists() => Self::load_file(Path::new(DEFAULT_PATH)),
+            None => Self::builtin(),
+        }
+    }
+
+    /// Reads the configuration file at `path`.
+    pub fn load_file(path: &Path) -> Result<Self, ConfigError> {
         let text = yaml::read(path)?;
         let origin = path.display().to_string();
         let file: ConfigFile = yaml::parse(&text, &origin)?;
@@ -112,10 +170,25 @@ impl Config {
             }
             None => Profiles::builtin()?,
         };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut geo = file.geo;
+        geo.database = geo.database.map(|database| base.join(database));
         Ok(Self {
             profiles,
             capture: file.capture,
             enforcement: file.enforcement,
+            state_dir: baseline::state_dir(file.state_dir.as_deref(), Some(base)),
+            baseline: file.baseline,
+            geo,
+            egress: file.egress,
+            outputs: crate::output::config::resolve(&file.outputs, &origin, base)?,
+            rules: file.rules.iter().map(|pack| base.join(pack)).collect(),
+            control: crate::control::ControlConfig {
+                socket: base.join(file.control.socket),
+            },
+            metrics: file.metrics,
+            loss_alert: file.loss_alert,
+            source: Some(path.to_path_buf()),
         })
     }
 }

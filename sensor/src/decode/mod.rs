@@ -12,9 +12,9 @@ pub use paths::{DecodedPath, decode_components};
 use sensor_common::{
     event::{
         ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN,
-        EVENT_POLICY, EVENT_UNLINK, EventHeader, ExecEvent, ExitEvent, ForkEvent, HEADER_SESSION_START, OpenEvent,
-        PolicyEvent, RESOLVED_BASE, RESOLVED_FILE, STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef, Syscall,
-        UnlinkEvent,
+        EVENT_POLICY, EVENT_TAMPER, EVENT_UNLINK, EventHeader, ExecEvent, ExitEvent, ForkEvent, HEADER_SESSION_START,
+        OpenEvent, PolicyEvent, RESOLVED_BASE, RESOLVED_FILE, STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef,
+        Syscall, TamperEvent, UnlinkEvent,
     },
     policy::PolicyOp,
 };
@@ -158,6 +158,19 @@ pub struct Policy {
     pub base: Option<DecodedPath>,
 }
 
+/// A tracked process reached for the sensor (`sensor_common::event::TAMPER_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tamper {
+    pub common: Common,
+    pub kind: u32,
+    /// Signal number, ptrace request (or LSM access mode), or bpf() command.
+    pub detail: u32,
+    /// The sensor process aimed at (0 for bpf()).
+    pub target: u32,
+    /// `TAMPER_SEEN`, `TAMPER_DENIED` or `TAMPER_WOULD_DENY`.
+    pub verdict: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RawEvent {
     Exec(Exec),
@@ -168,6 +181,7 @@ pub enum RawEvent {
     Unlink(Unlink),
     Chdir(Chdir),
     Policy(Policy),
+    Tamper(Tamper),
 }
 
 impl RawEvent {
@@ -181,6 +195,7 @@ impl RawEvent {
             Self::Unlink(e) => &e.common,
             Self::Chdir(e) => &e.common,
             Self::Policy(e) => &e.common,
+            Self::Tamper(e) => &e.common,
         }
     }
 }
@@ -317,6 +332,16 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 destination,
                 path,
                 base,
+            })
+        }
+        EVENT_TAMPER => {
+            let raw: TamperEvent = read_fixed(bytes, "tamper")?;
+            RawEvent::Tamper(Tamper {
+                common,
+                kind: raw.kind,
+                detail: raw.detail,
+                target: raw.target,
+                verdict: raw.verdict,
             })
         }
         kind => return Err(DecodeError::UnknownKind(kind)),

@@ -96,6 +96,28 @@ impl Backends {
     }
 }
 
+/// One operation's backend, for `agent-sensor status`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackendSummary {
+    pub operation: String,
+    pub backend: String,
+    pub guarantee: String,
+}
+
+impl Backends {
+    /// Every operation with its backend and what that backend guarantees.
+    pub fn summary(&self) -> Vec<BackendSummary> {
+        PolicyOp::ALL
+            .into_iter()
+            .map(|op| BackendSummary {
+                operation: op.name().to_string(),
+                backend: backend_name(self.of(op)).to_string(),
+                guarantee: guarantee(op, self.of(op)).to_string(),
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Backends {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for op in PolicyOp::ALL {

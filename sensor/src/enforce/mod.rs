@@ -102,6 +102,22 @@ impl Enforcer {
         self.mode
     }
 
+    /// Switches between monitor and enforce (on reload); the kernel follows at once.
+    pub fn set_mode(&mut self, mode: Mode) -> Result<(), EnforceError> {
+        let previous = self.mode;
+        self.mode = mode;
+        if let Err(error) = self.maps.set_config(&self.config_of(&self.image)) {
+            self.mode = previous;
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// The rules being enforced.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
     pub fn backends(&self) -> &Backends {
         &self.backends
     }

@@ -3,7 +3,11 @@
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use super::{Action, Destination, Detail, Event, SCHEMA_VERSION, open_flags};
+use super::{
+    Action, Destination, Detail, Event, SCHEMA_VERSION,
+    annotations::{BaselineFacts, DestinationInfo},
+    open_flags,
+};
 use crate::process::agent_id;
 
 /// ECS version whose field names the events follow.
@@ -132,7 +136,10 @@ impl Serialize for EcsEvent<'_> {
             )?;
         }
         if let Some(destination) = destination {
-            doc.serialize_field("destination", &DestinationFields::of(destination))?;
+            doc.serialize_field(
+                "destination",
+                &DestinationFields::of(destination, event.annotations.destination.as_ref()),
+            )?;
             doc.serialize_field(
                 "network",
                 &NetworkFields {
@@ -284,21 +291,126 @@ struct DestinationFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
     address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Option<GeoFields>,
+}
+
+#[derive(Serialize)]
+struct GeoFields {
+    country_iso_code: String,
 }
 
 impl DestinationFields {
-    fn of(destination: &Destination) -> Self {
+    fn of(destination: &Destination, info: Option<&DestinationInfo>) -> Self {
         match destination {
             Destination::Inet(address) => Self {
                 ip: Some(address.ip().to_string()),
                 port: Some(address.port()),
                 address: address.ip().to_string(),
+                geo: info.and_then(|info| info.country).map(|country| GeoFields {
+                    country_iso_code: country.to_string(),
+                }),
             },
             Destination::Unix(path) => Self {
                 ip: None,
                 port: None,
                 address: path.clone(),
+                geo: None,
             },
+        }
+    }
+}
+
+/// `agent_sensor.destination`.
+#[derive(Serialize)]
+struct SensorDestination {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<bool>,
+}
+
+/// `agent_sensor.baseline`: the facts, and for a baseline alert what made the event unusual.
+#[derive(Serialize)]
+struct BaselineFields<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_executable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_exec_pair: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_file_area: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_area: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_destination: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_country: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deviation: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    known: Option<BaselineKnown<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<BaselineRate>,
+}
+
+#[derive(Serialize)]
+struct BaselineKnown<'a> {
+    values: u64,
+    observations: u64,
+    sessions: u64,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    similar: &'a [String],
+}
+
+#[derive(Serialize)]
+struct BaselineRate {
+    action: &'static str,
+    count: u64,
+    mean: f64,
+    stddev: f64,
+    threshold: f64,
+    minutes: u64,
+}
+
+impl<'a> BaselineFields<'a> {
+    fn of(facts: &'a BaselineFacts) -> Self {
+        let finding = facts.finding.as_ref();
+        let round = |value: f64| (value * 100.0).round() / 100.0;
+        Self {
+            status: facts.status.as_str(),
+            new_executable: facts.new_executable,
+            new_exec_pair: facts.new_exec_pair,
+            new_file_area: facts.new_file_area,
+            file_area: facts.file_area.as_deref(),
+            new_destination: facts.new_destination,
+            new_country: facts.new_country,
+            deviation: finding.map(|finding| finding.kind),
+            value: finding.map(|finding| finding.value.as_str()),
+            score: finding.map(|finding| finding.score),
+            reason: finding.map(|finding| finding.reason.as_str()),
+            known: finding.map(|finding| BaselineKnown {
+                values: finding.known,
+                observations: finding.observations,
+                sessions: finding.sessions,
+                similar: &finding.similar,
+            }),
+            rate: finding
+                .and_then(|finding| finding.rate.as_ref())
+                .map(|rate| BaselineRate {
+                    action: rate.action,
+                    count: rate.count,
+                    mean: round(rate.mean),
+                    stddev: round(rate.stddev),
+                    threshold: round(rate.threshold),
+                    minutes: rate.minutes,
+                }),
         }
     }
 }
@@ -351,6 +463,10 @@ struct SensorFields<'a> {
     exit: Option<ExitFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<SensorDestination>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<BaselineFields<'a>>,
 }
 
 #[derive(Serialize)]
@@ -410,6 +526,16 @@ impl<'a> SensorFields<'a> {
             fork: None,
             exit: None,
             cgroup: event.process.cgroup.as_deref(),
+            destination: event
+                .annotations
+                .destination
+                .as_ref()
+                .filter(|info| info.scope.is_some() || info.allowed.is_some())
+                .map(|info| SensorDestination {
+                    scope: info.scope.map(|scope| scope.as_str()),
+                    allowed: info.allowed,
+                }),
+            baseline: event.annotations.baseline.as_deref().map(BaselineFields::of),
         };
         match &event.detail {
             Detail::File(file) => {
@@ -497,6 +623,7 @@ mod tests {
                 working_directory: Some(Arc::from("/home/dev/project")),
             }),
             detail,
+            annotations: Default::default(),
         }
     }
 
@@ -581,9 +708,39 @@ mod tests {
             Action::Connect,
         ));
         assert_eq!(doc["destination"]["ip"], "2001:db8::1");
+        assert!(doc["destination"].get("geo").is_none(), "no country without a lookup");
+        assert!(doc["agent_sensor"].get("destination").is_none());
         assert_eq!(doc["destination"]["port"], 443);
         assert_eq!(doc["network"]["type"], "ipv6");
         assert_eq!(doc["event"]["category"][0], "network");
+
+        let mut annotated = event(
+            Detail::Connect {
+                destination: Destination::Inet("8.8.8.8:4444".parse().expect("addr")),
+                fd: 3,
+            },
+            Action::Connect,
+        );
+        annotated.annotations.destination = Some(DestinationInfo {
+            scope: Some(crate::event::annotations::Scope::Public),
+            country: crate::event::annotations::CountryCode::parse("US"),
+            allowed: Some(false),
+        });
+        annotated.annotations.baseline = Some(Box::new(BaselineFacts {
+            status: crate::event::annotations::BaselineStatus::Enforcing,
+            new_destination: Some(true),
+            new_country: Some(false),
+            ..BaselineFacts::default()
+        }));
+        let doc = json(&annotated);
+        assert_eq!(doc["destination"]["geo"]["country_iso_code"], "US");
+        assert_eq!(doc["agent_sensor"]["destination"]["scope"], "public");
+        assert_eq!(doc["agent_sensor"]["destination"]["allowed"], false);
+        assert_eq!(doc["agent_sensor"]["baseline"]["status"], "enforcing");
+        assert_eq!(doc["agent_sensor"]["baseline"]["new_destination"], true);
+        assert_eq!(doc["agent_sensor"]["baseline"]["new_country"], false);
+        assert!(doc["agent_sensor"]["baseline"].get("new_executable").is_none());
+        assert!(doc["agent_sensor"]["baseline"].get("score").is_none());
 
         let doc = json(&event(Detail::Exit { status: 9 }, Action::Exit));
         assert_eq!(doc["process"]["exit_code"], 137);

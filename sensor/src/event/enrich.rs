@@ -29,9 +29,21 @@ pub struct Enricher {
     /// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in nanoseconds.
     boot_to_epoch_ns: i128,
     sequence: u64,
+    /// Describes connect destinations (scope, country, allowlist); see `set_network`.
+    network: Option<Arc<crate::geo::Network>>,
 }
 
 impl Enricher {
+    /// The agent names of the profiles, by profile id (on reload).
+    pub fn set_profile_names(&mut self, names: Vec<Arc<str>>) {
+        self.profile_names = names;
+    }
+
+    /// Who is reporting: host name and run id.
+    pub fn context(&self) -> &SensorContext {
+        &self.context
+    }
+
     pub fn new(
         table: ProcessTable,
         cgroups: CgroupNames,
@@ -48,7 +60,13 @@ impl Enricher {
             profile_names,
             boot_to_epoch_ns: boot_to_epoch_offset(),
             sequence: 0,
+            network: None,
         }
+    }
+
+    /// Annotates IP connect events with their destination's scope, country and allowlist verdict.
+    pub fn set_network(&mut self, network: Arc<crate::geo::Network>) {
+        self.network = Some(network);
     }
 
     /// The number of events produced so far.
@@ -196,6 +214,8 @@ impl Enricher {
                 None
             }
             RawEvent::Policy(policy) => Some(self.verdict_event(&policy)),
+            // Alerts of their own (telemetry::tamper), not events.
+            RawEvent::Tamper(_) => None,
         }
     }
 
@@ -326,6 +346,19 @@ impl Enricher {
         if session_home.is_some() {
             user.home = session_home;
         }
+        let annotations = super::Annotations {
+            destination: match (&detail, &self.network) {
+                (
+                    Detail::Connect {
+                        destination: Destination::Inet(address),
+                        ..
+                    },
+                    Some(network),
+                ) => Some(network.describe(*address)),
+                _ => None,
+            },
+            baseline: None,
+        };
         Event {
             run_id: self.context.run_id,
             sequence: self.sequence,
@@ -342,6 +375,7 @@ impl Enricher {
             process,
             session: Some(session),
             detail,
+            annotations,
         }
     }
 }

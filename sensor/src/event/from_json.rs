@@ -5,7 +5,10 @@ use std::{net::SocketAddr, sync::Arc};
 use serde_json::Value;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use super::{Action, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef};
+use super::{
+    Action, Annotations, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef,
+    annotations::{BaselineFacts, BaselineStatus, CountryCode, DestinationInfo, Scope},
+};
 use crate::{decode::errno_by_name, process::ProcessInfo};
 use sensor_common::event::Syscall;
 
@@ -215,6 +218,7 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
             Detail::Connect { destination, fd: 3 }
         }
     };
+    let annotations = annotations(doc, &detail)?;
     let error = match text(doc, "error.code") {
         Some(code) => {
             Some(errno_by_name(code).ok_or_else(|| invalid("error.code", code, "an errno name such as ENOENT"))?)
@@ -244,7 +248,66 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
             working_directory: arc(doc, "agent_sensor.session.working_directory"),
         }),
         detail,
+        annotations,
     })
+}
+
+fn boolean(doc: &Value, dotted: &'static str) -> Result<Option<bool>, FromJsonError> {
+    match get(doc, dotted) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(other) => Err(invalid(dotted, other, "true or false")),
+    }
+}
+
+/// Destination scope and country, and baseline facts, as recorded (or as a rule test sets them).
+fn annotations(doc: &Value, detail: &Detail) -> Result<Annotations, FromJsonError> {
+    let mut annotations = Annotations::default();
+    if let Detail::Connect {
+        destination: Destination::Inet(_),
+        ..
+    } = detail
+    {
+        let scope = match text(doc, "agent_sensor.destination.scope") {
+            Some(name) => Some(
+                Scope::parse(name).ok_or_else(|| invalid("agent_sensor.destination.scope", name, "a scope name"))?,
+            ),
+            None => None,
+        };
+        let country = match text(doc, "destination.geo.country_iso_code") {
+            Some(code) => Some(
+                CountryCode::parse(code)
+                    .ok_or_else(|| invalid("destination.geo.country_iso_code", code, "a two-letter country code"))?,
+            ),
+            None => None,
+        };
+        let allowed = boolean(doc, "agent_sensor.destination.allowed")?;
+        if scope.is_some() || country.is_some() || allowed.is_some() {
+            annotations.destination = Some(DestinationInfo {
+                scope,
+                country,
+                allowed,
+            });
+        }
+    }
+    if get(doc, "agent_sensor.baseline").is_some() {
+        let status = match text(doc, "agent_sensor.baseline.status") {
+            Some(name) => BaselineStatus::parse(name)
+                .ok_or_else(|| invalid("agent_sensor.baseline.status", name, "learning or enforcing"))?,
+            None => BaselineStatus::Enforcing,
+        };
+        annotations.baseline = Some(Box::new(BaselineFacts {
+            status,
+            new_executable: boolean(doc, "agent_sensor.baseline.new_executable")?,
+            new_exec_pair: boolean(doc, "agent_sensor.baseline.new_exec_pair")?,
+            new_file_area: boolean(doc, "agent_sensor.baseline.new_file_area")?,
+            file_area: text(doc, "agent_sensor.baseline.file_area").map(str::to_string),
+            new_destination: boolean(doc, "agent_sensor.baseline.new_destination")?,
+            new_country: boolean(doc, "agent_sensor.baseline.new_country")?,
+            finding: None,
+        }));
+    }
+    Ok(annotations)
 }
 
 /// Turns `{"file.path": "/x", "event.action": "open"}` into nested objects.

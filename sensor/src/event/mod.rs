@@ -1,6 +1,7 @@
 //! The enriched event: a kernel record joined with what the process table and the session
 //! registry know, with absolute paths. This is what rules, baselines and outputs see.
 
+pub mod annotations;
 pub mod ecs;
 mod enrich;
 pub mod from_json;
@@ -8,6 +9,7 @@ pub mod open_flags;
 
 use std::{net::SocketAddr, sync::Arc};
 
+pub use annotations::Annotations;
 pub use enrich::Enricher;
 use sensor_common::event::Syscall;
 
@@ -182,6 +184,8 @@ pub struct Event {
     pub user_home: Option<Arc<str>>,
     pub session: Option<SessionRef>,
     pub detail: Detail,
+    /// Destination scope and country, baseline facts (see `annotations`).
+    pub annotations: Annotations,
 }
 
 impl Event {

@@ -51,7 +51,7 @@ pub struct AgentProfile {
 }
 
 /// A validated set of profiles.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profiles {
     pub agents: Vec<AgentProfile>,
     pub interpreters: Vec<String>,

@@ -876,6 +876,8 @@ impl<'d> Compiler<'d> {
             Field::EventOutcome => &["success", "failure", "unknown"],
             Field::OpenAccess => &["read", "write", "read-write"],
             Field::NetworkType => &["ipv4", "ipv6", "unix"],
+            Field::DestinationScope => &crate::event::annotations::Scope::NAMES,
+            Field::BaselineStatus => &["learning", "enforcing"],
             _ => return,
         };
         for op in &test.ops {

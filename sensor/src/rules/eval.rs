@@ -207,7 +207,23 @@ impl<'a> EvalEvent<'a> {
                 Action::Open | Action::Unlink | Action::Rmdir | Action::Exec => Value::Bool(self.written_by_session),
                 _ => return None,
             },
+            Field::DestinationCountry => {
+                Value::Text(event.annotations.destination.as_ref()?.country.as_ref()?.as_str())
+            }
+            Field::DestinationScope => Value::Text(event.annotations.destination.as_ref()?.scope?.as_str()),
+            Field::DestinationAllowed => Value::Bool(event.annotations.destination.as_ref()?.allowed?),
+            Field::BaselineStatus => Value::Text(self.baseline()?.status.as_str()),
+            Field::BaselineNewExecutable => Value::Bool(self.baseline()?.new_executable?),
+            Field::BaselineNewExecPair => Value::Bool(self.baseline()?.new_exec_pair?),
+            Field::BaselineNewFileArea => Value::Bool(self.baseline()?.new_file_area?),
+            Field::BaselineFileArea => Value::Text(self.baseline()?.file_area.as_deref()?),
+            Field::BaselineNewDestination => Value::Bool(self.baseline()?.new_destination?),
+            Field::BaselineNewCountry => Value::Bool(self.baseline()?.new_country?),
         })
+    }
+
+    fn baseline(&self) -> Option<&crate::event::annotations::BaselineFacts> {
+        self.event.annotations.baseline.as_deref()
     }
 
     fn open(&self) -> Option<&crate::event::FileDetail> {

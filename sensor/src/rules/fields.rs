@@ -169,6 +169,16 @@ fields! {
     Cgroup => "agent_sensor.cgroup", Text, ALL, false;
     FileInWorkspace => "agent_sensor.file.in_workspace", Bool, WRITTEN, false;
     FileWrittenBySession => "agent_sensor.file.written_by_session", Bool, WRITTEN, false;
+    DestinationCountry => "destination.geo.country_iso_code", Text, CONNECT, false;
+    DestinationScope => "agent_sensor.destination.scope", Text, CONNECT, false;
+    DestinationAllowed => "agent_sensor.destination.allowed", Bool, CONNECT, false;
+    BaselineStatus => "agent_sensor.baseline.status", Text, ALL, false;
+    BaselineNewExecutable => "agent_sensor.baseline.new_executable", Bool, EXEC, false;
+    BaselineNewExecPair => "agent_sensor.baseline.new_exec_pair", Bool, EXEC, false;
+    BaselineNewFileArea => "agent_sensor.baseline.new_file_area", Bool, FILE, false;
+    BaselineFileArea => "agent_sensor.baseline.file_area", Text, FILE, false;
+    BaselineNewDestination => "agent_sensor.baseline.new_destination", Bool, CONNECT, false;
+    BaselineNewCountry => "agent_sensor.baseline.new_country", Bool, CONNECT, false;
 }
 
 impl Field {

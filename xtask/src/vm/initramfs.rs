@@ -131,7 +131,7 @@ pub fn build(binaries: &TestBinaries, args: &[String], out_dir: &Path) -> Result
     let stripped = out_dir.join("bin");
     let _ = fs::remove_dir_all(&stripped); // copies of earlier builds
     fs::create_dir_all(&stripped).with_context(|| format!("cannot create {}", stripped.display()))?;
-    for binary in [&binaries.test, &binaries.sensor] {
+    for binary in binaries.tests.iter().chain([&binaries.sensor]) {
         let copy = strip_debug_info(binary, &stripped)?;
         tree.file_from(binary, &copy)?;
         elf_files.push(copy);
@@ -142,12 +142,20 @@ pub fn build(binaries: &TestBinaries, args: &[String], out_dir: &Path) -> Result
     busybox_applets(&mut tree, &busybox)?;
     workspace_files(&mut tree)?;
 
-    let command = std::iter::once(binaries.test.display().to_string())
-        .chain(std::iter::once("--test-threads=1".to_string()))
-        .chain(args.iter().cloned())
-        .map(|word| shell_quote(&word))
+    // Each test binary in turn; the first failure is the guest's result.
+    let command = binaries
+        .tests
+        .iter()
+        .map(|test| {
+            std::iter::once(test.display().to_string())
+                .chain(std::iter::once("--test-threads=1".to_string()))
+                .chain(args.iter().cloned())
+                .map(|word| shell_quote(&word))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" && ");
     let init = include_str!("init.sh")
         .replace("@WORKSPACE@", &shell_quote(&workspace().display().to_string()))
         .replace("@COMMAND@", &command);

@@ -30,26 +30,17 @@ use crate::cmd::workspace;
 
 /// The kernels booted when none is named: Debian 12's own (6.1) and its newer one (6.12).
 pub const DEFAULT_KERNELS: [&str; 2] = ["6.1", "6.12"];
-/// The end-to-end test target run when none is named.
-pub const DEFAULT_TEST: &str = "enforce";
+/// The end-to-end test targets run when none is named: the ones BPF LSM changes.
+pub const DEFAULT_TESTS: [&str; 2] = ["enforce", "tamper"];
 
+#[derive(Default)]
 pub struct Options {
     /// Kernel versions such as `6.1`; empty means [`DEFAULT_KERNELS`].
     pub kernels: Vec<String>,
-    /// The `[[test]]` target of the `agent-sensor` package to run.
-    pub test: String,
+    /// The `[[test]]` targets of the `agent-sensor` package to run; empty means [`DEFAULT_TESTS`].
+    pub tests: Vec<String>,
     /// Arguments for the test binary (a name filter, `--nocapture`, …).
     pub args: Vec<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            kernels: Vec::new(),
-            test: DEFAULT_TEST.to_string(),
-            args: Vec::new(),
-        }
-    }
 }
 
 pub fn run(options: &Options) -> Result<()> {
@@ -68,7 +59,12 @@ pub fn run(options: &Options) -> Result<()> {
     let kernels = kernels::ensure(&versions)?;
     eprintln!("vm-test: kernels ready in {:.1} s", started.elapsed().as_secs_f64());
 
-    let binaries = binaries::build(&options.test)?;
+    let tests: Vec<String> = if options.tests.is_empty() {
+        DEFAULT_TESTS.iter().map(|test| test.to_string()).collect()
+    } else {
+        options.tests.clone()
+    };
+    let binaries = binaries::build(&tests)?;
 
     let started = Instant::now();
     let out_dir = workspace().join("target/vm");
@@ -81,7 +77,7 @@ pub fn run(options: &Options) -> Result<()> {
 
     let outcomes = boot_all(&kernels, &initrd, &out_dir)?;
 
-    eprintln!("vm-test summary ({}):", options.test);
+    eprintln!("vm-test summary ({}):", binaries.name);
     for (kernel, outcome) in kernels.iter().zip(&outcomes) {
         eprintln!(
             "  {:<5} {:<28} {:<7} {:>6.1} s  {}",

@@ -1,0 +1,156 @@
+//! Protecting the sensor from the agents it watches: signals sent to the sensor, ptrace aimed at
+//! it and any bpf() call by a tracked process are reported; the BPF LSM hooks deny them (in
+//! enforce mode). Untracked processes leave after one map lookup.
+
+use aya_ebpf::{cty::c_void, helpers::bpf_get_current_pid_tgid, programs::LsmContext, programs::TracePointContext};
+use sensor_common::{
+    event::{
+        EVENT_TAMPER, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SEEN, TAMPER_SIGNAL, TAMPER_WOULD_DENY,
+        TamperEvent,
+    },
+    maps::{Counter, TrackedProcess},
+};
+
+use crate::{counters::count, kernel, maps::EVENTS, maps::TRACKED, policy, record::fill_header, settings};
+
+const EPERM: i32 = 1;
+const PTRACE_MODE_ATTACH: u32 = 0x02;
+
+#[inline(always)]
+fn tracked() -> Option<TrackedProcess> {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    unsafe { TRACKED.get(&tgid) }.copied()
+}
+
+/// Writes one tamper record.
+#[inline(always)]
+fn emit(process: &TrackedProcess, kind: u32, detail: u32, target: u32, verdict: u32) {
+    let Some(mut entry) = EVENTS.reserve::<TamperEvent>(0) else {
+        count(Counter::RingbufFull);
+        return;
+    };
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(
+        &mut event.header,
+        EVENT_TAMPER,
+        0,
+        process.session_id,
+        size_of::<TamperEvent>() as u32,
+    );
+    event.kind = kind;
+    event.detail = detail;
+    event.target = target;
+    event.verdict = verdict;
+    entry.submit(0);
+    count(Counter::Emitted);
+}
+
+/// `signal/signal_generate`: a tracked process signalled the sensor (and the signal went ahead).
+pub fn on_signal_generate(ctx: &TracePointContext) -> Option<()> {
+    let process = tracked()?;
+    let (sig_at, pid_at, _) = settings::signal_fields();
+    let target: i32 = unsafe { ctx.read_at(pid_at as usize) }.ok()?;
+    let sensor = settings::sensor_tgid();
+    if sensor == 0 || target as u32 != sensor {
+        return None;
+    }
+    let sig: i32 = unsafe { ctx.read_at(sig_at as usize) }.ok()?;
+    emit(&process, TAMPER_SIGNAL, sig as u32, target as u32, TAMPER_SEEN);
+    Some(())
+}
+
+/// Reads the `index`th argument of a `sys_enter_*` tracepoint.
+#[inline(always)]
+fn arg(ctx: &TracePointContext, index: usize) -> u64 {
+    unsafe { ctx.read_at::<u64>(16 + index * 8) }.unwrap_or(0)
+}
+
+/// `sys_enter_ptrace`: a tracked process aimed ptrace at the sensor (without BPF LSM).
+pub fn on_ptrace(ctx: &TracePointContext) -> Option<()> {
+    let process = tracked()?;
+    let request = arg(ctx, 0) as u32;
+    let target = arg(ctx, 1) as u32;
+    let sensor = settings::sensor_tgid();
+    if sensor == 0 || target != sensor {
+        return None;
+    }
+    emit(&process, TAMPER_PTRACE, request, target, TAMPER_SEEN);
+    Some(())
+}
+
+/// `sys_enter_bpf`: a tracked process called bpf() (without BPF LSM).
+pub fn on_bpf(ctx: &TracePointContext) -> Option<()> {
+    let process = tracked()?;
+    emit(&process, TAMPER_BPF, arg(ctx, 0) as u32, 0, TAMPER_SEEN);
+    Some(())
+}
+
+/// What an LSM hook answers for a tracked process reaching for the sensor.
+#[inline(always)]
+fn deny(process: &TrackedProcess, kind: u32, detail: u32, target: u32) -> i32 {
+    let enforce = policy::config().is_some_and(|config| config.enforce != 0);
+    let verdict = if enforce { TAMPER_DENIED } else { TAMPER_WOULD_DENY };
+    emit(process, kind, detail, target, verdict);
+    if enforce { -EPERM } else { 0 }
+}
+
+/// `task_kill(struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *cred)`.
+pub fn task_kill(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(4);
+    if previous != 0 {
+        return previous;
+    }
+    let Some(process) = tracked() else {
+        return 0;
+    };
+    let task = ctx.arg::<*const c_void>(0) as u64;
+    let sig: i32 = ctx.arg(2);
+    let target = kernel::tgid(task);
+    let sensor = settings::sensor_tgid();
+    // Signal 0 only probes whether the process exists.
+    if sensor == 0 || target != sensor || sig == 0 {
+        return 0;
+    }
+    deny(&process, TAMPER_SIGNAL, sig as u32, target)
+}
+
+/// `ptrace_access_check(struct task_struct *child, unsigned int mode)`.
+pub fn ptrace_access_check(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(2);
+    if previous != 0 {
+        return previous;
+    }
+    let Some(process) = tracked() else {
+        return 0;
+    };
+    let task = ctx.arg::<*const c_void>(0) as u64;
+    let mode: u32 = ctx.arg(1);
+    // Reading /proc/PID/stat and the like asks for READ access: `ps` and `top` may; attaching
+    // (PTRACE_ATTACH/SEIZE, /proc/PID/mem) may not.
+    if mode & PTRACE_MODE_ATTACH == 0 {
+        return 0;
+    }
+    let target = kernel::tgid(task);
+    let sensor = settings::sensor_tgid();
+    if sensor == 0 || target != sensor {
+        return 0;
+    }
+    deny(&process, TAMPER_PTRACE, mode, target)
+}
+
+/// `bpf(int cmd, union bpf_attr *attr, unsigned int size[, struct bpf_token *token])`: no
+/// tracked process may use bpf(). The previous answer follows the arguments, so kernels with BPF
+/// tokens (6.9+) get their own program (`RET_ARG` 4 instead of 3); userspace attaches the one
+/// that matches the kernel's BTF.
+#[inline(always)]
+pub fn bpf<const RET_ARG: usize>(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(RET_ARG);
+    if previous != 0 {
+        return previous;
+    }
+    let Some(process) = tracked() else {
+        return 0;
+    };
+    let cmd: i32 = ctx.arg(0);
+    deny(&process, TAMPER_BPF, cmd as u32, 0)
+}

@@ -1,0 +1,192 @@
+//! Generalising paths to areas, so that file baselines stay small: the directory of the file,
+//! relative to the session's workspace (`$WORKSPACE`) or the user's home (`~`) when it lies
+//! there, cut to a few levels, with volatile components (process ids, temporary names, hashes)
+//! replaced by `*`.
+//!
+//! `/home/alice/project/src/main.rs` (workspace `/home/alice/project`) → `$WORKSPACE/src`;
+//! `/home/alice/.ssh/id_rsa` → `~/.ssh`; `/proc/4242/status` → `/proc/*`;
+//! `/tmp/tmp.Xk3b9QaZ1/out.txt` → `/tmp/*`; `/usr/lib/x86_64-linux-gnu/libc.so.6` →
+//! `/usr/lib/x86_64-linux-gnu`.
+
+/// Where a path is generalised from.
+#[derive(Clone, Copy, Debug)]
+pub struct AreaContext<'a> {
+    /// The user's home (`~`).
+    pub home: Option<&'a str>,
+    /// The session's working directory (`$WORKSPACE`).
+    pub workspace: Option<&'a str>,
+    /// Directory levels kept below `/`, `~` or `$WORKSPACE`.
+    pub depth: usize,
+}
+
+/// The area of `path`: its directory (or itself when `is_directory`), generalised.
+pub fn area(path: &str, is_directory: bool, context: &AreaContext) -> String {
+    let directory = if is_directory { path } else { parent(path) };
+    let (prefix, rest) = match (
+        relative_to(directory, context.workspace),
+        relative_to(directory, context.home),
+    ) {
+        (Some(rest), _) => ("$WORKSPACE", rest),
+        (None, Some(rest)) => ("~", rest),
+        (None, None) => ("", directory),
+    };
+    let mut out = String::with_capacity(directory.len().min(128) + prefix.len());
+    out.push_str(prefix);
+    for component in rest
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .take(context.depth)
+    {
+        out.push('/');
+        if is_volatile(component) {
+            out.push('*');
+        } else {
+            out.push_str(component);
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// The directory part of an absolute path (`/` for files at the root).
+fn parent(path: &str) -> &str {
+    let path = path.trim_end_matches('/');
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(index) => &path[..index],
+    }
+}
+
+/// `path` below `base` (component-wise), without the leading `/`; `None` when it is not below
+/// it. A base of `/` or nothing never matches.
+fn relative_to<'p>(path: &'p str, base: Option<&str>) -> Option<&'p str> {
+    let base = base?.trim_end_matches('/');
+    if base.is_empty() {
+        return None;
+    }
+    let rest = path.strip_prefix(base)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}
+
+/// Components that differ from run to run: numbers (process ids, terminals), long hexadecimal
+/// strings (hashes), and names with a random-looking part (`tmp.Xk3b9QaZ1`, `.tmpAbC123`,
+/// `pip-build-8f3k2j1x`, UUIDs).
+pub fn is_volatile(component: &str) -> bool {
+    if component.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let hex = component.bytes().filter(|b| b.is_ascii_hexdigit()).count();
+    if hex >= 12 && component.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return true;
+    }
+    component.split(['.', '-', '_']).any(random_looking)
+}
+
+/// At least six characters mixing letters and digits, with two or more digits or mixed case.
+fn random_looking(segment: &str) -> bool {
+    if segment.len() < 6 || !segment.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+    let upper = segment.bytes().filter(u8::is_ascii_uppercase).count();
+    let lower = segment.bytes().filter(u8::is_ascii_lowercase).count();
+    let letters = upper + lower;
+    digits > 0 && letters > 0 && (digits >= 2 || (upper > 0 && lower > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CONTEXT: AreaContext = AreaContext {
+        home: Some("/home/alice"),
+        workspace: Some("/home/alice/project"),
+        depth: 3,
+    };
+
+    #[test]
+    fn areas_of_common_paths() {
+        for (path, directory, expected) in [
+            ("/home/alice/project/src/main.rs", false, "$WORKSPACE/src"),
+            ("/home/alice/project/Cargo.toml", false, "$WORKSPACE"),
+            (
+                "/home/alice/project/target/debug/deps/x.rlib",
+                false,
+                "$WORKSPACE/target/debug/deps",
+            ),
+            ("/home/alice/.ssh/id_rsa", false, "~/.ssh"),
+            ("/home/alice/.cache/pip/http/a/b/c/d", false, "~/.cache/pip/http"),
+            ("/proc/4242/status", false, "/proc/*"),
+            ("/dev/pts/3", false, "/dev/pts"),
+            ("/tmp/tmp.Xk3b9QaZ1/out.txt", false, "/tmp/*"),
+            ("/tmp/.tmpAbC123/x", false, "/tmp/*"),
+            (
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                false,
+                "/usr/lib/x86_64-linux-gnu",
+            ),
+            ("/usr/lib/python3.12/os.py", false, "/usr/lib/python3.12"),
+            ("/etc/passwd", false, "/etc"),
+            ("/etc", true, "/etc"),
+            ("/vmlinuz", false, "/"),
+            ("/home/alice", true, "~"),
+            ("/home/alicex/file", false, "/home/alicex"),
+            (
+                "/var/lib/docker/overlay2/3f4e5d6c7b8a9f0e1d2c3b4a/merged/x",
+                false,
+                "/var/lib/docker",
+            ),
+        ] {
+            assert_eq!(area(path, directory, &CONTEXT), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn volatile_components() {
+        for volatile in [
+            "4242",
+            "tmp.Xk3b9QaZ1",
+            ".tmpAbC123",
+            "3f4e5d6c7b8a9f0e",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "pip-build-8f3k2j1x",
+        ] {
+            assert!(is_volatile(volatile), "{volatile}");
+        }
+        for stable in [
+            "python3.12",
+            "x86_64-linux-gnu",
+            "node_modules",
+            "lib64",
+            ".config",
+            "site-packages",
+            "gcc-13",
+            "debug",
+        ] {
+            assert!(!is_volatile(stable), "{stable}");
+        }
+    }
+
+    proptest! {
+        /// Areas are bounded in depth, hold no empty components, and are stable.
+        #[test]
+        fn areas_are_bounded(components in proptest::collection::vec("[a-zA-Z0-9._-]{1,12}", 0..12), depth in 0usize..6, directory: bool) {
+            let path = format!("/{}", components.join("/"));
+            let context = AreaContext { depth, ..CONTEXT };
+            let first = area(&path, directory, &context);
+            prop_assert_eq!(&first, &area(&path, directory, &context));
+            let body = first.trim_start_matches("$WORKSPACE").trim_start_matches('~');
+            let levels = body.split('/').filter(|c| !c.is_empty()).count();
+            prop_assert!(levels <= depth, "{} has more than {} levels", first, depth);
+            prop_assert!(!first.contains("//"), "{}", first);
+        }
+    }
+}

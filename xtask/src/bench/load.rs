@@ -1,0 +1,287 @@
+//! Load: a tracked tree opening a file as fast as it can (then at a fixed 100,000 opens per
+//! second), with a credential read every 10 ms whose alert the bench times from just before the
+//! syscall to the moment the alert line reaches it. Produced (the workload's counts) against
+//! delivered (events the sensor wrote), kernel drops (the sensor's ring-buffer counter), the
+//! sensor's CPU time and peak RSS, and the kernel memory of its maps.
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::Path,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use super::{
+    Settings,
+    env::Env,
+    procfs,
+    sensor::{Alerts, Sample, Sampler, Sensor, WatchSpec},
+    stats,
+};
+
+/// The rule whose alerts are timed: a read of a file under ~/.ssh.
+pub const TIMED_RULE: &str = "credential-file-read";
+const TRIGGER_INTERVAL_MS: u64 = 10;
+
+/// One load phase's figures.
+#[derive(Clone, Debug, Default)]
+pub struct LoadPhase {
+    pub label: String,
+    /// Opens per second asked for (`None`: as fast as possible).
+    pub target_rate: Option<u64>,
+    pub workers: u32,
+    pub seconds: f64,
+    /// Opens the workers made, and the trigger reads.
+    pub produced: u64,
+    pub produced_per_second: f64,
+    pub triggers: u64,
+    pub kernel_emitted: u64,
+    pub kernel_dropped: u64,
+    /// Events the sensor wrote to the audit trail (its own count).
+    pub delivered: u64,
+    pub alerts_timed: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_max_ms: Option<f64>,
+    /// CPU time from the workload's start to the sensor's exit (draining included).
+    pub sensor_cpu_seconds: f64,
+    /// Share of one core while the workload produced.
+    pub sensor_cpu_percent: f64,
+    pub peak_rss_bytes: u64,
+    /// What was resident when the sensor's RSS was highest.
+    pub resident_at_peak: procfs::Resident,
+    /// Kernel memory of the sensor's BPF maps (`memlock` of each).
+    pub map_bytes: u64,
+    /// The tracked-process map: entry size (key + value) and preallocated bytes.
+    pub tracked_map: Option<(u64, u64, u64)>,
+}
+
+pub fn measure(env: &Env, settings: &Settings) -> Result<Vec<LoadPhase>> {
+    let workers = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32)
+        .saturating_sub(1)
+        .max(1);
+    let triggers = (settings.load_seconds * 1000.0 / TRIGGER_INTERVAL_MS as f64).ceil() as u64 + 10;
+    let trigger_dir = env.create_trigger_files(triggers)?;
+    let file = env.work.join("load-file");
+    fs::write(&file, b"agent-sensor load\n").with_context(|| format!("creating {}", file.display()))?;
+    let mut phases = Vec::new();
+    for (label, rate) in [("as fast as it can", None), ("paced at 100,000/s", Some(100_000u64))] {
+        eprintln!("bench: load, {label}, {} s", settings.load_seconds);
+        phases.push(phase(
+            env,
+            settings,
+            label,
+            rate,
+            workers,
+            &file,
+            &trigger_dir,
+            triggers,
+        )?);
+    }
+    Ok(phases)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn phase(
+    env: &Env,
+    settings: &Settings,
+    label: &str,
+    rate: Option<u64>,
+    workers: u32,
+    file: &Path,
+    trigger_dir: &Path,
+    triggers: u64,
+) -> Result<LoadPhase> {
+    // The audit trail is serialized and written, to /dev/null: the disk is not what is measured
+    // (at these rates it would be hundreds of megabytes a second).
+    let events = Path::new("/dev/null");
+    let out = env.root.join("load.json");
+    let _ = fs::remove_file(&out);
+    let command = vec![
+        env.workload.to_string_lossy().into_owned(),
+        "__bench-workload".into(),
+        "load".into(),
+        "--file".into(),
+        file.to_string_lossy().into_owned(),
+        "--out".into(),
+        out.to_string_lossy().into_owned(),
+        "--seconds".into(),
+        settings.load_seconds.to_string(),
+        "--rate".into(),
+        rate.unwrap_or(0).to_string(),
+        "--workers".into(),
+        workers.to_string(),
+        "--triggers".into(),
+        trigger_dir.to_string_lossy().into_owned(),
+        "--trigger-count".into(),
+        triggers.to_string(),
+        "--trigger-interval-ms".into(),
+        TRIGGER_INTERVAL_MS.to_string(),
+    ];
+    let sensor = Sensor::watch(
+        &env.sensor,
+        &WatchSpec {
+            isolation: env.watch_isolation(),
+            events: Some(events),
+            alerts: Alerts::Timed,
+            home: &env.home,
+            cwd: &env.work,
+            command,
+            extra_env: &[],
+        },
+    )?;
+    let pid = sensor.pid;
+    let sampler = Sampler::start(pid, Duration::from_millis(100));
+    // The maps exist once the programs are loaded; read them while the load runs.
+    let started = Instant::now();
+    let mut maps = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        thread::sleep(Duration::from_millis(250));
+        maps = procfs::bpf_maps(pid);
+        if maps.len() > 5 && started.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+    }
+    let finished = sensor.wait(Duration::from_secs_f64(settings.load_seconds + 600.0))?;
+    let samples = sampler.finish();
+    if !finished.status.success() {
+        bail!(
+            "the load workload failed ({}); the log ends with:\n{}",
+            finished.status,
+            finished.log_tail()
+        );
+    }
+    let text = fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    let result: Value = serde_json::from_str(&text).context("parsing the load results")?;
+    let number = |value: &Value| -> u128 { value.as_str().and_then(|text| text.parse().ok()).unwrap_or(0) };
+    let start_ns = number(&result["start_ns"]);
+    let ticks_start = result["sensor_ticks_start"].as_u64().unwrap_or(0);
+    let worker_results = result["workers"].as_array().cloned().unwrap_or_default();
+    let opens: u64 = worker_results
+        .iter()
+        .map(|worker| worker["opens"].as_u64().unwrap_or(0))
+        .sum();
+    let worker_seconds = worker_results
+        .iter()
+        .map(|worker| number(&worker["elapsed_ns"]) as f64 / 1e9)
+        .fold(0.0, f64::max);
+    let trigger_times: Vec<u128> = result["triggers"]
+        .as_array()
+        .map(|times| times.iter().map(number).collect())
+        .unwrap_or_default();
+
+    // Latency: the first alert of the timed rule naming each trigger file.
+    let mut first: HashMap<&str, u128> = HashMap::new();
+    for alert in &finished.alerts {
+        if alert.rule == TIMED_RULE {
+            first.entry(alert.file_name.as_str()).or_insert(alert.arrival_ns);
+        }
+    }
+    let latencies: Vec<f64> = trigger_times
+        .iter()
+        .enumerate()
+        .filter_map(|(index, &sent)| {
+            let arrival = *first.get(format!("bench-key-{index}").as_str())?;
+            Some(arrival.saturating_sub(sent) as f64 / 1e6)
+        })
+        .collect();
+
+    let tick = procfs::ticks_per_second() as f64;
+    let cpu_since_start = |sample: &Sample| sample.ticks.saturating_sub(ticks_start) as f64 / tick;
+    let cpu_seconds = samples.last().map_or(0.0, cpu_since_start);
+    // While the workload produced: the last sample before it ended.
+    let end_ns = number(&result["end_ns"]);
+    let during = samples.iter().rev().find(|sample| sample.at_ns <= end_ns);
+    let (busy, wall_seconds) = during.map_or((0.0, 0.0), |sample| {
+        (
+            cpu_since_start(sample),
+            sample.at_ns.saturating_sub(start_ns) as f64 / 1e9,
+        )
+    });
+    let totals = finished.totals.unwrap_or_default();
+    let tracked = maps
+        .iter()
+        .find(|map| map.map_type == 1 && map.key_size == 4 && map.value_size == 32)
+        .map(|map| (map.key_size + map.value_size, map.max_entries, map.memlock));
+    let produced = opens + trigger_times.len() as u64;
+    Ok(LoadPhase {
+        label: label.to_string(),
+        target_rate: rate,
+        workers,
+        seconds: worker_seconds,
+        produced,
+        produced_per_second: if worker_seconds > 0.0 {
+            produced as f64 / worker_seconds
+        } else {
+            0.0
+        },
+        triggers: trigger_times.len() as u64,
+        kernel_emitted: totals.get("kernel_emitted"),
+        kernel_dropped: totals.get("ring_buffer_full"),
+        delivered: totals.get("events_written"),
+        alerts_timed: latencies.len() as u64,
+        latency_p50_ms: stats::quantile(&latencies, 0.5),
+        latency_p99_ms: stats::quantile(&latencies, 0.99),
+        latency_max_ms: stats::quantile(&latencies, 1.0),
+        sensor_cpu_seconds: cpu_seconds,
+        sensor_cpu_percent: if wall_seconds > 0.0 {
+            100.0 * busy / wall_seconds
+        } else {
+            0.0
+        },
+        peak_rss_bytes: samples.iter().map(|sample| sample.hwm_bytes).max().unwrap_or(0),
+        resident_at_peak: samples
+            .iter()
+            .map(|sample| sample.resident)
+            .max_by_key(|resident| resident.total())
+            .unwrap_or_default(),
+        map_bytes: maps.iter().map(|map| map.memlock).sum(),
+        tracked_map: tracked,
+    })
+}
+
+/// What an idle `watch` keeps resident, as it runs and with glibc told to hand freed memory back.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdleMemory {
+    pub default: procfs::Resident,
+    /// With `MALLOC_TRIM_THRESHOLD_` and `MALLOC_MMAP_THRESHOLD_` at 128 KiB.
+    pub trimmed: procfs::Resident,
+}
+
+/// Starts `watch -- sleep 5` twice and reads /proc/PID/smaps of the sensor after 3 s.
+pub fn idle_memory(env: &Env) -> Result<IdleMemory> {
+    let alerts = env.root.join("idle-alerts.jsonl");
+    let mut measured = [procfs::Resident::default(); 2];
+    let trim = [
+        ("MALLOC_TRIM_THRESHOLD_", "131072"),
+        ("MALLOC_MMAP_THRESHOLD_", "131072"),
+    ];
+    for (index, extra_env) in [&[][..], &trim[..]].into_iter().enumerate() {
+        let sensor = Sensor::watch(
+            &env.sensor,
+            &WatchSpec {
+                isolation: env.watch_isolation(),
+                events: None,
+                alerts: Alerts::File(alerts.clone()),
+                home: &env.home,
+                cwd: &env.work,
+                command: vec!["sleep".into(), "5".into()],
+                extra_env,
+            },
+        )?;
+        thread::sleep(Duration::from_secs(3));
+        measured[index] = procfs::resident(sensor.pid).unwrap_or_default();
+        let finished = sensor.wait(Duration::from_secs(60))?;
+        if !finished.status.success() {
+            bail!("an idle watch failed; its log ends with:\n{}", finished.log_tail());
+        }
+    }
+    Ok(IdleMemory {
+        default: measured[0],
+        trimmed: measured[1],
+    })
+}
