@@ -135,8 +135,12 @@ impl Pipeline {
         }
     }
 
-    /// Numbers and writes the alerts raised so far.
+    /// Numbers and writes the alerts raised so far, and flushes at once: an alert does not wait
+    /// for the rest of the batch.
     fn write_alerts(&mut self) {
+        if self.raised.is_empty() {
+            return;
+        }
         for mut alert in std::mem::take(&mut self.raised) {
             self.stats.alerts += 1;
             alert.number = self.stats.alerts;
@@ -152,6 +156,7 @@ impl Pipeline {
                 self.stats.output_errors += u64::from(delivery.failed);
             }
         }
+        self.flush();
     }
 
     /// Numbers and writes an alert the sensor raises about itself (event loss, tampering).

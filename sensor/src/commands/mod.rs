@@ -126,3 +126,13 @@ pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounte
     }
     kernel
 }
+
+/// Hands the memory start-up used and freed (the kernel's BTF, program verification logs) back
+/// to the system: glibc keeps freed memory otherwise, tens of MB of resident size.
+pub fn release_startup_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

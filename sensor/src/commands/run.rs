@@ -73,6 +73,7 @@ pub fn run(options: RunOptions) -> Result<()> {
     attach_connect_programs(&mut capture, &config);
     let enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
     let hashes = |exe: &str| enforcer.program_hashes(exe);
+    super::release_startup_memory();
 
     let procfs = Procfs::default();
     let table = ProcessTable::seeded(procfs.clone());

@@ -110,6 +110,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         tracing::warn!(%problem, "connections of the session cannot be judged");
     }
     let mut enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
+    super::release_startup_memory();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

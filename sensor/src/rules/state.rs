@@ -32,8 +32,12 @@ pub fn hash_str(text: &str) -> u64 {
     hasher.finish()
 }
 
+/// An LRU map bounded at `entries` that grows as it fills (a capped one would allocate room for
+/// every entry up front: 1 MB per session for the written-files set).
 fn lru<K: Hash + Eq, V>(entries: usize) -> Lru<K, V> {
-    LruCache::with_hasher(cap(entries), FxBuildHasher)
+    let mut map = LruCache::unbounded_with_hasher(FxBuildHasher);
+    map.resize(cap(entries));
+    map
 }
 
 /// One counted event.

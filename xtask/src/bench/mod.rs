@@ -99,12 +99,12 @@ impl Settings {
         } else {
             Self {
                 quick,
-                // About five minutes of measuring, so that setup, builds and all fit in fifteen
-                // on a fresh two-core machine.
+                // About four minutes of measuring, so that setup, builds and all fit in fifteen
+                // on a fresh two-core machine (building from scratch takes six to seven minutes there).
                 rounds: 4,
-                calibrate_seconds: 0.4,
-                loop_seconds: 0.75,
-                loop_limit_seconds: 4.0,
+                calibrate_seconds: 0.3,
+                loop_seconds: 0.5,
+                loop_limit_seconds: 3.0,
                 load_seconds: 30.0,
                 criterion_warm_up: 1.0,
                 criterion_measurement: 5.0,
