@@ -50,7 +50,7 @@ pub fn tamper_alert(tamper: &Tamper, enricher: &mut Enricher) -> SensorAlert {
             Some(p) => json!({
                 "pid": pid,
                 "executable": &*p.executable,
-                "name": p.executable.rsplit('/').next().unwrap_or_default(),
+                "name": p.name(),
                 "args": &*p.args,
                 "command_line": &*p.command_line,
                 "working_directory": &*p.cwd,

@@ -14,6 +14,7 @@ use crate::{
         server::ControlServer,
     },
     event::ecs::rfc3339,
+    output::OutputStats,
     pipeline::Pipeline,
     process::agent_id,
     telemetry::{LossWatch, loss::LossTotals, sensor_alert::now_ns},
@@ -61,11 +62,17 @@ impl Operations {
             pipeline.flush();
         }
         if let Some(control) = &self.control {
-            control.publish(self.report(pipeline, &kernel, config));
+            control.publish(self.report(pipeline, &kernel, &outputs, config));
         }
     }
 
-    fn report(&self, pipeline: &Pipeline, kernel: &KernelCounters, config: &Config) -> StatusReport {
+    fn report(
+        &self,
+        pipeline: &Pipeline,
+        kernel: &KernelCounters,
+        outputs: &[OutputStats],
+        config: &Config,
+    ) -> StatusReport {
         let mut rules = PackStatus::default();
         if let Some(engine) = &pipeline.engine {
             let set = engine.rules();
@@ -127,12 +134,10 @@ impl Operations {
             sessions,
             watch_sessions: Vec::new(),
             counters,
-            outputs: pipeline
-                .outputs
-                .stats()
-                .into_iter()
+            outputs: outputs
+                .iter()
                 .map(|output| OutputStatus {
-                    name: output.name,
+                    name: output.name.clone(),
                     kind: output.kind.to_string(),
                     delivered: output.delivered,
                     failed: output.failed,
