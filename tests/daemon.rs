@@ -262,3 +262,167 @@ fn sighup_reloads_rules_and_a_broken_pack_keeps_the_previous_ones() {
     assert_eq!(str_field(&third[2], "rule.id"), "e2e-marker-b");
     let _ = daemon.stop();
 }
+
+/// A python loop appending to `<dir>/progress` (with a forked child doing the same) until
+/// `<dir>/stop` exists; slow enough to add few events.
+fn writer_loop(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "import os, time\nos.fork()\nwhile not os.path.exists('{d}/stop'):\n    open('{d}/progress', 'a').write('x')\n    time.sleep(0.05)"
+    )
+}
+
+fn sensor_json(args: &[&str]) -> Value {
+    let text = session_ok(args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: bad JSON {text:?}: {e}"))
+}
+
+fn cgroup_members(relative: &str) -> Vec<u32> {
+    let mount = agent_sensor::process::cgroup::find_cgroup2_mount().expect("cgroup2");
+    std::fs::read_to_string(mount.join(relative.trim_start_matches('/')).join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_profile_session_outlives_its_root_and_an_operator_freezes_thaws_and_kills_it() {
+    if !require_root("daemon e2e") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let command = format!("e2e-freeze-{}", std::process::id());
+    let (config, _cgroup) = config_with_agent(d, "freeze-agent", &command);
+    std::fs::write(d.join("key"), "k").expect("fixture");
+    // The agent daemonises a worker and exits at once; the worker reads the key a second later,
+    // then keeps writing.
+    let worker = format!(
+        "import time\ntime.sleep(1)\nopen('{}/key').read()\n{}",
+        d.display(),
+        writer_loop(d)
+    );
+    let agent = d.join(&command);
+    script(
+        &agent,
+        &format!("setsid /usr/bin/python3 -c \"{worker}\" > /dev/null 2>&1 &\nexit 0"),
+    );
+    let daemon = Daemon::start(d, &["--config", &config]);
+    let socket = d.join("control.sock");
+    let s = socket.display().to_string();
+    let status = std::process::Command::new(&agent).status().expect("run the agent");
+    assert!(status.success());
+
+    // The root is gone; the session lives on in its daemonised worker.
+    let listed = wait_until("the session listed by the daemon", Duration::from_secs(20), || {
+        let list = sensor_json(&["list", "--json", "--control-socket", &s]);
+        list.as_array()?
+            .iter()
+            .find(|entry| str_field(entry, "agent") == "freeze-agent")
+            .cloned()
+    });
+    let session = str_field(&listed, "session").to_string();
+    let root = field(&listed, "root_pid").as_u64().expect("root pid") as u32;
+    wait_for_growth(&d.join("progress"), 0, Duration::from_secs(20));
+    assert!(!process_alive(root), "the agent's root process exited");
+    // The status is published every second: wait for the worker's fork to show.
+    wait_until("the worker and its child counted", Duration::from_secs(10), || {
+        let listed = listed_session(&socket, &session).expect("still listed after the root exited");
+        (field(&listed, "processes").as_u64() >= Some(2)).then_some(())
+    });
+
+    let reply = sensor_json(&["freeze", &session, "--control-socket", &s, "--json"]);
+    assert_eq!(str_field(&reply, "via"), "daemon", "{reply}");
+    assert_eq!(str_field(&reply, "kind"), "daemon", "{reply}");
+    assert_eq!(str_field(&reply, "state"), "frozen", "{reply}");
+    let cgroup = str_field(&reply, "cgroup").to_string();
+    assert_eq!(cgroup, format!("/agent-sensor/session-{session}"));
+    let members = cgroup_members(&cgroup);
+    assert!(
+        members.len() >= 2,
+        "the worker and its child were moved in: {members:?}"
+    );
+    let size = assert_not_growing(&d.join("progress"), Duration::from_millis(500));
+    let listed = listed_session(&socket, &session).expect("listed");
+    assert_eq!(str_field(&listed, "state"), "frozen");
+    let status = sensor()
+        .args(["status", "--control-socket", &s])
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.lines()
+            .any(|line| line.contains(&session) && line.contains("FROZEN")),
+        "{text}"
+    );
+
+    let reply = sensor_json(&["thaw", &session[..10], "--control-socket", &s, "--json"]);
+    assert_eq!(str_field(&reply, "state"), "running", "{reply}");
+    wait_for_growth(&d.join("progress"), size, Duration::from_secs(20));
+
+    let reply = sensor_json(&["kill", &session, "--control-socket", &s, "--json"]);
+    assert_eq!(str_field(&reply, "state"), "killed", "{reply}");
+    assert!(field(&reply, "processes").as_u64() >= Some(2), "{reply}");
+    for pid in members {
+        assert!(!process_alive(pid), "process {pid} of the session survived");
+    }
+    wait_until("the session ending", Duration::from_secs(20), || {
+        listed_session(&socket, &session).is_none().then_some(())
+    });
+    let mount = agent_sensor::process::cgroup::find_cgroup2_mount().expect("cgroup2");
+    wait_until("the session cgroup removed", Duration::from_secs(20), || {
+        (!mount.join(cgroup.trim_start_matches('/')).exists()).then_some(())
+    });
+    let events = daemon.stop();
+    let reads = events
+        .iter()
+        .filter(|e| action(e) == "open" && str_field(e, "file.path") == format!("{}/key", d.display()))
+        .collect::<Vec<_>>();
+    assert_eq!(reads.len(), 1, "the worker's read after its root exited is recorded");
+    assert_eq!(str_field(reads[0], "gen_ai.agent.id"), session);
+}
+
+#[test]
+fn a_watch_session_registered_with_the_daemon_is_frozen_and_thawed_through_it() {
+    if !require_root("daemon e2e") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (config, _cgroup) = config_with_agent(d, "unused", &format!("unused-{}", std::process::id()));
+    let daemon = Daemon::start(d, &["--config", &config]);
+    let socket = d.join("control.sock");
+    let s = socket.display().to_string();
+    let script = format!("exec /usr/bin/python3 -c \"{}\"", writer_loop(d));
+    let mut watch = BackgroundWatch::start(&d.join("watch-events.jsonl"), &["--control-socket", &s], &script);
+    watch.wait_for_log("session registered with the daemon", Duration::from_secs(10));
+    let session = watch.session();
+    wait_for_growth(&d.join("progress"), 0, Duration::from_secs(20));
+
+    let reply = sensor_json(&["freeze", &session, "--control-socket", &s, "--json"]);
+    assert_eq!(str_field(&reply, "via"), "daemon", "{reply}");
+    assert_eq!(str_field(&reply, "kind"), "watch", "{reply}");
+    assert_eq!(str_field(&reply, "state"), "frozen", "{reply}");
+    let size = assert_not_growing(&d.join("progress"), Duration::from_millis(500));
+    let status = sensor()
+        .args(["status", "--json", "--control-socket", &s])
+        .output()
+        .expect("status");
+    let report: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let watched = report["watch_sessions"]
+        .as_array()
+        .and_then(|list| list.iter().find(|entry| str_field(entry, "session") == session))
+        .unwrap_or_else(|| panic!("the watch session in {report}"));
+    assert_eq!(str_field(watched, "state"), "frozen", "{watched}");
+    watch.wait_for_log("the session was frozen", Duration::from_secs(10));
+
+    let reply = sensor_json(&["thaw", &session, "--control-socket", &s, "--json"]);
+    assert_eq!(str_field(&reply, "state"), "running", "{reply}");
+    wait_for_growth(&d.join("progress"), size, Duration::from_secs(20));
+    watch.wait_for_log("the session was thawed", Duration::from_secs(10));
+
+    std::fs::write(d.join("stop"), "").expect("stop");
+    assert_eq!(watch.wait(Duration::from_secs(30)), 0);
+    let _ = daemon.stop();
+}

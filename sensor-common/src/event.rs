@@ -36,9 +36,23 @@ pub const EVENT_TAMPER: u16 = 9;
 /// Header flag: this exec matched an agent profile and started a new session.
 pub const HEADER_SESSION_START: u16 = 1;
 
-/// Which system call produced a file, network or working-directory event.
+/// A generic file, process or namespace operation ([`SyscallEvent`]).
+pub const EVENT_SYSCALL: u16 = 10;
+/// Operations identical to a thread's previous record, counted instead of reported one by one
+/// ([`RepeatEvent`]).
+pub const EVENT_REPEAT: u16 = 11;
+
+/// Header flag: the record is a summary of several identical operations (`repeat` > 1).
+pub const HEADER_REPEAT: u16 = 2;
+/// Header flag: the record travelled on the priority ring (it hit a kernel rule or a protected
+/// file), so it is never crowded out by ordinary events.
+pub const HEADER_PRIORITY: u16 = 4;
+
+/// Which system call produced a file, network, process or working-directory event. The same
+/// value is used for the 64-bit call, its 32-bit (ia32 compat) counterpart and its io_uring
+/// equivalent; the record's flags say which door was used.
 #[repr(u16)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Syscall {
     Open = 1,
     Openat = 2,
@@ -50,9 +64,94 @@ pub enum Syscall {
     Connect = 8,
     Chdir = 9,
     Fchdir = 10,
+    Rename = 11,
+    Renameat = 12,
+    Renameat2 = 13,
+    Link = 14,
+    Linkat = 15,
+    Symlink = 16,
+    Symlinkat = 17,
+    Truncate = 18,
+    Ftruncate = 19,
+    Chmod = 20,
+    Fchmod = 21,
+    Fchmodat = 22,
+    Fchmodat2 = 23,
+    Chown = 24,
+    Fchown = 25,
+    Lchown = 26,
+    Fchownat = 27,
+    Setxattr = 28,
+    Lsetxattr = 29,
+    Fsetxattr = 30,
+    Mount = 31,
+    MoveMount = 32,
+    Umount2 = 33,
+    Unshare = 34,
+    Setns = 35,
+    MemfdCreate = 36,
+    Execve = 37,
+    Execveat = 38,
+    Bind = 39,
+    Listen = 40,
+    Ptrace = 41,
+    ProcessVmWritev = 42,
+    IoUringSetup = 43,
+    Mkdir = 44,
+    Mkdirat = 45,
 }
 
 impl Syscall {
+    /// Every call, in value order.
+    pub const ALL: [Syscall; 45] = [
+        Self::Open,
+        Self::Openat,
+        Self::Openat2,
+        Self::Creat,
+        Self::Unlink,
+        Self::Unlinkat,
+        Self::Rmdir,
+        Self::Connect,
+        Self::Chdir,
+        Self::Fchdir,
+        Self::Rename,
+        Self::Renameat,
+        Self::Renameat2,
+        Self::Link,
+        Self::Linkat,
+        Self::Symlink,
+        Self::Symlinkat,
+        Self::Truncate,
+        Self::Ftruncate,
+        Self::Chmod,
+        Self::Fchmod,
+        Self::Fchmodat,
+        Self::Fchmodat2,
+        Self::Chown,
+        Self::Fchown,
+        Self::Lchown,
+        Self::Fchownat,
+        Self::Setxattr,
+        Self::Lsetxattr,
+        Self::Fsetxattr,
+        Self::Mount,
+        Self::MoveMount,
+        Self::Umount2,
+        Self::Unshare,
+        Self::Setns,
+        Self::MemfdCreate,
+        Self::Execve,
+        Self::Execveat,
+        Self::Bind,
+        Self::Listen,
+        Self::Ptrace,
+        Self::ProcessVmWritev,
+        Self::IoUringSetup,
+        Self::Mkdir,
+        Self::Mkdirat,
+    ];
+
+    /// (A match, not an index into `ALL`: the kernel's verifier must see every access bounded.)
     pub const fn from_u16(value: u16) -> Option<Self> {
         Some(match value {
             1 => Self::Open,
@@ -65,6 +164,41 @@ impl Syscall {
             8 => Self::Connect,
             9 => Self::Chdir,
             10 => Self::Fchdir,
+            11 => Self::Rename,
+            12 => Self::Renameat,
+            13 => Self::Renameat2,
+            14 => Self::Link,
+            15 => Self::Linkat,
+            16 => Self::Symlink,
+            17 => Self::Symlinkat,
+            18 => Self::Truncate,
+            19 => Self::Ftruncate,
+            20 => Self::Chmod,
+            21 => Self::Fchmod,
+            22 => Self::Fchmodat,
+            23 => Self::Fchmodat2,
+            24 => Self::Chown,
+            25 => Self::Fchown,
+            26 => Self::Lchown,
+            27 => Self::Fchownat,
+            28 => Self::Setxattr,
+            29 => Self::Lsetxattr,
+            30 => Self::Fsetxattr,
+            31 => Self::Mount,
+            32 => Self::MoveMount,
+            33 => Self::Umount2,
+            34 => Self::Unshare,
+            35 => Self::Setns,
+            36 => Self::MemfdCreate,
+            37 => Self::Execve,
+            38 => Self::Execveat,
+            39 => Self::Bind,
+            40 => Self::Listen,
+            41 => Self::Ptrace,
+            42 => Self::ProcessVmWritev,
+            43 => Self::IoUringSetup,
+            44 => Self::Mkdir,
+            45 => Self::Mkdirat,
             _ => return None,
         })
     }
@@ -81,6 +215,41 @@ impl Syscall {
             Self::Connect => "connect",
             Self::Chdir => "chdir",
             Self::Fchdir => "fchdir",
+            Self::Rename => "rename",
+            Self::Renameat => "renameat",
+            Self::Renameat2 => "renameat2",
+            Self::Link => "link",
+            Self::Linkat => "linkat",
+            Self::Symlink => "symlink",
+            Self::Symlinkat => "symlinkat",
+            Self::Truncate => "truncate",
+            Self::Ftruncate => "ftruncate",
+            Self::Chmod => "chmod",
+            Self::Fchmod => "fchmod",
+            Self::Fchmodat => "fchmodat",
+            Self::Fchmodat2 => "fchmodat2",
+            Self::Chown => "chown",
+            Self::Fchown => "fchown",
+            Self::Lchown => "lchown",
+            Self::Fchownat => "fchownat",
+            Self::Setxattr => "setxattr",
+            Self::Lsetxattr => "lsetxattr",
+            Self::Fsetxattr => "fsetxattr",
+            Self::Mount => "mount",
+            Self::MoveMount => "move_mount",
+            Self::Umount2 => "umount2",
+            Self::Unshare => "unshare",
+            Self::Setns => "setns",
+            Self::MemfdCreate => "memfd_create",
+            Self::Execve => "execve",
+            Self::Execveat => "execveat",
+            Self::Bind => "bind",
+            Self::Listen => "listen",
+            Self::Ptrace => "ptrace",
+            Self::ProcessVmWritev => "process_vm_writev",
+            Self::IoUringSetup => "io_uring_setup",
+            Self::Mkdir => "mkdir",
+            Self::Mkdirat => "mkdirat",
         }
     }
 }
@@ -129,6 +298,28 @@ pub struct StrRef {
     pub reserved: u16,
 }
 
+/// What the kernel knows of a file's identity: its device, inode number and mode. A file keeps
+/// its identity whatever name it is reached by (hard links, renames, bind mounts).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// `super_block.s_dev` (the kernel's dev_t: major << 20 | minor); 0 when unknown.
+    pub dev: u32,
+    /// `inode.i_mode`: file type and permission bits.
+    pub mode: u32,
+    /// `inode.i_ino`; 0 when unknown.
+    pub ino: u64,
+}
+
+/// `ExecEvent::exec_flags`: the executed file (or the interpreter's script) was written by the
+/// session.
+pub const EXEC_WRITTEN_BY_SESSION: u32 = 1;
+/// `ExecEvent::exec_flags`: the executable is the system's own: under a system binary directory
+/// and not written by the session (program exceptions by name apply to such executables only).
+pub const EXEC_TRUSTED: u32 = 2;
+/// `ExecEvent::exec_flags`: the executable lives in memory (`memfd_create`), not on a disk.
+pub const EXEC_MEMFD: u32 = 4;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExecEvent {
@@ -150,6 +341,14 @@ pub struct ExecEvent {
     pub cwd: StrRef,
     /// The argument vector, NUL-separated.
     pub args: StrRef,
+    /// The executable's identity.
+    pub exe: FileIdentity,
+    /// `EXEC_*` flags.
+    pub exec_flags: u32,
+    pub reserved2: u32,
+    /// For an interpreter (`sh`, `python3`, …): the argument it runs as a script, as given (empty
+    /// when the kernel found none the session wrote).
+    pub script: StrRef,
 }
 
 #[repr(C)]
@@ -197,7 +396,17 @@ pub struct OpenEvent {
     pub path: StrRef,
     /// See `resolved_kind`.
     pub resolved: StrRef,
+    /// The opened file's identity (successful opens).
+    pub object: FileIdentity,
+    /// `file.f_mode` bits of the opened file (`FMODE_CREATED`: the open created it).
+    pub fmode: u32,
+    /// How many identical opens of this process this record stands for (1, or more when the
+    /// kernel counted repeats: see `HEADER_REPEAT`).
+    pub repeat: u32,
 }
+
+/// `OpenEvent::fmode`: the open created the file.
+pub const FMODE_CREATED: u32 = 0x0010_0000;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -271,6 +480,94 @@ pub struct PolicyEvent {
     pub path: StrRef,
     /// When `path` is a relative string: the directory it starts from, as components.
     pub base: StrRef,
+    /// The judged file's identity, when the kernel knew it.
+    pub object: FileIdentity,
+    /// The second path of a rename or link (the new name), and its base.
+    pub path2: StrRef,
+    pub base2: StrRef,
+    /// `policy::ESCALATE_*` bits: what the verdict did to the session beyond this operation.
+    pub escalation: u32,
+    /// Operations of the session denied within the escalation window, this one included.
+    pub denials: u32,
+}
+
+/// `SyscallEvent::flags`: a 32-bit (ia32 compat) syscall of a 64-bit kernel.
+pub const SYSCALL_COMPAT: u16 = 1;
+/// `SyscallEvent::flags`: an io_uring submission (captured when it was submitted; the operation
+/// runs afterwards, so the outcome is unknown).
+pub const SYSCALL_IO_URING: u16 = 2;
+/// `SyscallEvent::flags`: captured at syscall entry only: `ret` is meaningless.
+pub const SYSCALL_AT_ENTRY: u16 = 4;
+/// `SyscallEvent::flags`: the kernel killed the process for this call (in enforce mode, an
+/// io_uring set-up by a session whose file operations only the tracepoint backend judges: a
+/// ring's batched requests cannot be stopped one by one there).
+pub const SYSCALL_KILLED: u16 = 8;
+
+/// A file, process or namespace operation of a tracked process, for the calls without a record
+/// of their own. What each field holds depends on the call:
+///
+/// | call | `path` / `base` | `path2` / `base2` | `text` | `args` | `dirfd`, `dirfd2` |
+/// |---|---|---|---|---|---|
+/// | rename, renameat, renameat2 | old name | new name | | `[flags]` | old, new dirfd |
+/// | link, linkat | existing name | new name | | `[flags]` | old, new dirfd |
+/// | symlink, symlinkat | | link path | target (as given) | | -, new dirfd |
+/// | truncate | file | | | `[length]` | |
+/// | ftruncate, fchmod, fchown, fsetxattr | the file (components) | | xattr name | as below | fd |
+/// | chmod, fchmodat, fchmodat2 | file | | | `[mode, flags]` | dirfd |
+/// | chown, lchown, fchownat | file | | | `[uid, gid, flags]` | dirfd |
+/// | setxattr, lsetxattr | file | | name | `[size, flags]` | |
+/// | mount | source | target | filesystem type | `[flags]` | |
+/// | move_mount | from | to | | `[flags]` | from, to dirfd |
+/// | umount2 | target | | | `[flags]` | |
+/// | mkdir, mkdirat | directory | | | `[mode]` | dirfd |
+/// | unshare | | | | `[flags]` | |
+/// | setns | | | | `[nstype]` | fd |
+/// | memfd_create | | | name | `[flags]` | |
+/// | execve, execveat (failures only) | filename | | | `[flags]` | dirfd |
+/// | bind, listen | | | socket address bytes (`sockaddr_*`) | `[backlog]` for listen | fd |
+/// | ptrace | | | | `[request, pid]` | |
+/// | process_vm_writev | | | | `[pid]` | |
+/// | io_uring_setup | | | | `[entries, flags]` | |
+///
+/// io_uring submissions use the record of the equivalent call (`openat2` for
+/// `IORING_OP_OPENAT2`, …) with `SYSCALL_IO_URING` set and the opcode in `args[3]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyscallEvent {
+    pub header: EventHeader,
+    /// A [`Syscall`] value.
+    pub syscall: u16,
+    /// `SYSCALL_*` flags.
+    pub flags: u16,
+    pub dirfd: i32,
+    pub dirfd2: i32,
+    pub reserved: u32,
+    /// Return value (a negative errno on failure); see `SYSCALL_AT_ENTRY`.
+    pub ret: i64,
+    pub args: [u64; 4],
+    /// The identity of the file the call acted on, when the kernel knew it.
+    pub object: FileIdentity,
+    pub path: StrRef,
+    pub base: StrRef,
+    pub path2: StrRef,
+    pub base2: StrRef,
+    pub text: StrRef,
+}
+
+/// The thread repeated its previous operation (the last record of kind `kind` it produced)
+/// `count` more times between `first_ns` and `last_ns`, and the kernel counted them instead of
+/// writing a record for each. Sent when the thread does something else, when the repeat window
+/// ends, or when the thread exits.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RepeatEvent {
+    pub header: EventHeader,
+    /// The kind of the repeated record (`EVENT_OPEN`).
+    pub kind: u16,
+    pub reserved: u16,
+    pub count: u32,
+    pub first_ns: u64,
+    pub last_ns: u64,
 }
 
 /// `TamperEvent::kind`: a signal sent to the sensor.

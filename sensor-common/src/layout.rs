@@ -44,6 +44,57 @@ pub struct KernelLayout {
     pub inode_i_sb: u32,
     pub sb_s_dev: u32,
     pub binprm_file: u32,
+    /// `inode.i_mode` (u16).
+    pub inode_i_mode: u32,
+    /// `vfsmount.mnt_sb`.
+    pub vfsmount_mnt_sb: u32,
+    /// `dentry.d_inode`.
+    pub dentry_d_inode: u32,
+    /// `task_struct.thread_info` + `thread_info.status` (x86: `TS_COMPAT` marks a 32-bit syscall).
+    pub task_ti_status: u32,
+    /// `file.private_data` (a `struct socket *` for sockets), `socket.sk`.
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    /// `sock_common` fields (at the start of `struct sock`): family, bound port (host order),
+    /// bound IPv4 address, bound IPv6 address.
+    pub skc_family: u32,
+    pub skc_num: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+}
+
+/// Offsets of io_uring's request structures, where the kernel copied an operation's arguments
+/// when it was submitted. Every field is [`FIELD_ABSENT`] on kernels whose BTF lacks them (the
+/// submissions are then reported without their paths).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoUringLayout {
+    /// Non-zero once userspace filled the structure in and every field was found.
+    pub valid: u32,
+    /// `io_kiocb.cmd`: the per-operation data (`struct io_open`, `io_unlink`, …).
+    pub kiocb_cmd: u32,
+    pub open_dfd: u32,
+    pub open_filename: u32,
+    pub open_how: u32,
+    pub unlink_dfd: u32,
+    pub unlink_flags: u32,
+    pub unlink_filename: u32,
+    /// `struct io_rename` (renameat) and `struct io_link` (linkat, symlinkat) share a shape.
+    pub rename_old_dfd: u32,
+    pub rename_new_dfd: u32,
+    pub rename_oldpath: u32,
+    pub rename_newpath: u32,
+    pub rename_flags: u32,
+    pub link_old_dfd: u32,
+    pub link_new_dfd: u32,
+    pub link_oldpath: u32,
+    pub link_newpath: u32,
+    pub link_flags: u32,
+    /// `filename.name`.
+    pub filename_name: u32,
+    /// `io_uring_submit_req` tracepoint: offsets of `req` and `opcode`.
+    pub tp_req: u32,
+    pub tp_opcode: u32,
 }
 
 /// Marks an optional tracepoint field that this kernel does not have.
@@ -81,4 +132,10 @@ pub struct CaptureSettings {
     pub match_profiles: u32,
     /// The sensor's own thread-group id: never tracked, never reported.
     pub sensor_tgid: u32,
+    /// Boot-time ns within which repeated identical operations of a process are counted into
+    /// one record (0: every operation gets its own record).
+    pub repeat_window_ns: u64,
+    /// Boot-time ns between two wake-ups of the event ring's reader (records in between are
+    /// read at the next wake-up or by the reader's own 1 ms re-poll).
+    pub wakeup_interval_ns: u64,
 }

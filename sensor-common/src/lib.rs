@@ -25,4 +25,8 @@ mod pod {
     unsafe impl aya::Pod for policy::PolicyConfig {}
     unsafe impl aya::Pod for policy::DirPatterns {}
     unsafe impl aya::Pod for policy::Workspace {}
+    unsafe impl aya::Pod for policy::IdentityKey {}
+    unsafe impl aya::Pod for policy::Protection {}
+    unsafe impl aya::Pod for policy::Escalation {}
+    unsafe impl aya::Pod for layout::IoUringLayout {}
 }

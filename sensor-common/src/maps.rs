@@ -8,26 +8,63 @@ pub const EXEC_NAMES_MAP: &str = "EXEC_NAMES";
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// The ring buffer carrying events to userspace.
 pub const EVENTS_MAP: &str = "EVENTS";
-/// Programs the others tail-call (a `ProgramArray`), by the `TAIL_*` indexes.
+/// The small ring buffer reserved for records that hit a kernel rule or a protected file
+/// (policy verdicts, tamper attempts, protected opens, session starts): ordinary events cannot
+/// fill it.
+pub const PRIORITY_MAP: &str = "PRIORITY";
+/// Records lost per session: session id (`u64`) to count (`u64`).
+pub const SESSION_LOSS_MAP: &str = "SESSION_LOSS";
+/// Tracepoint programs the others tail-call (a `ProgramArray`), by the `TAIL_*` indexes.
 pub const TAILS_MAP: &str = "TAILS";
-/// `TAILS` index of the program that judges an unlink or rmdir from its pending call (shared by
-/// the three syscall entries, so the kernel verifies the judgement once).
-pub const TAIL_REMOVE_POLICY: u32 = 0;
-/// The program at `TAIL_REMOVE_POLICY`.
-pub const REMOVE_POLICY_PROGRAM: &str = "remove_policy";
-/// `TAILS` index of the program that does the policy's work at exec (executable hashes, the
-/// workspace of a new session, the exec fallback): a program of its own, so it has its own stack.
-pub const TAIL_EXEC_POLICY: u32 = 1;
-/// The program at `TAIL_EXEC_POLICY`.
-pub const EXEC_POLICY_PROGRAM: &str = "exec_policy";
-/// `TAILS` index of the policy work of a successful open (judging it, remembering a write).
-pub const TAIL_OPEN_POLICY: u32 = 2;
-/// The program at `TAIL_OPEN_POLICY`.
-pub const OPEN_POLICY_PROGRAM: &str = "open_policy";
+/// Raw tracepoint programs `sys_enter` tail-calls (a `ProgramArray` of their own: a program
+/// array holds one program type), by the `RAW_TAIL_*` indexes.
+pub const RAW_TAILS_MAP: &str = "RAW_TAILS";
+
+/// The programs behind the tail-call indexes, by map: (index, program name).
+pub const TAIL_PROGRAMS: [(u32, &str); 7] = [
+    (TAIL_URING_POLICY, "uring_policy"),
+    (TAIL_EXEC_SCRIPT, "exec_script"),
+    (TAIL_EXEC_FINISH, "exec_finish"),
+    (TAIL_EXEC_JUDGE, "exec_judge"),
+    (TAIL_EXIT_OPEN, "exit_open"),
+    (TAIL_OPEN_POLICY, "open_policy"),
+    (TAIL_EXIT_OPERATION, "exit_operation"),
+];
+pub const RAW_TAIL_PROGRAMS: [(u32, &str); 3] = [
+    (RAW_TAIL_ENTER_POLICY, "enter_policy"),
+    (RAW_TAIL_COMPAT_RECORD, "compat_record"),
+    (RAW_TAIL_COMPAT_POLICY, "compat_policy"),
+];
+
+/// The tracepoint backend's judgement of an io_uring request.
+pub const TAIL_URING_POLICY: u32 = 6;
+/// The workspace of a new session and the script an interpreter runs.
+pub const TAIL_EXEC_SCRIPT: u32 = 5;
+/// Finishing an exec record (identity, lineage, escalation).
+pub const TAIL_EXEC_FINISH: u32 = 0;
+/// The tracepoint backend's judgement of an exec (and of an interpreter's script).
+pub const TAIL_EXEC_JUDGE: u32 = 1;
+/// The record of a finished open.
+pub const TAIL_EXIT_OPEN: u32 = 2;
+/// The policy's work on a finished open.
+pub const TAIL_OPEN_POLICY: u32 = 3;
+/// The record of a finished generic operation.
+pub const TAIL_EXIT_OPERATION: u32 = 4;
+/// The tracepoint backend's judgement of a call at entry.
+pub const RAW_TAIL_ENTER_POLICY: u32 = 0;
+/// The record of a 32-bit call (at entry: the exit tracepoints never see them).
+pub const RAW_TAIL_COMPAT_RECORD: u32 = 1;
+/// The judgement of a 32-bit call (at entry).
+pub const RAW_TAIL_COMPAT_POLICY: u32 = 2;
 
 /// `TrackedProcess::flags`: the kernel started this process's session at its last exec (the
 /// exec policy program records the session's workspace, then clears it).
 pub const TRACKED_NEW_SESSION: u32 = 1;
+/// `TrackedProcess::flags`: the process runs the system's own executable (see
+/// `event::EXEC_TRUSTED`); program exceptions by name apply to it.
+pub const TRACKED_TRUSTED_EXE: u32 = 2;
+/// `TrackedProcess::flags`: the process runs a known interpreter (shell, python, node, …).
+pub const TRACKED_INTERPRETER: u32 = 4;
 
 /// Maximum number of processes tracked at once across all sessions.
 pub const MAX_TRACKED: u32 = 65_536;
@@ -92,7 +129,15 @@ pub enum Counter {
     SignalFailed = 6,
     /// Paths deeper than the policy hashes (judged by their first components).
     PolicyDepth = 7,
+    /// Records lost because the priority ring buffer was full.
+    PriorityFull = 8,
+    /// Operations counted into an earlier record instead of getting their own (repeats).
+    Repeats = 9,
+    /// 32-bit (ia32) syscalls of tracked processes.
+    CompatCalls = 10,
+    /// io_uring submissions of tracked processes.
+    IoUringSubmissions = 11,
 }
 
 /// Number of counters in `COUNTERS`.
-pub const COUNTER_COUNT: u32 = 8;
+pub const COUNTER_COUNT: u32 = 12;

@@ -25,6 +25,14 @@ pub const POLICY_CIDRS_MAP: &str = "POLICY_CIDRS";
 pub const WORKSPACES_MAP: &str = "WORKSPACES";
 /// Sessions whose tree is being killed (`u64` session id to boot-time ns).
 pub const KILLED_MAP: &str = "KILLED";
+/// Protected files and directories by identity: [`IdentityKey`] to [`Protection`].
+pub const PROTECTED_MAP: &str = "PROTECTED";
+/// Sessions whose enforcement escalated: session id (`u64`) to [`Escalation`].
+pub const ESCALATION_MAP: &str = "ESCALATION";
+/// Interpreters whose script argument is judged as the program executed: base-name hash
+/// (`component_hash`, `u64`) to 1 (`u32`).
+pub const SCRIPT_HOSTS_MAP: &str = "SCRIPT_HOSTS";
+pub const MAX_SCRIPT_HOSTS: u32 = 256;
 
 /// Most rules the kernel judges (one bit each in `u64` masks).
 pub const MAX_RULES: usize = 64;
@@ -47,6 +55,8 @@ pub const MAX_POLICY_PROGRAMS: u32 = 4_096;
 pub const MAX_POLICY_CIDRS: u32 = 4_096;
 pub const MAX_WORKSPACES: u32 = 4_096;
 pub const MAX_KILLED: u32 = 1_024;
+pub const MAX_PROTECTED: u32 = 65_536;
+pub const MAX_ESCALATIONS: u32 = 1_024;
 
 /// The operations the policy judges. Their bit in masks is `1 << op as u32`.
 #[repr(u16)]
@@ -60,9 +70,21 @@ pub enum PolicyOp {
     Rmdir = 3,
     Exec = 4,
     Connect = 5,
+    /// A rename, judged on the new name (what is created or replaced there).
+    Rename = 6,
+    /// A rename, judged on the old name (what is taken away from there).
+    RenameFrom = 7,
+    /// A hard link, judged on the new name.
+    Link = 8,
+    /// A symbolic link, judged on the link's path.
+    Symlink = 9,
+    /// Shortening a file: truncate(2), ftruncate(2).
+    Truncate = 10,
 }
 
-pub const OP_COUNT: usize = 6;
+pub const OP_COUNT: usize = 11;
+/// Slots of the per-operation arrays of [`PolicyConfig`] (a power of two above `OP_COUNT`).
+pub const OP_SLOTS: usize = 16;
 
 impl PolicyOp {
     pub const ALL: [PolicyOp; OP_COUNT] = [
@@ -72,12 +94,18 @@ impl PolicyOp {
         PolicyOp::Rmdir,
         PolicyOp::Exec,
         PolicyOp::Connect,
+        PolicyOp::Rename,
+        PolicyOp::RenameFrom,
+        PolicyOp::Link,
+        PolicyOp::Symlink,
+        PolicyOp::Truncate,
     ];
 
     pub const fn bit(self) -> u32 {
         1 << self as u32
     }
 
+    /// (A match, not an index into `ALL`: the kernel's verifier must see every access bounded.)
     pub const fn from_u16(value: u16) -> Option<Self> {
         Some(match value {
             0 => Self::OpenRead,
@@ -86,6 +114,11 @@ impl PolicyOp {
             3 => Self::Rmdir,
             4 => Self::Exec,
             5 => Self::Connect,
+            6 => Self::Rename,
+            7 => Self::RenameFrom,
+            8 => Self::Link,
+            9 => Self::Symlink,
+            10 => Self::Truncate,
             _ => return None,
         })
     }
@@ -98,7 +131,18 @@ impl PolicyOp {
             Self::Rmdir => "rmdir",
             Self::Exec => "exec",
             Self::Connect => "connect",
+            Self::Rename => "rename",
+            Self::RenameFrom => "rename-from",
+            Self::Link => "link",
+            Self::Symlink => "symlink",
+            Self::Truncate => "truncate",
         }
+    }
+
+    /// Operations that take a name away from its place or destroy content (judged with the
+    /// protected directories above the path, by identity).
+    pub const fn is_destructive(self) -> bool {
+        matches!(self, Self::Unlink | Self::Rmdir | Self::RenameFrom | Self::Truncate)
     }
 }
 
@@ -130,6 +174,8 @@ pub const RULE_DISTINCT: u32 = 16;
 /// Rule flags: only IPv4 (or only IPv6) destinations; neither means both.
 pub const RULE_IPV4_ONLY: u32 = 32;
 pub const RULE_IPV6_ONLY: u32 = 64;
+/// Rule flag: only files that existed before the operation (opens that did not create the file).
+pub const RULE_EXISTING: u32 = 128;
 
 /// An inclusive port range. Unused entries are [`PortRange::EMPTY`], which no port is in.
 #[repr(C)]
@@ -174,6 +220,12 @@ pub struct PolicyRule {
     pub port_exclude_count: u32,
     pub port_include: [PortRange; MAX_PORT_RANGES],
     pub port_exclude: [PortRange; MAX_PORT_RANGES],
+    /// Escalation in enforce mode (see [`Escalation`]): how long after a denial the session
+    /// stays escalated (0: the rule does not escalate), how many denials within that window
+    /// escalate further, and what that does (`ESCALATE_FREEZE` or `ESCALATE_KILL_TREE`).
+    pub escalate_window_ns: u64,
+    pub escalate_after: u32,
+    pub escalate_then: u32,
 }
 
 /// Policy settings.
@@ -189,10 +241,27 @@ pub struct PolicyConfig {
     /// Path sets every path is in (rules and exceptions that apply to any path).
     pub always_sets: u64,
     /// Per operation (`PolicyOp as usize`): the rules that judge it.
-    pub op_rules: [u64; 8],
+    pub op_rules: [u64; OP_SLOTS],
     /// Per operation: which `BACKEND_*` judges it (the others leave it alone).
-    pub backends: [u32; 8],
+    pub backends: [u32; OP_SLOTS],
+    /// Per operation: non-zero when some rule for it counts operations (a threshold without
+    /// `distinct`), so a repeated operation must be judged every time.
+    pub counting: [u32; OP_SLOTS],
+    /// Bit `d` set: some directory pattern (`POLICY_DIRS`) is `d` components deep; other depths
+    /// are not looked up.
+    pub dir_depths: u64,
+    /// Generation of the policy: bumped on every load, so cached judgements expire.
+    pub generation: u64,
+    /// Path hashes of the system's binary directories (`/usr/bin`, `/usr/sbin`, `/usr/lib`,
+    /// `/usr/libexec`, `/bin`, `/sbin`, …; 0: unused): an executable below one of them that the
+    /// session did not write is the system's own (program exceptions by name apply to it).
+    pub trusted_dirs: [u64; MAX_TRUSTED_DIRS],
+    /// The depths of those directories (components), by index.
+    pub trusted_depths: [u32; MAX_TRUSTED_DIRS],
 }
+
+/// Most system binary directories in [`PolicyConfig::trusted_dirs`].
+pub const MAX_TRUSTED_DIRS: usize = 8;
 
 /// Name tests of a [`NamePattern`] (none: any name).
 pub const NAME_EXACT: u32 = 1;
@@ -262,6 +331,49 @@ pub const APPLIED_MONITOR: u32 = 8;
 /// Sending the signal failed.
 pub const APPLIED_SIGNAL_FAILED: u32 = 16;
 
+/// `PolicyEvent::escalation`: the session is escalated (the window is open): with the
+/// tracepoint backend, new programs of the session are killed before they run until it closes.
+pub const ESCALATE_WINDOW: u32 = 1;
+/// `PolicyEvent::escalation` and `PolicyRule::escalate_then`: freeze the session's cgroup.
+pub const ESCALATE_FREEZE: u32 = 2;
+/// `PolicyEvent::escalation` and `PolicyRule::escalate_then`: kill every process of the session.
+pub const ESCALATE_KILL_TREE: u32 = 4;
+/// `PolicyEvent::escalation`: a new program of an escalated session was killed at exec.
+pub const ESCALATE_EXEC_STOPPED: u32 = 8;
+
+/// A session whose enforcement escalated (enforce mode only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Escalation {
+    /// Boot-time ns until which the window stays open.
+    pub until_ns: u64,
+    /// Denials within the window.
+    pub denials: u32,
+    /// Non-zero when the window stops new programs (some escalating rule is judged by the
+    /// tracepoint backend, which cannot make an operation fail).
+    pub stop_execs: u32,
+}
+
+/// A file's identity as the policy keys it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdentityKey {
+    pub dev: u32,
+    pub reserved: u32,
+    pub ino: u64,
+}
+
+/// What a protected file or directory means to the policy, whatever name it is reached by.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Protection {
+    /// Path sets the file itself is in.
+    pub sets_self: u64,
+    /// Path sets every path below this directory is in (for destructive operations, whose
+    /// parent directories are looked up by identity).
+    pub sets_below: u64,
+}
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -272,21 +384,36 @@ pub const fn component_start(seed: u64) -> u64 {
     seed ^ FNV_OFFSET
 }
 
-/// Feeds one byte of a component.
+/// Feeds one 8-byte little-endian word of a component (the last word zero-padded).
 #[inline(always)]
-pub const fn component_step(hash: u64, byte: u8) -> u64 {
-    (hash ^ byte as u64).wrapping_mul(FNV_PRIME)
+pub const fn component_step(hash: u64, word: u64) -> u64 {
+    let mixed = (hash ^ word).wrapping_mul(MIX);
+    mixed ^ (mixed >> 31)
 }
 
-/// The hash of one path component (a file or directory name).
+/// Finishes the hash of a component of `len` bytes.
+#[inline(always)]
+pub const fn component_finish(hash: u64, len: u32) -> u64 {
+    let mixed = (hash ^ len as u64).wrapping_mul(FNV_PRIME);
+    mixed ^ (mixed >> 29)
+}
+
+/// The hash of one path component (a file or directory name): its bytes eight at a time as
+/// little-endian words (the last one zero-padded), then its length.
 pub const fn component_hash(seed: u64, name: &[u8]) -> u64 {
     let mut hash = component_start(seed);
     let mut i = 0;
     while i < name.len() {
-        hash = component_step(hash, name[i]);
-        i += 1;
+        let mut word = 0u64;
+        let mut j = 0;
+        while j < 8 && i + j < name.len() {
+            word |= (name[i + j] as u64) << (8 * j);
+            j += 1;
+        }
+        hash = component_step(hash, word);
+        i += 8;
     }
-    hash
+    component_finish(hash, name.len() as u32)
 }
 
 /// The hash of `/`.

@@ -5,6 +5,8 @@
 
 use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
 
+use sensor_common::event::FileIdentity;
+
 use crate::settings::offset;
 
 /// `AT_FDCWD`: the dirfd meaning "relative to the working directory".
@@ -121,5 +123,99 @@ pub fn base_dir_path(task: u64, dirfd: i32) -> Option<u64> {
         cwd_path(task)
     } else {
         fd_file(task, dirfd as i64).map(file_path)
+    }
+}
+
+/// `TS_COMPAT` in x86's `thread_info.status`: the current syscall is a 32-bit one.
+const TS_COMPAT: u32 = 0x0002;
+
+/// True when the task's current syscall is a 32-bit (ia32) one.
+#[inline(always)]
+pub fn in_compat_syscall(task: u64) -> bool {
+    read::<u32>(task + offset!(task_ti_status)).is_some_and(|status| status & TS_COMPAT != 0)
+}
+
+/// The identity (device, mode, inode number) of the inode at `inode`.
+#[inline(always)]
+pub fn inode_identity(inode: u64) -> FileIdentity {
+    let ino = read::<u64>(inode + offset!(inode_i_ino)).unwrap_or(0);
+    let mode = read::<u16>(inode + offset!(inode_i_mode)).unwrap_or(0) as u32;
+    let dev = read_ptr(inode + offset!(inode_i_sb))
+        .and_then(|sb| read::<u32>(sb + offset!(sb_s_dev)))
+        .unwrap_or(0);
+    FileIdentity { dev, mode, ino }
+}
+
+/// The identity of the file a `struct file` refers to.
+#[inline(always)]
+pub fn file_identity(file: u64) -> FileIdentity {
+    match read_ptr(file + offset!(file_f_inode)) {
+        Some(inode) => inode_identity(inode),
+        None => FileIdentity::default(),
+    }
+}
+
+/// The identity of the inode behind `dentry` (none for a negative dentry).
+#[inline(always)]
+pub fn dentry_identity(dentry: u64) -> FileIdentity {
+    match read_ptr(dentry + offset!(dentry_d_inode)) {
+        Some(inode) => inode_identity(inode),
+        None => FileIdentity::default(),
+    }
+}
+
+/// `file.f_mode`.
+#[inline(always)]
+pub fn file_mode(file: u64) -> u32 {
+    read::<u32>(file + offset!(file_f_mode)).unwrap_or(0)
+}
+
+/// The dentry and vfsmount of a `struct file`.
+#[inline(always)]
+pub fn file_dentry_mount(file: u64) -> (u64, u64) {
+    let path = file_path(file);
+    (
+        read::<u64>(path + offset!(path_dentry)).unwrap_or(0),
+        read::<u64>(path + offset!(path_mnt)).unwrap_or(0),
+    )
+}
+
+/// x86-64 `struct pt_regs` (a stable layout: the syscall entry code builds it).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PtRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub bp: u64,
+    pub bx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub ax: u64,
+    pub cx: u64,
+    pub dx: u64,
+    pub si: u64,
+    pub di: u64,
+    pub orig_ax: u64,
+}
+
+/// The six syscall arguments in `regs`: x86-64's registers, or (for a 32-bit call) ia32's,
+/// whose upper halves a 64-bit process may have left dirty.
+#[inline(always)]
+pub fn syscall_args(regs: &PtRegs, compat: bool) -> [u64; 6] {
+    if compat {
+        [
+            regs.bx as u32 as u64,
+            regs.cx as u32 as u64,
+            regs.dx as u32 as u64,
+            regs.si as u32 as u64,
+            regs.di as u32 as u64,
+            regs.bp as u32 as u64,
+        ]
+    } else {
+        [regs.di, regs.si, regs.dx, regs.r10, regs.r8, regs.r9]
     }
 }

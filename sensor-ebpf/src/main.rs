@@ -2,11 +2,14 @@
 //!
 //! Every program starts with one map lookup (is this process part of a tracked agent session?) and
 //! leaves at once when it is not. Tracked processes get their events assembled in a per-CPU
-//! buffer and copied into one ring buffer; every failure to do so is counted.
+//! buffer and copied into a ring buffer (records that hit a kernel rule or a protected file into a
+//! ring of their own); every failure to do so is counted, per session.
 #![no_std]
 #![no_main]
 
 mod bounds;
+mod calls;
+mod capture;
 mod counters;
 mod kernel;
 mod maps;
@@ -16,96 +19,170 @@ mod pending;
 mod policy;
 mod programs;
 mod record;
+mod repeat;
 mod settings;
+mod tracking;
 
 use aya_ebpf::{
-    macros::{cgroup_sock_addr, lsm, tracepoint},
-    programs::{LsmContext, SockAddrContext, TracePointContext},
+    macros::{cgroup_sock_addr, lsm, raw_tracepoint, tracepoint},
+    programs::{LsmContext, RawTracePointContext, SockAddrContext, TracePointContext},
 };
 use sensor_common::{
-    event::Syscall,
-    maps::{TAIL_EXEC_POLICY, TAIL_OPEN_POLICY, TAIL_REMOVE_POLICY},
+    maps::{
+        RAW_TAIL_COMPAT_POLICY, RAW_TAIL_COMPAT_RECORD, RAW_TAIL_ENTER_POLICY, TAIL_EXEC_FINISH, TAIL_EXEC_JUDGE,
+        TAIL_EXEC_SCRIPT, TAIL_EXIT_OPEN, TAIL_EXIT_OPERATION, TAIL_OPEN_POLICY, TAIL_URING_POLICY,
+    },
     policy::PolicyOp,
 };
 
-use programs::{lsm, process, sock_addr, syscalls, tamper};
+use capture::{enter, exec, exit, io_uring, lifecycle, open, ops};
+use programs::{fallback, lsm, sock_addr, tamper};
+
+// Process lifecycle.
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    if process::on_exec(&ctx).is_some() {
-        // Does not return when the tail call happens (it fails when no policy is loaded).
-        let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_EXEC_POLICY) };
+    if exec::on_exec(&ctx) == Some(true) {
+        // Does not return when the tail call happens.
+        let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_EXEC_SCRIPT) };
+        exec::send_unfinished();
     }
     0
 }
 
-/// The policy's work at exec of a tracked process; tail-called by `sched_process_exec`.
+/// The workspace of a new session and an interpreter's script; tail-called by
+/// `sched_process_exec`.
 #[tracepoint]
-pub fn exec_policy(ctx: TracePointContext) -> u32 {
-    let _ = process::exec_policy(&ctx);
+pub fn exec_script(ctx: TracePointContext) -> u32 {
+    let _ = exec::exec_script();
+    let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_EXEC_FINISH) };
+    exec::send_unfinished();
+    0
+}
+
+/// Finishes the exec record; tail-called by `sched_process_exec`.
+#[tracepoint]
+pub fn exec_finish(ctx: TracePointContext) -> u32 {
+    if exec::exec_finish() == Some(true) {
+        let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_EXEC_JUDGE) };
+    }
+    0
+}
+
+/// Judges an exec for the tracepoint backend; tail-called by `exec_finish`.
+#[tracepoint]
+pub fn exec_judge(_ctx: TracePointContext) -> u32 {
+    let _ = exec::exec_judge();
     0
 }
 
 #[tracepoint]
 pub fn task_newtask(ctx: TracePointContext) -> u32 {
-    let _ = process::on_newtask(&ctx);
+    let _ = lifecycle::on_newtask(&ctx);
     0
 }
 
 #[tracepoint]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    let _ = process::on_exit(&ctx);
+    let _ = lifecycle::on_exit(&ctx);
     0
 }
 
-/// One program per syscall entry: it knows which syscall it saw and how many arguments it has.
-macro_rules! syscall_entry {
-    ($($name:ident => $syscall:ident / $args:literal),* $(,)?) => {$(
-        #[tracepoint]
-        pub fn $name(ctx: TracePointContext) -> u32 {
-            if syscalls::on_enter::<$args>(&ctx, Syscall::$syscall) == Some(true) {
-                // Does not return when the tail call happens.
-                let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_REMOVE_POLICY) };
-            }
-            0
+// Syscalls: every entry through one raw tracepoint, the exits of the 64-bit calls through
+// their own tracepoints.
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    match enter::on_enter(&ctx) {
+        Some(enter::Next::Judge) => {
+            // Does not return when the tail call happens.
+            let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_ENTER_POLICY) };
         }
-    )*};
-}
-
-/// Judges an unlink or rmdir for the tracepoint backend; tail-called by the three entries.
-#[tracepoint]
-pub fn remove_policy(_ctx: TracePointContext) -> u32 {
-    let _ = syscalls::judge_pending_remove();
+        Some(enter::Next::Compat) => {
+            let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_COMPAT_RECORD) };
+            exit::forget_current();
+        }
+        _ => {}
+    }
     0
 }
 
-syscall_entry! {
-    sys_enter_open => Open / 3,
-    sys_enter_openat => Openat / 4,
-    sys_enter_openat2 => Openat2 / 4,
-    sys_enter_creat => Creat / 2,
-    sys_enter_unlink => Unlink / 1,
-    sys_enter_unlinkat => Unlinkat / 3,
-    sys_enter_rmdir => Rmdir / 1,
-    sys_enter_connect => Connect / 3,
-    sys_enter_chdir => Chdir / 1,
-    sys_enter_fchdir => Fchdir / 1,
+/// Judges a call at entry for the tracepoint backend; tail-called by `sys_enter`.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn enter_policy(_ctx: RawTracePointContext) -> i32 {
+    let _ = fallback::judge_at_entry(false);
+    0
+}
+
+/// Reports a 32-bit call at entry; tail-called by `sys_enter`.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn compat_record(ctx: RawTracePointContext) -> i32 {
+    ops::emit_pending_compat();
+    let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_COMPAT_POLICY) };
+    exit::forget_current();
+    0
+}
+
+/// Judges a 32-bit call at entry and forgets it; tail-called by `compat_record`.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn compat_policy(_ctx: RawTracePointContext) -> i32 {
+    if fallback::judge_at_entry(true).is_none() {
+        exit::forget_current();
+    }
+    0
 }
 
 /// One program for every syscall exit: the pending entry says which syscall it was.
 #[tracepoint]
 pub fn sys_exit(ctx: TracePointContext) -> u32 {
-    if syscalls::on_exit(&ctx) == Some(true) {
-        // Does not return when the tail call happens.
+    let index = match exit::on_exit(&ctx) {
+        Some(exit::Next::Open) => TAIL_EXIT_OPEN,
+        Some(exit::Next::Operation) => TAIL_EXIT_OPERATION,
+        None => return 0,
+    };
+    // Does not return when the tail call happens.
+    let _ = unsafe { maps::TAILS.tail_call(&ctx, index) };
+    exit::forget_current();
+    0
+}
+
+/// The record of a finished open; tail-called by `sys_exit`.
+#[tracepoint]
+pub fn exit_open(ctx: TracePointContext) -> u32 {
+    if open::on_exit_open(&ctx) == Some(true) {
         let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_OPEN_POLICY) };
+        exit::forget_current();
     }
     0
 }
 
-/// The policy's work for a successful open; tail-called by `sys_exit`.
+/// The policy's work on a finished open; tail-called by `exit_open`.
 #[tracepoint]
-pub fn open_policy(ctx: TracePointContext) -> u32 {
-    let _ = syscalls::open_policy(&ctx);
+pub fn open_policy(_ctx: TracePointContext) -> u32 {
+    let _ = open::open_policy();
+    0
+}
+
+/// The record of a finished generic operation; tail-called by `sys_exit`.
+#[tracepoint]
+pub fn exit_operation(ctx: TracePointContext) -> u32 {
+    let _ = ops::on_exit_operation(&ctx);
+    0
+}
+
+/// io_uring submissions of tracked processes.
+#[tracepoint]
+pub fn io_uring_submit_req(ctx: TracePointContext) -> u32 {
+    if io_uring::on_submit(&ctx) == Some(true) {
+        let _ = unsafe { maps::TAILS.tail_call(&ctx, TAIL_URING_POLICY) };
+    }
+    0
+}
+
+/// Judges an io_uring request for the tracepoint backend; tail-called by `io_uring_submit_req`.
+#[tracepoint]
+pub fn uring_policy(_ctx: TracePointContext) -> u32 {
+    let _ = io_uring::judge_submitted();
     0
 }
 
@@ -126,6 +203,32 @@ pub fn lsm_path_rmdir(ctx: LsmContext) -> i32 {
     lsm::path_remove(&ctx, PolicyOp::Rmdir)
 }
 
+#[lsm(hook = "path_rename")]
+pub fn lsm_path_rename(ctx: LsmContext) -> i32 {
+    lsm::path_rename(&ctx)
+}
+
+#[lsm(hook = "path_link")]
+pub fn lsm_path_link(ctx: LsmContext) -> i32 {
+    lsm::path_link(&ctx)
+}
+
+#[lsm(hook = "path_symlink")]
+pub fn lsm_path_symlink(ctx: LsmContext) -> i32 {
+    lsm::path_symlink(&ctx)
+}
+
+#[lsm(hook = "path_truncate")]
+pub fn lsm_path_truncate(ctx: LsmContext) -> i32 {
+    lsm::path_truncate(&ctx)
+}
+
+/// `file_truncate` exists from kernel 6.2 (ftruncate and `O_TRUNC` go through it there).
+#[lsm(hook = "file_truncate")]
+pub fn lsm_file_truncate(ctx: LsmContext) -> i32 {
+    lsm::file_truncate(&ctx)
+}
+
 #[lsm(hook = "bprm_check_security")]
 pub fn lsm_bprm_check_security(ctx: LsmContext) -> i32 {
     lsm::bprm_check_security(&ctx)
@@ -136,23 +239,12 @@ pub fn lsm_socket_connect(ctx: LsmContext) -> i32 {
     lsm::socket_connect(&ctx)
 }
 
-// Protecting the sensor: tracepoints report, LSM hooks deny (docs/enforcement.md).
+// Protecting the sensor: the `signal_generate` tracepoint and the syscall entry report, LSM
+// hooks deny (docs/enforcement.md).
 
 #[tracepoint]
 pub fn signal_generate(ctx: TracePointContext) -> u32 {
     let _ = tamper::on_signal_generate(&ctx);
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_ptrace(ctx: TracePointContext) -> u32 {
-    let _ = tamper::on_ptrace(&ctx);
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_bpf(ctx: TracePointContext) -> u32 {
-    let _ = tamper::on_bpf(&ctx);
     0
 }
 

@@ -1,25 +1,51 @@
 //! Syscalls of tracked threads are seen twice: at entry the arguments are saved here, at exit the
-//! record is written with the result. Short strings the caller could change while the call runs
-//! (the unlink path, the connect address) are copied at entry.
+//! record is written with the result. Paths the kernel judges or reports as the caller passed
+//! them (unlink, rename, link, …) are copied at entry, so a thread rewriting the buffer while the
+//! call runs cannot hide them; the socket address of a connect is copied too.
 
 /// Bytes of a path or socket address copied at syscall entry.
 pub const INLINE_SIZE: usize = 256;
 
-/// `inline` holds the whole NUL-terminated path.
-pub const INLINE_STR_COMPLETE: u16 = 1;
-/// `inline` holds a socket address of `inline_len` bytes.
-pub const INLINE_SOCKADDR: u16 = 2;
+/// `PendingPaths::flags`: `first` holds the whole NUL-terminated first path.
+pub const FIRST_COMPLETE: u16 = 1;
+/// `PendingPaths::flags`: `second` holds the whole NUL-terminated second path.
+pub const SECOND_COMPLETE: u16 = 2;
+/// `PendingPaths::flags`: `first` holds a socket address of `first_len` bytes.
+pub const FIRST_SOCKADDR: u16 = 4;
 
+/// `PendingCall::flags`: paths were copied into `PENDING_PATHS`.
+pub const PENDING_HAS_PATHS: u16 = 1;
+/// `PendingCall::flags`: a 32-bit (ia32) call, reported at entry.
+pub const PENDING_COMPAT: u16 = 2;
+/// `PendingCall::flags`: the process was killed at entry for this call.
+pub const PENDING_KILLED: u16 = 4;
+
+/// A syscall of a tracked thread between entry and exit.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct PendingCall {
     pub session_id: u64,
     /// A `sensor_common::event::Syscall` value.
     pub syscall: u16,
-    /// `INLINE_*` flags describing `inline`.
-    pub inline_flags: u16,
-    pub inline_len: u32,
-    /// The raw syscall arguments (for openat2, `args[2]` and `args[3]` hold `how.flags`, `how.mode`).
-    pub args: [u64; 4],
-    pub inline: [u8; INLINE_SIZE],
+    /// `PENDING_*` flags.
+    pub flags: u16,
+    /// A `calls::Family` value.
+    pub family: u16,
+    pub reserved: u16,
+    /// The raw syscall arguments (for openat2, `args[2]` and `args[3]` hold `how.flags`,
+    /// `how.mode`).
+    pub args: [u64; 6],
+}
+
+/// The path arguments of a pending call, copied at entry.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingPaths {
+    pub flags: u16,
+    pub reserved: u16,
+    pub first_len: u32,
+    pub second_len: u32,
+    pub reserved2: u32,
+    pub first: [u8; INLINE_SIZE],
+    pub second: [u8; INLINE_SIZE],
 }

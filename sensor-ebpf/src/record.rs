@@ -17,15 +17,89 @@ use aya_ebpf::{
     },
 };
 use sensor_common::{
-    event::{EventHeader, MAX_COMPONENT, SCRATCH_HALF, SCRATCH_SIZE, STR_MISSING, STR_TRUNCATED, StrRef},
+    event::{
+        EventHeader, HEADER_PRIORITY, MAX_COMPONENT, SCRATCH_HALF, SCRATCH_SIZE, STR_MISSING, STR_TRUNCATED, StrRef,
+    },
     maps::Counter,
 };
 
 use crate::{
     bounds::bounded,
     counters::count,
-    maps::{CURSOR, EVENTS, SCRATCH},
+    maps::{CURSOR, EVENTS, LAST_WAKE, PRIORITY, SCRATCH, SESSION_LOSS},
+    settings,
 };
+
+/// `bpf_ringbuf_output` flags.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+
+/// Which ring a record goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Ring {
+    /// Ordinary events: the reader is woken at most once per wake-up interval.
+    Events,
+    /// Records that hit a kernel rule or a protected file: always delivered with a wake-up.
+    Priority,
+}
+
+/// Wake-up flags for a record on the event ring: wake the reader when the last wake-up is older
+/// than the interval, otherwise leave the record for the reader's next pass (it re-polls shortly
+/// after every batch, so nothing waits longer than about one interval).
+#[inline(always)]
+fn event_wakeup() -> u64 {
+    let interval = settings::wakeup_interval_ns();
+    if interval == 0 {
+        return 0;
+    }
+    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+        return 0;
+    };
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    let last = unsafe { &mut *last };
+    if now.wrapping_sub(*last) >= interval {
+        *last = now;
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
+/// Counts a record lost for `session` (the ring was full).
+#[inline(always)]
+pub fn lost(ring: Ring, session: u64) {
+    count(if ring == Ring::Priority {
+        Counter::PriorityFull
+    } else {
+        Counter::RingbufFull
+    });
+    match SESSION_LOSS.get_ptr_mut(&session) {
+        Some(lost) => unsafe { *lost += 1 },
+        None => {
+            let _ = SESSION_LOSS.insert(&session, &1, 0);
+        }
+    }
+}
+
+/// Copies `bytes` into `ring`; counts a loss when it is full.
+#[inline(always)]
+pub fn output(ring: Ring, bytes: &[u8], session: u64) {
+    let result = match ring {
+        Ring::Priority => PRIORITY.output::<[u8]>(bytes, BPF_RB_FORCE_WAKEUP),
+        Ring::Events => EVENTS.output::<[u8]>(bytes, event_wakeup()),
+    };
+    match result {
+        Ok(()) => count(Counter::Emitted),
+        Err(_) => lost(ring, session),
+    }
+}
+
+/// Writes a small fixed-size record `T` (whose first field is the header) to the event ring.
+#[inline(always)]
+pub fn output_fixed<T>(ring: Ring, record: &T, session: u64) {
+    let bytes = unsafe { core::slice::from_raw_parts(record as *const T as *const u8, size_of::<T>()) };
+    output(ring, bytes, session);
+}
 
 /// The scratch buffer of event records.
 pub const EVENT_SCRATCH: u32 = 0;
@@ -63,6 +137,18 @@ impl Record {
         };
         rec.set_offset(size_of::<T>());
         Some(rec)
+    }
+
+    /// The record a previous program (which tail-called this one, on the same CPU) left in
+    /// scratch buffer `slot`, with its write offset.
+    #[inline(always)]
+    pub fn resume(slot: u32) -> Option<Self> {
+        let buf = SCRATCH.get_ptr_mut(slot)?;
+        let cursor = CURSOR.get_ptr_mut(slot)?;
+        Some(Self {
+            buf: buf as *mut u8,
+            cursor,
+        })
     }
 
     /// The fixed part of the record.
@@ -222,19 +308,39 @@ impl Record {
         Self::str_ref(start, size, 0)
     }
 
-    /// Fills the header and copies the record into the ring buffer; counts a drop when it is full.
+    /// Copies the string at `s` of the record being built in scratch buffer `slot` (another
+    /// one) into this record, keeping its flags.
     #[inline(always)]
-    pub fn submit(mut self, kind: u16, flags: u16, session_id: u64) {
+    pub fn copy_from(&mut self, slot: u32, s: StrRef) -> StrRef {
+        let Some(source) = SCRATCH.get_ptr(slot) else {
+            return StrRef::default();
+        };
+        let at = bounded(s.offset as usize, SCRATCH_HALF - 1);
+        let bytes = unsafe { (source as *const u8).add(at) };
+        let mut copied = self.copy::<SCRATCH_HALF>(bytes, s.len as usize);
+        copied.flags |= s.flags;
+        copied
+    }
+
+    /// Fills the header and copies the record into the event ring; counts a drop when it is full.
+    #[inline(always)]
+    pub fn submit(self, kind: u16, flags: u16, session_id: u64) {
+        self.submit_to(Ring::Events, kind, flags, session_id);
+    }
+
+    /// Fills the header and copies the record into `ring`; counts a drop when it is full.
+    #[inline(always)]
+    pub fn submit_to(mut self, ring: Ring, kind: u16, mut flags: u16, session_id: u64) {
         let mut len = self.offset();
         if len > SCRATCH_SIZE {
             len = SCRATCH_SIZE;
         }
+        if ring == Ring::Priority {
+            flags |= HEADER_PRIORITY;
+        }
         fill_header(self.fixed::<EventHeader>(), kind, flags, session_id, len as u32);
         let bytes = unsafe { core::slice::from_raw_parts(self.buf, len) };
-        match EVENTS.output::<[u8]>(bytes, 0) {
-            Ok(()) => count(Counter::Emitted),
-            Err(_) => count(Counter::RingbufFull),
-        }
+        output(ring, bytes, session_id);
     }
 }
 

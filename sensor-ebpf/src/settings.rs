@@ -1,6 +1,6 @@
 //! Read-only globals that userspace fills in before loading (see `sensor_common::layout`).
 
-use sensor_common::layout::{CaptureSettings, KernelLayout, TracepointLayout};
+use sensor_common::layout::{CaptureSettings, IoUringLayout, KernelLayout, TracepointLayout};
 
 #[unsafe(no_mangle)]
 pub(crate) static KERNEL_LAYOUT: KernelLayout = KernelLayout {
@@ -38,6 +38,41 @@ pub(crate) static KERNEL_LAYOUT: KernelLayout = KernelLayout {
     inode_i_sb: 0,
     sb_s_dev: 0,
     binprm_file: 0,
+    inode_i_mode: 0,
+    vfsmount_mnt_sb: 0,
+    dentry_d_inode: 0,
+    task_ti_status: 0,
+    file_private_data: 0,
+    socket_sk: 0,
+    skc_family: 0,
+    skc_num: 0,
+    skc_rcv_saddr: 0,
+    skc_v6_rcv_saddr: 0,
+};
+
+#[unsafe(no_mangle)]
+pub(crate) static IO_URING_LAYOUT: IoUringLayout = IoUringLayout {
+    valid: 0,
+    kiocb_cmd: 0,
+    open_dfd: 0,
+    open_filename: 0,
+    open_how: 0,
+    unlink_dfd: 0,
+    unlink_flags: 0,
+    unlink_filename: 0,
+    rename_old_dfd: 0,
+    rename_new_dfd: 0,
+    rename_oldpath: 0,
+    rename_newpath: 0,
+    rename_flags: 0,
+    link_old_dfd: 0,
+    link_new_dfd: 0,
+    link_oldpath: 0,
+    link_newpath: 0,
+    link_flags: 0,
+    filename_name: 0,
+    tp_req: 0,
+    tp_opcode: 0,
 };
 
 #[unsafe(no_mangle)]
@@ -57,6 +92,8 @@ static TRACEPOINT_LAYOUT: TracepointLayout = TracepointLayout {
 static CAPTURE_SETTINGS: CaptureSettings = CaptureSettings {
     match_profiles: 0,
     sensor_tgid: 0,
+    repeat_window_ns: 0,
+    wakeup_interval_ns: 0,
 };
 
 /// Reads one field of a global; volatile so the compiler keeps the load (the value is patched
@@ -106,6 +143,30 @@ pub fn match_profiles() -> bool {
 #[inline(always)]
 pub fn sensor_tgid() -> u32 {
     global!(CAPTURE_SETTINGS.sensor_tgid)
+}
+
+#[inline(always)]
+pub fn repeat_window_ns() -> u64 {
+    global!(CAPTURE_SETTINGS.repeat_window_ns)
+}
+
+#[inline(always)]
+pub fn wakeup_interval_ns() -> u64 {
+    global!(CAPTURE_SETTINGS.wakeup_interval_ns)
+}
+
+/// Offset of an io_uring field (see `IoUringLayout`), as a `u64`.
+macro_rules! uring_offset {
+    ($field:ident) => {
+        unsafe { core::ptr::read_volatile(&raw const $crate::settings::IO_URING_LAYOUT.$field) as u64 }
+    };
+}
+pub(crate) use uring_offset;
+
+/// True when userspace found every io_uring field in this kernel's BTF.
+#[inline(always)]
+pub fn io_uring_layout_valid() -> bool {
+    global!(IO_URING_LAYOUT.valid) != 0
 }
 
 /// Offsets of `signal_generate`'s `sig`, `pid` and `result` fields.

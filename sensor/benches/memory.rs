@@ -99,6 +99,7 @@ fn common(pid: u32, session_id: u64, time_ns: u64) -> Common {
         uid: 1000,
         gid: 1000,
         cgroup_id: 4242,
+        priority: false,
     }
 }
 
@@ -128,6 +129,9 @@ fn exec(pid: u32, ppid: u32, session_id: u64, time_ns: u64, started: bool, args:
         cwd: path(PROJECT),
         args: args.to_vec(),
         args_truncated: false,
+        exe: None,
+        exec_flags: 0,
+        script: None,
     })
 }
 
@@ -155,6 +159,9 @@ fn open(pid: u32, session_id: u64, time_ns: u64, file: &str, write: bool) -> Raw
         ret: 3,
         path: text(file),
         resolved: Resolved::File(path(file)),
+        object: None,
+        fmode: 0,
+        repeat: 1,
     })
 }
 

@@ -55,6 +55,11 @@ pub enum Command {
         /// Run COMMAND as this user (uid, groups, HOME), as agents run on a workstation.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
+        /// What happens to processes COMMAND leaves running in its session when it exits (a
+        /// daemonised child, `nohup … &`): `wait` keeps recording them until they exit (Ctrl-C or
+        /// SIGTERM then kills them), `kill` kills them at once.
+        #[arg(long, value_enum, default_value = "wait")]
+        on_exit: OnExit,
         /// The agent command and its arguments.
         #[arg(required = true, last = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -90,6 +95,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Agent sessions: list them; freeze, thaw or kill one. Goes through the running daemon, or,
+    /// when none answers, acts on the session's cgroup directly (needs root).
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -124,6 +133,60 @@ pub enum Command {
         groups: Vec<u32>,
         #[arg(required = true, last = true)]
         command: Vec<OsString>,
+    },
+}
+
+/// What `watch` does with processes COMMAND leaves running when it exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnExit {
+    /// Keep recording them until they exit; a second Ctrl-C or SIGTERM kills them.
+    Wait,
+    /// Kill them (`cgroup.kill`) as soon as COMMAND exits.
+    Kill,
+}
+
+/// How `session` finds the daemon.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The daemon's control socket. Default: the configuration's `control.socket`.
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+    /// Configuration file (YAML), for `control.socket`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// The sessions: the daemon's (and the `watch` sessions registered with it), or, without a
+    /// daemon, the session cgroups on this machine.
+    List {
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Stop every process of a session where it stands (cgroup v2 freezer) until thawed or killed.
+    Freeze {
+        /// The session id (`gen_ai.agent.id`), or a prefix that names one session.
+        id: String,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Let a frozen session run again.
+    Thaw {
+        /// The session id (`gen_ai.agent.id`), or a prefix that names one session.
+        id: String,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Kill every process of a session (frozen first, so none can fork away, then `cgroup.kill`).
+    Kill {
+        /// The session id (`gen_ai.agent.id`), or a prefix that names one session.
+        id: String,
+        #[command(flatten)]
+        control: ControlArgs,
     },
 }
 

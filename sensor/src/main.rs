@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use agent_sensor::{
     cli::{Cli, Command, ConfigCommand, OutputArgs, RulesCommand},
-    commands::{config, probe, replay, rules, run, session_exec, status, watch},
+    commands::{config, probe, replay, rules, run, session, session_exec, status, watch},
     output::OutputTarget,
 };
 use clap::Parser;
@@ -32,13 +32,16 @@ fn main() -> ExitCode {
             output,
             name,
             user,
+            on_exit,
             command,
         } => watch::run(watch::WatchOptions {
             outputs: outputs(output),
             name,
             user,
+            on_exit,
             command,
         }),
+        Command::Session(command) => session::run(command),
         Command::Run { output, pids, name } => run::run(run::RunOptions {
             outputs: outputs(output),
             pids,

@@ -199,6 +199,13 @@ impl Pipeline {
         }
     }
 
+    /// Once a second: the enforcer's bookkeeping (protected identities that changed on disk).
+    pub fn tick(&mut self) {
+        if let Some(enforcer) = self.enforcer.as_mut() {
+            enforcer.tick();
+        }
+    }
+
     /// Flushes the outputs so readers see every complete line written so far.
     pub fn flush(&mut self) {
         self.stats.output_errors += u64::from(self.outputs.flush());

@@ -302,3 +302,152 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// Waits until `check` returns something, polling; panics with `what` after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let timeout = patience(timeout);
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `watch` running in the background, its standard error in a file; killed (with what is left
+/// of its session) when dropped.
+pub struct BackgroundWatch {
+    pub child: ChildGuard,
+    pub stderr: PathBuf,
+}
+
+impl BackgroundWatch {
+    /// Starts `agent-sensor watch --events <events> [extra] -- bash -c <script>` and waits until
+    /// it watches.
+    pub fn start(events: &Path, extra: &[&str], script: &str) -> Self {
+        let stderr = events.with_extension("stderr.log");
+        let log = std::fs::File::create(&stderr).expect("create the watch log");
+        let child = sensor()
+            .arg("watch")
+            .arg("--events")
+            .arg(events)
+            .args(extra)
+            .args(["--", "bash", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start agent-sensor watch");
+        let watch = Self {
+            child: ChildGuard(child),
+            stderr,
+        };
+        watch.wait_for_log("watching", Duration::from_secs(60));
+        watch
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let timeout = patience(timeout);
+        let start = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                start.elapsed() < timeout,
+                "watch did not log {needle:?} within {timeout:?}; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The session id (`gen_ai.agent.id`) from the `watching` line.
+    pub fn session(&self) -> String {
+        log_value(&self.log(), "watching", "session").expect("the watching line names the session")
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.0.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal the watch");
+    }
+
+    /// Waits for `watch` to exit; its exit code.
+    pub fn wait(&mut self, timeout: Duration) -> i32 {
+        let status = wait_until("watch exiting", timeout, || self.child.0.try_wait().expect("wait"));
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for BackgroundWatch {
+    /// Kills what is left of the session (a failed test leaves no writer behind), then `watch`.
+    fn drop(&mut self) {
+        let session = log_value(&self.log(), "watching", "session");
+        if let (Some(session), Ok(mount)) = (session, agent_sensor::process::cgroup::find_cgroup2_mount()) {
+            let _ = std::fs::write(mount.join(format!("agent-sensor/watch-{session}/cgroup.kill")), "1");
+        }
+    }
+}
+
+/// The value of `key=` on the first log line containing `message`.
+pub fn log_value(log: &str, message: &str, key: &str) -> Option<String> {
+    let line = log.lines().find(|line| line.contains(message))?;
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    Some(line[start..].split_whitespace().next()?.trim_matches('"').to_string())
+}
+
+/// Runs `agent-sensor session <args>`.
+pub fn session_command(args: &[&str]) -> Output {
+    sensor()
+        .arg("session")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run agent-sensor session")
+}
+
+/// `agent-sensor session <args>`, which must succeed; its standard output.
+pub fn session_ok(args: &[&str]) -> String {
+    let out = session_command(args);
+    assert!(
+        out.status.success(),
+        "agent-sensor session {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The entry of `session` in `agent-sensor session list --json` (through `socket`).
+pub fn listed_session(socket: &Path, session: &str) -> Option<Value> {
+    let text = session_ok(&["list", "--json", "--control-socket", &socket.display().to_string()]);
+    let list: Vec<Value> = serde_json::from_str(&text).expect("session list --json");
+    list.into_iter().find(|entry| str_field(entry, "session") == session)
+}
+
+/// Whether a process is running (a zombie no longer counts).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(')').next().map(|rest| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Asserts that `path` stops growing for `quiet` (frozen writers), then returns its size.
+pub fn assert_not_growing(path: &Path, quiet: Duration) -> u64 {
+    let before = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    std::thread::sleep(quiet);
+    let after = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(before, after, "{} grew while the session was frozen", path.display());
+    after
+}
+
+/// Waits until `path` grows past `size` (its writers run).
+pub fn wait_for_growth(path: &Path, size: u64, timeout: Duration) {
+    wait_until(&format!("{} growing", path.display()), timeout, || {
+        (std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) > size).then_some(())
+    });
+}

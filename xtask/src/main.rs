@@ -1,7 +1,9 @@
 //! Project tasks. `cargo xtask setup` installs what building needs; `run` starts the daemon with
 //! the default configuration; `test` runs every check and test CI runs; `vm-test` runs end-to-end
-//! tests under Debian kernels with BPF LSM in QEMU; `bench` measures what the sensor costs.
+//! tests under Debian kernels with BPF LSM in QEMU; `bench` measures what the sensor costs;
+//! `agents` installs the real agent CLIs the end-to-end tests drive.
 
+mod agents;
 mod bench;
 mod cmd;
 mod setup;
@@ -54,6 +56,12 @@ enum Task {
     /// Measure what the sensor costs (syscall overhead beside auditd, engine throughput, memory,
     /// load) and write docs/benchmarks.md. As root; installs auditd when missing.
     Bench(bench::Options),
+    /// Install (pinned, from the npm registry) the coding agent CLIs the end-to-end tests drive:
+    /// Claude Code, Codex, Gemini CLI, Qwen Code.
+    Agents {
+        #[command(subcommand)]
+        action: agents::Action,
+    },
     /// Internal: the workload the bench measures (loops, load generator).
     #[command(name = "__bench-workload", hide = true)]
     BenchWorkload(bench::workload::WorkloadArgs),
@@ -68,6 +76,7 @@ fn main() -> Result<()> {
         Task::VmTest { kernels, tests, args } => tasks::vm_test(&vm::Options { kernels, tests, args }),
         Task::Package => tasks::package(),
         Task::Bench(options) => bench::run(&options),
+        Task::Agents { action } => agents::run(&action),
         Task::BenchWorkload(args) => bench::workload::run(args),
     }
 }

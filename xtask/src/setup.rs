@@ -4,7 +4,8 @@
 //! - bpf-linker 0.13.0 built against nightly's own LLVM 22, installed under
 //!   `$AGENT_SENSOR_TOOLS` (default `~/.cache/agent-sensor`) with its library directory, which
 //!   must outlive the binary (the binary's rpath points there);
-//! - tracefs, securityfs and bpffs mounted when running as root and they are absent.
+//! - tracefs, securityfs and bpffs mounted when running as root and they are absent;
+//! - the agent CLIs the end-to-end tests drive (`agents::TESTED`), from the npm registry.
 
 use std::{
     env, fs,
@@ -34,7 +35,20 @@ pub fn run() -> Result<()> {
     ensure_rust_src()?;
     ensure_bpf_linker()?;
     mount_pseudo_filesystems();
-    Ok(())
+    ensure_tested_agents()
+}
+
+/// The agent end-to-end tests need their agents: a failure to install them fails in CI (the
+/// tests would fail there anyway) and is a warning elsewhere (those tests then skip).
+fn ensure_tested_agents() -> Result<()> {
+    match crate::agents::install(&crate::agents::TESTED) {
+        Ok(()) => Ok(()),
+        Err(error) if env::var("CI").is_ok_and(|value| value == "true") => Err(error),
+        Err(error) => {
+            eprintln!("warning: the agent CLIs for tests/agents.rs are not installed: {error:#}");
+            Ok(())
+        }
+    }
 }
 
 fn check_nightly() -> Result<()> {

@@ -1,8 +1,11 @@
 //! The judgement of one operation, from its path (or destination) to the record: shared by the
 //! LSM hooks, the tracepoint fallbacks and the cgroup socket programs.
+//!
+//! Callers build the operation's path key while they read the path (see `paths`), so a path is
+//! read once; they also pass what the kernel knows of the file's identity.
 
 use sensor_common::{
-    event::{STR_COMPONENTS, StrRef},
+    event::{FileIdentity, StrRef},
     maps::TrackedProcess,
     policy::{PolicyConfig, PolicyOp},
 };
@@ -14,22 +17,13 @@ use super::{
     path_key::PathKey,
     written::{file_written, path_written},
 };
-use crate::{maps::SUBJECT, programs::net::Destination, record::Record};
-
-/// The path hashes of the path at `refs` in `rec`: components, or a string relative to components.
-#[inline(always)]
-pub fn path_key(config: &PolicyConfig, rec: &Record, refs: PathRefs) -> Option<&'static mut PathKey> {
-    let key = PathKey::root(config.seed)?;
-    if refs.path.flags & STR_COMPONENTS != 0 {
-        key.push_components(rec, refs.path);
-    } else {
-        if refs.base.len > 0 {
-            key.push_components(rec, refs.base);
-        }
-        key.push_string(rec, refs.path);
-    }
-    Some(key)
-}
+use crate::{
+    capture::strings::{append_base, split},
+    maps::{OPERATION, SUBJECT},
+    paths::Hashing,
+    programs::net::Destination,
+    record::Record,
+};
 
 /// Who is judged, by which backend.
 pub struct Judging<'a> {
@@ -44,35 +38,83 @@ pub struct FileOperation {
     pub open_flags: u32,
     /// The `struct file` (for exec: tells by inode whether the session wrote it); 0 when unknown.
     pub file: u64,
-    /// Where the record holds the path.
+    /// Where the record holds the path (and, for a rename or link, the new name).
     pub refs: PathRefs,
+    pub refs2: PathRefs,
+    /// The file's identity, when known.
+    pub object: FileIdentity,
+    /// Path sets found by identity (the file, protected directories above it).
+    pub identity_sets: u64,
+    /// Non-zero: the file existed before the operation (opens that did not create it).
+    pub existing: u32,
+    /// Non-zero: the session wrote the file (known to the caller, e.g. a script at exec).
+    pub written: u32,
 }
 
-/// Judges a file operation whose path `rec` holds; reports and applies the verdict.
-/// Returns the `APPLIED_*` bits (0 when no rule fired).
+impl FileOperation {
+    /// An operation on the path at `refs`, in per-CPU map memory (programs have 512 bytes of
+    /// stack for their whole call chain, and the judgement's chain is deep).
+    #[inline(always)]
+    pub fn new(op: PolicyOp, refs: PathRefs) -> Option<&'static mut FileOperation> {
+        let operation = unsafe { &mut *OPERATION.get_ptr_mut(0)? };
+        *operation = Self {
+            op,
+            open_flags: 0,
+            file: 0,
+            refs,
+            refs2: PathRefs::default(),
+            object: FileIdentity::default(),
+            identity_sets: 0,
+            existing: 1,
+            written: 0,
+        };
+        Some(operation)
+    }
+}
+
+/// Builds the path key of a path argument held in `rec` at `path` (relative to `dirfd` when it
+/// is relative): the base directory is walked (its components hashed, and for destructive
+/// operations the protected directories on the way looked up), then the string is resolved
+/// against it. Returns the key and where the base went in the record.
 #[inline(always)]
-pub fn judge_file(judging: &Judging, operation: &FileOperation, rec: Record) -> u32 {
-    let Some(key) = path_key(judging.config, &rec, operation.refs) else {
-        return 0;
+pub fn key_of_argument(
+    config: &PolicyConfig,
+    rec: &mut Record,
+    path: StrRef,
+    dirfd: i32,
+    op: PolicyOp,
+) -> Option<(&'static mut PathKey, StrRef)> {
+    let key = PathKey::root(config.seed)?;
+    let hashing = if op.is_destructive() {
+        Hashing::KeyAndBaseDirectories
+    } else {
+        Hashing::Key
     };
-    judge_key(judging, operation, key, rec)
+    let base = append_base(rec, path, dirfd, Some(&mut *key), hashing);
+    key.push_string(rec, split(rec, path).1);
+    Some((key, base))
 }
 
-/// Like `judge_file`, with the path already hashed into `key`.
+/// Judges a file operation whose path is hashed into `key` and held in `rec`; reports and
+/// applies the verdict. Returns the `APPLIED_*` bits (0 when no rule fired).
 #[inline(never)]
 pub fn judge_key(judging: &Judging, operation: &FileOperation, key: &PathKey, rec: Record) -> u32 {
     let config = judging.config;
     let session = judging.process.session_id;
-    let written = operation.op == PolicyOp::Exec
-        && config.track_written != 0
-        && ((operation.file != 0 && file_written(session, operation.file)) || path_written(session, key.full()));
+    let written = operation.written != 0
+        || (operation.op == PolicyOp::Exec
+            && config.track_written != 0
+            && ((operation.file != 0 && file_written(session, operation.file)) || path_written(session, key.full())));
     let Some(subject) = subject(judging, operation.op) else {
         return 0;
     };
     subject.has_path = 1;
     subject.open_flags = operation.open_flags;
     subject.written = written as u32;
-    finish::<false>(judging, subject, rec, &operation.refs)
+    subject.existing = operation.existing;
+    subject.identity_sets = operation.identity_sets | key.identity_sets;
+    subject.object = operation.object;
+    finish::<false>(judging, subject, rec, &operation.refs, &operation.refs2)
 }
 
 /// The per-CPU subject, filled in for `op` of the judged process.
@@ -87,6 +129,9 @@ fn subject(judging: &Judging, op: PolicyOp) -> Option<&'static mut Subject> {
     subject.has_path = 0;
     subject.open_flags = 0;
     subject.written = 0;
+    subject.existing = 1;
+    subject.identity_sets = 0;
+    subject.object = FileIdentity::default();
     subject.family = 0;
     subject.port = 0;
     subject.addr = [0; 16];
@@ -102,20 +147,23 @@ pub fn judge_connect(judging: &Judging, destination: &Destination, rec: Record) 
     subject.family = destination.family;
     subject.port = destination.port;
     subject.addr = destination.addr;
-    let refs = PathRefs {
-        path: StrRef::default(),
-        base: StrRef::default(),
-    };
-    finish::<true>(judging, subject, rec, &refs)
+    let none = PathRefs::default();
+    finish::<true>(judging, subject, rec, &none, &none)
 }
 
 #[inline(always)]
-fn finish<const NET: bool>(judging: &Judging, subject: &Subject, rec: Record, refs: &PathRefs) -> u32 {
+fn finish<const NET: bool>(
+    judging: &Judging,
+    subject: &Subject,
+    rec: Record,
+    refs: &PathRefs,
+    refs2: &PathRefs,
+) -> u32 {
     let verdict = judge::<NET>(judging.config, subject);
     if verdict.fired == 0 {
         return 0;
     }
-    let applied = apply(judging.config, &verdict, judging.backend, subject.session);
-    emit(rec, subject, &verdict, judging.backend, applied, *refs);
-    applied
+    let outcome = apply(judging.config, &verdict, judging.backend, subject.session);
+    emit(rec, subject, &verdict, judging.backend, &outcome, *refs, *refs2);
+    outcome.applied
 }

@@ -1,10 +1,13 @@
 //! Judging one operation: which of the rules for its kind fire.
 
 use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop, maps::lpm_trie::Key};
-use sensor_common::policy::{
-    CIDR_KEY_BYTES, MAX_PORT_RANGES, MAX_RULES, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT,
-    RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE,
-    RULE_WRITTEN_BY_SESSION,
+use sensor_common::{
+    event::FileIdentity,
+    policy::{
+        CIDR_KEY_BYTES, MAX_PORT_RANGES, MAX_RULES, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT,
+        RULE_EXISTING, RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE,
+        RULE_WRITTEN_BY_SESSION,
+    },
 };
 
 use super::{path_sets::path_sets, threshold};
@@ -28,18 +31,28 @@ pub struct Subject {
     pub open_flags: u32,
     /// Non-zero: the file was opened for writing by this session before (exec).
     pub written: u32,
+    /// Non-zero: the file existed before the operation (an open that did not create it).
+    pub existing: u32,
+    /// Path sets found by identity (protected files and directories, whatever their names).
+    pub identity_sets: u64,
+    /// The file's identity, when known (reported with the verdict).
+    pub object: FileIdentity,
     /// Destination, for connect: family, address as IPv6 (IPv4 mapped), port in host order.
     pub family: u16,
     pub port: u16,
     pub addr: [u8; 16],
 }
 
-/// The rules that fired, and the strongest of their actions.
+/// The rules that fired, the strongest of their actions, and how they escalate (the longest
+/// window, the fewest denials, and every follow-up of the escalating rules).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct Verdict {
     pub fired: u64,
     pub action: u32,
+    pub escalate_then: u32,
+    pub escalate_window_ns: u64,
+    pub escalate_after: u32,
     pub reserved: u32,
 }
 
@@ -51,6 +64,8 @@ struct RuleScan {
     verdict: *mut Verdict,
     rules: u64,
     sets: u64,
+    /// The sets found by identity alone (they outweigh path exclusions, see `in_scope`).
+    identity: u64,
     exempt: u64,
     in_workspace: u32,
 }
@@ -67,14 +82,14 @@ pub fn judge<const NET: bool>(config: &PolicyConfig, subject: &Subject) -> Verdi
         return Verdict::default();
     };
     unsafe { *verdict = Verdict::default() };
-    let mut sets = config.always_sets;
+    let mut sets = config.always_sets | subject.identity_sets;
     let mut in_workspace = 0;
     if !NET
         && subject.has_path != 0
         && let Some(key) = PATH_KEY.get_ptr_mut(0)
     {
         let key = unsafe { &mut *key };
-        sets |= path_sets(key);
+        sets |= path_sets(key, config.dir_depths);
         if let Some(workspace) = unsafe { WORKSPACES.get(&subject.session) } {
             in_workspace = key.is_below(workspace.hash, workspace.depth) as u32;
         }
@@ -85,6 +100,7 @@ pub fn judge<const NET: bool>(config: &PolicyConfig, subject: &Subject) -> Verdi
         verdict,
         rules,
         sets,
+        identity: subject.identity_sets,
         exempt,
         in_workspace,
     };
@@ -131,17 +147,30 @@ extern "C" fn rule_step<const NET: bool>(slot: u64, ctx: *mut c_void) -> i64 {
         if rule.action > verdict.action {
             verdict.action = rule.action;
         }
+        if rule.escalate_window_ns > 0 {
+            if rule.escalate_window_ns > verdict.escalate_window_ns {
+                verdict.escalate_window_ns = rule.escalate_window_ns;
+            }
+            if verdict.escalate_after == 0 || rule.escalate_after < verdict.escalate_after {
+                verdict.escalate_after = rule.escalate_after;
+            }
+            verdict.escalate_then |= rule.escalate_then;
+        }
     }
     0
 }
 
-/// The tests every rule has: paths, path exclusions, program exceptions.
+/// The tests every rule has: paths, path exclusions, program exceptions. A file the rule covers
+/// by identity (a protected file or directory, whatever it is called now) stays covered where
+/// its current name is excluded: moving `~/Documents` into `~/.cache` does not make it fair game.
 #[inline(always)]
 fn in_scope(rule: &PolicyRule, scan: &RuleScan) -> bool {
     if rule.include_sets != 0 && scan.sets & rule.include_sets == 0 {
         return false;
     }
-    scan.sets & rule.exclude_sets == 0 && scan.sets & rule.except_sets & scan.exempt == 0
+    let by_identity = scan.identity & rule.include_sets != 0;
+    let excluded = scan.sets & rule.exclude_sets != 0 && !by_identity;
+    !excluded && scan.sets & rule.except_sets & scan.exempt == 0
 }
 
 #[inline(always)]
@@ -154,6 +183,9 @@ fn applies_to_file(rule: &PolicyRule, scan: &RuleScan, subject: &Subject) -> boo
         return false;
     }
     if flags & RULE_WRITTEN_BY_SESSION != 0 && subject.written == 0 {
+        return false;
+    }
+    if flags & RULE_EXISTING != 0 && subject.existing == 0 {
         return false;
     }
     if flags & RULE_IN_WORKSPACE != 0 && scan.in_workspace == 0 {

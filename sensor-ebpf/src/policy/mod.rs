@@ -8,13 +8,14 @@
 pub mod act;
 pub mod check;
 pub mod emit;
+pub mod handoff;
 pub mod judge;
 pub mod path_key;
 pub mod path_sets;
 pub mod threshold;
 pub mod written;
 
-use sensor_common::policy::{PolicyConfig, PolicyOp};
+use sensor_common::policy::{OP_SLOTS, PolicyConfig, PolicyOp};
 
 use crate::maps::POLICY_CONFIG;
 
@@ -23,7 +24,7 @@ use crate::maps::POLICY_CONFIG;
 #[inline(always)]
 pub fn op_index(op: PolicyOp) -> usize {
     let value = op as u16;
-    (unsafe { core::ptr::read_volatile(&value) } as usize) & 7
+    (unsafe { core::ptr::read_volatile(&value) } as usize) & (OP_SLOTS - 1)
 }
 
 /// The policy settings, when `backend` judges `op` and some rule applies to it.

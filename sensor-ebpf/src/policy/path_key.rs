@@ -1,7 +1,7 @@
 //! The prefix hashes of a path (see `sensor_common::policy`), computed from what the capture code
-//! already knows how to produce: path components leaf first (a dentry walk) and path strings as a
-//! caller gave them (resolved against a directory's components). Each component also keeps its
-//! hash, length and first and last 16 bytes, for name patterns.
+//! produces: the components of a dentry walk (hashed by the walk itself, see `paths`) and path
+//! strings as a caller gave them (resolved against a directory's components). Each component
+//! also keeps its hash, length and first and last 16 bytes, for name patterns.
 //!
 //! Byte scans run as `bpf_loop` callbacks, so the verifier checks one step, not every iteration.
 
@@ -10,9 +10,9 @@ use aya_ebpf::{
     helpers::{bpf_probe_read_kernel, generated::bpf_loop},
 };
 use sensor_common::{
-    event::{MAX_COMPONENT, MAX_PATH_DEPTH, SCRATCH_SIZE, STR_TRUNCATED, StrRef},
+    event::{MAX_COMPONENT, MAX_PATH_DEPTH, SCRATCH_SIZE, StrRef},
     maps::Counter,
-    policy::{MAX_HASH_DEPTH, component_start, component_step, path_child, path_root},
+    policy::{MAX_HASH_DEPTH, component_finish, component_start, component_step, path_child, path_root},
 };
 
 use crate::{bounds::bounded, counters::count, maps::PATH_KEY, record::Record};
@@ -48,11 +48,17 @@ pub struct PathKey {
     scan_len: u64,
     scan_hash: u64,
     scan_at: u64,
+    scan_word: u64,
     scan_pos: u32,
-    scan_count: u32,
+    /// Components scanned by a walk so far (leaf first), before they are chained.
+    pub scan_count: u32,
     scan_dots: u32,
+    reserved: u32,
     /// Path sets found by `path_sets`.
     pub sets: u64,
+    /// Path sets found by identity: protected directories above the path (`sets_below`) and the
+    /// file itself (`sets_self`), whatever they are called.
+    pub identity_sets: u64,
     /// `prefixes[k]`: hash of the first `k` components (`prefixes[0]` is `/`).
     pub prefixes: [u64; PREFIX_SLOTS],
     /// `parts[k]`: the `k`th component (1-based).
@@ -69,8 +75,16 @@ impl PathKey {
         key.depth = 0;
         key.seed = seed;
         key.overflow = 0;
+        key.scan_count = 0;
+        key.identity_sets = 0;
         key.prefixes[0] = path_root(seed);
         Some(key)
+    }
+
+    /// The per-CPU key as it is (its path built by an earlier step).
+    #[inline(always)]
+    pub fn current() -> Option<&'static mut PathKey> {
+        Some(unsafe { &mut *PATH_KEY.get_ptr_mut(0)? })
     }
 
     /// Hash of the whole path.
@@ -123,28 +137,26 @@ impl PathKey {
         }
     }
 
-    /// Appends the components of a leaf-first walk held in `rec` at `s` (see `paths`).
-    #[inline(never)]
-    pub fn push_components(&mut self, rec: &Record, s: StrRef) {
-        if s.flags & STR_TRUNCATED != 0 {
+    /// Records one component of a leaf-first walk (see `paths`); `chain_scanned` pushes them.
+    #[inline(always)]
+    pub fn scan_component(&mut self, component: Component) {
+        let count = self.scan_count;
+        if count as usize >= SCANNED_SLOTS {
             self.overflow = 1;
+            return;
         }
-        self.scan_start = s.offset as u64;
-        self.scan_len = s.len as u64;
-        self.scan_hash = component_start(self.seed);
-        self.scan_pos = 0;
-        self.scan_count = 0;
+        self.scanned[bounded(count as usize, SCANNED_SLOTS - 1)] = component;
+        self.scan_count = count + 1;
+    }
+
+    /// Pushes the components a walk scanned, root first.
+    #[inline(never)]
+    pub fn chain_scanned(&mut self) {
         let mut scan = Scan {
             key: self as *mut PathKey,
-            buf: rec.base(),
+            buf: 0,
         };
         unsafe {
-            bpf_loop(
-                (SCRATCH_SIZE / 2) as u32,
-                scan_step as *mut c_void,
-                &mut scan as *mut Scan as *mut c_void,
-                0,
-            );
             bpf_loop(
                 MAX_PATH_DEPTH as u32,
                 chain_step as *mut c_void,
@@ -152,6 +164,7 @@ impl PathKey {
                 0,
             );
         }
+        self.scan_count = 0;
         if self.overflow != 0 {
             count_overflow();
         }
@@ -168,6 +181,7 @@ impl PathKey {
         self.scan_start = s.offset as u64;
         self.scan_len = s.len as u64;
         self.scan_hash = component_start(self.seed);
+        self.scan_word = 0;
         self.scan_pos = 0;
         self.scan_dots = 0;
         self.scan_at = s.offset as u64;
@@ -230,30 +244,6 @@ fn byte_at(buf: u64, offset: u64) -> u8 {
     unsafe { *((buf + (offset & (SCRATCH_SIZE as u64 - 1))) as *const u8) }
 }
 
-/// One byte of a leaf-first walk: NUL ends a component.
-extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
-    let scan = unsafe { &mut *(ctx as *mut Scan) };
-    let key = unsafe { &mut *scan.key };
-    if index >= key.scan_len {
-        return 1;
-    }
-    let at = key.scan_start + index;
-    let byte = byte_at(scan.buf, at);
-    if byte != 0 {
-        key.scan_hash = component_step(key.scan_hash, byte);
-        key.scan_pos += 1;
-        return 0;
-    }
-    let pos = key.scan_pos;
-    let component = component_at(scan.buf, at.wrapping_sub(pos as u64), pos, key.scan_hash);
-    let count = key.scan_count;
-    key.scanned[bounded(count as usize, SCANNED_SLOTS - 1)] = component;
-    key.scan_count = count + 1;
-    key.scan_hash = component_start(key.seed);
-    key.scan_pos = 0;
-    if count as usize + 1 >= SCANNED_SLOTS { 1 } else { 0 }
-}
-
 /// Pushes the scanned components root first (they were scanned leaf first).
 extern "C" fn chain_step(index: u64, ctx: *mut c_void) -> i64 {
     let scan = unsafe { &mut *(ctx as *mut Scan) };
@@ -281,11 +271,16 @@ extern "C" fn string_step(index: u64, ctx: *mut c_void) -> i64 {
         byte_at(scan.buf, offset)
     };
     if byte != b'/' {
-        if key.scan_pos == 0 {
+        let pos = key.scan_pos;
+        if pos == 0 {
             key.scan_at = offset;
         }
-        key.scan_hash = component_step(key.scan_hash, byte);
-        key.scan_pos += 1;
+        key.scan_word |= (byte as u64) << ((pos & 7) * 8);
+        key.scan_pos = pos + 1;
+        if key.scan_pos & 7 == 0 {
+            key.scan_hash = component_step(key.scan_hash, key.scan_word);
+            key.scan_word = 0;
+        }
         if byte == b'.' {
             key.scan_dots += 1;
         }
@@ -296,10 +291,15 @@ extern "C" fn string_step(index: u64, ctx: *mut c_void) -> i64 {
     if pos == 2 && dots == 2 {
         key.pop();
     } else if pos > 0 && !(pos == 1 && dots == 1) {
-        let component = component_at(scan.buf, key.scan_at, pos, key.scan_hash);
+        if pos & 7 != 0 {
+            key.scan_hash = component_step(key.scan_hash, key.scan_word);
+        }
+        let hash = component_finish(key.scan_hash, pos);
+        let component = component_at(scan.buf, key.scan_at, pos, hash);
         key.push(&component);
     }
     key.scan_hash = component_start(key.seed);
+    key.scan_word = 0;
     key.scan_pos = 0;
     key.scan_dots = 0;
     0

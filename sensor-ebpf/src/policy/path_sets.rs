@@ -13,12 +13,14 @@ use crate::{
     maps::{POLICY_DIRS, POLICY_FILES},
 };
 
-/// The path sets `key` is in (besides the sets every path is in).
+/// The path sets `key` is in (besides the sets every path is in). `depths` has bit `d` set
+/// when some directory with patterns is `d` components deep: only those are looked up.
 #[inline(never)]
-pub fn path_sets(key: &mut PathKey) -> u64 {
+pub fn path_sets(key: &mut PathKey, depths: u64) -> u64 {
     key.sets = unsafe { POLICY_FILES.get(&key.full()) }.copied().unwrap_or(0);
     let mut scan = DirScan {
         key: key as *mut PathKey,
+        depths,
     };
     unsafe {
         bpf_loop(
@@ -34,6 +36,7 @@ pub fn path_sets(key: &mut PathKey) -> u64 {
 #[repr(C)]
 struct DirScan {
     key: *mut PathKey,
+    depths: u64,
 }
 
 /// Looks at the directory `depth` components deep (an ancestor of the path).
@@ -41,8 +44,11 @@ extern "C" fn dir_step(depth: u64, ctx: *mut c_void) -> i64 {
     let scan = unsafe { &mut *(ctx as *mut DirScan) };
     let key = unsafe { &mut *scan.key };
     let depth = depth as u32;
-    if depth >= key.depth {
+    if depth >= key.depth || scan.depths >> depth == 0 {
         return 1;
+    }
+    if scan.depths & (1 << depth) == 0 {
+        return 0;
     }
     if let Some(dir) = unsafe { POLICY_DIRS.get(&key.prefix(depth)) } {
         let mut patterns = PatternScan {

@@ -64,6 +64,12 @@ pub fn remember(session: u64, file: u64, path: Option<u64>) {
     }
 }
 
+/// Remembers that `session` wrote the file with path hash `hash`.
+#[inline(always)]
+pub fn remember_path(session: u64, hash: u64) {
+    let _ = WRITTEN.insert(&path_key(session, hash), &1, 0);
+}
+
 #[inline(always)]
 pub fn file_written(session: u64, file: u64) -> bool {
     inode_key(session, file).is_some_and(|key| unsafe { WRITTEN.get(&key) }.is_some())

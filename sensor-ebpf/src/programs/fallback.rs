@@ -2,108 +2,154 @@
 //! fail, so a process whose operation a rule fires on is killed with SIGKILL, which takes effect
 //! before it returns to user space. What that does and does not prevent (docs/enforcement.md):
 //!
-//! - open: judged at syscall exit, on the file actually opened. The process never runs another
-//!   instruction, so it never reads or writes through the descriptor; but the open itself
-//!   happened (`O_CREAT` created the file, `O_TRUNC` emptied it).
-//! - unlink, rmdir: judged at syscall entry, from the path argument resolved against the working
-//!   directory or dirfd. The call itself still runs, so the first unlink of each process is done.
-//! - exec: judged when the new program is loaded, before its first instruction, by the path given
-//!   to execve (for a script, the script) and the executable's inode: the program never runs; the
-//!   old program is already gone.
-//!
-//! This module also keeps the per-process state the policy needs whatever the backend: the
-//! executable hashes of tracked processes, the workspace of sessions the kernel starts, and the
-//! files each session writes.
+//! - open: judged at syscall exit on the file actually opened (`capture::open`). The process
+//!   never reads or writes through the descriptor; but the open itself happened (`O_CREAT`
+//!   created the file, `O_TRUNC` emptied it).
+//! - unlink, rmdir, rename, link, symlink, truncate: judged here, at syscall entry, from the path
+//!   arguments resolved against the working directory or dirfd (and the identities of the
+//!   protected directories above them). The call itself still runs, so the first such call of
+//!   each process is done; the session's escalation then stops its new programs.
+//! - exec: judged when the new program is loaded, before its first instruction
+//!   (`capture::exec`).
+//! - 32-bit calls: judged here at entry like the others, opens included (the exit tracepoints
+//!   never see them).
 
-use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use sensor_common::{
-    event::{PolicyEvent, StrRef},
-    maps::{TRACKED_NEW_SESSION, TrackedProcess},
-    policy::{BACKEND_TRACEPOINT, PolicyConfig, PolicyOp, Workspace},
+    event::{PolicyEvent, Syscall},
+    maps::TrackedProcess,
+    policy::{BACKEND_TRACEPOINT, IdentityKey, PolicyOp},
 };
 
 use crate::{
-    kernel,
-    maps::{TRACKED, WORKSPACES},
-    paths::append_path,
+    capture::{
+        exit::{finish, pending},
+        open::{O_DIRECTORY, is_write, open_args},
+        strings::{Which, append_argument},
+    },
+    kernel::{self, AT_FDCWD},
+    maps::{PROTECTED, TRACKED},
+    paths::{Hashing, append_path_hashed},
+    pending::{PendingCall, PendingPaths},
     policy::{
         self,
-        check::{FileOperation, Judging, judge_file, judge_key, path_key},
+        check::{FileOperation, Judging, judge_key, key_of_argument},
         emit::PathRefs,
         path_key::PathKey,
-        written,
     },
     record::{POLICY_SCRATCH, Record},
 };
 
-const O_DIRECTORY: u32 = 0o200000;
-const O_WRONLY: u64 = 0o1;
-const O_RDWR: u64 = 0o2;
-const O_CREAT: u64 = 0o100;
-const O_TRUNC: u64 = 0o1000;
+const AT_REMOVEDIR: u64 = 0x200;
 
-/// True when `config` has a rule for any operation (the policy is in use).
-#[inline(always)]
-fn in_use(config: &PolicyConfig) -> bool {
-    config.op_rules.iter().any(|rules| *rules != 0)
-}
-
-/// True when a successful open with `flags` needs `after_open` (a tail call of its own).
-#[inline(always)]
-pub fn open_needs_policy(flags: u64) -> bool {
-    let Some(config) = policy::config() else {
-        return false;
-    };
-    let write = flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) != 0;
-    let op = if write { PolicyOp::OpenWrite } else { PolicyOp::OpenRead };
-    policy::judging(op, BACKEND_TRACEPOINT).is_some() || (write && config.track_written != 0)
-}
-
-/// After a successful open of `file` by a tracked process: remember writes, judge the open.
-#[inline(never)]
-pub fn after_open(session: u64, file: u64, flags: u32, write: bool) {
-    let Some(config) = policy::config() else {
-        return;
-    };
-    let op = if write { PolicyOp::OpenWrite } else { PolicyOp::OpenRead };
-    let judged = policy::judging(op, BACKEND_TRACEPOINT).is_some();
-    let remember = write && config.track_written != 0 && flags & O_DIRECTORY == 0;
-    if !judged && !remember {
-        return;
+/// Judges the pending call of the current thread at entry (tail-called by `sys_enter`).
+/// `forget`: the call has no exit to wait for (a 32-bit call): forget it afterwards.
+pub fn judge_at_entry(forget: bool) -> Option<()> {
+    let (pid_tgid, call, paths) = pending()?;
+    let tgid = (pid_tgid >> 32) as u32;
+    if let Some(process) = unsafe { TRACKED.get(&tgid) }.copied()
+        && let Some(syscall) = Syscall::from_u16(call.syscall)
+    {
+        judge(&process, call, syscall, paths);
     }
-    // The exec fallback knows a script only by its path, so it needs the path hash of writes.
-    let exec_by_path = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_some();
-    if !judged && !exec_by_path {
-        written::remember(session, file, None);
-        return;
+    if forget {
+        finish(pid_tgid, call);
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(process) = (unsafe { TRACKED.get(&tgid) }).copied() else {
-        return;
-    };
-    let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
-        return;
-    };
-    let refs = PathRefs::of(append_path(&mut rec, kernel::file_path(file)));
-    let Some(key) = path_key(config, &rec, refs) else {
-        return;
-    };
-    if remember {
-        written::remember(session, file, exec_by_path.then(|| key.full()));
-    }
-    if judged {
-        let operation = FileOperation {
-            op,
-            open_flags: flags,
-            file: 0,
-            refs,
-        };
-        judge_key(&tracepoint_judging(config, &process), &operation, key, rec);
-    }
+    Some(())
 }
 
 #[inline(always)]
-fn tracepoint_judging<'a>(config: &'a PolicyConfig, process: &'a TrackedProcess) -> Judging<'a> {
+fn judge(process: &TrackedProcess, call: &PendingCall, syscall: Syscall, paths: Option<&PendingPaths>) {
+    use Syscall as S;
+    let a = call.args;
+    match syscall {
+        S::Unlink => judge_path(
+            process,
+            PolicyOp::Unlink,
+            paths,
+            &Argument::new(Which::First, a[0], AT_FDCWD),
+        ),
+        S::Rmdir => judge_path(
+            process,
+            PolicyOp::Rmdir,
+            paths,
+            &Argument::new(Which::First, a[0], AT_FDCWD),
+        ),
+        S::Unlinkat => {
+            let op = if a[2] & AT_REMOVEDIR != 0 {
+                PolicyOp::Rmdir
+            } else {
+                PolicyOp::Unlink
+            };
+            judge_path(process, op, paths, &Argument::new(Which::First, a[1], a[0] as i32))
+        }
+        S::Rename | S::Renameat | S::Renameat2 => {
+            let (old, old_dirfd, new, new_dirfd) = if syscall == S::Rename {
+                (a[0], AT_FDCWD, a[1], AT_FDCWD)
+            } else {
+                (a[1], a[0] as i32, a[3], a[2] as i32)
+            };
+            judge_path(
+                process,
+                PolicyOp::RenameFrom,
+                paths,
+                &Argument::new(Which::First, old, old_dirfd),
+            );
+            judge_path(
+                process,
+                PolicyOp::Rename,
+                paths,
+                &Argument::new(Which::Second, new, new_dirfd),
+            );
+        }
+        S::Link => judge_path(
+            process,
+            PolicyOp::Link,
+            paths,
+            &Argument::new(Which::Second, a[1], AT_FDCWD),
+        ),
+        S::Linkat => judge_path(
+            process,
+            PolicyOp::Link,
+            paths,
+            &Argument::new(Which::Second, a[3], a[2] as i32),
+        ),
+        S::Symlink => judge_path(
+            process,
+            PolicyOp::Symlink,
+            paths,
+            &Argument::new(Which::Second, a[1], AT_FDCWD),
+        ),
+        S::Symlinkat => judge_path(
+            process,
+            PolicyOp::Symlink,
+            paths,
+            &Argument::new(Which::Second, a[2], a[1] as i32),
+        ),
+        S::Truncate => judge_path(
+            process,
+            PolicyOp::Truncate,
+            paths,
+            &Argument::new(Which::First, a[0], AT_FDCWD),
+        ),
+        S::Ftruncate => judge_fd(process, PolicyOp::Truncate, a[0] as i64),
+        S::Open | S::Openat | S::Openat2 | S::Creat => {
+            let (dirfd, path, flags, _) = open_args(call, syscall);
+            if flags & O_DIRECTORY != 0 {
+                return;
+            }
+            let op = if is_write(flags) {
+                PolicyOp::OpenWrite
+            } else {
+                PolicyOp::OpenRead
+            };
+            judge_path(process, op, paths, &Argument::new(Which::First, path, dirfd));
+        }
+        _ => {}
+    }
+}
+
+#[inline(always)]
+fn judging<'a>(config: &'a sensor_common::policy::PolicyConfig, process: &'a TrackedProcess) -> Judging<'a> {
     Judging {
         config,
         process,
@@ -111,104 +157,66 @@ fn tracepoint_judging<'a>(config: &'a PolicyConfig, process: &'a TrackedProcess)
     }
 }
 
-/// Before an unlink or rmdir of a tracked process: `path` is the argument, already in `rec`.
-#[inline(always)]
-pub fn before_remove(process: &TrackedProcess, op: PolicyOp, dirfd: i32, mut rec: Record, path: StrRef) {
+/// A path argument: which one, where it is in the caller's memory, the directory it is
+/// relative to.
+struct Argument {
+    which: Which,
+    user: u64,
+    dirfd: i32,
+}
+
+impl Argument {
+    #[inline(always)]
+    fn new(which: Which, user: u64, dirfd: i32) -> Self {
+        Self { which, user, dirfd }
+    }
+}
+
+/// Judges `op` on a path argument.
+#[inline(never)]
+fn judge_path(process: &TrackedProcess, op: PolicyOp, paths: Option<&PendingPaths>, argument: &Argument) {
     let Some(config) = policy::judging(op, BACKEND_TRACEPOINT) else {
         return;
     };
-    let relative = !(path.len > 0 && rec.byte_at(path.offset as usize) == b'/');
-    let base = if relative {
-        match kernel::base_dir_path(kernel::current_task(), dirfd) {
-            Some(dir) => append_path(&mut rec, dir),
-            None => StrRef::default(),
-        }
-    } else {
-        StrRef::default()
-    };
-    let operation = FileOperation {
-        op,
-        open_flags: 0,
-        file: 0,
-        refs: PathRefs { path, base },
-    };
-    judge_file(&tracepoint_judging(config, process), &operation, rec);
-}
-
-/// At exec of a tracked process (after its exec record is out): computes the executable's hashes
-/// for the policy's program exceptions, the workspace of a session the kernel just started, and,
-/// as the exec backend, judges the path given to execve (for a script, the script) resolved
-/// against the working directory, with the executable's inode for "written by the session".
-#[inline(never)]
-pub fn at_exec(tgid: u32, filename_at: u64) {
-    let Some(config) = policy::config() else {
-        return;
-    };
-    if !in_use(config) {
-        return;
-    }
-    let Some(process) = TRACKED.get_ptr_mut(&tgid) else {
-        return;
-    };
-    let process = unsafe { &mut *process };
-    let session_start = process.flags & TRACKED_NEW_SESSION != 0;
-    process.flags &= !TRACKED_NEW_SESSION;
-    let exe_file = kernel::mm(kernel::current_task()).and_then(kernel::exe_file);
-    if let Some(exe_file) = exe_file {
-        record_program(config, process, exe_file);
-    }
-    let judging = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_some();
-    if session_start || judging {
-        judge_exec(config, process, session_start, exe_file.unwrap_or(0), filename_at);
-    }
-}
-
-/// Stores the hashes of the executable `exe_file` in the process's entry.
-#[inline(never)]
-fn record_program(config: &PolicyConfig, process: &mut TrackedProcess, exe_file: u64) {
     let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
         return;
     };
-    let refs = PathRefs::of(append_path(&mut rec, kernel::file_path(exe_file)));
-    if let Some(key) = path_key(config, &rec, refs) {
-        process.exe_hash = key.full();
-        process.name_hash = key.leaf_hash();
-    }
+    let path = append_argument(&mut rec, paths, argument.which, argument.user);
+    let Some((key, base)) = key_of_argument(config, &mut rec, path, argument.dirfd, op) else {
+        return;
+    };
+    let Some(operation) = FileOperation::new(op, PathRefs { path, base }) else {
+        return Default::default();
+    };
+    judge_key(&judging(config, process), operation, key, rec);
 }
 
-/// Records the workspace of a new session (the working directory), and judges the exec when the
-/// tracepoint backend judges execs. `exe_file` is 0 when unknown.
+/// Judges `op` on the file behind descriptor `fd` (its path and identity).
 #[inline(never)]
-fn judge_exec(config: &PolicyConfig, process: &TrackedProcess, session_start: bool, exe_file: u64, filename_at: u64) {
+fn judge_fd(process: &TrackedProcess, op: PolicyOp, fd: i64) {
+    let Some(config) = policy::judging(op, BACKEND_TRACEPOINT) else {
+        return;
+    };
+    let Some(file) = kernel::fd_file(kernel::current_task(), fd) else {
+        return;
+    };
     let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
         return;
     };
-    let base = match kernel::cwd_path(kernel::current_task()) {
-        Some(cwd) => append_path(&mut rec, cwd),
-        None => StrRef::default(),
-    };
-    let path = rec.kernel_str::<{ sensor_common::event::MAX_PATH }>(filename_at);
     let Some(key) = PathKey::root(config.seed) else {
         return;
     };
-    key.push_components(&rec, base);
-    if session_start {
-        let workspace = Workspace {
-            hash: key.full(),
-            depth: key.depth,
-            reserved: 0,
-        };
-        let _ = WORKSPACES.insert(&process.session_id, &workspace, 0);
-    }
-    let Some(config) = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT) else {
-        return;
+    let path = append_path_hashed(&mut rec, kernel::file_path(file), key, Hashing::KeyAndDirectories);
+    let object = kernel::file_identity(file);
+    let identity = IdentityKey {
+        dev: object.dev,
+        reserved: 0,
+        ino: object.ino,
     };
-    key.push_string(&rec, path);
-    let operation = FileOperation {
-        op: PolicyOp::Exec,
-        open_flags: 0,
-        file: exe_file,
-        refs: PathRefs { path, base },
+    let Some(operation) = FileOperation::new(op, PathRefs::of(path)) else {
+        return Default::default();
     };
-    judge_key(&tracepoint_judging(config, process), &operation, key, rec);
+    operation.object = object;
+    operation.identity_sets = unsafe { PROTECTED.get(&identity) }.map_or(0, |protection| protection.sets_self);
+    judge_key(&judging(config, process), operation, key, rec);
 }

@@ -1,25 +1,29 @@
 //! BPF LSM hooks: the operation is judged before it happens, and a denial makes it fail with
-//! EPERM. Untracked processes leave after one map lookup.
+//! EPERM. The hooks see the dentries themselves, so a file is judged by its path as the kernel
+//! resolved it and by its identity (and its protected directories'), whatever name, link, bind
+//! mount or io_uring request reached it. Untracked processes leave after one map lookup.
 
-use aya_ebpf::{cty::c_void, helpers::bpf_get_current_pid_tgid, programs::LsmContext};
+use aya_ebpf::{cty::c_void, programs::LsmContext};
 use sensor_common::{
-    event::PolicyEvent,
+    event::{FMODE_CREATED, FileIdentity, PolicyEvent},
     maps::TrackedProcess,
-    policy::{APPLIED_DENIED, APPLIED_MONITOR, BACKEND_LSM, PolicyConfig, PolicyOp},
+    policy::{APPLIED_DENIED, APPLIED_MONITOR, BACKEND_LSM, IdentityKey, PolicyConfig, PolicyOp},
 };
 
 use super::net::destination_of;
 use crate::{
     kernel::{self, read, read_ptr},
-    maps::TRACKED,
-    paths::{append_path, append_walk},
+    maps::PROTECTED,
+    paths::{Hashing, append_path_hashed, append_walk_hashed},
     policy::{
         self,
-        check::{FileOperation, Judging, judge_connect, judge_file},
+        check::{FileOperation, Judging, judge_connect, judge_key},
         emit::PathRefs,
+        path_key::PathKey,
     },
     record::{POLICY_SCRATCH, Record},
     settings::offset,
+    tracking,
 };
 
 const EPERM: i32 = 1;
@@ -27,12 +31,6 @@ const FMODE_WRITE: u32 = 0x2;
 const FMODE_EXEC: u32 = 0x20;
 const O_CREAT: u32 = 0o100;
 const O_TRUNC: u32 = 0o1000;
-
-#[inline(always)]
-fn tracked() -> Option<TrackedProcess> {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    unsafe { TRACKED.get(&tgid) }.copied()
-}
 
 /// The hook's return value: the previous LSM's error, or ours.
 #[inline(always)]
@@ -60,6 +58,17 @@ fn pointer(ctx: &LsmContext, n: usize) -> u64 {
     ctx.arg::<*const c_void>(n) as u64
 }
 
+/// The `sets_self` of a protected file.
+#[inline(always)]
+fn protected_self(identity: &FileIdentity) -> u64 {
+    let key = IdentityKey {
+        dev: identity.dev,
+        reserved: 0,
+        ino: identity.ino,
+    };
+    unsafe { PROTECTED.get(&key) }.map_or(0, |protection| protection.sets_self)
+}
+
 /// `file_open(struct file *file)`.
 pub fn file_open(ctx: &LsmContext) -> i32 {
     let previous: i32 = ctx.arg(1);
@@ -70,7 +79,7 @@ pub fn file_open(ctx: &LsmContext) -> i32 {
 }
 
 fn on_file_open(file: u64) -> Option<u32> {
-    let process = tracked()?;
+    let process = tracking::current()?;
     let mode = read::<u32>(file + offset!(file_f_mode))?;
     if mode & FMODE_EXEC != 0 {
         // The open of a program being executed: judged by `bprm_check_security`.
@@ -84,14 +93,68 @@ fn on_file_open(file: u64) -> Option<u32> {
     };
     let config = policy::judging(op, BACKEND_LSM)?;
     let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
-    let path = append_path(&mut rec, kernel::file_path(file));
-    let operation = FileOperation {
-        op,
-        open_flags: flags,
-        file: 0,
-        refs: PathRefs::of(path),
+    let key = PathKey::root(config.seed)?;
+    let path = append_path_hashed(&mut rec, kernel::file_path(file), key, Hashing::Key);
+    let Some(operation) = FileOperation::new(op, PathRefs::of(path)) else {
+        return Default::default();
     };
-    Some(judge_file(&lsm_judging(config, &process), &operation, rec))
+    operation.open_flags = flags;
+    operation.object = kernel::file_identity(file);
+    operation.identity_sets = protected_self(&operation.object);
+    operation.existing = (mode & FMODE_CREATED == 0) as u32;
+    Some(judge_key(&lsm_judging(config, &process), operation, key, rec))
+}
+
+/// A file as the hooks see it: its dentry and the mount it was reached through.
+#[derive(Clone, Copy)]
+struct Entry {
+    dentry: u64,
+    mount: Option<u64>,
+}
+
+/// Judges `op` on `entry`: its path, its identity, and the protected directories above it;
+/// `other` is the other name of a rename or link (reported with the verdict).
+#[inline(never)]
+fn judge_dentry(process: &TrackedProcess, op: PolicyOp, entry: &Entry, other: Option<&Entry>) -> u32 {
+    let dentry = entry.dentry;
+    let vfsmount = entry.mount;
+    let Some(config) = policy::judging(op, BACKEND_LSM) else {
+        return 0;
+    };
+    let Some(mut rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
+        return 0;
+    };
+    let Some(key) = PathKey::root(config.seed) else {
+        return 0;
+    };
+    // The other name of a rename or link first (without hashes), then the judged one.
+    let path2 = match other {
+        Some(other) => crate::paths::append_walk(&mut rec, Some(other.dentry), other.mount),
+        None => Default::default(),
+    };
+    let hashing = if op.is_destructive() {
+        Hashing::KeyAndDirectories
+    } else {
+        Hashing::Key
+    };
+    let path = append_walk_hashed(&mut rec, Some(dentry), vfsmount, key, hashing);
+    let Some(operation) = FileOperation::new(op, PathRefs::of(path)) else {
+        return Default::default();
+    };
+    operation.refs2 = PathRefs::of(path2);
+    operation.object = kernel::dentry_identity(dentry);
+    operation.identity_sets = if operation.object.ino != 0 {
+        protected_self(&operation.object)
+    } else {
+        0
+    };
+    judge_key(&lsm_judging(config, process), operation, key, rec)
+}
+
+/// The mount of a `struct path`.
+#[inline(always)]
+fn mount_of(path: u64) -> Option<u64> {
+    read_ptr(path + offset!(path_mnt))
 }
 
 /// `path_unlink(const struct path *dir, struct dentry *dentry)` and `path_rmdir` (same arguments).
@@ -100,22 +163,103 @@ pub fn path_remove(ctx: &LsmContext, op: PolicyOp) -> i32 {
     if previous != 0 {
         return previous;
     }
-    verdict(previous, on_path_remove(pointer(ctx, 0), pointer(ctx, 1), op))
+    let entry = Entry {
+        dentry: pointer(ctx, 1),
+        mount: mount_of(pointer(ctx, 0)),
+    };
+    let applied = tracking::current().map(|process| judge_dentry(&process, op, &entry, None));
+    verdict(previous, applied)
 }
 
-fn on_path_remove(dir: u64, dentry: u64, op: PolicyOp) -> Option<u32> {
-    let process = tracked()?;
-    let config = policy::judging(op, BACKEND_LSM)?;
-    let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
-    let vfsmount = read_ptr(dir + offset!(path_mnt));
-    let path = append_walk(&mut rec, Some(dentry), vfsmount);
-    let operation = FileOperation {
-        op,
-        open_flags: 0,
-        file: 0,
-        refs: PathRefs::of(path),
+/// `path_rename(old_dir, old_dentry, new_dir, new_dentry, flags)`: judged on the old name (what
+/// is taken away) and on the new one (what appears or is replaced there).
+pub fn path_rename(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(5);
+    if previous != 0 {
+        return previous;
+    }
+    let Some(process) = tracking::current() else {
+        return 0;
     };
-    Some(judge_file(&lsm_judging(config, &process), &operation, rec))
+    let old = Entry {
+        dentry: pointer(ctx, 1),
+        mount: mount_of(pointer(ctx, 0)),
+    };
+    let new = Entry {
+        dentry: pointer(ctx, 3),
+        mount: mount_of(pointer(ctx, 2)),
+    };
+    let from = judge_dentry(&process, PolicyOp::RenameFrom, &old, Some(&new));
+    let to = judge_dentry(&process, PolicyOp::Rename, &new, Some(&old));
+    verdict(previous, Some(from | to))
+}
+
+/// `path_link(struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)`.
+pub fn path_link(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(3);
+    if previous != 0 {
+        return previous;
+    }
+    let Some(process) = tracking::current() else {
+        return 0;
+    };
+    let mount = mount_of(pointer(ctx, 1));
+    let new = Entry {
+        dentry: pointer(ctx, 2),
+        mount,
+    };
+    let old = Entry {
+        dentry: pointer(ctx, 0),
+        mount,
+    };
+    let applied = judge_dentry(&process, PolicyOp::Link, &new, Some(&old));
+    verdict(previous, Some(applied))
+}
+
+/// `path_symlink(const struct path *dir, struct dentry *dentry, const char *old_name)`.
+pub fn path_symlink(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(3);
+    if previous != 0 {
+        return previous;
+    }
+    let entry = Entry {
+        dentry: pointer(ctx, 1),
+        mount: mount_of(pointer(ctx, 0)),
+    };
+    let applied = tracking::current().map(|process| judge_dentry(&process, PolicyOp::Symlink, &entry, None));
+    verdict(previous, applied)
+}
+
+/// `path_truncate(const struct path *path)` (truncate(2), and before 6.2 also ftruncate and
+/// `O_TRUNC`).
+pub fn path_truncate(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(1);
+    if previous != 0 {
+        return previous;
+    }
+    let applied = truncate(pointer(ctx, 0));
+    verdict(previous, applied)
+}
+
+/// `file_truncate(struct file *file)` (6.2+: ftruncate and `O_TRUNC`).
+pub fn file_truncate(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(1);
+    if previous != 0 {
+        return previous;
+    }
+    let applied = truncate(kernel::file_path(pointer(ctx, 0)));
+    verdict(previous, applied)
+}
+
+/// Judges the truncation of the file at the `struct path` at `path`.
+#[inline(always)]
+fn truncate(path: u64) -> Option<u32> {
+    let process = tracking::current()?;
+    let entry = Entry {
+        dentry: read_ptr(path + offset!(path_dentry))?,
+        mount: mount_of(path),
+    };
+    Some(judge_dentry(&process, PolicyOp::Truncate, &entry, None))
 }
 
 /// `bprm_check_security(struct linux_binprm *bprm)`: once for a program, and again for the
@@ -129,18 +273,19 @@ pub fn bprm_check_security(ctx: &LsmContext) -> i32 {
 }
 
 fn on_bprm_check(bprm: u64) -> Option<u32> {
-    let process = tracked()?;
+    let process = tracking::current()?;
     let config = policy::judging(PolicyOp::Exec, BACKEND_LSM)?;
     let file = read_ptr(bprm + offset!(binprm_file))?;
     let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
-    let path = append_path(&mut rec, kernel::file_path(file));
-    let operation = FileOperation {
-        op: PolicyOp::Exec,
-        open_flags: 0,
-        file,
-        refs: PathRefs::of(path),
+    let key = PathKey::root(config.seed)?;
+    let path = append_path_hashed(&mut rec, kernel::file_path(file), key, Hashing::Key);
+    let Some(operation) = FileOperation::new(PolicyOp::Exec, PathRefs::of(path)) else {
+        return Default::default();
     };
-    Some(judge_file(&lsm_judging(config, &process), &operation, rec))
+    operation.file = file;
+    operation.object = kernel::file_identity(file);
+    operation.identity_sets = protected_self(&operation.object);
+    Some(judge_key(&lsm_judging(config, &process), operation, key, rec))
 }
 
 /// `socket_connect(struct socket *sock, struct sockaddr *address, int addrlen)`.
@@ -154,7 +299,7 @@ pub fn socket_connect(ctx: &LsmContext) -> i32 {
 }
 
 fn on_socket_connect(address: u64, addrlen: i32) -> Option<u32> {
-    let process = tracked()?;
+    let process = tracking::current()?;
     let config = policy::judging(PolicyOp::Connect, BACKEND_LSM)?;
     let destination = destination_of(address, addrlen)?;
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;

@@ -2,47 +2,47 @@
 //! it and any bpf() call by a tracked process are reported; the BPF LSM hooks deny them (in
 //! enforce mode). Untracked processes leave after one map lookup.
 
-use aya_ebpf::{cty::c_void, helpers::bpf_get_current_pid_tgid, programs::LsmContext, programs::TracePointContext};
+use aya_ebpf::{cty::c_void, programs::LsmContext, programs::TracePointContext};
 use sensor_common::{
     event::{
-        EVENT_TAMPER, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SEEN, TAMPER_SIGNAL, TAMPER_WOULD_DENY,
-        TamperEvent,
+        EVENT_TAMPER, HEADER_PRIORITY, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SEEN, TAMPER_SIGNAL,
+        TAMPER_WOULD_DENY, TamperEvent,
     },
-    maps::{Counter, TrackedProcess},
+    maps::TrackedProcess,
 };
 
-use crate::{counters::count, kernel, maps::EVENTS, maps::TRACKED, policy, record::fill_header, settings};
+use crate::{
+    kernel, policy,
+    record::{Ring, fill_header, output_fixed},
+    settings,
+};
 
 const EPERM: i32 = 1;
 const PTRACE_MODE_ATTACH: u32 = 0x02;
 
 #[inline(always)]
 fn tracked() -> Option<TrackedProcess> {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    unsafe { TRACKED.get(&tgid) }.copied()
+    crate::tracking::current()
 }
 
-/// Writes one tamper record.
+/// Writes one tamper record (on the priority ring).
 #[inline(always)]
 fn emit(process: &TrackedProcess, kind: u32, detail: u32, target: u32, verdict: u32) {
-    let Some(mut entry) = EVENTS.reserve::<TamperEvent>(0) else {
-        count(Counter::RingbufFull);
-        return;
+    let mut event = TamperEvent {
+        kind,
+        detail,
+        target,
+        verdict,
+        ..TamperEvent::default()
     };
-    let event = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(
         &mut event.header,
         EVENT_TAMPER,
-        0,
+        HEADER_PRIORITY,
         process.session_id,
         size_of::<TamperEvent>() as u32,
     );
-    event.kind = kind;
-    event.detail = detail;
-    event.target = target;
-    event.verdict = verdict;
-    entry.submit(0);
-    count(Counter::Emitted);
+    output_fixed(Ring::Priority, &event, process.session_id);
 }
 
 /// `signal/signal_generate`: a tracked process signalled the sensor (and the signal went ahead).
@@ -59,30 +59,11 @@ pub fn on_signal_generate(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
-/// Reads the `index`th argument of a `sys_enter_*` tracepoint.
+/// A tracked process called bpf(), or aimed ptrace at the sensor (seen at syscall entry,
+/// without BPF LSM: the call goes ahead).
 #[inline(always)]
-fn arg(ctx: &TracePointContext, index: usize) -> u64 {
-    unsafe { ctx.read_at::<u64>(16 + index * 8) }.unwrap_or(0)
-}
-
-/// `sys_enter_ptrace`: a tracked process aimed ptrace at the sensor (without BPF LSM).
-pub fn on_ptrace(ctx: &TracePointContext) -> Option<()> {
-    let process = tracked()?;
-    let request = arg(ctx, 0) as u32;
-    let target = arg(ctx, 1) as u32;
-    let sensor = settings::sensor_tgid();
-    if sensor == 0 || target != sensor {
-        return None;
-    }
-    emit(&process, TAMPER_PTRACE, request, target, TAMPER_SEEN);
-    Some(())
-}
-
-/// `sys_enter_bpf`: a tracked process called bpf() (without BPF LSM).
-pub fn on_bpf(ctx: &TracePointContext) -> Option<()> {
-    let process = tracked()?;
-    emit(&process, TAMPER_BPF, arg(ctx, 0) as u32, 0, TAMPER_SEEN);
-    Some(())
+pub fn seen(process: &TrackedProcess, kind: u32, detail: u32, target: u32) {
+    emit(process, kind, detail, target, TAMPER_SEEN);
 }
 
 /// What an LSM hook answers for a tracked process reaching for the sensor.

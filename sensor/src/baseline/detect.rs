@@ -144,6 +144,7 @@ impl Detectors {
                     action: settings.action.0,
                     tags: kind.tags().iter().map(|tag| Arc::from(*tag)).collect(),
                     mitre: Vec::new(),
+                    escalate: None,
                 })
             });
             (meta, settings.min_score)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Action;
+use crate::event::{ACTION_COUNT, Action};
 
 /// The learned rate of one action.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -65,6 +65,12 @@ pub struct Rates {
     pub connect: Rate,
     pub unlink: Rate,
     pub rmdir: Rate,
+    pub rename: Rate,
+    pub link: Rate,
+    pub symlink: Rate,
+    pub truncate: Rate,
+    /// Every other action (permission and owner changes, mounts, namespaces, listeners, …).
+    pub other: Rate,
 }
 
 impl Rates {
@@ -77,6 +83,11 @@ impl Rates {
             Action::Connect => &self.connect,
             Action::Unlink => &self.unlink,
             Action::Rmdir => &self.rmdir,
+            Action::Rename => &self.rename,
+            Action::Link => &self.link,
+            Action::Symlink => &self.symlink,
+            Action::Truncate => &self.truncate,
+            _ => &self.other,
         }
     }
 
@@ -89,14 +100,25 @@ impl Rates {
             Action::Connect => &mut self.connect,
             Action::Unlink => &mut self.unlink,
             Action::Rmdir => &mut self.rmdir,
+            Action::Rename => &mut self.rename,
+            Action::Link => &mut self.link,
+            Action::Symlink => &mut self.symlink,
+            Action::Truncate => &mut self.truncate,
+            _ => &mut self.other,
         }
     }
 
     /// Adds one active minute: `counts` by action (`Action as usize`).
-    pub fn update(&mut self, counts: &[u32; 7], smoothing: f64) {
+    pub fn update(&mut self, counts: &[u32; ACTION_COUNT], smoothing: f64) {
+        let mut other = 0;
         for action in Action::ALL {
-            self.get_mut(action).update(counts[action as usize] as f64, smoothing);
+            if std::ptr::eq(self.get(action), &self.other) {
+                other += counts[action as usize];
+            } else {
+                self.get_mut(action).update(counts[action as usize] as f64, smoothing);
+            }
         }
+        self.other.update(other as f64, smoothing);
     }
 
     pub fn sanitize(&mut self) {

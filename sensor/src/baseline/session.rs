@@ -7,7 +7,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::event::Action;
+use crate::event::{ACTION_COUNT, Action};
 
 #[derive(Debug)]
 pub struct SessionState {
@@ -15,7 +15,7 @@ pub struct SessionState {
     /// The minute (seconds since the epoch / 60) being counted.
     pub minute: i64,
     /// Events of each action in that minute (`Action as usize`).
-    pub counts: [u32; 7],
+    pub counts: [u32; ACTION_COUNT],
     /// Actions that already spiked in that minute (bit `Action as usize`).
     pub spiked: u8,
     /// Hashes of the deviations alerted on.
@@ -29,7 +29,7 @@ impl SessionState {
         Self {
             agent,
             minute,
-            counts: [0; 7],
+            counts: [0; ACTION_COUNT],
             spiked: 0,
             alerted: HashSet::new(),
             suppressed: 0,
@@ -37,7 +37,7 @@ impl SessionState {
     }
 
     /// Moves to `minute`; returns the counts of the minute left when it had any event.
-    pub fn advance(&mut self, minute: i64) -> Option<[u32; 7]> {
+    pub fn advance(&mut self, minute: i64) -> Option<[u32; ACTION_COUNT]> {
         if minute <= self.minute {
             return None;
         }

@@ -12,10 +12,16 @@ use aya::{
 };
 
 /// The LSM hooks, by program name.
-pub const LSM_HOOKS: [(&str, &str); 8] = [
+pub const LSM_HOOKS: [(&str, &str); 13] = [
     ("lsm_file_open", "file_open"),
     ("lsm_path_unlink", "path_unlink"),
     ("lsm_path_rmdir", "path_rmdir"),
+    ("lsm_path_rename", "path_rename"),
+    ("lsm_path_link", "path_link"),
+    ("lsm_path_symlink", "path_symlink"),
+    ("lsm_path_truncate", "path_truncate"),
+    // Kernels since 6.2 truncate through `file_truncate` for ftruncate and O_TRUNC.
+    ("lsm_file_truncate", "file_truncate"),
     ("lsm_bprm_check_security", "bprm_check_security"),
     ("lsm_socket_connect", "socket_connect"),
     // Protecting the sensor itself.
@@ -97,6 +103,14 @@ impl EnforcementPrograms {
         };
         for (name, hook) in LSM_HOOKS {
             let name = if hook == "bpf" { bpf_program } else { name };
+            if hook == "file_truncate"
+                && !crate::capture::kernel_layout::has_function(
+                    Path::new(crate::capture::kernel_layout::VMLINUX_BTF),
+                    "bpf_lsm_file_truncate",
+                )
+            {
+                continue;
+            }
             match attach_lsm(ebpf, name, hook, &btf) {
                 Ok(link) => {
                     self.lsm_links.push(link);

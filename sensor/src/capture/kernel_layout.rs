@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use btf_rs::{Btf, Type};
-use sensor_common::layout::KernelLayout;
+use sensor_common::layout::{FIELD_ABSENT, IoUringLayout, KernelLayout};
 
 /// Where the running kernel publishes its BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -65,7 +65,85 @@ pub fn load(path: &Path) -> Result<KernelLayout, LayoutError> {
         inode_i_sb: layout.offset("inode", "i_sb")?,
         sb_s_dev: layout.offset("super_block", "s_dev")?,
         binprm_file: layout.offset("linux_binprm", "file")?,
+        inode_i_mode: layout.offset("inode", "i_mode")?,
+        vfsmount_mnt_sb: layout.offset("vfsmount", "mnt_sb")?,
+        dentry_d_inode: layout.offset("dentry", "d_inode")?,
+        task_ti_status: layout.offset("task_struct", "thread_info")? + layout.offset("thread_info", "status")?,
+        file_private_data: layout.offset("file", "private_data")?,
+        socket_sk: layout.offset("socket", "sk")?,
+        skc_family: layout.offset("sock_common", "skc_family")?,
+        skc_num: layout.offset("sock_common", "skc_num")?,
+        skc_rcv_saddr: layout.offset("sock_common", "skc_rcv_saddr")?,
+        skc_v6_rcv_saddr: layout.offset("sock_common", "skc_v6_rcv_saddr")?,
     })
+}
+
+/// The offsets of io_uring's prepared requests (`IoUringLayout`), with the tracepoint's field
+/// offsets `req` and `opcode`; `valid` is 0, and the submissions are reported without their
+/// paths, when this kernel's BTF lacks any of them.
+pub fn io_uring(path: &Path, tp_req: Option<u32>, tp_opcode: Option<u32>) -> IoUringLayout {
+    let absent = IoUringLayout {
+        valid: 0,
+        kiocb_cmd: FIELD_ABSENT,
+        open_dfd: FIELD_ABSENT,
+        open_filename: FIELD_ABSENT,
+        open_how: FIELD_ABSENT,
+        unlink_dfd: FIELD_ABSENT,
+        unlink_flags: FIELD_ABSENT,
+        unlink_filename: FIELD_ABSENT,
+        rename_old_dfd: FIELD_ABSENT,
+        rename_new_dfd: FIELD_ABSENT,
+        rename_oldpath: FIELD_ABSENT,
+        rename_newpath: FIELD_ABSENT,
+        rename_flags: FIELD_ABSENT,
+        link_old_dfd: FIELD_ABSENT,
+        link_new_dfd: FIELD_ABSENT,
+        link_oldpath: FIELD_ABSENT,
+        link_newpath: FIELD_ABSENT,
+        link_flags: FIELD_ABSENT,
+        filename_name: FIELD_ABSENT,
+        tp_req: FIELD_ABSENT,
+        tp_opcode: FIELD_ABSENT,
+    };
+    let (Some(tp_req), Some(tp_opcode)) = (tp_req, tp_opcode) else {
+        return absent;
+    };
+    let Ok(btf) = Btf::from_file(path) else {
+        return absent;
+    };
+    let layout = Layouts { btf: &btf };
+    let found = (|| -> Result<IoUringLayout, LayoutError> {
+        Ok(IoUringLayout {
+            valid: 1,
+            kiocb_cmd: layout.offset("io_kiocb", "cmd")?,
+            open_dfd: layout.offset("io_open", "dfd")?,
+            open_filename: layout.offset("io_open", "filename")?,
+            open_how: layout.offset("io_open", "how")?,
+            unlink_dfd: layout.offset("io_unlink", "dfd")?,
+            unlink_flags: layout.offset("io_unlink", "flags")?,
+            unlink_filename: layout.offset("io_unlink", "filename")?,
+            rename_old_dfd: layout.offset("io_rename", "old_dfd")?,
+            rename_new_dfd: layout.offset("io_rename", "new_dfd")?,
+            rename_oldpath: layout.offset("io_rename", "oldpath")?,
+            rename_newpath: layout.offset("io_rename", "newpath")?,
+            rename_flags: layout.offset("io_rename", "flags")?,
+            link_old_dfd: layout.offset("io_link", "old_dfd")?,
+            link_new_dfd: layout.offset("io_link", "new_dfd")?,
+            link_oldpath: layout.offset("io_link", "oldpath")?,
+            link_newpath: layout.offset("io_link", "newpath")?,
+            link_flags: layout.offset("io_link", "flags")?,
+            filename_name: layout.offset("filename", "name")?,
+            tp_req,
+            tp_opcode,
+        })
+    })();
+    match found {
+        Ok(layout) => layout,
+        Err(error) => {
+            tracing::debug!(%error, "io_uring submissions are reported without their arguments");
+            absent
+        }
+    }
 }
 
 /// Whether the `bpf` LSM hook takes a `struct bpf_token *` (kernel 6.9+): its BPF programs then
@@ -83,6 +161,15 @@ pub fn lsm_bpf_has_token(path: &Path) -> bool {
         };
         matches!(btf.resolve_chained_type(func), Ok(Type::FuncProto(proto)) if proto.parameters.len() >= 4)
     })
+}
+
+/// Whether the kernel's BTF has function `name` (e.g. an LSM hook's `bpf_lsm_<hook>`).
+pub fn has_function(path: &Path, name: &str) -> bool {
+    let Ok(btf) = Btf::from_file(path) else {
+        return false;
+    };
+    btf.resolve_types_by_name(name)
+        .is_ok_and(|candidates| candidates.iter().any(|candidate| matches!(candidate, Type::Func(_))))
 }
 
 struct Layouts<'a> {

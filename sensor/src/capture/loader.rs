@@ -6,18 +6,19 @@ use std::path::Path;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, TracePoint, trace_point::TracePointLink},
+    programs::{
+        ProgramError, RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
+    },
 };
 use sensor_common::{
     layout::CaptureSettings,
     maps::{
-        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, EXEC_POLICY_PROGRAM, ExecMatch, OPEN_POLICY_PROGRAM,
-        REMOVE_POLICY_PROGRAM, TAIL_EXEC_POLICY, TAIL_OPEN_POLICY, TAIL_REMOVE_POLICY, TAILS_MAP, TRACKED_MAP,
-        TrackedProcess,
+        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, PRIORITY_MAP, RAW_TAIL_PROGRAMS, RAW_TAILS_MAP,
+        SESSION_LOSS_MAP, TAIL_PROGRAMS, TAILS_MAP, TRACKED_MAP, TrackedProcess,
     },
     policy::{
-        KILLED_MAP, POLICY_CIDRS_MAP, POLICY_CONFIG_MAP, POLICY_DIRS_MAP, POLICY_FILES_MAP, POLICY_PROGRAMS_MAP,
-        POLICY_RULES_MAP, WORKSPACES_MAP,
+        ESCALATION_MAP, KILLED_MAP, POLICY_CIDRS_MAP, POLICY_CONFIG_MAP, POLICY_DIRS_MAP, POLICY_FILES_MAP,
+        POLICY_PROGRAMS_MAP, POLICY_RULES_MAP, PROTECTED_MAP, SCRIPT_HOSTS_MAP, WORKSPACES_MAP,
     },
 };
 
@@ -101,24 +102,84 @@ pub struct CaptureOptions {
     pub match_profiles: bool,
     /// Try BPF LSM hooks for enforcement (otherwise the fallbacks judge).
     pub use_lsm: bool,
+    /// Size of the priority ring (records that hit a kernel rule or a protected file).
+    pub priority_ring_bytes: u32,
+    /// Identical operations of a thread within this window are counted into one record.
+    pub repeat_window: std::time::Duration,
+    /// The event ring's reader is woken at most once per interval (0: at every record).
+    pub wakeup_interval: std::time::Duration,
 }
 
 impl Default for CaptureOptions {
     fn default() -> Self {
         Self {
-            ring_buffer_bytes: 16 * 1024 * 1024,
+            ring_buffer_bytes: 4 * 1024 * 1024,
             match_profiles: false,
             use_lsm: true,
+            priority_ring_bytes: 256 * 1024,
+            repeat_window: std::time::Duration::from_secs(1),
+            wakeup_interval: std::time::Duration::from_millis(1),
         }
     }
 }
 
-/// Syscalls whose entry and exit are captured. `openat` is required (checked by
-/// `environment::check`); the others are skipped where the kernel lacks them (arm64 has no
-/// `open`, `creat`, `unlink` or `rmdir`; kernels before 5.6 have no `openat2`).
-const SYSCALLS: [&str; 10] = [
-    "openat", "open", "openat2", "creat", "unlinkat", "unlink", "rmdir", "connect", "chdir", "fchdir",
+/// The 64-bit syscalls whose exit is captured (their entry goes through the `sys_enter` raw
+/// tracepoint with every other call). `openat` is required (checked by `environment::check`);
+/// the others are skipped where the kernel lacks them (arm64 has no `open`, `creat`, `unlink`,
+/// `rmdir`, `rename`, …; kernels before 5.6 have no `openat2`, before 6.6 no `fchmodat2`).
+const EXITS: [&str; 45] = [
+    "openat",
+    "open",
+    "openat2",
+    "creat",
+    "unlinkat",
+    "unlink",
+    "rmdir",
+    "connect",
+    "chdir",
+    "fchdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "truncate",
+    "ftruncate",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "mount",
+    "move_mount",
+    "umount2",
+    "mkdir",
+    "mkdirat",
+    "execve",
+    "execveat",
+    "unshare",
+    "setns",
+    "memfd_create",
+    "bind",
+    "listen",
+    "ptrace",
+    "process_vm_writev",
+    "io_uring_setup",
 ];
+
+/// The ring buffers the kernel programs write to.
+pub struct Rings {
+    pub events: RingBuf<MapData>,
+    pub priority: Option<RingBuf<MapData>>,
+}
 
 /// Loaded and attached kernel programs, and the maps userspace uses.
 pub struct Capture {
@@ -132,10 +193,13 @@ pub struct Capture {
     tracked_view: Option<HashMap<MapData, u32, TrackedProcess>>,
     /// One link per attached tracepoint; dropping a link detaches it.
     links: Vec<TracePointLink>,
+    raw_links: Vec<RawTracePointLink>,
     pub tracked: HashMap<MapData, u32, TrackedProcess>,
     pub exec_names: HashMap<MapData, u64, ExecMatch>,
     pub counters: PerCpuArray<MapData, u64>,
     ring: Option<RingBuf<MapData>>,
+    priority_ring: Option<RingBuf<MapData>>,
+    session_loss: Option<HashMap<MapData, u64, u64>>,
     /// `category/name` of every tracepoint attached.
     pub attached: Vec<String>,
     /// Optional tracepoints this kernel lacks.
@@ -155,23 +219,33 @@ impl Capture {
         let started = std::time::Instant::now();
         let layout = kernel_layout::load(Path::new(kernel_layout::VMLINUX_BTF))?;
         let tracepoints = tracepoint_format::load(&env.tracefs)?;
+        let (tp_req, tp_opcode) = tracepoint_format::io_uring_submit(&env.tracefs);
+        let io_uring = kernel_layout::io_uring(Path::new(kernel_layout::VMLINUX_BTF), tp_req, tp_opcode);
+        let mut raw_links = Vec::new();
         tracing::debug!(elapsed = ?started.elapsed(), "kernel layout derived");
         let settings = CaptureSettings {
             match_profiles: options.match_profiles as u32,
             sensor_tgid: std::process::id(),
+            repeat_window_ns: options.repeat_window.as_nanos() as u64,
+            wakeup_interval_ns: options.wakeup_interval.as_nanos() as u64,
         };
         let mut ebpf = EbpfLoader::new()
             .override_global("KERNEL_LAYOUT", &layout, true)
             .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
+            .override_global("IO_URING_LAYOUT", &io_uring, true)
             .override_global("CAPTURE_SETTINGS", &settings, true)
             .map_max_entries(EVENTS_MAP, size)
+            .map_max_entries(PRIORITY_MAP, options.priority_ring_bytes)
             .load(OBJECT)
             .map_err(LoadError::Maps)?;
 
         // Tail-called programs go in before the programs that call them.
-        load_tail(&mut ebpf, EXEC_POLICY_PROGRAM, TAIL_EXEC_POLICY)?;
-        load_tail(&mut ebpf, REMOVE_POLICY_PROGRAM, TAIL_REMOVE_POLICY)?;
-        load_tail(&mut ebpf, OPEN_POLICY_PROGRAM, TAIL_OPEN_POLICY)?;
+        for (index, name) in TAIL_PROGRAMS {
+            load_tail::<TracePoint>(&mut ebpf, name, TAILS_MAP, index)?;
+        }
+        for (index, name) in RAW_TAIL_PROGRAMS {
+            load_tail::<RawTracePoint>(&mut ebpf, name, RAW_TAILS_MAP, index)?;
+        }
         let mut attached = Vec::new();
         let mut missing = Vec::new();
         let mut links = Vec::new();
@@ -183,46 +257,41 @@ impl Capture {
             links.extend(attach(&mut ebpf, program, &[(category, name)])?);
             attached.push(format!("{category}/{name}"));
         }
+        raw_links.push(attach_raw(&mut ebpf, "sys_enter", "sys_enter")?);
+        attached.push("raw_syscalls/sys_enter (raw)".to_string());
         let mut exits = Vec::new();
-        for syscall in SYSCALLS {
-            let enter = format!("sys_enter_{syscall}");
+        for syscall in EXITS {
             let exit = format!("sys_exit_{syscall}");
-            let present =
-                has_tracepoint(&env.tracefs, "syscalls", &enter) && has_tracepoint(&env.tracefs, "syscalls", &exit);
-            if !present {
-                missing.push(format!("syscalls/{enter}"));
-                continue;
+            if has_tracepoint(&env.tracefs, "syscalls", &exit) {
+                exits.push(exit);
+            } else {
+                missing.push(format!("syscalls/{exit}"));
             }
-            links.extend(attach(&mut ebpf, &enter, &[("syscalls", &enter)])?);
-            attached.push(format!("syscalls/{enter}"));
-            exits.push(exit);
         }
         let exit_points: Vec<(&str, &str)> = exits.iter().map(|exit| ("syscalls", exit.as_str())).collect();
         links.extend(attach(&mut ebpf, "sys_exit", &exit_points)?);
-        attached.extend(exits.iter().map(|exit| format!("syscalls/{exit}")));
+        attached.push(format!("syscalls/sys_exit_* ({} calls)", exits.len()));
+        if io_uring.tp_req != sensor_common::layout::FIELD_ABSENT {
+            links.extend(attach(
+                &mut ebpf,
+                "io_uring_submit_req",
+                &[("io_uring", "io_uring_submit_req")],
+            )?);
+            attached.push("io_uring/io_uring_submit_req".to_string());
+        } else {
+            missing.push("io_uring/io_uring_submit_req".to_string());
+        }
 
         let enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm);
-        // Protecting the sensor: where an LSM hook judges signals, ptrace or bpf(), its
-        // tracepoint would only report the same call twice.
-        for (program, category, name, hook) in [
-            ("signal_generate", "signal", "signal_generate", Some("task_kill")),
-            (
-                "sys_enter_ptrace",
-                "syscalls",
-                "sys_enter_ptrace",
-                Some("ptrace_access_check"),
-            ),
-            ("sys_enter_bpf", "syscalls", "sys_enter_bpf", Some("bpf")),
-        ] {
-            if hook.is_some_and(|hook| enforcement.lsm_attached.contains(&hook)) {
-                continue;
+        // Protecting the sensor: where the LSM hook judges signals, the tracepoint would only
+        // report the same call twice (ptrace and bpf() are seen at syscall entry).
+        if !enforcement.lsm_attached.contains(&"task_kill") {
+            if has_tracepoint(&env.tracefs, "signal", "signal_generate") {
+                links.extend(attach(&mut ebpf, "signal_generate", &[("signal", "signal_generate")])?);
+                attached.push("signal/signal_generate".to_string());
+            } else {
+                missing.push("signal/signal_generate".to_string());
             }
-            if !has_tracepoint(&env.tracefs, category, name) {
-                missing.push(format!("{category}/{name}"));
-                continue;
-            }
-            links.extend(attach(&mut ebpf, program, &[(category, name)])?);
-            attached.push(format!("{category}/{name}"));
         }
         tracing::debug!(elapsed = ?started.elapsed(), "programs loaded and attached");
         let policy = PolicyMaps {
@@ -234,6 +303,9 @@ impl Capture {
             cidrs: take_map(&mut ebpf, POLICY_CIDRS_MAP)?,
             workspaces: take_map(&mut ebpf, WORKSPACES_MAP)?,
             killed: take_map(&mut ebpf, KILLED_MAP)?,
+            protected: take_map(&mut ebpf, PROTECTED_MAP)?,
+            escalation: take_map(&mut ebpf, ESCALATION_MAP)?,
+            script_hosts: take_map(&mut ebpf, SCRIPT_HOSTS_MAP)?,
         };
         let tracked_map = ebpf.take_map(TRACKED_MAP).ok_or(LoadError::MissingMap(TRACKED_MAP))?;
         let tracked_view = second_handle(&tracked_map)?;
@@ -244,24 +316,37 @@ impl Capture {
         let exec_names = take_map(&mut ebpf, EXEC_NAMES_MAP)?;
         let counters = take_map(&mut ebpf, COUNTERS_MAP)?;
         let ring = take_map(&mut ebpf, EVENTS_MAP)?;
+        let priority_ring = take_map(&mut ebpf, PRIORITY_MAP)?;
+        let session_loss = take_map(&mut ebpf, SESSION_LOSS_MAP)?;
         Ok(Self {
             ebpf,
             enforcement,
             policy: Some(policy),
             tracked_view: Some(tracked_view),
             links,
+            raw_links,
             tracked,
             exec_names,
             counters,
             ring: Some(ring),
+            priority_ring: Some(priority_ring),
+            session_loss: Some(session_loss),
             attached,
             missing,
         })
     }
 
-    /// The ring buffer, once (the event loop owns it).
-    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
-        self.ring.take()
+    /// The ring buffers (events, priority), once (the event loop owns them).
+    pub fn take_rings(&mut self) -> Option<Rings> {
+        Some(Rings {
+            events: self.ring.take()?,
+            priority: self.priority_ring.take(),
+        })
+    }
+
+    /// Records lost per session (session id to count), read by the loss bookkeeping.
+    pub fn take_session_loss(&mut self) -> Option<HashMap<MapData, u64, u64>> {
+        self.session_loss.take()
     }
 
     /// The policy maps, once (the enforcer owns them).
@@ -285,9 +370,13 @@ impl Drop for Capture {
     /// after the other they take over a second; in parallel the waits overlap.
     fn drop(&mut self) {
         let links = std::mem::take(&mut self.links);
+        let raw_links = std::mem::take(&mut self.raw_links);
         let enforcement = &mut self.enforcement;
         std::thread::scope(|scope| {
             for link in links {
+                scope.spawn(move || drop(link));
+            }
+            for link in raw_links {
                 scope.spawn(move || drop(link));
             }
             scope.spawn(|| enforcement.detach());
@@ -295,32 +384,77 @@ impl Drop for Capture {
     }
 }
 
-/// Loads tracepoint program `name` without attaching it, as entry `index` of the tail-call map.
-fn load_tail(ebpf: &mut Ebpf, name: &str, index: u32) -> Result<(), LoadError> {
+/// A program type that can be loaded without arguments (tracepoints, raw tracepoints).
+trait Loadable {
+    fn load_program(&mut self) -> Result<(), ProgramError>;
+    fn program_fd(&self) -> Result<&aya::programs::ProgramFd, ProgramError>;
+}
+
+impl Loadable for TracePoint {
+    fn load_program(&mut self) -> Result<(), ProgramError> {
+        self.load()
+    }
+    fn program_fd(&self) -> Result<&aya::programs::ProgramFd, ProgramError> {
+        self.fd()
+    }
+}
+
+impl Loadable for RawTracePoint {
+    fn load_program(&mut self) -> Result<(), ProgramError> {
+        self.load()
+    }
+    fn program_fd(&self) -> Result<&aya::programs::ProgramFd, ProgramError> {
+        self.fd()
+    }
+}
+
+/// Loads program `name` without attaching it, as entry `index` of the tail-call map `map`.
+fn load_tail<P: Loadable>(ebpf: &mut Ebpf, name: &str, map: &'static str, index: u32) -> Result<(), LoadError>
+where
+    for<'a> &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
     let failed = |error| LoadError::Program {
         program: name.to_string(),
         error: Box::new(error),
     };
-    let program: &mut TracePoint = ebpf
+    let program: &mut P = ebpf
+        .program_mut(name)
+        .ok_or_else(|| LoadError::MissingProgram(name.to_string()))?
+        .try_into()
+        .map_err(failed)?;
+    program.load_program().map_err(failed)?;
+    let fd = program
+        .program_fd()
+        .map_err(failed)?
+        .try_clone()
+        .map_err(LoadError::Duplicate)?;
+    let tails = ebpf.map_mut(map).ok_or(LoadError::MissingMap(map))?;
+    let mut tails = aya::maps::ProgramArray::try_from(tails).map_err(|source| LoadError::Map { name: map, source })?;
+    tails
+        .set(index, &fd, 0)
+        .map_err(|source| LoadError::Map { name: map, source })
+}
+
+/// Loads the raw tracepoint program `name` and attaches it to `tracepoint`.
+fn attach_raw(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> Result<RawTracePointLink, LoadError> {
+    let failed = |error| LoadError::Program {
+        program: name.to_string(),
+        error: Box::new(error),
+    };
+    let program: &mut RawTracePoint = ebpf
         .program_mut(name)
         .ok_or_else(|| LoadError::MissingProgram(name.to_string()))?
         .try_into()
         .map_err(failed)?;
     program.load().map_err(failed)?;
-    let fd = program
-        .fd()
-        .map_err(failed)?
-        .try_clone()
-        .map_err(LoadError::Duplicate)?;
-    let map = ebpf.map_mut(TAILS_MAP).ok_or(LoadError::MissingMap(TAILS_MAP))?;
-    let mut tails = aya::maps::ProgramArray::try_from(map).map_err(|source| LoadError::Map {
-        name: TAILS_MAP,
-        source,
-    })?;
-    tails.set(index, &fd, 0).map_err(|source| LoadError::Map {
-        name: TAILS_MAP,
-        source,
-    })
+    let attach_failed = |source| LoadError::Attach {
+        program: name.to_string(),
+        category: "raw_syscalls".to_string(),
+        name: tracepoint.to_string(),
+        source: Box::new(source),
+    };
+    let id = program.attach(tracepoint).map_err(attach_failed)?;
+    program.take_link(id).map_err(attach_failed)
 }
 
 /// Another handle on the tracked-process map (a duplicated file descriptor).

@@ -12,5 +12,5 @@ pub mod tracking;
 
 pub use counters::KernelCounters;
 pub use environment::Environment;
-pub use loader::{Capture, CaptureOptions, LoadError};
-pub use ring::EventStream;
+pub use loader::{Capture, CaptureOptions, LoadError, Rings};
+pub use ring::{EventStream, RING_LINGER};

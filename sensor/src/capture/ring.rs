@@ -1,40 +1,76 @@
-//! Reading the ring buffer from the async runtime.
+//! Reading the two ring buffers from the async runtime: the priority ring (records that hit a
+//! kernel rule or a protected file: always read first, and always woken for) and the event ring.
+//!
+//! The kernel wakes the event ring's reader at most once per wake-up interval (about 1 ms) and
+//! leaves records in between unannounced; so after every batch that found records, the reader
+//! looks again after that interval even if no wake-up came. A record therefore waits at most
+//! about one interval, and a busy stream costs one wake-up per interval instead of one per record.
 
-use std::io;
+use std::{io, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
 
+/// How long after a batch that found records the reader looks again without a wake-up: the
+/// kernel's wake-up interval (`CaptureOptions::wakeup_interval`).
+pub const RING_LINGER: Duration = Duration::from_millis(1);
+
 /// The stream of raw records from the kernel.
 pub struct EventStream {
-    fd: AsyncFd<RingBuf<MapData>>,
+    events: AsyncFd<RingBuf<MapData>>,
+    priority: Option<AsyncFd<RingBuf<MapData>>>,
+    /// The last batch found records: look again after `linger` even without a wake-up.
+    lingering: bool,
+    linger: Duration,
 }
 
 impl EventStream {
-    pub fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
-        // SAFETY: the ring buffer owns its descriptor, and it stays open and unchanged while the
-        // AsyncFd owns the ring buffer.
+    /// A stream over the event ring and, when the kernel programs have one, the priority ring.
+    pub fn new(events: RingBuf<MapData>, priority: Option<RingBuf<MapData>>, linger: Duration) -> io::Result<Self> {
+        // SAFETY: each ring buffer owns its descriptor, and it stays open and unchanged while
+        // the AsyncFd owns the ring buffer.
+        let events = unsafe { AsyncFd::register(events)? };
+        let priority = match priority {
+            Some(ring) => Some(unsafe { AsyncFd::register(ring)? }),
+            None => None,
+        };
         Ok(Self {
-            fd: unsafe { AsyncFd::register(ring)? },
+            events,
+            priority,
+            lingering: false,
+            linger,
         })
     }
 
-    /// Waits until records are available, then hands every available record to `handle`.
-    /// Returns how many were handled.
+    /// Waits until records are available (or, after a batch that found some, until the linger
+    /// interval passed), then hands the available records to `handle`: every priority record
+    /// first, then up to a batch of events. Returns how many were handled.
     pub async fn next_batch(&mut self, mut handle: impl FnMut(&[u8])) -> io::Result<usize> {
-        let mut guard = self.fd.readable_mut().await?;
-        let count = drain_ring_up_to(guard.get_inner_mut(), &mut handle, MAX_BATCH);
+        let linger = self.lingering.then_some(self.linger);
+        wait(&self.events, self.priority.as_ref(), linger).await?;
+        let mut count = 0;
+        if let Some(priority) = self.priority.as_mut() {
+            count += drain_ring(priority.get_mut(), &mut handle, usize::MAX);
+            clear(priority);
+        }
+        let events = drain_ring(self.events.get_mut(), &mut handle, MAX_BATCH);
+        count += events;
         // A full batch may have left records behind: stay ready so the loop comes straight back
         // (after flushing, and after its timers and signals had their turn).
-        if count < MAX_BATCH {
-            guard.clear_ready();
+        if events < MAX_BATCH {
+            clear(&self.events);
         }
+        self.lingering = count > 0;
         Ok(count)
     }
 
     /// Hands every record available now to `handle`, without waiting.
     pub fn drain(&mut self, mut handle: impl FnMut(&[u8])) -> usize {
-        drain_ring(self.fd.get_mut(), &mut handle)
+        let mut count = 0;
+        if let Some(priority) = self.priority.as_mut() {
+            count += drain_ring(priority.get_mut(), &mut handle, usize::MAX);
+        }
+        count + drain_ring(self.events.get_mut(), &mut handle, usize::MAX)
     }
 }
 
@@ -42,21 +78,58 @@ impl EventStream {
 /// the daemon's timers and signals still run.
 const MAX_BATCH: usize = 4_096;
 
-fn drain_ring_up_to(ring: &mut RingBuf<MapData>, handle: &mut impl FnMut(&[u8]), limit: usize) -> usize {
+/// Waits until a ring is readable, or `linger` passed.
+async fn wait(
+    events: &AsyncFd<RingBuf<MapData>>,
+    priority: Option<&AsyncFd<RingBuf<MapData>>>,
+    linger: Option<Duration>,
+) -> io::Result<()> {
+    let priority_ready = async {
+        match priority {
+            Some(priority) => priority.readable().await.map(drop),
+            None => std::future::pending().await,
+        }
+    };
+    let lingered = async {
+        match linger {
+            Some(linger) => tokio::time::sleep(linger).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        ready = priority_ready => ready,
+        ready = events.readable() => ready.map(drop),
+        () = lingered => Ok(()),
+    }
+}
+
+/// Clears the readiness of `ring` unless it is readable right now (the next `readable` then
+/// waits for the kernel's next wake-up).
+fn clear(ring: &AsyncFd<RingBuf<MapData>>) {
+    if let Some(Ok(mut guard)) = futures_now(ring) {
+        guard.clear_ready();
+    }
+}
+
+/// The readiness guard of `ring` if it is ready now, without waiting.
+fn futures_now(
+    ring: &AsyncFd<RingBuf<MapData>>,
+) -> Option<io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, RingBuf<MapData>>>> {
+    let waker = std::task::Waker::noop();
+    let mut context = std::task::Context::from_waker(waker);
+    match ring.poll_read_ready(&mut context) {
+        std::task::Poll::Ready(guard) => Some(guard),
+        std::task::Poll::Pending => None,
+    }
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, handle: &mut impl FnMut(&[u8]), limit: usize) -> usize {
     let mut count = 0;
     while count < limit {
         let Some(item) = ring.next() else {
             break;
         };
-        handle(&item);
-        count += 1;
-    }
-    count
-}
-
-fn drain_ring(ring: &mut RingBuf<MapData>, handle: &mut impl FnMut(&[u8])) -> usize {
-    let mut count = 0;
-    while let Some(item) = ring.next() {
         handle(&item);
         count += 1;
     }

@@ -129,6 +129,17 @@ pub fn load(tracefs: &Path) -> Result<TracepointLayout, FormatError> {
     })
 }
 
+/// Offsets of `req` and `opcode` in `io_uring:io_uring_submit_req`, when the kernel has it.
+pub fn io_uring_submit(tracefs: &Path) -> (Option<u32>, Option<u32>) {
+    match read(tracefs, "io_uring/io_uring_submit_req") {
+        Ok((_, format)) => (
+            format.fields.get("req").map(|field| field.offset),
+            format.fields.get("opcode").map(|field| field.offset),
+        ),
+        Err(_) => (None, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod probe;
 pub mod replay;
 pub mod rules;
 pub mod run;
+pub mod session;
 pub mod session_exec;
 pub mod status;
 pub mod watch;

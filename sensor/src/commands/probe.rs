@@ -20,6 +20,7 @@ pub fn run(config: Option<&std::path::Path>) -> Result<()> {
             ring_buffer_bytes: 4096 * 16,
             match_profiles: false,
             use_lsm: config.enforcement.lsm,
+            ..CaptureOptions::default()
         },
     )?;
     // Try the network programs on a cgroup of our own, so probing changes nothing else.

@@ -5,6 +5,7 @@
 mod adopt;
 mod operations;
 mod reload;
+mod sessions;
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,17 +16,19 @@ use self::{
     adopt::{adopt, adopt_running_agents},
     operations::Operations,
     reload::Reload,
+    sessions::SessionOperator,
 };
 use super::{Outputs, report_counters};
 use crate::{
-    capture::{Capture, CaptureOptions, EventStream, environment},
+    capture::{Capture, CaptureOptions, EventStream, RING_LINGER, environment},
     config::Config,
     control::server::ControlServer,
+    enforce::SessionLink,
     event::{Enricher, ecs::SensorContext},
     pipeline::Pipeline,
     process::{
         ProcessTable, Procfs,
-        cgroup::{CgroupNames, find_cgroup2_mount},
+        cgroup::{CgroupNames, Happening, SessionStateChange, find_cgroup2_mount},
     },
     telemetry::{Metrics, metrics_server},
 };
@@ -61,6 +64,7 @@ pub fn run(options: RunOptions) -> Result<()> {
             ring_buffer_bytes: config.capture.ring_buffer_bytes,
             match_profiles: true,
             use_lsm: config.enforcement.lsm,
+            ..CaptureOptions::default()
         },
     )?;
     for (hash, entry) in config.profiles.kernel_entries() {
@@ -69,7 +73,7 @@ pub fn run(options: RunOptions) -> Result<()> {
             .insert(hash, entry, 0)
             .context("loading agent profiles into the kernel")?;
     }
-    let ring = capture.take_ring().context("the ring buffer was already taken")?;
+    let rings = capture.take_rings().context("the ring buffers were already taken")?;
     attach_connect_programs(&mut capture, &config);
     let enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
     let hashes = |exe: &str| enforcer.program_hashes(exe);
@@ -110,9 +114,24 @@ pub fn run(options: RunOptions) -> Result<()> {
             .control_socket
             .clone()
             .unwrap_or_else(|| config.control.socket.clone());
-        let control = ControlServer::start(&socket)?;
+        let mut control = ControlServer::start(&socket)?;
+        let mut commands = control.take_commands().context("the control socket's commands were already taken")?;
         tracing::info!(socket = %socket.display(), "control socket ready (agent-sensor status)");
         let mut operations = Operations::new(&config, Some(control), metrics_url);
+        let mut operator = match find_cgroup2_mount() {
+            Ok(hierarchy) => Some(SessionOperator::new(hierarchy, &config)),
+            Err(error) => {
+                tracing::warn!(%error, "sessions cannot be frozen or killed by an operator");
+                None
+            }
+        };
+        let mut changes = operator.as_mut().map(|operator| operator.cgroups.subscribe());
+        if let (Some(operator), Some(enforcer)) = (operator.as_mut(), pipeline.enforcer.as_mut()) {
+            enforcer.link_sessions(SessionLink {
+                requests: operator.cgroups.requester(),
+                changes: operator.cgroups.subscribe(),
+            });
+        }
         // Everything answers from here on: the control socket, metrics, signals.
         tracing::info!(
             kernel = %environment::kernel_release(),
@@ -122,7 +141,8 @@ pub fn run(options: RunOptions) -> Result<()> {
             "agent sensor started"
         );
         let mut refresh = tokio::time::interval(Duration::from_secs(config.enforcement.refresh_seconds.max(1)));
-        let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
+        let mut stream =
+            EventStream::new(rings.events, rings.priority, RING_LINGER).context("watching the ring buffers")?;
         let Signals {
             mut terminate,
             mut interrupt,
@@ -140,8 +160,24 @@ pub fn run(options: RunOptions) -> Result<()> {
                     loss: &mut operations.loss,
                 }
                 .run(),
-                _ = ticker.tick() => operations.tick(&mut pipeline, &capture, &config),
+                _ = ticker.tick() => {
+                    pipeline.tick();
+                    if let Some(operator) = operator.as_mut() {
+                        operator.tidy(&pipeline);
+                    }
+                    operations.tick(&mut pipeline, &capture, &config, operator.as_ref());
+                }
                 _ = refresh.tick() => refresh_policy(&mut pipeline),
+                Some(command) = commands.recv() => {
+                    let registrations = operations.control.as_ref().map(ControlServer::registrations).unwrap_or_default();
+                    sessions::answer(command, operator.as_mut(), &mut pipeline, &mut capture, &registrations);
+                    operations.publish(&pipeline, &capture, &config, operator.as_ref());
+                }
+                happened = session_cgroups(&mut operator) => {
+                    sessions::carry_out(happened, operator.as_mut(), &mut pipeline, &mut capture);
+                    operations.publish(&pipeline, &capture, &config, operator.as_ref());
+                }
+                Some(change) = next_change(&mut changes) => SessionOperator::log_change(&change),
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }
@@ -149,7 +185,10 @@ pub fn run(options: RunOptions) -> Result<()> {
         tracing::info!("stopping: flushing outputs");
         pipeline.drain(&mut stream);
         // Loss the last second saw is reported too.
-        operations.tick(&mut pipeline, &capture, &config);
+        operations.tick(&mut pipeline, &capture, &config, operator.as_ref());
+        if let Some(operator) = operator.as_mut() {
+            operator.shutdown(&pipeline);
+        }
         if let Some(baseline) = pipeline.baseline.as_mut() {
             baseline.finish();
         }
@@ -157,6 +196,23 @@ pub fn run(options: RunOptions) -> Result<()> {
         report_counters(&capture, &pipeline.stats);
         Ok(())
     })
+}
+
+/// The next thing the session cgroups need (see [`SessionCgroups::next`]).
+async fn session_cgroups(operator: &mut Option<SessionOperator>) -> Happening {
+    match operator {
+        Some(operator) => operator.cgroups.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_change(
+    changes: &mut Option<tokio::sync::mpsc::UnboundedReceiver<SessionStateChange>>,
+) -> Option<SessionStateChange> {
+    match changes {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Attaches the network enforcement programs to the configured cgroup (default: the root of the

@@ -4,7 +4,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::control::{StatusReport, client};
+use crate::{
+    control::{StatusReport, client},
+    process::cgroup::SessionState,
+};
 
 /// Prints the daemon's status (as JSON with `json`); fails when no daemon answers.
 pub fn run(socket: &Path, json: bool) -> Result<i32> {
@@ -53,7 +56,7 @@ pub fn render(report: &StatusReport) -> String {
     line(format!("sessions: {}", report.sessions.len()));
     for session in &report.sessions {
         line(format!(
-            "  {} {:<14} root pid {:<8} {:>4} live processes  ({}){}",
+            "  {} {:<14} root pid {:<8} {:>4} live processes  ({}){}{}",
             session.session,
             session.agent,
             session.root_pid,
@@ -63,15 +66,22 @@ pub fn render(report: &StatusReport) -> String {
                 .working_directory
                 .as_deref()
                 .map(|dir| format!(" in {dir}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            state_note(session.state)
         ));
     }
     if !report.watch_sessions.is_empty() {
         line(format!("watch sessions: {}", report.watch_sessions.len()));
         for watch in &report.watch_sessions {
+            let registration = &watch.registration;
             line(format!(
-                "  {} {:<14} root pid {:<8} watcher pid {} ({} mode)",
-                watch.session, watch.agent, watch.root_pid, watch.watcher_pid, watch.mode
+                "  {} {:<14} root pid {:<8} watcher pid {} ({} mode){}",
+                registration.session,
+                registration.agent,
+                registration.root_pid,
+                registration.watcher_pid,
+                registration.mode,
+                state_note(watch.state)
             ));
         }
     }
@@ -92,4 +102,13 @@ pub fn render(report: &StatusReport) -> String {
         line(format!("metrics: {metrics}"));
     }
     out
+}
+
+/// ` FROZEN` (or ` FREEZING`) after a session that cannot run; nothing for a running one.
+fn state_note(state: SessionState) -> String {
+    if state.is_frozen() {
+        format!("  {}", state.as_str().to_uppercase())
+    } else {
+        String::new()
+    }
 }

@@ -7,6 +7,11 @@
 //! cgroup, answers, and only then does the trampoline execute COMMAND. The trampoline's own
 //! start-up (dynamic loading and so on) is therefore not reported, COMMAND's exec is the first
 //! event of the session, and nothing COMMAND does can happen before it is tracked.
+//!
+//! When COMMAND exits, processes it left in the session's cgroup are still tracked: `watch` waits
+//! for them or kills them (`supervise`), so no work of the agent runs on unwatched.
+
+mod supervise;
 
 use std::{
     ffi::OsString,
@@ -19,18 +24,20 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
-use tokio::signal::unix::{SignalKind, signal};
 
+use self::supervise::{Ended, Supervised};
 use super::{Outputs, report_counters};
 use crate::{
-    capture::{Capture, CaptureOptions, EventStream, environment, tracking},
+    capture::{Capture, CaptureOptions, EventStream, RING_LINGER, environment, tracking},
+    cli::OnExit,
     config::Config,
     control::{Registration, client},
+    enforce::SessionLink,
     event::{Enricher, ecs::SensorContext},
     pipeline::Pipeline,
     process::{
         Origin, ProcessTable, Procfs, Session, SessionHome, agent_id,
-        cgroup::{CgroupNames, SessionCgroup, find_cgroup2_mount},
+        cgroup::{CgroupKind, CgroupNames, SessionCgroup, SessionCgroups, find_cgroup2_mount},
         new_session_id,
     },
 };
@@ -41,6 +48,8 @@ pub struct WatchOptions {
     pub outputs: Outputs,
     pub name: Option<String>,
     pub user: Option<String>,
+    /// What happens to processes COMMAND leaves running.
+    pub on_exit: OnExit,
     pub command: Vec<OsString>,
 }
 
@@ -92,9 +101,10 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             ring_buffer_bytes: config.capture.ring_buffer_bytes,
             match_profiles: false,
             use_lsm: config.enforcement.lsm,
+            ..CaptureOptions::default()
         },
     )?;
-    let ring = capture.take_ring().context("the ring buffer was already taken")?;
+    let rings = capture.take_rings().context("the ring buffers were already taken")?;
 
     let session_id = new_session_id();
     let agent: Arc<str> = options
@@ -103,7 +113,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         .unwrap_or_else(|| program_name(&options.command[0]))
         .into();
     let hierarchy = find_cgroup2_mount()?;
-    let cgroup = SessionCgroup::create(&hierarchy, &format!("watch-{}", agent_id(session_id)))?;
+    let cgroup = SessionCgroup::for_session(&hierarchy, CgroupKind::Watch, session_id)?;
     if !capture.enforcement.lsm_attached.contains(&"socket_connect")
         && let Err(problem) = capture.attach_connect_programs(cgroup.path())
     {
@@ -127,13 +137,20 @@ pub fn run(options: WatchOptions) -> Result<i32> {
 
         tracking::track(&mut capture.tracked, pid, session_id, None).context("marking the session in the kernel")?;
         cgroup.attach(pid)?;
-        let mut cgroups = CgroupNames::new(Some(hierarchy.clone()));
+        let mut names = CgroupNames::new(Some(hierarchy.clone()));
         if let Ok(id) = cgroup.id() {
-            cgroups.insert(id, cgroup.relative());
+            names.insert(id, cgroup.relative());
         }
+        let mut cgroups = SessionCgroups::new(hierarchy.clone());
+        cgroups.insert(session_id, CgroupKind::Watch, cgroup.clone());
+        let changes = cgroups.subscribe();
+        enforcer.link_sessions(SessionLink {
+            requests: cgroups.requester(),
+            changes: cgroups.subscribe(),
+        });
         let mut enricher = Enricher::new(
             ProcessTable::on_demand(Procfs::default()),
-            cgroups,
+            names,
             Vec::new(),
             SensorContext::current(),
         );
@@ -153,7 +170,8 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         let mut pipeline = Pipeline::new(enricher, Some(engine), outputs);
         pipeline.enforcer = Some(enforcer);
         pipeline.baseline = crate::baseline::Baselines::open(&config);
-        let mut stream = EventStream::new(ring).context("watching the ring buffer")?;
+        let mut stream =
+            EventStream::new(rings.events, rings.priority, RING_LINGER).context("watching the ring buffers")?;
         tracing::info!(
             session = %agent_id(session_id),
             agent = %agent,
@@ -182,15 +200,56 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         control.write_all(&[1]).context("releasing the command")?;
         drop(control);
 
-        let status = wait_for_command(&mut pipeline, &mut stream, &mut child, pid).await?;
+        let ended = Supervised {
+            child: &mut child,
+            pid,
+            session: session_id,
+            cgroups: &mut cgroups,
+            changes,
+            tracked: &capture.tracked,
+            on_exit: options.on_exit,
+        };
+        let ended = run_until_ended(&mut pipeline, &mut stream, ended).await?;
         if let Some(baseline) = pipeline.baseline.as_mut() {
             baseline.finish();
         }
         pipeline.close_outputs();
+        tracing::info!(
+            session = %agent_id(session_id),
+            exit_code = exit_code(ended.status),
+            left_running = ended.left_running,
+            killed = ended.killed,
+            on_exit = ?options.on_exit,
+            "session summary"
+        );
         report_counters(&capture, &pipeline.stats);
-        finish_cgroup(&cgroup);
-        Ok(exit_code(status))
+        if !cgroups.remove_if_empty(session_id) {
+            tracing::warn!(cgroup = %cgroup.path().display(), "the session cgroup could not be removed");
+        }
+        Ok(exit_code(ended.status))
     })
+}
+
+/// Pumps events while the session is supervised, then drains what is left. Both get a turn on
+/// every round (`select!` polls its branches in random order), so signals and the session's
+/// cgroup are handled however far behind the events are.
+async fn run_until_ended(
+    pipeline: &mut Pipeline,
+    stream: &mut EventStream,
+    supervised: Supervised<'_>,
+) -> Result<Ended> {
+    let supervisor = supervised.run();
+    tokio::pin!(supervisor);
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    let ended = loop {
+        tokio::select! {
+            pumped = pipeline.pump(stream) => pumped.context("reading events")?,
+            ended = &mut supervisor => break ended?,
+            _ = ticker.tick() => pipeline.tick(),
+        }
+    };
+    pipeline.drain(stream);
+    Ok(ended)
 }
 
 /// The `HOME` COMMAND gets: the `--user`'s, or the one `watch` itself runs with.
@@ -266,68 +325,6 @@ fn spawn_trampoline(command: &[OsString], run_as: Option<&RunAs>, ready: UnixStr
     let child = trampoline.spawn().context("starting the command")?;
     drop(ready);
     Ok(child)
-}
-
-/// Pumps events until the command exits; Ctrl-C goes to the command (same terminal process
-/// group), not to the sensor, and SIGTERM/SIGHUP sent to the sensor are passed on to it.
-async fn wait_for_command(
-    pipeline: &mut Pipeline,
-    stream: &mut EventStream,
-    child: &mut tokio::process::Child,
-    pid: u32,
-) -> Result<ExitStatus> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
-    let mut quit = signal(SignalKind::quit()).context("handling SIGQUIT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
-    let mut hangup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let stop = async {
-        let _ = done_rx.await;
-    };
-    let waiter = async {
-        loop {
-            tokio::select! {
-                status = child.wait() => {
-                    let _ = done_tx.send(());
-                    return status;
-                }
-                _ = interrupt.recv() => {}
-                _ = quit.recv() => {}
-                _ = terminate.recv() => forward(pid, nix::sys::signal::Signal::SIGTERM),
-                _ = hangup.recv() => forward(pid, nix::sys::signal::Signal::SIGHUP),
-            }
-        }
-    };
-    let (pumped, status) = tokio::join!(pipeline.run_until(stream, stop), waiter);
-    pumped.context("reading events")?;
-    status.context("waiting for the command")
-}
-
-fn forward(pid: u32, signal: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
-}
-
-fn finish_cgroup(cgroup: &SessionCgroup) {
-    // Processes killed a moment ago (a kill-tree) leave the cgroup as they finish dying.
-    let mut left = cgroup.pids();
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        left = cgroup.pids();
-    }
-    if left.is_empty() {
-        if let Err(error) = cgroup.remove() {
-            tracing::debug!(%error, "could not remove the session cgroup");
-        }
-    } else {
-        tracing::warn!(
-            processes = left.len(),
-            cgroup = %cgroup.path().display(),
-            "processes of the session are still running after the command exited; they are no longer watched"
-        );
-    }
 }
 
 /// The shell convention: the exit status, or 128 + the signal that killed the command.

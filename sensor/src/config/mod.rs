@@ -37,7 +37,7 @@ pub struct CaptureConfig {
 impl Default for CaptureConfig {
     fn default() -> Self {
         Self {
-            ring_buffer_bytes: 16 * 1024 * 1024,
+            ring_buffer_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The clients of the control socket: `agent-sensor status`, and `watch` registering its session.
+//! The clients of the control socket: `agent-sensor status`, `agent-sensor session`, and `watch`
+//! registering its session.
 
 use std::{
     io::{self, BufRead, BufReader, Write},
@@ -7,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use super::protocol::{Answer, Registration, Request, StatusReport};
+use super::protocol::{Answer, Registration, Request, SessionReply, SessionRequest, StatusReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -56,6 +57,17 @@ fn exchange(path: &Path, request: &Request) -> Result<(Answer, BufReader<UnixStr
 pub fn status(path: &Path) -> Result<StatusReport, ClientError> {
     match exchange(path, &Request::Status)? {
         (Answer::Status(report), _) => Ok(*report),
+        (other, _) => Err(ClientError::Unexpected {
+            path: path.to_path_buf(),
+            answer: format!("{other:?}"),
+        }),
+    }
+}
+
+/// Asks the daemon on `path` to freeze, thaw or kill a session.
+pub fn session(path: &Path, request: SessionRequest) -> Result<SessionReply, ClientError> {
+    match exchange(path, &Request::Session(request))? {
+        (Answer::Session(reply), _) => Ok(reply),
         (other, _) => Err(ClientError::Unexpected {
             path: path.to_path_buf(),
             answer: format!("{other:?}"),

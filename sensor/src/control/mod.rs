@@ -1,4 +1,5 @@
-//! The daemon's control socket: `agent-sensor status` asks it what the daemon is doing, and
+//! The daemon's control socket: `agent-sensor status` asks it what the daemon is doing,
+//! `agent-sensor session` freezes, thaws and kills sessions through it, and
 //! `agent-sensor watch` registers its session with it. A unix socket only root may open, whose
 //! peers' credentials are checked on every connection.
 

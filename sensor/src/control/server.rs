@@ -14,9 +14,11 @@ use std::{
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
+    sync::{mpsc, oneshot},
 };
 
-use super::protocol::{Answer, Registration, Request, StatusReport};
+use super::protocol::{Answer, Registration, Request, SessionReply, SessionRequest, StatusReport, WatchSessionStatus};
+use crate::process::cgroup::{SessionCgroup, SessionState, find_cgroup2_mount};
 
 /// A request line may not be longer than this.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -31,17 +33,26 @@ pub enum ControlError {
     Bind { path: PathBuf, source: io::Error },
 }
 
-#[derive(Default)]
 struct Shared {
     report: Mutex<StatusReport>,
     registrations: Mutex<HashMap<u64, Registration>>,
     next_connection: AtomicU64,
+    /// Session actions go to the daemon's event loop, which owns the sessions.
+    commands: mpsc::UnboundedSender<SessionCommand>,
+}
+
+/// A session action asked for on the socket, for the daemon's event loop to carry out and answer.
+#[derive(Debug)]
+pub struct SessionCommand {
+    pub request: SessionRequest,
+    pub reply: oneshot::Sender<Result<SessionReply, String>>,
 }
 
 /// The listening socket; removed from the file system when dropped.
 pub struct ControlServer {
     path: PathBuf,
     shared: Arc<Shared>,
+    commands: Option<mpsc::UnboundedReceiver<SessionCommand>>,
 }
 
 impl ControlServer {
@@ -68,7 +79,13 @@ impl ControlServer {
             path: path.to_path_buf(),
             source,
         })?;
-        let shared = Arc::new(Shared::default());
+        let (commands, received) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            report: Mutex::default(),
+            registrations: Mutex::default(),
+            next_connection: AtomicU64::new(0),
+            commands,
+        });
         let serving = shared.clone();
         tokio::spawn(async move {
             loop {
@@ -83,7 +100,13 @@ impl ControlServer {
         Ok(Self {
             path: path.to_path_buf(),
             shared,
+            commands: Some(received),
         })
+    }
+
+    /// The session actions asked for on the socket, once (the event loop carries them out).
+    pub fn take_commands(&mut self) -> Option<mpsc::UnboundedReceiver<SessionCommand>> {
+        self.commands.take()
     }
 
     pub fn path(&self) -> &Path {
@@ -117,6 +140,28 @@ fn registrations(shared: &Shared) -> Vec<Registration> {
         .unwrap_or_default();
     list.sort_by(|a, b| a.session.cmp(&b.session));
     list
+}
+
+/// The registered `watch` sessions with their state, read from their cgroups now.
+fn watch_sessions(registrations: &[Registration]) -> Vec<WatchSessionStatus> {
+    let hierarchy = find_cgroup2_mount().ok();
+    registrations
+        .iter()
+        .map(|registration| {
+            let cgroup = hierarchy
+                .as_deref()
+                .zip(registration.cgroup.as_deref())
+                .and_then(|(hierarchy, relative)| SessionCgroup::open(hierarchy, relative).ok());
+            WatchSessionStatus {
+                registration: registration.clone(),
+                state: cgroup
+                    .as_ref()
+                    .and_then(|cgroup| SessionState::of(cgroup).ok())
+                    .unwrap_or(SessionState::Running),
+                processes: cgroup.map_or(0, |cgroup| cgroup.pids().len()),
+            }
+        })
+        .collect()
 }
 
 /// A socket file left by a daemon that died is removed; one that answers means a daemon runs.
@@ -174,8 +219,22 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
     match request {
         Request::Status => {
             let mut report = shared.report.lock().map(|r| r.clone()).unwrap_or_default();
-            report.watch_sessions = registrations(&shared);
+            report.watch_sessions = watch_sessions(&registrations(&shared));
             let _ = answer(&mut write, &Answer::Status(Box::new(report))).await;
+        }
+        Request::Session(request) => {
+            let (reply, replied) = oneshot::channel();
+            let outcome = match shared.commands.send(SessionCommand { request, reply }) {
+                Ok(()) => replied
+                    .await
+                    .unwrap_or_else(|_| Err("the daemon is stopping".to_string())),
+                Err(_) => Err("the daemon is stopping".to_string()),
+            };
+            let reply = match outcome {
+                Ok(done) => Answer::Session(done),
+                Err(message) => Answer::Error { message },
+            };
+            let _ = answer(&mut write, &reply).await;
         }
         Request::Register(registration) => {
             let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);

@@ -12,9 +12,10 @@ pub use paths::{DecodedPath, decode_components};
 use sensor_common::{
     event::{
         ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN,
-        EVENT_POLICY, EVENT_TAMPER, EVENT_UNLINK, EventHeader, ExecEvent, ExitEvent, ForkEvent, HEADER_SESSION_START,
-        OpenEvent, PolicyEvent, RESOLVED_BASE, RESOLVED_FILE, STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef,
-        Syscall, TamperEvent, UnlinkEvent,
+        EVENT_POLICY, EVENT_REPEAT, EVENT_SYSCALL, EVENT_TAMPER, EVENT_UNLINK, EventHeader, ExecEvent, ExitEvent,
+        FileIdentity, ForkEvent, HEADER_PRIORITY, HEADER_SESSION_START, OpenEvent, PolicyEvent, RESOLVED_BASE,
+        RESOLVED_FILE, RepeatEvent, STR_COMPONENTS, STR_MISSING, STR_TRUNCATED, StrRef, Syscall, SyscallEvent,
+        TamperEvent, UnlinkEvent,
     },
     policy::PolicyOp,
 };
@@ -45,6 +46,14 @@ pub struct Common {
     pub uid: u32,
     pub gid: u32,
     pub cgroup_id: u64,
+    /// The record came on the priority ring (it hit a kernel rule or a protected file).
+    pub priority: bool,
+}
+
+/// A file's identity as the kernel reported it (device, inode, mode); `None` when it did not
+/// know it.
+pub fn identity(raw: FileIdentity) -> Option<FileIdentity> {
+    (raw.ino != 0).then_some(raw)
 }
 
 /// A string from a record: its text (lossy UTF-8) and whether the kernel had to cut it.
@@ -67,6 +76,12 @@ pub struct Exec {
     pub cwd: DecodedPath,
     pub args: Vec<String>,
     pub args_truncated: bool,
+    /// The executable's identity.
+    pub exe: Option<FileIdentity>,
+    /// `EXEC_*` flags: written by the session, the system's own, in memory.
+    pub exec_flags: u32,
+    /// For an interpreter: the argument the kernel took as the script it runs (as given).
+    pub script: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +117,12 @@ pub struct Open {
     pub ret: i64,
     pub path: Text,
     pub resolved: Resolved,
+    /// The opened file's identity (successful opens).
+    pub object: Option<FileIdentity>,
+    /// `file.f_mode` bits (`FMODE_CREATED`).
+    pub fmode: u32,
+    /// Operations this record stands for (see `Repeat`).
+    pub repeat: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +177,47 @@ pub struct Policy {
     /// The path, and for a relative path string the directory it starts from.
     pub path: Option<DecodedPath>,
     pub base: Option<DecodedPath>,
+    /// The other name of a rename or link (and its base).
+    pub path2: Option<DecodedPath>,
+    pub base2: Option<DecodedPath>,
+    /// The judged file's identity, when the kernel knew it.
+    pub object: Option<FileIdentity>,
+    /// `policy::ESCALATE_*` bits, and the session's denials within its escalation window.
+    pub escalation: u32,
+    pub denials: u32,
+}
+
+/// A generic operation (`SyscallEvent`): what each field holds depends on the call (see
+/// `sensor_common::event::SyscallEvent`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub common: Common,
+    pub syscall: Syscall,
+    /// `SYSCALL_*` flags: 32-bit call, io_uring submission, seen at entry only, killed.
+    pub flags: u16,
+    pub dirfd: i32,
+    pub dirfd2: i32,
+    pub ret: i64,
+    pub args: [u64; 4],
+    pub object: Option<FileIdentity>,
+    /// A path as the caller passed it (or, for calls on a descriptor, the file's path as
+    /// components), and the directory a relative one starts from.
+    pub path: Option<DecodedPath>,
+    pub base: Option<DecodedPath>,
+    pub path2: Option<DecodedPath>,
+    pub base2: Option<DecodedPath>,
+    /// Raw bytes: a name, a filesystem type, a symlink's target or a socket address.
+    pub text: Vec<u8>,
+}
+
+/// The thread repeated its previous open `count` more times (see `sensor_common::event::RepeatEvent`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repeat {
+    pub common: Common,
+    pub kind: u16,
+    pub count: u32,
+    pub first_ns: u64,
+    pub last_ns: u64,
 }
 
 /// A tracked process reached for the sensor (`sensor_common::event::TAMPER_*`).
@@ -182,11 +244,15 @@ pub enum RawEvent {
     Chdir(Chdir),
     Policy(Policy),
     Tamper(Tamper),
+    Operation(Operation),
+    Repeat(Repeat),
 }
 
 impl RawEvent {
     pub fn common(&self) -> &Common {
         match self {
+            Self::Operation(e) => &e.common,
+            Self::Repeat(e) => &e.common,
             Self::Exec(e) => &e.common,
             Self::Fork(e) => &e.common,
             Self::Exit(e) => &e.common,
@@ -212,6 +278,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         uid: header.uid,
         gid: header.gid,
         cgroup_id: header.cgroup_id,
+        priority: header.flags & HEADER_PRIORITY != 0,
     };
     Ok(match header.kind {
         EVENT_EXEC => {
@@ -228,6 +295,11 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 cwd: record.path(raw.cwd)?,
                 args: split_args(args),
                 args_truncated,
+                exe: identity(raw.exe),
+                exec_flags: raw.exec_flags,
+                script: (raw.script.len > 0)
+                    .then(|| record.text(raw.script).map(|text| text.value))
+                    .transpose()?,
             })
         }
         EVENT_FORK => {
@@ -262,6 +334,9 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 ret: raw.ret,
                 path: record.text(raw.path)?,
                 resolved,
+                object: identity(raw.object),
+                fmode: raw.fmode,
+                repeat: raw.repeat.max(1),
             })
         }
         EVENT_UNLINK => {
@@ -319,9 +394,14 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                     _ => (ip, port).into(),
                 }
             });
-            let path = (raw.path.len > 0).then(|| record.path(raw.path)).transpose()?;
-            let base = (raw.base.len > 0).then(|| record.path(raw.base)).transpose()?;
+            let path = record.optional_path(raw.path)?;
+            let base = record.optional_path(raw.base)?;
             RawEvent::Policy(Policy {
+                path2: record.optional_path(raw.path2)?,
+                base2: record.optional_path(raw.base2)?,
+                object: identity(raw.object),
+                escalation: raw.escalation,
+                denials: raw.denials,
                 common,
                 op,
                 backend: raw.backend,
@@ -342,6 +422,34 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 detail: raw.detail,
                 target: raw.target,
                 verdict: raw.verdict,
+            })
+        }
+        EVENT_SYSCALL => {
+            let raw: SyscallEvent = read_fixed(bytes, "syscall")?;
+            RawEvent::Operation(Operation {
+                common,
+                syscall: syscall(raw.syscall)?,
+                flags: raw.flags,
+                dirfd: raw.dirfd,
+                dirfd2: raw.dirfd2,
+                ret: raw.ret,
+                args: raw.args,
+                object: identity(raw.object),
+                path: record.optional_path(raw.path)?,
+                base: record.optional_path(raw.base)?,
+                path2: record.optional_path(raw.path2)?,
+                base2: record.optional_path(raw.base2)?,
+                text: record.bytes(raw.text)?.to_vec(),
+            })
+        }
+        EVENT_REPEAT => {
+            let raw: RepeatEvent = read_fixed(bytes, "repeat")?;
+            RawEvent::Repeat(Repeat {
+                common,
+                kind: raw.kind,
+                count: raw.count,
+                first_ns: raw.first_ns,
+                last_ns: raw.last_ns,
             })
         }
         kind => return Err(DecodeError::UnknownKind(kind)),
@@ -392,6 +500,14 @@ impl<'a> Record<'a> {
         })
     }
 
+    /// The path at `s`, or `None` for an empty, unread string.
+    fn optional_path(&self, s: StrRef) -> Result<Option<DecodedPath>, DecodeError> {
+        if s.len == 0 && s.flags & STR_COMPONENTS == 0 {
+            return Ok(None);
+        }
+        self.path(s).map(Some)
+    }
+
     fn path(&self, s: StrRef) -> Result<DecodedPath, DecodeError> {
         let bytes = self.bytes(s)?;
         if s.flags & STR_COMPONENTS != 0 {
@@ -417,6 +533,27 @@ fn split_args(bytes: &[u8]) -> Vec<String> {
         .split(|&b| b == 0)
         .map(|arg| String::from_utf8_lossy(arg).into_owned())
         .collect()
+}
+
+/// The address in raw `sockaddr_in`, `sockaddr_in6` or `sockaddr_un` bytes.
+pub fn socket_address(bytes: &[u8]) -> Option<SocketAddress> {
+    let family = u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]);
+    let port = |bytes: &[u8]| u16::from_be_bytes([bytes[2], bytes[3]]);
+    match family as i32 {
+        libc::AF_INET if bytes.len() >= 8 => {
+            let ip = std::net::Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            Some(SocketAddress::Inet((ip, port(bytes)).into()))
+        }
+        libc::AF_INET6 if bytes.len() >= 24 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&bytes[8..24]);
+            Some(SocketAddress::Inet(
+                (std::net::Ipv6Addr::from(octets), port(bytes)).into(),
+            ))
+        }
+        libc::AF_UNIX => Some(SocketAddress::Unix(unix_path(&bytes[2..]))),
+        _ => None,
+    }
 }
 
 /// A unix socket path from `sun_path`: up to the first NUL, or `@name` for abstract sockets.

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use sensor_common::policy::{BACKEND_CGROUP, BACKEND_LSM, BACKEND_NONE, BACKEND_TRACEPOINT, OP_COUNT, PolicyOp};
+use sensor_common::policy::{
+    BACKEND_CGROUP, BACKEND_LSM, BACKEND_NONE, BACKEND_TRACEPOINT, OP_COUNT, OP_SLOTS, PolicyOp,
+};
 
 use crate::capture::enforcement::EnforcementPrograms;
 
@@ -15,6 +17,10 @@ fn lsm_hook(op: PolicyOp) -> &'static str {
         PolicyOp::Rmdir => "path_rmdir",
         PolicyOp::Exec => "bprm_check_security",
         PolicyOp::Connect => "socket_connect",
+        PolicyOp::Rename | PolicyOp::RenameFrom => "path_rename",
+        PolicyOp::Link => "path_link",
+        PolicyOp::Symlink => "path_symlink",
+        PolicyOp::Truncate => "path_truncate",
     }
 }
 
@@ -38,6 +44,12 @@ fn guarantee(op: PolicyOp, backend: u32) -> &'static str {
         }
         (BACKEND_TRACEPOINT, PolicyOp::Unlink | PolicyOp::Rmdir) => {
             "the process is killed at syscall entry; its first removal still completes"
+        }
+        (BACKEND_TRACEPOINT, PolicyOp::Rename | PolicyOp::RenameFrom | PolicyOp::Link | PolicyOp::Symlink) => {
+            "the process is killed at syscall entry; its first rename or link still completes"
+        }
+        (BACKEND_TRACEPOINT, PolicyOp::Truncate) => {
+            "the process is killed at syscall entry; its first truncation still completes"
         }
         (BACKEND_TRACEPOINT, PolicyOp::Exec) => "the new program is killed before its first instruction",
         _ => "not enforced: reported only",
@@ -84,8 +96,8 @@ impl Backends {
     }
 
     /// The settings array of `PolicyConfig::backends`.
-    pub fn config(&self) -> [u32; 8] {
-        let mut out = [BACKEND_NONE; 8];
+    pub fn config(&self) -> [u32; OP_SLOTS] {
+        let mut out = [BACKEND_NONE; OP_SLOTS];
         out[..OP_COUNT].copy_from_slice(&self.by_op);
         out
     }
@@ -124,7 +136,7 @@ impl fmt::Display for Backends {
             let backend = self.of(op);
             writeln!(
                 f,
-                "  {:<10} {:<18} {}",
+                "  {:<11} {:<18} {}",
                 op.name(),
                 backend_name(backend),
                 guarantee(op, backend)

@@ -10,9 +10,10 @@ use std::{
 use ipnet::IpNet;
 use sensor_common::policy::{
     ACTION_DENY, ACTION_KILL, ACTION_KILL_TREE, AT_ANY_DEPTH, AT_CHILD, BELOW_CHILD, CIDR_KEY_BYTES, DirPatterns,
-    MAX_DIR_PATTERNS, MAX_PATH_SETS, MAX_PORT_RANGES, MAX_RULES, NAME_EDGE, NAME_EXACT, NAME_PREFIX, NAME_SUFFIX,
-    NamePattern, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT, RULE_IN_WORKSPACE, RULE_IPV4_ONLY,
-    RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE, RULE_WRITTEN_BY_SESSION, component_hash, path_hash,
+    ESCALATE_FREEZE, ESCALATE_KILL_TREE, MAX_DIR_PATTERNS, MAX_PATH_SETS, MAX_PORT_RANGES, MAX_RULES, NAME_EDGE,
+    NAME_EXACT, NAME_PREFIX, NAME_SUFFIX, NamePattern, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT,
+    RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE,
+    RULE_WRITTEN_BY_SESSION, component_hash, path_hash,
 };
 
 use super::expand::{ListDirs, Pattern, components, expand};
@@ -21,6 +22,7 @@ use crate::rules::{
     compile::RuleSet,
     kernel_form::{KernelForm, Program},
     kernel_glob::{KernelGlob, NameTest, Tail},
+    rule::EscalateTo,
     rule::RuleMeta,
 };
 
@@ -61,6 +63,8 @@ pub struct PolicyImage {
     pub cidrs: Vec<(u32, [u8; CIDR_KEY_BYTES])>,
     /// Readable form of the directory patterns, for `agent-sensor policy` and tests.
     pub described: BTreeMap<String, Vec<String>>,
+    /// Every concrete pattern of the path sets (for seeding protected files by identity).
+    pub patterns: Vec<Pattern>,
 }
 
 /// What the image is built from besides the rules.
@@ -157,9 +161,24 @@ impl PolicyImage {
                     flags: flags(form),
                     ..PolicyRule::default()
                 };
+                if let Some(escalate) = rule.meta.escalate {
+                    entry.escalate_window_ns = escalate.window.as_nanos() as u64;
+                    entry.escalate_after = escalate.after;
+                    entry.escalate_then = match escalate.then {
+                        EscalateTo::Freeze => ESCALATE_FREEZE,
+                        EscalateTo::KillTree => ESCALATE_KILL_TREE,
+                    };
+                }
                 if let Some(threshold) = &form.threshold {
                     entry.threshold = threshold.count;
                     entry.window_ns = threshold.within.as_nanos() as u64;
+                    if !threshold.distinct {
+                        for op in PolicyOp::ALL {
+                            if form.ops.contains(op) {
+                                sets.image.config.counting[op as usize] = 1;
+                            }
+                        }
+                    }
                 }
                 if !form.paths.is_empty() {
                     entry.include_sets = sets.paths(&form.paths, true)?;
@@ -223,6 +242,9 @@ impl PolicyImage {
     }
 
     fn add_pattern(&mut self, seed: u64, pattern: &Pattern, bit: u64, glob: &str) -> Result<(), ImageError> {
+        if !self.patterns.contains(pattern) {
+            self.patterns.push(pattern.clone());
+        }
         if let Some(path) = pattern.exact_path() {
             *self.files.entry(path_hash(seed, path.as_bytes())).or_default() |= bit;
             self.described
@@ -239,6 +261,10 @@ impl PolicyImage {
         let mut encoded = name_pattern(seed, test);
         encoded.kind |= place;
         encoded.sets = bit;
+        let depth = super::expand::components(&pattern.dir).len();
+        if depth < 64 {
+            self.config.dir_depths |= 1 << depth;
+        }
         let dir = self.dirs.entry(path_hash(seed, pattern.dir.as_bytes())).or_default();
         let count = dir.count as usize;
         if let Some(existing) = dir.patterns[..count]
@@ -392,6 +418,8 @@ pub fn cidr_key(set: u32, net: &IpNet) -> (u32, [u8; CIDR_KEY_BYTES]) {
     };
     (32 + bits, data)
 }
+
+pub mod mirror;
 
 #[cfg(test)]
 mod tests;

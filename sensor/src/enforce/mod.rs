@@ -9,11 +9,14 @@
 pub mod backends;
 pub mod expand;
 pub mod homes;
+pub mod identity;
+mod identity_watch;
 pub mod image;
 pub mod kill;
 pub mod mode;
 pub mod policy_maps;
 pub mod response;
+pub mod trusted;
 
 use std::{
     collections::{BTreeSet, HashMap as StdHashMap},
@@ -27,7 +30,10 @@ pub use mode::Mode;
 pub use policy_maps::PolicyMaps;
 use sensor_common::{
     maps::TrackedProcess,
-    policy::{APPLIED_MONITOR, BACKEND_NONE, PolicyConfig, PolicyOp, Workspace, component_hash, path_hash},
+    policy::{
+        APPLIED_MONITOR, BACKEND_NONE, ESCALATE_EXEC_STOPPED, ESCALATE_FREEZE, ESCALATE_KILL_TREE, PolicyConfig,
+        PolicyOp, Workspace, component_hash, path_hash,
+    },
 };
 
 use self::{
@@ -39,6 +45,7 @@ use crate::{
     capture::Capture,
     decode::Policy,
     event::Event,
+    process::cgroup::{SessionAction, SessionStateChange, StateChange},
     random::random_u64,
     rules::{Alert, RuleAction, RuleSet, compile::RuleEnforcement},
 };
@@ -69,6 +76,19 @@ pub struct Enforcer {
     session_homes: BTreeSet<String>,
     /// Sessions with a cgroup of their own (killed with `cgroup.kill`).
     session_cgroups: StdHashMap<u64, PathBuf>,
+    /// Bumped on every write of the policy, so judgements the kernel cached expire.
+    generation: u64,
+    /// Protected files and directories by identity, as written to the kernel.
+    protected: identity::Protected,
+    identity_watch: identity_watch::IdentityWatch,
+    /// Where escalations ask for a session's freeze, and hear of operators' thaws.
+    sessions: Option<SessionLink>,
+}
+
+/// The enforcer's link to the session cgroups (see `process::cgroup::SessionCgroups`).
+pub struct SessionLink {
+    pub requests: tokio::sync::mpsc::UnboundedSender<(u64, SessionAction)>,
+    pub changes: tokio::sync::mpsc::UnboundedReceiver<SessionStateChange>,
 }
 
 impl Enforcer {
@@ -91,11 +111,80 @@ impl Enforcer {
             rules: rules.clone(),
             session_homes: BTreeSet::new(),
             session_cgroups: StdHashMap::new(),
+            generation: 1,
+            protected: identity::Protected::default(),
+            identity_watch: identity_watch::IdentityWatch::default(),
+            sessions: None,
         };
+        enforcer.load_script_hosts();
         let image = enforcer.build(&rules)?;
         enforcer.maps.apply(&image, &enforcer.config_of(&image), None)?;
         enforcer.image = image;
+        enforcer.seed_identities();
         Ok(enforcer)
+    }
+
+    /// Seeds the protected identities from the current image and writes what changed.
+    fn seed_identities(&mut self) {
+        let started = std::time::Instant::now();
+        let next = identity::Protected::seed(&self.image);
+        for (key, protection) in &next.entries {
+            if self.protected.entries.get(key) != Some(protection)
+                && let Err(error) = self.maps.protected.insert(key, protection, 0)
+            {
+                tracing::warn!(%error, "cannot record a protected file's identity in the kernel");
+                break;
+            }
+        }
+        for key in self
+            .protected
+            .entries
+            .keys()
+            .filter(|key| !next.entries.contains_key(key))
+        {
+            let _ = self.maps.protected.remove(key);
+        }
+        if next.truncated {
+            tracing::warn!(
+                entries = next.entries.len(),
+                "protected identities: a walk limit was reached; the rest is protected by path only"
+            );
+        }
+        tracing::debug!(entries = next.entries.len(), elapsed = ?started.elapsed(), "protected identities seeded");
+        self.identity_watch.watch(&next.watched);
+        self.protected = next;
+    }
+
+    /// Re-seeds the protected identities when a watched directory changed, and ends the
+    /// escalation of sessions an operator thawed or killed (call about once a second).
+    pub fn tick(&mut self) {
+        if self.identity_watch.changed() {
+            self.seed_identities();
+        }
+        let mut ended = Vec::new();
+        if let Some(link) = self.sessions.as_mut() {
+            while let Ok(change) = link.changes.try_recv() {
+                if matches!(change.change, StateChange::Thawed | StateChange::Killed { .. }) {
+                    ended.push(change.session);
+                }
+            }
+        }
+        for session in ended {
+            if self.maps.escalation.remove(&session).is_ok() {
+                tracing::info!(session = %crate::process::agent_id(session), "escalation ended: the session was thawed or killed");
+            }
+        }
+    }
+
+    /// Connects the enforcer to the session cgroups: escalations freeze sessions through them,
+    /// and an operator's thaw ends a session's escalation.
+    pub fn link_sessions(&mut self, link: SessionLink) {
+        self.sessions = Some(link);
+    }
+
+    /// The canonical path of a protected file, when the kernel reported it by another name.
+    pub fn canonical_path(&self, dev: u32, ino: u64) -> Option<&str> {
+        self.protected.canonical_path(dev, ino)
     }
 
     pub fn mode(&self) -> Mode {
@@ -158,19 +247,36 @@ impl Enforcer {
     }
 
     fn config_of(&self, image: &PolicyImage) -> PolicyConfig {
+        let (trusted_dirs, trusted_depths) = trusted::directories(self.seed);
         PolicyConfig {
             enforce: (self.mode == Mode::Enforce) as u32,
             backends: self.backends.config(),
+            generation: self.generation,
+            trusted_dirs,
+            trusted_depths,
             ..image.config
+        }
+    }
+
+    /// Fills the kernel's list of interpreters whose script argument counts as the program run.
+    fn load_script_hosts(&mut self) {
+        for name in trusted::script_hosts() {
+            let hash = component_hash(self.seed, name.as_bytes());
+            if let Err(error) = self.maps.script_hosts.insert(hash, 1, 0) {
+                tracing::warn!(%error, name, "cannot add an interpreter to the kernel's list");
+                break;
+            }
         }
     }
 
     /// Compiles `rules` into the kernel (on reload). On error the previous policy stays.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) -> Result<(), EnforceError> {
         let image = self.build(&rules)?;
+        self.generation += 1;
         self.maps.apply(&image, &self.config_of(&image), Some(&self.image))?;
         self.image = image;
         self.rules = rules;
+        self.seed_identities();
         Ok(())
     }
 
@@ -179,9 +285,11 @@ impl Enforcer {
     pub fn refresh(&mut self) -> Result<(), EnforceError> {
         let image = self.build(&self.rules.clone())?;
         if image.files != self.image.files || image.dirs != self.image.dirs || image.programs != self.image.programs {
+            self.generation += 1;
             self.maps.apply(&image, &self.config_of(&image), Some(&self.image))?;
             self.image = image;
         }
+        self.seed_identities();
         Ok(())
     }
 
@@ -247,7 +355,8 @@ impl Enforcer {
                 // The cgroup backend cannot signal: kill from here.
                 tree = tree.or(Some(kill::kill_process(verdict.common.pid)));
             }
-            let response = response::kernel_response(action, verdict.backend, verdict.applied, tree.as_ref());
+            let mut response = response::kernel_response(action, verdict.backend, verdict.applied, tree.as_ref());
+            response::escalation(&mut response, verdict.escalation, verdict.denials);
             alerts.push(Alert {
                 number: 0,
                 rule: meta,
@@ -256,7 +365,39 @@ impl Enforcer {
                 response: Some(response),
             });
         }
+        if !monitor {
+            self.escalate(verdict);
+        }
+        if verdict.escalation & ESCALATE_EXEC_STOPPED != 0 {
+            alerts.push(response::stopped_exec_alert(event, verdict));
+        }
         alerts
+    }
+
+    /// Carries out the last step of an escalation the kernel reported: freezing the session's
+    /// cgroup (through the session cgroups), or killing its tree.
+    fn escalate(&mut self, verdict: &Policy) {
+        let session = verdict.common.session_id;
+        if verdict.escalation & ESCALATE_KILL_TREE != 0 {
+            if let Err(error) = self.kill_tree(session) {
+                tracing::error!(%error, "escalation: killing the session's processes failed");
+            }
+        } else if verdict.escalation & ESCALATE_FREEZE != 0 {
+            match &self.sessions {
+                Some(link) => {
+                    if link.requests.send((session, SessionAction::Freeze)).is_err() {
+                        tracing::error!("escalation: the session cgroups are gone; the session is not frozen");
+                    } else {
+                        tracing::warn!(
+                            session = %crate::process::agent_id(session),
+                            denials = verdict.denials,
+                            "escalation: freezing the session until an operator thaws or kills it"
+                        );
+                    }
+                }
+                None => tracing::error!("escalation: sessions cannot be frozen here; the session is not frozen"),
+            }
+        }
     }
 
     /// Carries out a rule the engine raised (not a kernel verdict) and records the response.

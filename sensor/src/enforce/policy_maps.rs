@@ -5,7 +5,9 @@ use aya::maps::{
     Array, HashMap, MapData, MapError,
     lpm_trie::{Key, LpmTrie},
 };
-use sensor_common::policy::{CIDR_KEY_BYTES, DirPatterns, PolicyConfig, PolicyRule, Workspace};
+use sensor_common::policy::{
+    CIDR_KEY_BYTES, DirPatterns, Escalation, IdentityKey, PolicyConfig, PolicyRule, Protection, Workspace,
+};
 
 use super::image::PolicyImage;
 
@@ -19,6 +21,9 @@ pub struct PolicyMaps {
     pub cidrs: LpmTrie<MapData, [u8; CIDR_KEY_BYTES], u32>,
     pub workspaces: HashMap<MapData, u64, Workspace>,
     pub killed: HashMap<MapData, u64, u64>,
+    pub protected: HashMap<MapData, IdentityKey, Protection>,
+    pub escalation: HashMap<MapData, u64, Escalation>,
+    pub script_hosts: HashMap<MapData, u64, u32>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -70,6 +70,14 @@ fn categories(event: &Event) -> (&'static [&'static str], &'static [&'static str
             }
         }
         Action::Unlink | Action::Rmdir => (&["file"], &["deletion"]),
+        Action::Rename | Action::Truncate | Action::Chmod | Action::Chown | Action::Setxattr => {
+            (&["file"], &["change"])
+        }
+        Action::Link | Action::Symlink | Action::Mkdir => (&["file"], &["creation"]),
+        Action::Mount | Action::Umount => (&["file", "configuration"], &["change"]),
+        Action::Unshare | Action::Setns | Action::Ptrace | Action::ProcessVmWritev => (&["process"], &["change"]),
+        Action::MemfdCreate | Action::IoUringSetup => (&["process"], &["info"]),
+        Action::Bind | Action::Listen => (&["network"], &["start"]),
         Action::Connect => (&["network"], &["connection", "start"]),
     }
 }
@@ -467,6 +475,13 @@ struct SensorFields<'a> {
     destination: Option<SensorDestination>,
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<BaselineFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<RepeatFields>,
+}
+
+#[derive(Serialize)]
+struct RepeatFields {
+    count: u32,
 }
 
 #[derive(Serialize)]
@@ -536,6 +551,7 @@ impl<'a> SensorFields<'a> {
                     allowed: info.allowed,
                 }),
             baseline: event.annotations.baseline.as_deref().map(BaselineFields::of),
+            repeat: (event.repeat > 1).then_some(RepeatFields { count: event.repeat }),
         };
         match &event.detail {
             Detail::File(file) => {
@@ -553,7 +569,7 @@ impl<'a> SensorFields<'a> {
                     });
                 }
             }
-            Detail::Exec { filename } => fields.exec = Some(ExecFields { filename }),
+            Detail::Exec { filename, .. } => fields.exec = Some(ExecFields { filename }),
             Detail::Fork { child_pid } => fields.fork = Some(ForkFields { child_pid: *child_pid }),
             Detail::Exit { status } => {
                 let signal = status & 0x7f;
@@ -563,6 +579,7 @@ impl<'a> SensorFields<'a> {
                 });
             }
             Detail::Connect { .. } => fields.syscall = Some("connect"),
+            Detail::Socket { .. } | Detail::Process(_) => {}
         }
         fields
     }
@@ -596,11 +613,14 @@ mod tests {
             cgroup_id: 9,
             cgroup: Some(Arc::from("/agent-sensor/watch-1")),
             session_id: Some(0x1234),
+            trusted: false,
         }
     }
 
     fn event(detail: Detail, action: Action) -> Event {
         Event {
+            door: Default::default(),
+            repeat: 1,
             run_id: 0xfeed,
             sequence: 7,
             hostname: Some(Arc::from("workstation")),
@@ -642,6 +662,8 @@ mod tests {
                 flags: libc::O_RDONLY as u32,
                 mode: 0,
                 truncated: false,
+                identity: None,
+                change: Default::default(),
             }),
             Action::Open,
         ));
@@ -689,6 +711,8 @@ mod tests {
                 flags: (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32,
                 mode: 0o644,
                 truncated: true,
+                identity: None,
+                change: Default::default(),
             }),
             Action::Open,
         ));

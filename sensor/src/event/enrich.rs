@@ -2,18 +2,27 @@
 
 use std::sync::Arc;
 
-use sensor_common::event::Syscall;
+use sensor_common::event::{FMODE_CREATED, Syscall};
 
-use super::{Action, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef, ecs::SensorContext};
+use super::{
+    Action, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ParentRef, SessionRef,
+    ecs::SensorContext,
+};
 use crate::{
     decode::{self, RawEvent, Resolved, SocketAddress, errno_name},
     process::{
-        Origin, ProcessInfo, ProcessTable, Session, Sessions, cgroup::CgroupNames, resolve::resolve, users::Users,
+        Origin, ProcessInfo, ProcessTable, Session, Sessions,
+        cgroup::CgroupNames,
+        resolve::{resolve, resolve_argument},
+        users::Users,
     },
 };
 
 const AT_REMOVEDIR: u32 = 0x200;
 const AT_FDCWD: i32 = -100;
+
+/// Threads whose last open is kept for repeats.
+const LAST_OPENS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1024).unwrap();
 
 /// Turns raw records into [`Event`]s and keeps the process table and sessions current.
 #[derive(Debug)]
@@ -28,7 +37,9 @@ pub struct Enricher {
     profile_names: Vec<Arc<str>>,
     /// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in nanoseconds.
     boot_to_epoch_ns: i128,
-    sequence: u64,
+    pub(super) sequence: u64,
+    /// The last open event of each thread, for the repeats the kernel counts after it.
+    pub(super) last_opens: lru::LruCache<u32, Event>,
     /// Describes connect destinations (scope, country, allowlist); see `set_network`.
     network: Option<Arc<crate::geo::Network>>,
 }
@@ -60,6 +71,7 @@ impl Enricher {
             profile_names,
             boot_to_epoch_ns: boot_to_epoch_offset(),
             sequence: 0,
+            last_opens: lru::LruCache::new(LAST_OPENS),
             network: None,
         }
     }
@@ -95,12 +107,18 @@ impl Enricher {
                 }
                 self.table.apply_exec(&exec);
                 let filename = resolve(Some(&exec.cwd.path), &exec.filename.value);
+                let script = exec.script.as_ref().map(|script| resolve(Some(&exec.cwd.path), script));
                 Some(self.event(
                     &exec.common,
                     Action::Exec,
                     Outcome::Success,
                     None,
-                    Detail::Exec { filename },
+                    Detail::Exec {
+                        filename,
+                        script,
+                        exec_flags: exec.exec_flags,
+                        identity: exec.exe,
+                    },
                 ))
             }
             RawEvent::Fork(fork) => {
@@ -143,10 +161,13 @@ impl Enricher {
                 let (path, truncated) = match &open.resolved {
                     Resolved::File(file) => (file.path.clone(), file.truncated || open.path.truncated),
                     Resolved::Base(base) => (
-                        resolve(Some(&base.path), &open.path.value),
+                        resolve_argument(Some(&base.path), &open.path.value, open.common.pid),
                         base.truncated || open.path.truncated,
                     ),
-                    Resolved::None => (resolve(cwd.as_deref(), &open.path.value), open.path.truncated),
+                    Resolved::None => (
+                        resolve_argument(cwd.as_deref(), &open.path.value, open.common.pid),
+                        open.path.truncated,
+                    ),
                 };
                 let detail = Detail::File(FileDetail {
                     path,
@@ -156,8 +177,17 @@ impl Enricher {
                     flags: open.flags,
                     mode: open.mode,
                     truncated,
+                    identity: open.object,
+                    change: if open.fmode & FMODE_CREATED != 0 {
+                        FileChange::Created
+                    } else {
+                        FileChange::None
+                    },
                 });
-                Some(self.syscall_event(&open.common, Action::Open, open.ret, detail))
+                let mut event = self.syscall_event(&open.common, Action::Open, open.ret, detail);
+                event.repeat = open.repeat;
+                self.remember_open(&event);
+                Some(event)
             }
             RawEvent::Unlink(unlink) => {
                 let action = if unlink.syscall == Syscall::Rmdir
@@ -173,13 +203,15 @@ impl Enricher {
                 };
                 let truncated = unlink.path.truncated || unlink.base.as_ref().is_some_and(|b| b.truncated);
                 let detail = Detail::File(FileDetail {
-                    path: resolve(base.as_deref(), &unlink.path.value),
+                    path: resolve_argument(base.as_deref(), &unlink.path.value, unlink.common.pid),
                     path_argument: unlink.path.value,
                     syscall: unlink.syscall,
                     dirfd: unlink.dirfd,
                     flags: unlink.flags,
                     mode: 0,
                     truncated,
+                    identity: None,
+                    change: FileChange::None,
                 });
                 Some(self.syscall_event(&unlink.common, action, unlink.ret, detail))
             }
@@ -216,6 +248,8 @@ impl Enricher {
             RawEvent::Policy(policy) => Some(self.verdict_event(&policy)),
             // Alerts of their own (telemetry::tamper), not events.
             RawEvent::Tamper(_) => None,
+            RawEvent::Operation(operation) => self.operation_event(operation),
+            RawEvent::Repeat(repeat) => self.repeat_event(repeat),
         }
     }
 
@@ -230,12 +264,17 @@ impl Enricher {
             (Outcome::Success, None)
         };
         let path = match (&policy.path, &policy.base) {
-            (Some(path), Some(base)) => resolve(Some(&base.path), &path.path),
+            (Some(path), Some(base)) => resolve_argument(Some(&base.path), &path.path, policy.common.pid),
             (Some(path), None) => {
                 let cwd = self.cwd_of(policy.common.pid);
-                resolve(cwd.as_deref(), &path.path)
+                resolve_argument(cwd.as_deref(), &path.path, policy.common.pid)
             }
             (None, _) => String::new(),
+        };
+        let other = match (&policy.path2, &policy.base2) {
+            (Some(path), Some(base)) => Some(resolve_argument(Some(&base.path), &path.path, policy.common.pid)),
+            (Some(path), None) => Some(path.path.clone()),
+            (None, _) => None,
         };
         let file = |syscall, flags| {
             Detail::File(FileDetail {
@@ -246,13 +285,32 @@ impl Enricher {
                 flags,
                 mode: 0,
                 truncated: policy.path.as_ref().is_some_and(|p| p.truncated),
+                identity: policy.object,
+                change: match (policy.op, &other) {
+                    (PolicyOp::Rename | PolicyOp::Link, Some(other)) => FileChange::From {
+                        original: other.clone(),
+                    },
+                    _ => FileChange::None,
+                },
             })
         };
         let (action, detail) = match policy.op {
             PolicyOp::OpenRead | PolicyOp::OpenWrite => (Action::Open, file(Syscall::Openat, policy.flags)),
             PolicyOp::Unlink => (Action::Unlink, file(Syscall::Unlinkat, 0)),
             PolicyOp::Rmdir => (Action::Rmdir, file(Syscall::Rmdir, 0)),
-            PolicyOp::Exec => (Action::Exec, Detail::Exec { filename: path.clone() }),
+            PolicyOp::Rename | PolicyOp::RenameFrom => (Action::Rename, file(Syscall::Renameat2, 0)),
+            PolicyOp::Link => (Action::Link, file(Syscall::Linkat, 0)),
+            PolicyOp::Symlink => (Action::Symlink, file(Syscall::Symlinkat, 0)),
+            PolicyOp::Truncate => (Action::Truncate, file(Syscall::Truncate, 0)),
+            PolicyOp::Exec => (
+                Action::Exec,
+                Detail::Exec {
+                    filename: path.clone(),
+                    script: None,
+                    exec_flags: 0,
+                    identity: policy.object,
+                },
+            ),
             PolicyOp::Connect => (
                 Action::Connect,
                 Detail::Connect {
@@ -268,7 +326,7 @@ impl Enricher {
         self.event(&policy.common, action, outcome, error, detail)
     }
 
-    fn cwd_of(&mut self, pid: u32) -> Option<Arc<str>> {
+    pub(super) fn cwd_of(&mut self, pid: u32) -> Option<Arc<str>> {
         self.table
             .get_or_load(pid)
             .map(|process| process.cwd.clone())
@@ -281,7 +339,7 @@ impl Enricher {
         self.event(common, action, outcome, error, detail)
     }
 
-    fn event(
+    pub(super) fn event(
         &mut self,
         common: &decode::Common,
         action: Action,
@@ -307,6 +365,7 @@ impl Enricher {
                 cgroup_id: common.cgroup_id,
                 cgroup: None,
                 session_id: Some(common.session_id),
+                trusted: false,
                 command_line: Arc::from(""),
             });
         // The kernel's view at the time of the event wins over the table's.
@@ -375,6 +434,8 @@ impl Enricher {
             process,
             session: Some(session),
             detail,
+            door: Door::Syscall,
+            repeat: 1,
             annotations,
         }
     }

@@ -6,7 +6,8 @@ use serde_json::Value;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{
-    Action, Annotations, Destination, Detail, Event, FileDetail, Outcome, ParentRef, SessionRef,
+    Action, Annotations, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ParentRef,
+    ProcessOperation, SessionRef,
     annotations::{BaselineFacts, BaselineStatus, CountryCode, DestinationInfo, Scope},
 };
 use crate::{decode::errno_by_name, process::ProcessInfo};
@@ -169,6 +170,16 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         cgroup_id: 0,
         cgroup: arc(doc, "agent_sensor.cgroup"),
         session_id: Some(session_id),
+        // Recorded events say; a hand-written one is the system's own program when its
+        // executable lies below a system binary directory, or when it names no path at all.
+        trusted: get(doc, "agent_sensor.process.trusted")
+            .and_then(Value::as_bool)
+            .unwrap_or_else(|| {
+                !executable.starts_with('/')
+                    || crate::enforce::trusted::SYSTEM_DIRS
+                        .iter()
+                        .any(|dir| crate::rules::eval::is_under(executable, dir) && executable != *dir)
+            }),
     };
 
     let detail = match action {
@@ -176,6 +187,9 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
             filename: text(doc, "agent_sensor.exec.filename")
                 .unwrap_or(executable)
                 .to_string(),
+            script: text(doc, "agent_sensor.exec.script").map(str::to_string),
+            exec_flags: 0,
+            identity: None,
         },
         Action::Fork => Detail::Fork {
             child_pid: number(doc, "agent_sensor.fork.child_pid")?.unwrap_or(0) as u32,
@@ -191,7 +205,19 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
             };
             Detail::Exit { status }
         }
-        Action::Open | Action::Unlink | Action::Rmdir => {
+        Action::Open
+        | Action::Unlink
+        | Action::Rmdir
+        | Action::Rename
+        | Action::Link
+        | Action::Symlink
+        | Action::Truncate
+        | Action::Chmod
+        | Action::Chown
+        | Action::Setxattr
+        | Action::Mkdir
+        | Action::Mount
+        | Action::Umount => {
             let path = text(doc, "file.path").unwrap_or_default().to_string();
             Detail::File(FileDetail {
                 path_argument: text(doc, "agent_sensor.path_argument").map_or_else(|| path.clone(), str::to_string),
@@ -205,8 +231,21 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
                 truncated: get(doc, "agent_sensor.path_truncated")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                identity: None,
+                change: FileChange::None,
             })
         }
+        Action::Unshare
+        | Action::Setns
+        | Action::MemfdCreate
+        | Action::Ptrace
+        | Action::ProcessVmWritev
+        | Action::IoUringSetup => Detail::Process(ProcessOperation::Unshare { flags: 0 }),
+        Action::Bind | Action::Listen => Detail::Socket {
+            address: None,
+            fd: -1,
+            backlog: None,
+        },
         Action::Connect => {
             let destination = match (text(doc, "destination.ip"), number(doc, "destination.port")?) {
                 (Some(ip), port) => {
@@ -226,6 +265,10 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         None => None,
     };
     Ok(Event {
+        door: text(doc, "agent_sensor.syscall.door")
+            .and_then(Door::parse)
+            .unwrap_or_default(),
+        repeat: number(doc, "agent_sensor.repeat.count")?.map_or(1, |count| count.max(1) as u32),
         run_id,
         sequence,
         hostname: arc(doc, "host.hostname"),

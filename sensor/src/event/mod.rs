@@ -6,17 +6,19 @@ pub mod ecs;
 mod enrich;
 pub mod from_json;
 pub mod open_flags;
+mod operations;
 
 use std::{net::SocketAddr, sync::Arc};
 
 pub use annotations::Annotations;
 pub use enrich::Enricher;
+pub use sensor_common::event::FileIdentity;
 use sensor_common::event::Syscall;
 
 use crate::process::ProcessInfo;
 
 /// Version of the JSON event schema (`agent_sensor.schema_version`); see docs/events.md.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `event.id` of the event `sequence` of run `run_id`.
 pub fn event_id(run_id: u64, sequence: u64) -> String {
@@ -34,10 +36,31 @@ pub enum Action {
     Connect,
     Unlink,
     Rmdir,
+    Rename,
+    Link,
+    Symlink,
+    Truncate,
+    Chmod,
+    Chown,
+    Setxattr,
+    Mkdir,
+    Mount,
+    Umount,
+    Unshare,
+    Setns,
+    #[serde(rename = "memfd_create")]
+    MemfdCreate,
+    Bind,
+    Listen,
+    Ptrace,
+    #[serde(rename = "process_vm_writev")]
+    ProcessVmWritev,
+    #[serde(rename = "io_uring_setup")]
+    IoUringSetup,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 25] = [
         Action::Exec,
         Action::Fork,
         Action::Exit,
@@ -45,6 +68,24 @@ impl Action {
         Action::Connect,
         Action::Unlink,
         Action::Rmdir,
+        Action::Rename,
+        Action::Link,
+        Action::Symlink,
+        Action::Truncate,
+        Action::Chmod,
+        Action::Chown,
+        Action::Setxattr,
+        Action::Mkdir,
+        Action::Mount,
+        Action::Umount,
+        Action::Unshare,
+        Action::Setns,
+        Action::MemfdCreate,
+        Action::Bind,
+        Action::Listen,
+        Action::Ptrace,
+        Action::ProcessVmWritev,
+        Action::IoUringSetup,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +97,24 @@ impl Action {
             Self::Connect => "connect",
             Self::Unlink => "unlink",
             Self::Rmdir => "rmdir",
+            Self::Rename => "rename",
+            Self::Link => "link",
+            Self::Symlink => "symlink",
+            Self::Truncate => "truncate",
+            Self::Chmod => "chmod",
+            Self::Chown => "chown",
+            Self::Setxattr => "setxattr",
+            Self::Mkdir => "mkdir",
+            Self::Mount => "mount",
+            Self::Umount => "umount",
+            Self::Unshare => "unshare",
+            Self::Setns => "setns",
+            Self::MemfdCreate => "memfd_create",
+            Self::Bind => "bind",
+            Self::Listen => "listen",
+            Self::Ptrace => "ptrace",
+            Self::ProcessVmWritev => "process_vm_writev",
+            Self::IoUringSetup => "io_uring_setup",
         }
     }
 
@@ -63,6 +122,9 @@ impl Action {
         Self::ALL.into_iter().find(|action| action.as_str() == text)
     }
 }
+
+/// The number of actions.
+pub const ACTION_COUNT: usize = Action::ALL.len();
 
 /// `event.outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +165,60 @@ pub struct ParentRef {
     pub executable: Option<Arc<str>>,
 }
 
+/// Which door of the kernel an operation came through (`agent_sensor.syscall.door`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Door {
+    /// A 64-bit system call.
+    #[default]
+    Syscall,
+    /// A 32-bit (ia32) system call of a 64-bit kernel (`int 0x80`, a 32-bit program): seen at
+    /// entry, so its outcome is unknown.
+    Compat,
+    /// An io_uring request, seen when it was submitted (its outcome is unknown).
+    IoUring,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Syscall => "syscall",
+            Self::Compat => "compat",
+            Self::IoUring => "io_uring",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Syscall, Self::Compat, Self::IoUring]
+            .into_iter()
+            .find(|door| door.as_str() == text)
+    }
+}
+
+/// What a file operation says about the file besides its path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FileChange {
+    #[default]
+    None,
+    /// An open that created the file.
+    Created,
+    /// A rename or hard link: the old name (absolute).
+    From { original: String },
+    /// A symbolic link: its target, as given.
+    Symlink { target: String },
+    /// Truncation to `length` bytes.
+    Truncate { length: u64 },
+    /// A mode change (`chmod`).
+    Chmod { mode: u32 },
+    /// An owner change (`chown`; -1, not changed, is `None`).
+    Chown { uid: Option<u32>, gid: Option<u32> },
+    /// An extended attribute set (`security.capability` gives a program capabilities).
+    Xattr { name: String },
+    /// A mount at the path (`mount`, `move_mount`): its source, filesystem type and flags.
+    Mount { source: String, fstype: String, flags: u64 },
+    /// A directory created with `mode`.
+    Mkdir { mode: u32 },
+}
+
 /// A path argument of a file syscall.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileDetail {
@@ -117,6 +233,10 @@ pub struct FileDetail {
     pub mode: u32,
     /// The kernel had to cut the path (too long or too deep).
     pub truncated: bool,
+    /// The file's identity (`file.inode`, `file.device`, `file.mode`), when the kernel knew it.
+    pub identity: Option<FileIdentity>,
+    /// What the operation did besides naming the file.
+    pub change: FileChange,
 }
 
 impl FileDetail {
@@ -140,12 +260,35 @@ pub enum Destination {
     Unix(String),
 }
 
+/// A process or namespace operation (no file involved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessOperation {
+    /// `unshare(flags)`: `CLONE_NEW*` flags.
+    Unshare { flags: u64 },
+    /// `setns(fd, nstype)`.
+    Setns { fd: i32, nstype: u64 },
+    /// `memfd_create(name, flags)`; `fd` is the new descriptor.
+    Memfd { name: String, flags: u64, fd: i64 },
+    /// `ptrace(request, pid)`.
+    Ptrace { request: u64, pid: u32 },
+    /// `process_vm_writev(pid, …)`.
+    ProcessVmWritev { pid: u32 },
+    /// `io_uring_setup(entries, params)`: the ring's size and `IORING_SETUP_*` flags.
+    IoUringSetup { entries: u64, flags: u64 },
+}
+
 /// What is particular to each action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detail {
     Exec {
         /// The path given to execve (for scripts, the script), made absolute.
         filename: String,
+        /// For an interpreter, the script it runs (an argument the session wrote), made absolute.
+        script: Option<String>,
+        /// `EXEC_*` flags of the kernel: written by the session, the system's own, in memory.
+        exec_flags: u32,
+        /// The executable's identity.
+        identity: Option<FileIdentity>,
     },
     Fork {
         child_pid: u32,
@@ -159,6 +302,14 @@ pub enum Detail {
         destination: Destination,
         fd: i32,
     },
+    /// `bind` or `listen`: the socket's local address (`server.*`).
+    Socket {
+        address: Option<Destination>,
+        fd: i32,
+        /// `listen`'s backlog.
+        backlog: Option<u64>,
+    },
+    Process(ProcessOperation),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +335,11 @@ pub struct Event {
     pub user_home: Option<Arc<str>>,
     pub session: Option<SessionRef>,
     pub detail: Detail,
+    /// The door the operation came through.
+    pub door: Door,
+    /// How many identical operations this event stands for (`agent_sensor.repeat.count`; 1 for
+    /// most, more when the kernel counted repeats of the same open).
+    pub repeat: u32,
     /// Destination scope and country, baseline facts (see `annotations`).
     pub annotations: Annotations,
 }

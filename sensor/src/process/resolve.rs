@@ -22,6 +22,71 @@ pub fn resolve(base: Option<&str>, path: &str) -> String {
     }
 }
 
+/// What a magic prefix of process `pid`'s own `/proc` entries leads to (see the kernel's
+/// `capture::magic`, which splits path arguments the same way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Magic<'a> {
+    /// `/proc/self/fd/N/rest`, `/dev/fd/N/rest`: relative to descriptor N.
+    Fd(&'a str),
+    /// `/proc/self/cwd/rest`: relative to the working directory.
+    Cwd(&'a str),
+    /// `/proc/self/root/rest`: absolute.
+    Root(&'a str),
+}
+
+/// Splits a magic prefix off `path`, for the process `pid` that used it (`/proc/self`,
+/// `/proc/thread-self`, `/proc/<pid>` and `/dev/fd`).
+pub fn magic(path: &str, pid: u32) -> Option<Magic<'_>> {
+    if let Some(rest) = path.strip_prefix("/dev/fd/") {
+        return descriptor(rest);
+    }
+    let rest = path.strip_prefix("/proc/")?;
+    let own = pid.to_string();
+    let after = rest
+        .strip_prefix("self/")
+        .or_else(|| rest.strip_prefix("thread-self/"))
+        .or_else(|| rest.strip_prefix(own.as_str()).and_then(|tail| tail.strip_prefix('/')))?;
+    if let Some(tail) = after.strip_prefix("fd/") {
+        return descriptor(tail);
+    }
+    if let Some(tail) = after.strip_prefix("cwd") {
+        return match tail {
+            "" => Some(Magic::Cwd("")),
+            _ => tail.strip_prefix('/').map(Magic::Cwd),
+        };
+    }
+    if let Some(tail) = after.strip_prefix("root") {
+        return (tail.is_empty() || tail.starts_with('/')).then_some(Magic::Root(tail));
+    }
+    None
+}
+
+/// `N/rest` or `N`: descriptor N's `rest`.
+fn descriptor(rest: &str) -> Option<Magic<'_>> {
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    match &rest[digits..] {
+        "" => Some(Magic::Fd("")),
+        tail => tail.strip_prefix('/').map(Magic::Fd),
+    }
+}
+
+/// Resolves a path argument of process `pid` as the kernel reported it: `base` is the directory
+/// it starts from (for a relative path, or the one behind a magic prefix).
+pub fn resolve_argument(base: Option<&str>, path: &str, pid: u32) -> String {
+    match magic(path, pid) {
+        Some(Magic::Root(rest)) if magic(rest, pid).is_some() => resolve_argument(base, rest, pid),
+        Some(Magic::Root(rest)) => normalize(if rest.is_empty() { "/" } else { rest }),
+        Some(Magic::Fd(rest) | Magic::Cwd(rest)) => match base {
+            Some(base) => resolve(Some(base), rest),
+            None => normalize(path),
+        },
+        None => resolve(base, path),
+    }
+}
+
 /// Normalises an absolute or relative path lexically.
 pub fn normalize(path: &str) -> String {
     let absolute = path.starts_with('/');
@@ -71,6 +136,25 @@ mod tests {
     fn dot_dot_never_climbs_above_root() {
         assert_eq!(resolve(Some("/home/dev"), "../../../../etc/shadow"), "/etc/shadow");
         assert_eq!(normalize("/.."), "/");
+    }
+
+    #[test]
+    fn magic_prefixes_of_the_process_itself_lead_to_their_directory() {
+        let fd = resolve_argument(Some("/home/dev"), "/proc/self/fd/10/.profile.tmp.1.ab", 42);
+        assert_eq!(fd, "/home/dev/.profile.tmp.1.ab");
+        assert_eq!(resolve_argument(Some("/work"), "/dev/fd/3/a/../b", 42), "/work/b");
+        assert_eq!(resolve_argument(Some("/work"), "/proc/42/cwd/x", 42), "/work/x");
+        assert_eq!(
+            resolve_argument(None, "/proc/self/root/home/u/.ssh/id_rsa", 42),
+            "/home/u/.ssh/id_rsa"
+        );
+        assert_eq!(
+            resolve_argument(Some("/d"), "/proc/thread-self/root/proc/self/fd/4/k", 42),
+            "/d/k"
+        );
+        // Another process's entries are not followed (the kernel cannot either).
+        assert_eq!(resolve_argument(None, "/proc/43/cwd/x", 42), "/proc/43/cwd/x");
+        assert_eq!(resolve_argument(Some("/w"), "rel", 42), "/w/rel");
     }
 
     #[test]

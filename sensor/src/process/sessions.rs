@@ -72,6 +72,53 @@ pub fn agent_id(id: u64) -> String {
     format!("{id:016x}")
 }
 
+/// A session id an operator typed did not name exactly one session.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionLookupError {
+    #[error("`{0}` is not a session id (the 16 hex digits of gen_ai.agent.id, or a prefix of them)")]
+    Malformed(String),
+    #[error("no session {0} (`agent-sensor session list` shows them)")]
+    Unknown(String),
+    #[error("{query} names several sessions: {}", .matches.join(", "))]
+    Ambiguous { query: String, matches: Vec<String> },
+}
+
+/// `query` as a session id or prefix (lower-case hex, at most 16 digits).
+pub fn session_query(query: &str) -> Result<String, SessionLookupError> {
+    let query = query.trim().to_ascii_lowercase();
+    if query.is_empty() || query.len() > 16 || !query.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SessionLookupError::Malformed(query));
+    }
+    Ok(query)
+}
+
+/// The candidate whose id is `query`, or whose id alone starts with it (as `agent_id` spells it).
+/// The first candidate with a given id wins.
+pub fn find_session<T>(
+    query: &str,
+    candidates: impl IntoIterator<Item = (u64, T)>,
+) -> Result<(u64, T), SessionLookupError> {
+    let query = session_query(query)?;
+    let mut matches: Vec<(u64, T)> = Vec::new();
+    for (id, candidate) in candidates {
+        let text = agent_id(id);
+        if text == query {
+            return Ok((id, candidate));
+        }
+        if text.starts_with(&query) && !matches.iter().any(|(seen, _)| *seen == id) {
+            matches.push((id, candidate));
+        }
+    }
+    match matches.len() {
+        0 => Err(SessionLookupError::Unknown(query)),
+        1 => Ok(matches.remove(0)),
+        _ => Err(SessionLookupError::Ambiguous {
+            query,
+            matches: matches.iter().map(|(id, _)| agent_id(*id)).collect(),
+        }),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Sessions {
     sessions: HashMap<u64, Session>,
@@ -149,6 +196,56 @@ mod tests {
         assert_eq!(&*ended.agent, "codex");
         assert!(sessions.is_empty());
         assert!(sessions.get(5).is_none());
+    }
+
+    #[test]
+    fn a_session_outlives_its_root_while_a_descendant_lives() {
+        let mut sessions = Sessions::default();
+        sessions.start(Session::new(9, "claude-code", 100, Origin::Profile));
+        sessions.process_started(9); // a daemonised child
+        assert!(sessions.process_exited(9).is_none(), "the root exits first");
+        assert_eq!(sessions.get(9).map(|s| s.live_processes), Some(1));
+        assert_eq!(sessions.take_changes().len(), 1, "only the start so far");
+        assert!(sessions.process_exited(9).is_some(), "the child's exit ends it");
+        assert_eq!(sessions.take_changes(), vec![SessionChange::Ended(9)]);
+    }
+
+    #[test]
+    fn session_ids_are_found_by_full_id_or_unique_prefix() {
+        let candidates = || {
+            vec![
+                (0x5c0d_3f0e_2b1a_9f44u64, "a"),
+                (0x5c0e_0000_0000_0001, "b"),
+                (0xab, "c"),
+            ]
+        };
+        assert_eq!(
+            find_session("5c0d3f0e2b1a9f44", candidates()),
+            Ok((0x5c0d_3f0e_2b1a_9f44, "a"))
+        );
+        assert_eq!(find_session("5C0D", candidates()), Ok((0x5c0d_3f0e_2b1a_9f44, "a")));
+        assert_eq!(find_session("00000000000000ab", candidates()), Ok((0xab, "c")));
+        assert!(matches!(
+            find_session("5c0", candidates()),
+            Err(SessionLookupError::Ambiguous { matches, .. }) if matches.len() == 2
+        ));
+        assert_eq!(
+            find_session("ffff", candidates()),
+            Err(SessionLookupError::Unknown("ffff".into()))
+        );
+        assert!(matches!(
+            find_session("xyz", candidates()),
+            Err(SessionLookupError::Malformed(_))
+        ));
+        assert!(matches!(
+            find_session("", candidates()),
+            Err(SessionLookupError::Malformed(_))
+        ));
+        // The same id from two sources is one session.
+        assert_eq!(
+            find_session("5c0d", vec![(0x5c0d_0000_0000_0000u64, 1), (0x5c0d_0000_0000_0000, 2)]),
+            Ok((0x5c0d_0000_0000_0000, 1))
+        );
     }
 
     #[test]

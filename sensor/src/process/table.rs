@@ -30,11 +30,18 @@ pub struct ProcessInfo {
     pub cgroup: Option<Arc<str>>,
     /// Agent session, when the process is tracked.
     pub session_id: Option<u64>,
+    /// The executable is the system's own: below a system binary directory and not written by
+    /// its session (the kernel's `EXEC_TRUSTED`; for processes known from /proc, by directory).
+    pub trusted: bool,
 }
 
 impl ProcessInfo {
     fn from_snapshot(snapshot: ProcSnapshot) -> Self {
+        let trusted = crate::enforce::trusted::SYSTEM_DIRS
+            .iter()
+            .any(|dir| crate::rules::eval::is_under(&snapshot.executable, dir) && snapshot.executable != *dir);
         Self {
+            trusted,
             pid: snapshot.pid,
             ppid: snapshot.ppid,
             executable: snapshot.executable.into(),
@@ -142,6 +149,7 @@ impl ProcessTable {
                 ppid: fork.common.pid,
                 start_boottime_ns: fork.common.time_ns,
                 session_id: Some(fork.common.session_id),
+                trusted: false,
                 ..parent
             },
             None => ProcessInfo {
@@ -158,6 +166,7 @@ impl ProcessTable {
                 cgroup_id: fork.common.cgroup_id,
                 cgroup: None,
                 session_id: Some(fork.common.session_id),
+                trusted: false,
             },
         };
         self.processes.insert(fork.child_pid, child);
@@ -190,6 +199,7 @@ impl ProcessTable {
             cgroup_id: exec.common.cgroup_id,
             cgroup,
             session_id: Some(exec.common.session_id),
+            trusted: exec.exec_flags & sensor_common::event::EXEC_TRUSTED != 0,
         };
         self.processes.insert(exec.common.pid, info);
     }
@@ -227,6 +237,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             cgroup_id: 42,
+            priority: false,
         }
     }
 
@@ -236,6 +247,9 @@ mod tests {
             ppid,
             started_profile: None,
             start_boottime_ns: 500,
+            exe: None,
+            exec_flags: 0,
+            script: None,
             filename: Text {
                 value: exe.into(),
                 ..Text::default()

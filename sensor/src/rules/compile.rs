@@ -88,7 +88,7 @@ pub struct ActionRule {
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<CompiledRule>,
-    by_action: [Vec<ActionRule>; 7],
+    by_action: [Vec<ActionRule>; crate::event::ACTION_COUNT],
     /// Rules that are defined but disabled.
     pub disabled: usize,
     /// The pack files, in load order.
@@ -268,6 +268,9 @@ pub fn compile(packs: &[PackAst]) -> Result<RuleSet, Diagnostics> {
             if let Some(action) = change.action {
                 rule.action = action;
             }
+            if let Some(escalate) = change.escalate {
+                rule.escalate = escalate;
+            }
             if let Some(tags) = &change.tags {
                 rule.tags = tags.clone();
             }
@@ -407,6 +410,7 @@ fn compile_rule(compiler: &mut Compiler, entry: &RuleEntry) -> Option<CompiledRu
             action: rule.action,
             tags: rule.tags.iter().map(|tag| Arc::from(tag.as_str())).collect(),
             mitre: rule.mitre.iter().map(|id| Arc::from(id.as_str())).collect(),
+            escalate: rule.escalate,
         }),
         kind,
         except,

@@ -193,7 +193,7 @@ fn join_values(view: &EvalEvent, keys: &[Field]) -> Vec<String> {
 fn written_path(event: &Event) -> Option<&str> {
     match (&event.detail, event.action) {
         (Detail::File(file), _) => Some(&file.path),
-        (Detail::Exec { filename }, Action::Exec) => Some(filename),
+        (Detail::Exec { filename, .. }, Action::Exec) => Some(filename),
         _ => None,
     }
 }

@@ -8,7 +8,7 @@ use std::{
 
 use super::{fields::Field, matchers::GlobCandidates};
 use crate::{
-    event::{Action, Destination, Detail, Event, open_flags},
+    event::{Action, Destination, Detail, Event, FileChange, open_flags},
     process::{agent_id, resolve::resolve},
 };
 
@@ -94,7 +94,7 @@ impl<'a> EvalEvent<'a> {
             Field::ProcessName => self.name.get_or_init(|| event.process.name()),
             Field::ProcessExecutable => non_empty(&event.process.executable)?,
             Field::ExecFilename => match &event.detail {
-                Detail::Exec { filename } => filename,
+                Detail::Exec { filename, .. } => filename,
                 _ => return None,
             },
             _ => return None,
@@ -175,7 +175,7 @@ impl<'a> EvalEvent<'a> {
             Field::OpenAccess => Value::Text(open_flags::Access::of(self.open()?.flags).as_str()),
             Field::OpenWrite => Value::Bool(open_flags::is_write(self.open()?.flags)),
             Field::ExecFilename => match &event.detail {
-                Detail::Exec { filename } => Value::Text(filename),
+                Detail::Exec { filename, .. } => Value::Text(filename),
                 _ => return None,
             },
             Field::ExecPathArgs => {
@@ -198,15 +198,15 @@ impl<'a> EvalEvent<'a> {
             Field::Cgroup => Value::Text(process.cgroup.as_deref()?),
             Field::FileInWorkspace => {
                 let path = match &event.detail {
-                    Detail::Exec { filename } => filename.as_str(),
+                    Detail::Exec { filename, .. } => filename.as_str(),
                     _ => file?.path.as_str(),
                 };
                 Value::Bool(is_under(path, self.workspace?))
             }
-            Field::FileWrittenBySession => match event.action {
-                Action::Open | Action::Unlink | Action::Rmdir | Action::Exec => Value::Bool(self.written_by_session),
-                _ => return None,
-            },
+            Field::FileWrittenBySession if Field::FileWrittenBySession.actions().contains(event.action) => {
+                Value::Bool(self.written_by_session)
+            }
+            Field::FileWrittenBySession => return None,
             Field::DestinationCountry => {
                 Value::Text(event.annotations.destination.as_ref()?.country.as_ref()?.as_str())
             }
@@ -219,6 +219,22 @@ impl<'a> EvalEvent<'a> {
             Field::BaselineFileArea => Value::Text(self.baseline()?.file_area.as_deref()?),
             Field::BaselineNewDestination => Value::Bool(self.baseline()?.new_destination?),
             Field::BaselineNewCountry => Value::Bool(self.baseline()?.new_country?),
+            Field::FileOriginalPath => match &file?.change {
+                FileChange::From { original } => Value::Text(original),
+                _ => return None,
+            },
+            Field::FileCreated => Value::Bool(matches!(self.open()?.change, FileChange::Created)),
+            Field::FileTargetPath => match &file?.change {
+                FileChange::Symlink { target } => Value::Text(target),
+                _ => return None,
+            },
+            Field::ExecScript => match &event.detail {
+                Detail::Exec { script, .. } => Value::Text(script.as_deref()?),
+                _ => return None,
+            },
+            Field::ProcessTrusted => Value::Bool(process.trusted),
+            Field::SyscallDoor => Value::Text(event.door.as_str()),
+            Field::RepeatCount => Value::Number(event.repeat as i64),
         })
     }
 

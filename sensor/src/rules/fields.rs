@@ -5,17 +5,25 @@ use crate::event::Action;
 
 /// A set of event actions, one bit each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ActionSet(u8);
+pub struct ActionSet(u32);
 
 impl ActionSet {
     pub const NONE: ActionSet = ActionSet(0);
-    pub const ALL: ActionSet = ActionSet(0b111_1111);
-    pub const FILE: ActionSet = ActionSet::of(&[Action::Open, Action::Unlink, Action::Rmdir]);
+    pub const ALL: ActionSet = ActionSet::of(&Action::ALL);
+    pub const FILE: ActionSet = ActionSet::of(&[
+        Action::Open,
+        Action::Unlink,
+        Action::Rmdir,
+        Action::Rename,
+        Action::Link,
+        Action::Symlink,
+        Action::Truncate,
+    ]);
     pub const EXEC: ActionSet = ActionSet::of(&[Action::Exec]);
     pub const CONNECT: ActionSet = ActionSet::of(&[Action::Connect]);
 
-    const fn bit(action: Action) -> u8 {
-        1 << (action as u8)
+    const fn bit(action: Action) -> u32 {
+        1 << (action as u32)
     }
 
     pub const fn of(actions: &[Action]) -> ActionSet {
@@ -123,7 +131,17 @@ const CONNECT: ActionSet = ActionSet::CONNECT;
 const OPEN: ActionSet = ActionSet::of(&[Action::Open]);
 const FAILABLE: ActionSet = ActionSet::of(&[Action::Open, Action::Unlink, Action::Rmdir, Action::Connect]);
 const SYSCALLS: ActionSet = ActionSet::of(&[Action::Open, Action::Unlink, Action::Rmdir, Action::Connect]);
-const WRITTEN: ActionSet = ActionSet::of(&[Action::Open, Action::Unlink, Action::Rmdir, Action::Exec]);
+const WRITTEN: ActionSet = ActionSet::of(&[
+    Action::Open,
+    Action::Unlink,
+    Action::Rmdir,
+    Action::Exec,
+    Action::Rename,
+    Action::Link,
+    Action::Truncate,
+    Action::Chmod,
+]);
+const MOVED: ActionSet = ActionSet::of(&[Action::Rename, Action::Link]);
 
 fields! {
     EventAction => "event.action", Text, ALL, false;
@@ -179,6 +197,13 @@ fields! {
     BaselineFileArea => "agent_sensor.baseline.file_area", Text, FILE, false;
     BaselineNewDestination => "agent_sensor.baseline.new_destination", Bool, CONNECT, false;
     BaselineNewCountry => "agent_sensor.baseline.new_country", Bool, CONNECT, false;
+    FileOriginalPath => "agent_sensor.file.original.path", Text, MOVED, true;
+    FileCreated => "agent_sensor.file.created", Bool, OPEN, false;
+    FileTargetPath => "file.target_path", Text, ActionSet::of(&[Action::Symlink]), false;
+    ExecScript => "agent_sensor.exec.script", Text, EXEC, true;
+    ProcessTrusted => "agent_sensor.process.trusted", Bool, ALL, false;
+    SyscallDoor => "agent_sensor.syscall.door", Text, ALL, false;
+    RepeatCount => "agent_sensor.repeat.count", Number, ALL, false;
 }
 
 impl Field {
@@ -243,6 +268,6 @@ mod tests {
         assert!(ActionSet::FILE.contains(Action::Unlink));
         assert!(!ActionSet::FILE.contains(Action::Exec));
         assert_eq!(ActionSet::FILE.intersect(ActionSet::EXEC), ActionSet::NONE);
-        assert_eq!(ActionSet::ALL.iter().count(), 7);
+        assert_eq!(ActionSet::ALL.iter().count(), Action::ALL.len());
     }
 }

@@ -28,8 +28,15 @@ use super::{
 pub struct Ops(pub u32);
 
 impl Ops {
-    pub const FILE: Ops =
-        Ops(PolicyOp::OpenRead.bit() | PolicyOp::OpenWrite.bit() | PolicyOp::Unlink.bit() | PolicyOp::Rmdir.bit());
+    pub const FILE: Ops = Ops(PolicyOp::OpenRead.bit()
+        | PolicyOp::OpenWrite.bit()
+        | PolicyOp::Unlink.bit()
+        | PolicyOp::Rmdir.bit()
+        | PolicyOp::Rename.bit()
+        | PolicyOp::RenameFrom.bit()
+        | PolicyOp::Link.bit()
+        | PolicyOp::Symlink.bit()
+        | PolicyOp::Truncate.bit());
 
     pub fn contains(self, op: PolicyOp) -> bool {
         self.0 & op.bit() != 0
@@ -82,6 +89,8 @@ pub struct KernelForm {
     pub not_directory: bool,
     /// Only files the session opened for writing before (exec).
     pub written_by_session: bool,
+    /// Only files that existed before the operation (opens that did not create the file).
+    pub existing: bool,
     /// Only paths inside (`Some(true)`) or outside (`Some(false)`) the session's working directory.
     pub in_workspace: Option<bool>,
     /// Only IPv4 or only IPv6 destinations (`None`: both).
@@ -103,10 +112,11 @@ pub struct NotKernel {
     pub advice: String,
 }
 
-const KERNEL_FIELDS: &str = "event.action, file.path (or agent_sensor.exec.filename / process.executable for exec), \
-     agent_sensor.open.write, not agent_sensor.open.flags: O_DIRECTORY, agent_sensor.file.written_by_session, \
-     agent_sensor.file.in_workspace, destination.ip, destination.port, network.type; exceptions by \
-     process.name or process.executable (optionally with file.path)";
+const KERNEL_FIELDS: &str = "event.action, file.path (or agent_sensor.exec.filename / process.executable for exec, \
+     agent_sensor.file.original.path for the old name of a rename), agent_sensor.open.write, \
+     agent_sensor.file.created: false, not agent_sensor.open.flags: O_DIRECTORY, \
+     agent_sensor.file.written_by_session, agent_sensor.file.in_workspace, destination.ip, destination.port, \
+     network.type; exceptions by process.name or process.executable (optionally with file.path)";
 
 fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
     NotKernel {
@@ -152,6 +162,7 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
         excepts: Vec::new(),
         not_directory: false,
         written_by_session: false,
+        existing: false,
         in_workspace: None,
         family: None,
         ip_include: Vec::new(),
@@ -188,10 +199,19 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
                         "rmdir" => PolicyOp::Rmdir.bit(),
                         "exec" => PolicyOp::Exec.bit(),
                         "connect" => PolicyOp::Connect.bit(),
+                        // Judged on the new name; on the old one when the rule tests
+                        // agent_sensor.file.original.path.
+                        "rename" => PolicyOp::Rename.bit(),
+                        "link" => PolicyOp::Link.bit(),
+                        "symlink" => PolicyOp::Symlink.bit(),
+                        "truncate" => PolicyOp::Truncate.bit(),
                         other => {
                             return Err(not_kernel(
                                 test.pos,
-                                format!("the kernel judges open, unlink, rmdir, exec and connect, not `{other}`"),
+                                format!(
+                                    "the kernel judges open, unlink, rmdir, rename, link, symlink, truncate, exec \
+                                     and connect, not `{other}`"
+                                ),
                             ));
                         }
                     };
@@ -207,7 +227,7 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
                     ),
                 ));
             }
-            (Field::FilePath | Field::ExecFilename | Field::ProcessExecutable, false) => {
+            (Field::FilePath | Field::ExecFilename | Field::ProcessExecutable | Field::FileOriginalPath, false) => {
                 if path_given {
                     return Err(not_kernel(test.pos, "the kernel takes one path condition per rule"));
                 }
@@ -215,7 +235,10 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
                 path_field = Some((test.field, test.pos));
                 form.paths = path_globs(test, defs)?;
             }
-            (Field::FilePath | Field::ExecFilename, true) => form.exclude.extend(path_globs(test, defs)?),
+            (Field::FilePath | Field::ExecFilename | Field::FileOriginalPath, true) => {
+                form.exclude.extend(path_globs(test, defs)?)
+            }
+            (Field::FileCreated, false) if !boolean(test, defs)? => form.existing = true,
             (Field::ProcessExecutable | Field::ProcessName, true) => form.excepts.push(KernelExcept {
                 paths: Vec::new(),
                 programs: programs(test, defs)?,
@@ -320,20 +343,33 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
     }
     if let Some((field, pos)) = path_field {
         let exec = ops.0 == PolicyOp::Exec.bit();
+        let renames_only = ops.0 == PolicyOp::Rename.bit();
         let fits = match field {
             Field::FilePath => !exec,
+            Field::FileOriginalPath => renames_only,
             _ => exec,
         };
         if !fits {
             return Err(not_kernel(
                 pos,
                 format!(
-                    "`{}` is not the path the kernel judges here: file.path for open, unlink and rmdir; \
-                     agent_sensor.exec.filename or process.executable for exec",
+                    "`{}` is not the path the kernel judges here: file.path for open, unlink, rmdir, rename \
+                     (the new name), link, symlink and truncate; agent_sensor.file.original.path for the old \
+                     name of a rename (alone with `event.action: rename`); agent_sensor.exec.filename or \
+                     process.executable for exec",
                     field.name()
                 ),
             ));
         }
+        if field == Field::FileOriginalPath {
+            ops = Ops(PolicyOp::RenameFrom.bit());
+        }
+    }
+    if form.existing && ops.0 & !(PolicyOp::OpenRead.bit() | PolicyOp::OpenWrite.bit()) != 0 {
+        return Err(not_kernel(
+            rule.pos,
+            "agent_sensor.file.created is known for opens only",
+        ));
     }
     if form.written_by_session && ops.0 != PolicyOp::Exec.bit() {
         return Err(not_kernel(
@@ -482,20 +518,39 @@ fn exception(cond: &CondAst, defs: &Definitions) -> Result<KernelExcept, NotKern
             except.paths.extend(path_globs(test, defs)?);
         }
     }
+    let mut by_name = None;
+    let mut trusted = false;
     for Atom { test, negated } in atoms {
         match (test.field, negated) {
             (Field::FilePath | Field::ExecFilename, false) => except.paths.extend(path_globs(test, defs)?),
-            (Field::ProcessName | Field::ProcessExecutable, false) => except.programs.extend(programs(test, defs)?),
+            (Field::ProcessName, false) => {
+                by_name = Some(test.pos);
+                except.programs.extend(programs(test, defs)?);
+            }
+            (Field::ProcessExecutable, false) => except.programs.extend(programs(test, defs)?),
+            (Field::ProcessTrusted, false) if boolean(test, defs)? => trusted = true,
             _ => {
                 return Err(not_kernel(
                     test.pos,
                     format!(
-                        "a kernel rule's exception may test file.path, process.name and process.executable, not `{}`",
+                        "a kernel rule's exception may test file.path, process.name (with \
+                         agent_sensor.process.trusted: true) and process.executable, not `{}`",
                         test.field.name()
                     ),
                 ));
             }
         }
+    }
+    if let Some(pos) = by_name
+        && !trusted
+    {
+        return Err(NotKernel {
+            pos,
+            message: "in a kernel rule, an exception by process.name holds only for the system's own program of \
+                      that name (a copy of `cat` named `ssh` must not inherit it)"
+                .into(),
+            advice: "add `agent_sensor.process.trusted: true` to this exception".into(),
+        });
     }
     Ok(except)
 }
@@ -687,7 +742,7 @@ mod tests {
         - not: {file.path: {glob: '~/.ssh/*.pub'}}
         - not: {agent_sensor.open.flags: O_DIRECTORY}
     except:
-      - process.name: [ssh]
+      - {process.name: [ssh], agent_sensor.process.trusted: true}
       - {file.path: {prefix: /etc/}, process.executable: /usr/sbin/unix_chkpwd}
 ",
         );

@@ -6,7 +6,7 @@ use super::{
     condition::{CondAst, Item, parse_condition},
     diagnostics::{Diagnostic, Reporter},
     fields::{Field, edit_distance},
-    rule::{GroupBy, RuleAction, Severity},
+    rule::{EscalateTo, Escalation, GroupBy, RuleAction, Severity},
     yaml_tree::{self, Key, Node, Pos, Value},
 };
 
@@ -47,6 +47,8 @@ pub struct RuleAst {
     pub except: Vec<CondAst>,
     pub threshold: Option<ThresholdAst>,
     pub sequence: Option<SequenceAst>,
+    /// `escalate:`, for enforcing rules.
+    pub escalate: Option<Escalation>,
     /// Some of the rule's keys were wrong: its conditions are still checked (so every problem
     /// is reported), but it is never used.
     pub broken: bool,
@@ -68,6 +70,8 @@ pub struct RuleChange {
     pub name: Option<String>,
     pub description: Option<String>,
     pub except: Vec<CondAst>,
+    /// `escalate:` (`Some(None)`: `escalate: false` turns it off).
+    pub escalate: Option<Option<Escalation>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -383,6 +387,7 @@ impl Reader<'_> {
             "except",
             "threshold",
             "sequence",
+            "escalate",
         ];
         let mut fields = self.map(node, KEYS, "a rule")?;
         let mut ok = true;
@@ -477,7 +482,16 @@ impl Reader<'_> {
             .unwrap_or(Some(Vec::new()));
         let threshold = fields.take("threshold").map(|n| self.threshold(n));
         let sequence = fields.take("sequence").map(|n| self.sequence(n));
+        let escalate = fields.take("escalate").map(|n| self.escalate(n));
         fields.finish(self.r);
+        if let (Some(Some(Some(_))), Some(RuleAction::Alert)) = (&escalate, &action) {
+            self.r.error(
+                node.pos,
+                "`escalate` follows an enforcing action; this rule only alerts",
+                "give the rule `action: deny` (or kill, kill-tree), or drop `escalate`",
+            );
+            ok = false;
+        }
 
         match (&when, &sequence, &threshold) {
             (None, None, _) => {
@@ -517,7 +531,8 @@ impl Reader<'_> {
             || except.is_none()
             || matches!(when, Some(None))
             || matches!(threshold, Some(None))
-            || matches!(sequence, Some(None));
+            || matches!(sequence, Some(None))
+            || matches!(escalate, Some(None));
         Some(RuleAst {
             id: id?,
             pos: node.pos,
@@ -532,8 +547,62 @@ impl Reader<'_> {
             except: except.unwrap_or_default(),
             threshold: threshold.flatten(),
             sequence: sequence.flatten(),
+            escalate: escalate.flatten().flatten(),
             broken,
         })
+    }
+
+    /// `escalate: {window: 60s, after: 3, then: freeze}`, or `escalate: false`.
+    fn escalate(&mut self, node: &Node) -> Option<Option<Escalation>> {
+        if let Value::Bool(false) = node.value {
+            return Some(None);
+        }
+        let mut fields = self.map(node, &["window", "after", "then"], "`escalate`")?;
+        let window = match fields.take("window") {
+            Some(n) => self.duration(n),
+            None => {
+                self.r.error(
+                    node.pos,
+                    "`escalate` needs a `window`",
+                    "write e.g. `escalate: {window: 60s, after: 3, then: freeze}`",
+                );
+                None
+            }
+        };
+        let after = match fields.take("after") {
+            Some(n) => match n.value {
+                Value::Int(after) if (1..=1_000).contains(&after) => Some(after as u32),
+                _ => {
+                    self.r.error(
+                        n.pos,
+                        format!("`after` must be a whole number from 1, not {}", describe(n)),
+                        "write e.g. `after: 3`",
+                    );
+                    None
+                }
+            },
+            None => Some(3),
+        };
+        let then = match fields.take("then") {
+            Some(n) => match n.as_str().and_then(EscalateTo::parse) {
+                Some(then) => Some(then),
+                None => {
+                    self.r.error(
+                        n.pos,
+                        format!("unknown escalation {}", describe(n)),
+                        format!("`then` is one of {}", list(&EscalateTo::NAMES)),
+                    );
+                    None
+                }
+            },
+            None => Some(EscalateTo::Freeze),
+        };
+        fields.finish(self.r);
+        Some(Some(Escalation {
+            window: window?,
+            after: after?,
+            then: then?,
+        }))
     }
 
     fn mitre(&mut self, node: &Node) -> Option<Vec<String>> {
@@ -782,6 +851,7 @@ impl Reader<'_> {
                 "name",
                 "description",
                 "except",
+                "escalate",
             ],
             "a rule override",
         )?;
@@ -801,6 +871,10 @@ impl Reader<'_> {
                 );
                 ok = false;
             }
+        }
+        if let Some(n) = fields.take("escalate") {
+            change.escalate = self.escalate(n);
+            ok &= change.escalate.is_some();
         }
         if let Some(n) = fields.take("action") {
             change.action = n.as_str().and_then(RuleAction::parse);

@@ -92,6 +92,45 @@ impl GroupBy {
     }
 }
 
+/// What an enforcing rule does to the session beyond the operation (`escalate:`): after a
+/// denial the session stays escalated for `window` (new programs are stopped where the
+/// tracepoint backend judged, since it cannot fail calls), and after `after` denials within the
+/// window the session is frozen (or its tree killed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Escalation {
+    pub window: std::time::Duration,
+    pub after: u32,
+    pub then: EscalateTo,
+}
+
+/// The last step of an escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EscalateTo {
+    /// Freeze the session's cgroup until an operator thaws or kills it.
+    Freeze,
+    /// Kill every process of the session.
+    KillTree,
+}
+
+impl EscalateTo {
+    pub const NAMES: [&'static str; 2] = ["freeze", "kill-tree"];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "freeze" => Self::Freeze,
+            "kill-tree" => Self::KillTree,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Freeze => "freeze",
+            Self::KillTree => "kill-tree",
+        }
+    }
+}
+
 /// The identity of a rule, shared by its alerts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleMeta {
@@ -103,4 +142,6 @@ pub struct RuleMeta {
     pub action: RuleAction,
     pub tags: Vec<Arc<str>>,
     pub mitre: Vec<Arc<str>>,
+    /// `escalate:` (enforcing rules only).
+    pub escalate: Option<Escalation>,
 }

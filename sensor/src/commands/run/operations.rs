@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use super::sessions::SessionOperator;
 use crate::{
     capture::{Capture, KernelCounters, environment},
     config::Config,
@@ -16,7 +17,7 @@ use crate::{
     event::ecs::rfc3339,
     output::OutputStats,
     pipeline::Pipeline,
-    process::agent_id,
+    process::{agent_id, cgroup::SessionState},
     telemetry::{LossWatch, loss::LossTotals, sensor_alert::now_ns},
 };
 
@@ -40,7 +41,13 @@ impl Operations {
     }
 
     /// Updates metrics and status, and raises the loss alert when loss passed its threshold.
-    pub fn tick(&mut self, pipeline: &mut Pipeline, capture: &Capture, config: &Config) {
+    pub fn tick(
+        &mut self,
+        pipeline: &mut Pipeline,
+        capture: &Capture,
+        config: &Config,
+        sessions: Option<&SessionOperator>,
+    ) {
         let kernel = KernelCounters::read(&capture.counters);
         let outputs = pipeline.outputs.stats();
         if let Some(metrics) = &pipeline.metrics {
@@ -62,7 +69,16 @@ impl Operations {
             pipeline.flush();
         }
         if let Some(control) = &self.control {
-            control.publish(self.report(pipeline, &kernel, &outputs, config));
+            control.publish(self.report(pipeline, &kernel, &outputs, config, sessions));
+        }
+    }
+
+    /// Publishes the status now (after an operator changed a session, so `status` shows it).
+    pub fn publish(&self, pipeline: &Pipeline, capture: &Capture, config: &Config, sessions: Option<&SessionOperator>) {
+        if let Some(control) = &self.control {
+            let kernel = KernelCounters::read(&capture.counters);
+            let outputs = pipeline.outputs.stats();
+            control.publish(self.report(pipeline, &kernel, &outputs, config, sessions));
         }
     }
 
@@ -72,6 +88,7 @@ impl Operations {
         kernel: &KernelCounters,
         outputs: &[OutputStats],
         config: &Config,
+        operator: Option<&SessionOperator>,
     ) -> StatusReport {
         let mut rules = PackStatus::default();
         if let Some(engine) = &pipeline.engine {
@@ -97,13 +114,19 @@ impl Operations {
             .enricher
             .sessions
             .iter()
-            .map(|session| SessionStatus {
-                session: agent_id(session.id),
-                agent: session.agent.to_string(),
-                root_pid: session.root_pid,
-                origin: session.origin.as_str().to_string(),
-                live_processes: session.live_processes,
-                working_directory: session.working_directory.as_deref().map(str::to_string),
+            .map(|session| {
+                let (state, cgroup) =
+                    operator.map_or((SessionState::Running, None), |operator| operator.state(session.id));
+                SessionStatus {
+                    session: agent_id(session.id),
+                    agent: session.agent.to_string(),
+                    root_pid: session.root_pid,
+                    origin: session.origin.as_str().to_string(),
+                    live_processes: session.live_processes,
+                    working_directory: session.working_directory.as_deref().map(str::to_string),
+                    state,
+                    cgroup,
+                }
             })
             .collect();
         sessions.sort_by(|a, b| a.session.cmp(&b.session));

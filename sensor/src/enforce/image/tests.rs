@@ -4,8 +4,7 @@
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use sensor_common::policy::{
-    ACTION_DENY, ACTION_KILL_TREE, AT_ANY_DEPTH, AT_CHILD, BELOW_CHILD, NAME_EDGE, NAME_EXACT, NAME_PREFIX,
-    NAME_SUFFIX, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash, path_child, path_root,
+    ACTION_DENY, ACTION_KILL_TREE, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash,
 };
 
 use super::*;
@@ -42,64 +41,8 @@ fn image(text: &str) -> PolicyImage {
     .expect("image")
 }
 
-/// The kernel's view of one name: hash, length, first and last 16 bytes as words.
-fn edges(name: &str) -> (u64, usize, [u64; 2], [u64; 2]) {
-    let bytes = name.as_bytes();
-    let mut head = [0u8; NAME_EDGE];
-    let mut tail = [0u8; NAME_EDGE];
-    let n = bytes.len().min(NAME_EDGE);
-    head[..n].copy_from_slice(&bytes[..n]);
-    tail[NAME_EDGE - n..].copy_from_slice(&bytes[bytes.len() - n..]);
-    let words = |b: [u8; NAME_EDGE]| {
-        [
-            u64::from_le_bytes(b[..8].try_into().expect("8")),
-            u64::from_le_bytes(b[8..].try_into().expect("8")),
-        ]
-    };
-    (component_hash(SEED, bytes), bytes.len(), words(head), words(tail))
-}
-
-fn name_matches(pattern: &sensor_common::policy::NamePattern, name: &str) -> bool {
-    let (hash, len, head, tail) = edges(name);
-    if pattern.kind & NAME_EXACT != 0 {
-        return hash == pattern.exact;
-    }
-    let prefix = pattern.kind & NAME_PREFIX != 0;
-    let suffix = pattern.kind & NAME_SUFFIX != 0;
-    let needed =
-        if prefix { pattern.prefix_len as usize } else { 0 } + if suffix { pattern.suffix_len as usize } else { 0 };
-    len >= needed
-        && (!prefix || (0..2).all(|i| head[i] & pattern.prefix_mask[i] == pattern.prefix[i]))
-        && (!suffix || (0..2).all(|i| tail[i] & pattern.suffix_mask[i] == pattern.suffix[i]))
-}
-
-/// What the kernel's `path_sets` computes for `path`.
 fn path_sets(image: &PolicyImage, path: &str) -> u64 {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let mut prefixes = vec![path_root(SEED)];
-    for part in &parts {
-        let last = *prefixes.last().expect("root");
-        prefixes.push(path_child(last, component_hash(SEED, part.as_bytes())));
-    }
-    let depth = parts.len();
-    let mut sets = image.files.get(&prefixes[depth]).copied().unwrap_or(0);
-    for (d, prefix) in prefixes.iter().enumerate().take(depth) {
-        let Some(dir) = image.dirs.get(prefix) else {
-            continue;
-        };
-        let child_is_leaf = d + 1 == depth;
-        for pattern in &dir.patterns[..dir.count as usize] {
-            let any_depth = pattern.kind & AT_ANY_DEPTH != 0;
-            let placed = any_depth
-                || (pattern.kind & AT_CHILD != 0 && child_is_leaf)
-                || (pattern.kind & BELOW_CHILD != 0 && !child_is_leaf);
-            let name = if any_depth { parts[depth - 1] } else { parts[d] };
-            if placed && name_matches(pattern, name) {
-                sets |= pattern.sets;
-            }
-        }
-    }
-    sets | image.config.always_sets
+    super::mirror::path_sets(image, path)
 }
 
 /// The slots of the rules that apply to `path` for `op` (paths and exclusions only).
@@ -146,7 +89,7 @@ rules:
         - not: {agent_sensor.open.flags: O_DIRECTORY}
     except:
       - file.path: {glob: $public}
-      - process.name: [ssh, ssh-add]
+      - {process.name: [ssh, ssh-add], agent_sensor.process.trusted: true}
   - id: bulk
     name: n
     description: d
@@ -256,7 +199,7 @@ rules:
     severity: high
     action: deny
     when: {all: [{event.action: open}, {file.path: {glob: '/x/**'}}]}
-    except: [{process.name: tool}]
+    except: [{process.name: tool, agent_sensor.process.trusted: true}]
   - id: b
     name: n
     description: d

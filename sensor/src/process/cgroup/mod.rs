@@ -1,4 +1,17 @@
-//! The cgroup v2 hierarchy: finding it, giving a session its own cgroup, and naming cgroup ids.
+//! The cgroup v2 hierarchy: finding it, naming cgroup ids, and the cgroups of agent sessions:
+//! creating them (`session`), watching their `cgroup.events` (`events`), freezing, thawing and
+//! killing a session through its cgroup (`freezer`), and the sessions' cgroups of one sensor with
+//! the changes announced to subscribers (`control`).
+
+pub mod control;
+pub mod events;
+pub mod freezer;
+pub mod session;
+
+pub use control::{Actor, Happening, SessionCgroups, SessionStateChange, StateChange};
+pub use events::{CgroupEvents, EventsWatch};
+pub use freezer::{CgroupOnly, Members, Outcome, SessionAction, SessionState};
+pub use session::{CgroupKind, SessionCgroup};
 
 use std::{
     collections::HashMap,
@@ -21,6 +34,14 @@ pub enum CgroupError {
     Create { path: PathBuf, source: io::Error },
     #[error("cannot move process {pid} into cgroup {path}: {source}")]
     Attach { pid: u32, path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot watch {path} for changes: {source}")]
+    Watch { path: PathBuf, source: io::Error },
+    #[error("{0} is not a session cgroup of agent-sensor (they are under /agent-sensor/)")]
+    NotASession(String),
 }
 
 /// Where the cgroup v2 hierarchy is mounted (e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`).
@@ -62,69 +83,6 @@ fn unescape_mount_path(raw: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// A cgroup this sensor created for one agent session.
-#[derive(Debug)]
-pub struct SessionCgroup {
-    path: PathBuf,
-    /// The path relative to the hierarchy root, as /proc/PID/cgroup shows it.
-    relative: Arc<str>,
-}
-
-impl SessionCgroup {
-    /// Creates `<hierarchy>/agent-sensor/<name>`.
-    pub fn create(hierarchy: &Path, name: &str) -> Result<Self, CgroupError> {
-        let parent = hierarchy.join("agent-sensor");
-        let path = parent.join(name);
-        fs::create_dir_all(&path).map_err(|source| CgroupError::Create {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Self {
-            path,
-            relative: format!("/agent-sensor/{name}").into(),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn relative(&self) -> Arc<str> {
-        self.relative.clone()
-    }
-
-    /// Moves a process (and, by inheritance, its future children) into this cgroup.
-    pub fn attach(&self, pid: u32) -> Result<(), CgroupError> {
-        fs::write(self.path.join("cgroup.procs"), pid.to_string()).map_err(|source| CgroupError::Attach {
-            pid,
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    /// Kills every process in the cgroup (`cgroup.kill`, Linux 5.14+).
-    pub fn kill_all(&self) -> io::Result<()> {
-        fs::write(self.path.join("cgroup.kill"), "1")
-    }
-
-    /// The pids still in the cgroup.
-    pub fn pids(&self) -> Vec<u32> {
-        fs::read_to_string(self.path.join("cgroup.procs"))
-            .map(|text| text.lines().filter_map(|line| line.trim().parse().ok()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Removes the cgroup; fails (and keeps it) while processes remain in it.
-    pub fn remove(&self) -> io::Result<()> {
-        fs::remove_dir(&self.path)
-    }
-
-    /// The cgroup id the kernel reports for tasks in it (the directory's inode number).
-    pub fn id(&self) -> io::Result<u64> {
-        Ok(fs::metadata(&self.path)?.ino())
-    }
 }
 
 /// Names cgroup ids (inode numbers of cgroup v2 directories) by their path, walking the

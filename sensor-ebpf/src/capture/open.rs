@@ -1,0 +1,318 @@
+//! Opens: the record of a finished open (tail-called by the exit program), and the policy's
+//! work on it (tail-called in turn), with the path read once.
+//!
+//! A successful open is reported with the file actually opened (symbolic links, `..` and
+//! relative paths resolved, from the new descriptor) and its identity; an open of a protected
+//! file travels on the priority ring. A thread repeating the same open is counted (`repeat`).
+
+use aya_ebpf::helpers::bpf_get_current_pid_tgid;
+use aya_ebpf::programs::TracePointContext;
+use sensor_common::{
+    event::{
+        EVENT_OPEN, FMODE_CREATED, FileIdentity, MAX_PATH, OpenEvent, PolicyEvent, RESOLVED_BASE, RESOLVED_FILE,
+        RESOLVED_NONE, StrRef, Syscall,
+    },
+    policy::{BACKEND_TRACEPOINT, IdentityKey, PolicyOp},
+};
+
+use super::{
+    exit::{finish, pending, ret},
+    strings::append_base,
+};
+use crate::{
+    kernel::{self, AT_FDCWD},
+    maps::{HANDOFF, OPENED, PATH_KEY, PROTECTED, TRACKED},
+    paths::{Hashing, append_path_hashed},
+    pending::PendingCall,
+    policy::{
+        self,
+        check::{FileOperation, Judging, judge_key},
+        emit::PathRefs,
+        handoff::OpenHandoff,
+        path_key::PathKey,
+        written,
+    },
+    record::{EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
+    repeat::{self, Repeat, RepeatKey},
+};
+
+pub const O_WRONLY: u64 = 0o1;
+pub const O_RDWR: u64 = 0o2;
+pub const O_CREAT: u64 = 0o100;
+pub const O_TRUNC: u64 = 0o1000;
+pub const O_DIRECTORY: u64 = 0o200000;
+
+/// Repeat classes of opens.
+const CLASS_OPEN_OK: u64 = 1 << 8;
+const CLASS_OPEN_FAILED: u64 = 2 << 8;
+
+/// dirfd, path pointer, flags and mode of a pending open.
+#[inline(always)]
+pub fn open_args(call: &PendingCall, syscall: Syscall) -> (i32, u64, u64, u64) {
+    let a = call.args;
+    match syscall {
+        Syscall::Open => (AT_FDCWD, a[0], a[1], a[2]),
+        Syscall::Creat => (AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]),
+        _ => (a[0] as i32, a[1], a[2], a[3]),
+    }
+}
+
+/// Write access, `O_CREAT` or `O_TRUNC`.
+#[inline(always)]
+pub fn is_write(flags: u64) -> bool {
+    flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) != 0
+}
+
+/// The exit of an open. Returns true when the policy's program must run next (the caller
+/// tail-calls it; it forgets the pending call).
+pub fn on_exit_open(ctx: &TracePointContext) -> Option<bool> {
+    let (pid_tgid, call, _) = pending()?;
+    let result = ret(ctx);
+    let next = if result >= 0 {
+        succeeded(call, result)
+    } else {
+        failed(call, result);
+        false
+    };
+    if !next {
+        finish(pid_tgid, call);
+    }
+    Some(next)
+}
+
+/// The record of an open that failed: the path as passed, and the directory it is relative to.
+#[inline(never)]
+fn failed(call: &PendingCall, result: i64) {
+    let Some(syscall) = Syscall::from_u16(call.syscall) else {
+        return;
+    };
+    let (dirfd, path_ptr, flags, mode) = open_args(call, syscall);
+    let Some(mut rec) = Record::start::<OpenEvent>() else {
+        return;
+    };
+    let path = rec.user_str::<MAX_PATH>(path_ptr);
+    let key = failed_key(&rec, path, path_ptr ^ ((dirfd as u32 as u64) << 32), result);
+    if let Repeat::Counted | Repeat::Judge = repeat::check(&key, call.session_id, 0) {
+        return;
+    }
+    let base = append_base(&mut rec, path, dirfd, None, Hashing::None);
+    let event = rec.fixed::<OpenEvent>();
+    event.syscall = call.syscall;
+    event.resolved_kind = if base.len > 0 { RESOLVED_BASE } else { RESOLVED_NONE };
+    event.dirfd = dirfd;
+    event.flags = flags as u32;
+    event.mode = mode as u32;
+    event.ret = result;
+    event.path = path;
+    event.resolved = base;
+    event.object = FileIdentity::default();
+    event.fmode = 0;
+    event.repeat = 1;
+    rec.submit(EVENT_OPEN, 0, call.session_id);
+}
+
+/// The record of an open that succeeded: the file actually opened and its identity (a
+/// protected one on the priority ring). Returns true when the policy must judge it.
+#[inline(never)]
+fn succeeded(call: &PendingCall, result: i64) -> bool {
+    let Some(syscall) = Syscall::from_u16(call.syscall) else {
+        return false;
+    };
+    let (dirfd, path_ptr, flags, mode) = open_args(call, syscall);
+    let write = is_write(flags);
+    let op = if write { PolicyOp::OpenWrite } else { PolicyOp::OpenRead };
+    let config = policy::config();
+    let generation = config.map_or(0, |config| config.generation);
+    let seed = config.map_or(0, |config| config.seed);
+    let judged = policy::judging(op, BACKEND_TRACEPOINT).is_some();
+    let remember = write && flags & O_DIRECTORY == 0 && config.is_some_and(|config| config.track_written != 0);
+    let wants_key = judged || remember;
+    let Some(file) = kernel::fd_file(kernel::current_task(), result) else {
+        return false;
+    };
+    let Some(opened) = OPENED.get_ptr_mut(0) else {
+        return false;
+    };
+    let opened = unsafe { &mut *opened };
+    opened.file = file;
+    opened.identity = kernel::file_identity(file);
+    opened.fmode = kernel::file_mode(file);
+    opened.op = op;
+    opened.flags = flags;
+    opened.protected = protected_self(&opened.identity);
+    let (dentry, mount) = kernel::file_dentry_mount(file);
+    let repeat_key = RepeatKey {
+        class: CLASS_OPEN_OK | (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_DIRECTORY)),
+        a: dentry,
+        b: mount,
+        c: opened.identity.ino,
+    };
+    let Some(mut rec) = Record::start::<OpenEvent>() else {
+        return false;
+    };
+    match repeat::check(&repeat_key, call.session_id, generation) {
+        Repeat::Counted => return false,
+        // Counted, but judged again: walk for the key without a record of its own.
+        Repeat::Judge if wants_key => {
+            opened.path = walk_file(&mut rec, file, seed);
+            opened.reported = false;
+            return handoff(call, opened);
+        }
+        Repeat::Judge => return false,
+        Repeat::New => {}
+    }
+    let path = rec.user_str::<MAX_PATH>(path_ptr);
+    let resolved = if wants_key {
+        walk_file(&mut rec, file, seed)
+    } else {
+        crate::paths::append_path(&mut rec, kernel::file_path(file))
+    };
+    let event = rec.fixed::<OpenEvent>();
+    event.syscall = call.syscall;
+    event.resolved_kind = RESOLVED_FILE;
+    event.dirfd = dirfd;
+    event.flags = flags as u32;
+    event.mode = mode as u32;
+    event.ret = result;
+    event.path = path;
+    event.resolved = resolved;
+    event.object = opened.identity;
+    event.fmode = opened.fmode;
+    event.repeat = 1;
+    let ring = if opened.protected != 0 {
+        Ring::Priority
+    } else {
+        Ring::Events
+    };
+    rec.submit_to(ring, EVENT_OPEN, 0, call.session_id);
+    if !wants_key {
+        return false;
+    }
+    opened.path = resolved;
+    opened.reported = true;
+    handoff(call, opened)
+}
+
+/// The `sets_self` of a protected file (0 when it is not protected).
+#[inline(always)]
+fn protected_self(identity: &FileIdentity) -> u64 {
+    let key = IdentityKey {
+        dev: identity.dev,
+        reserved: 0,
+        ino: identity.ino,
+    };
+    unsafe { PROTECTED.get(&key) }.map_or(0, |protection| protection.sets_self)
+}
+
+/// Walks the opened file's path into the record, hashing it into the per-CPU key.
+#[inline(never)]
+fn walk_file(rec: &mut Record, file: u64, seed: u64) -> StrRef {
+    match PathKey::root(seed) {
+        Some(key) => append_path_hashed(rec, kernel::file_path(file), key, Hashing::Key),
+        None => crate::paths::append_path(rec, kernel::file_path(file)),
+    }
+}
+
+/// The opened file, as the policy needs it: `path` is the walked path in the event scratch
+/// buffer (whose hashes are in the per-CPU key), `reported` whether its record went out. Kept
+/// per CPU in map memory: the open's call chain is deep and programs have 512 bytes of stack.
+#[repr(C)]
+pub struct Opened {
+    file: u64,
+    /// `sets_self` when the file is protected.
+    protected: u64,
+    fmode: u32,
+    identity: FileIdentity,
+    op: PolicyOp,
+    flags: u64,
+    path: StrRef,
+    reported: bool,
+}
+
+/// Hands what the policy program needs to it.
+#[inline(never)]
+fn handoff(call: &PendingCall, opened: &Opened) -> bool {
+    let Some(handoff) = HANDOFF.get_ptr_mut(0) else {
+        return false;
+    };
+    unsafe {
+        *handoff = OpenHandoff {
+            session: call.session_id,
+            file: opened.file,
+            identity_sets: opened.protected,
+            flags: opened.flags as u32,
+            op: opened.op as u32,
+            path: opened.path,
+            reported: opened.reported as u32,
+            fmode: opened.fmode,
+            object: opened.identity,
+        };
+    }
+    true
+}
+
+/// The policy's work on a finished open (tail-called by the open program): remember a write,
+/// judge the open with the path hashed by the walk.
+pub fn open_policy() -> Option<()> {
+    let (pid_tgid, call, _) = pending()?;
+    judge_open(call);
+    finish(pid_tgid, call);
+    Some(())
+}
+
+#[inline(always)]
+fn judge_open(call: &PendingCall) -> Option<()> {
+    let handoff = unsafe { &*HANDOFF.get_ptr(0)? };
+    let config = policy::config()?;
+    let op = PolicyOp::from_u16(handoff.op as u16)?;
+    let key = unsafe { &mut *PATH_KEY.get_ptr_mut(0)? };
+    let flags = handoff.flags as u64;
+    if op == PolicyOp::OpenWrite && config.track_written != 0 && flags & O_DIRECTORY == 0 {
+        // The exec fallback knows a script only by its path, so it needs the path hash too.
+        let by_path = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_some();
+        written::remember(call.session_id, handoff.file, by_path.then(|| key.full()));
+    }
+    let config = policy::judging(op, BACKEND_TRACEPOINT)?;
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
+    let path = rec.copy_from(EVENT_SCRATCH, handoff.path);
+    let Some(operation) = FileOperation::new(op, PathRefs::of(path)) else {
+        return Default::default();
+    };
+    operation.open_flags = handoff.flags;
+    operation.file = handoff.file;
+    operation.object = handoff.object;
+    operation.identity_sets = handoff.identity_sets;
+    operation.existing = (handoff.fmode & FMODE_CREATED == 0) as u32;
+    let judging = Judging {
+        config,
+        process: &process,
+        backend: BACKEND_TRACEPOINT,
+    };
+    let applied = judge_key(&judging, operation, key, rec);
+    if applied == 0 && config.counting[policy::op_index(op)] == 0 {
+        repeat::mark_clean(config.generation);
+    }
+    Some(())
+}
+
+/// The repeat key of a failed open: the path as passed (buffer, length, first and last bytes),
+/// the directory it is relative to, and the error.
+#[inline(never)]
+fn failed_key(rec: &Record, path: StrRef, where_from: u64, result: i64) -> RepeatKey {
+    let at = path.offset as usize;
+    let len = path.len as usize;
+    let mut head = 0u64;
+    let mut tail = 0u64;
+    for i in 0..8 {
+        head |= (rec.byte_at(at + i) as u64) << (8 * i);
+        tail |= (rec.byte_at((at + len).wrapping_sub(8) + i) as u64) << (8 * i);
+    }
+    RepeatKey {
+        class: CLASS_OPEN_FAILED | ((result as u64) & 0xff),
+        a: where_from,
+        b: head ^ ((len as u64) << 48),
+        c: tail,
+    }
+}
