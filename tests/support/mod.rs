@@ -2,6 +2,8 @@
 //! kernel, and reading what it wrote.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},

@@ -42,8 +42,8 @@ enum Task {
         /// A kernel version to boot (repeatable): 6.1, 6.12. Default: both.
         #[arg(long = "kernel", value_name = "VERSION")]
         kernels: Vec<String>,
-        /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce and
-        /// tamper, the targets BPF LSM changes.
+        /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce,
+        /// tamper and evasion, the targets BPF LSM changes.
         #[arg(long = "test", value_name = "NAME")]
         tests: Vec<String>,
         /// Arguments passed to the test binary, e.g. a test name filter.

@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod config;
+pub mod health;
 pub mod probe;
 pub mod replay;
 pub mod rules;
@@ -93,6 +94,11 @@ pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounte
     tracing::info!(
         kernel_emitted = kernel.emitted,
         ring_buffer_full = kernel.ringbuf_full,
+        priority_ring_full = kernel.priority_full,
+        repeats_counted = kernel.repeats,
+        compat_calls = kernel.compat_calls,
+        io_uring_submissions = kernel.io_uring_submissions,
+        unreadable_arguments = kernel.unreadable_arguments,
         policy_verdicts = kernel.policy_fired,
         records = stats.records,
         events_written = stats.events_written,

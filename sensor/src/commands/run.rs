@@ -157,7 +157,7 @@ pub fn run(options: RunOptions) -> Result<()> {
                     capture: &mut capture,
                     config: &mut config,
                     flags: &options.outputs,
-                    loss: &mut operations.loss,
+                    health: &mut operations.health,
                 }
                 .run(),
                 _ = ticker.tick() => {

@@ -477,6 +477,20 @@ struct SensorFields<'a> {
     baseline: Option<BaselineFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repeat: Option<RepeatFields>,
+    /// `agent_sensor.call`: the door the call came through and what the kernel did about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<CallFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<&'a super::peer::PeerInfo>,
+}
+
+#[derive(Serialize)]
+struct CallFields {
+    door: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unreadable_argument: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    killed: bool,
 }
 
 #[derive(Serialize)]
@@ -552,6 +566,14 @@ impl<'a> SensorFields<'a> {
                 }),
             baseline: event.annotations.baseline.as_deref().map(BaselineFields::of),
             repeat: (event.repeat > 1).then_some(RepeatFields { count: event.repeat }),
+            peer: event.annotations.peer.as_ref(),
+            call: (event.door != super::Door::Syscall || event.syscall_flags != super::SyscallFlags::default()).then(
+                || CallFields {
+                    door: event.door.as_str(),
+                    unreadable_argument: event.syscall_flags.unreadable_argument,
+                    killed: event.syscall_flags.killed,
+                },
+            ),
         };
         match &event.detail {
             Detail::File(file) => {
@@ -621,6 +643,7 @@ mod tests {
         Event {
             door: Default::default(),
             repeat: 1,
+            syscall_flags: Default::default(),
             run_id: 0xfeed,
             sequence: 7,
             hostname: Some(Arc::from("workstation")),

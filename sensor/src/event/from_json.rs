@@ -265,10 +265,18 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         None => None,
     };
     Ok(Event {
-        door: text(doc, "agent_sensor.syscall.door")
+        door: text(doc, "agent_sensor.call.door")
             .and_then(Door::parse)
             .unwrap_or_default(),
         repeat: number(doc, "agent_sensor.repeat.count")?.map_or(1, |count| count.max(1) as u32),
+        syscall_flags: super::SyscallFlags {
+            unreadable_argument: get(doc, "agent_sensor.call.unreadable_argument")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            killed: get(doc, "agent_sensor.call.killed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
         run_id,
         sequence,
         hostname: arc(doc, "host.hostname"),
@@ -332,6 +340,13 @@ fn annotations(doc: &Value, detail: &Detail) -> Result<Annotations, FromJsonErro
                 allowed,
             });
         }
+    }
+    if let Some(in_session) = boolean(doc, "agent_sensor.peer.in_session")? {
+        annotations.peer = Some(super::peer::PeerInfo {
+            pid: number(doc, "agent_sensor.peer.pid")?.unwrap_or(0) as u32,
+            name: text(doc, "agent_sensor.peer.name").unwrap_or_default().to_string(),
+            in_session,
+        });
     }
     if get(doc, "agent_sensor.baseline").is_some() {
         let status = match text(doc, "agent_sensor.baseline.status") {

@@ -235,6 +235,11 @@ impl<'a> EvalEvent<'a> {
             Field::ProcessTrusted => Value::Bool(process.trusted),
             Field::SyscallDoor => Value::Text(event.door.as_str()),
             Field::RepeatCount => Value::Number(event.repeat as i64),
+            Field::SyscallUnreadable => Value::Bool(event.syscall_flags.unreadable_argument),
+            Field::SyscallKilled => Value::Bool(event.syscall_flags.killed),
+            Field::PeerPid => Value::Number(i64::from(event.annotations.peer.as_ref()?.pid)),
+            Field::PeerName => Value::Text(&event.annotations.peer.as_ref()?.name),
+            Field::PeerInSession => Value::Bool(event.annotations.peer.as_ref()?.in_session),
         })
     }
 

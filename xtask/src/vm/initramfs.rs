@@ -59,6 +59,7 @@ const PROGRAMS: &[&str] = &[
     "test",
     "timeout",
     "touch",
+    "truncate",
     "tr",
     "true",
     "uname",

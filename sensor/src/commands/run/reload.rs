@@ -8,11 +8,12 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::{
     capture::Capture,
+    commands::health::Health,
     commands::{Outputs as Flags, load_rules},
     config::Config,
     output::{self, Outputs},
     pipeline::Pipeline,
-    telemetry::{LossWatch, metrics::ReasonLabels},
+    telemetry::metrics::ReasonLabels,
 };
 
 /// What a reload may change besides the pipeline.
@@ -21,7 +22,7 @@ pub struct Reload<'a> {
     pub capture: &'a mut Capture,
     pub config: &'a mut Config,
     pub flags: &'a Flags,
-    pub loss: &'a mut LossWatch,
+    pub health: &'a mut Health,
 }
 
 impl Reload<'_> {
@@ -80,7 +81,7 @@ impl Reload<'_> {
         if next.outputs != self.config.outputs {
             self.replace_outputs(&output_configs, &next)?;
         }
-        self.loss.set_policy(next.loss_alert.clone());
+        self.health.set_policy(&next.loss_alert);
         warn_about_restart(self.config, &next);
         *self.config = next;
         Ok(())
