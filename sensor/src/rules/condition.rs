@@ -871,8 +871,9 @@ impl<'d> Compiler<'d> {
 
     /// Fields with a fixed set of values reject anything else (`event.action: execve`).
     fn check_enumerated(&mut self, test: &TestAst, file: &str) {
+        let action_names: Vec<&str> = Action::ALL.iter().map(|action| action.as_str()).collect();
         let allowed: &[&str] = match test.field {
-            Field::EventAction => &["exec", "fork", "exit", "open", "connect", "unlink", "rmdir"],
+            Field::EventAction => &action_names,
             Field::EventOutcome => &["success", "failure", "unknown"],
             Field::OpenAccess => &["read", "write", "read-write"],
             Field::NetworkType => &["ipv4", "ipv6", "unix"],
