@@ -6,8 +6,7 @@ mod support;
 
 use std::{net::TcpListener, os::unix::fs::PermissionsExt, path::Path, process::Command};
 
-use serde_json::Value;
-use support::*;
+use support::{scenario::*, *};
 
 #[test]
 fn reading_a_private_key_alerts_and_three_keys_are_a_bulk_read() {
