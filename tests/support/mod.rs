@@ -13,6 +13,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod scenario;
+
 /// True when this test can load eBPF programs. Without root it skips, except in CI (`CI=true`),
 /// where a skip would hide a broken run, so it fails instead.
 pub fn require_root(test: &str) -> bool {
