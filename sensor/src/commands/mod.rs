@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod config;
+pub mod inventory;
 pub mod probe;
 pub mod replay;
 pub mod rules;
