@@ -210,13 +210,29 @@ pub fn exposure(path: &Path, home: &Path, owner: Option<u32>, strict: bool) -> V
     let mode = meta.mode() & 0o777;
     if strict && mode & 0o077 != 0 {
         problems.push(format!("mode {mode:04o} (expected 0600)"));
-    } else if !strict && mode & 0o004 != 0 {
+    } else if !strict && mode & 0o004 != 0 && reachable_by_others(path, home) {
         problems.push(format!("mode {mode:04o} is readable by every user"));
     }
     if let Some(uid) = owner.filter(|uid| *uid != meta.uid()) {
         problems.push(format!("owned by uid {} instead of {uid}", meta.uid()));
     }
     problems
+}
+
+/// Whether other users can walk from `home` down to `path` (every directory on the way has o+x).
+fn reachable_by_others(path: &Path, home: &Path) -> bool {
+    let mut dir = path.parent();
+    while let Some(current) = dir {
+        match fs::metadata(current) {
+            Ok(meta) if meta.mode() & 0o001 != 0 => {}
+            _ => return false,
+        }
+        if current == home || !current.starts_with(home) {
+            break;
+        }
+        dir = current.parent();
+    }
+    true
 }
 
 #[cfg(test)]

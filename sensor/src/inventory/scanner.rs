@@ -129,7 +129,10 @@ impl<'a> Scanner<'a> {
                 return None;
             }
         };
-        self.exposure(agent, path, &catalogue::STATE_FILE_EXPOSED, false);
+        if self.owner.scope == "user" {
+            // Project files are meant to be shared, system settings to be read by everyone.
+            self.exposure(agent, path, &catalogue::STATE_FILE_EXPOSED, false);
+        }
         self.secrets(agent, path, &text);
         Some(text)
     }
