@@ -16,7 +16,6 @@ use crate::{
     inventory::{self, Report, ScanOptions, homes, report::Format},
     output::{self, JsonLines, OutputTarget},
     rules::Severity,
-    telemetry::sensor_alert::now_ns,
 };
 
 /// Exit status when a finding reaches `--fail-on`.
@@ -179,29 +178,11 @@ fn scan(args: &ScanArgs) -> Result<i32> {
     Ok(if failed { EXIT_FINDINGS } else { 0 })
 }
 
-/// ECS documents: records, then findings.
-pub fn documents(report: &Report, context: &SensorContext) -> Vec<(Option<Severity>, Vec<u8>)> {
-    let now = now_ns();
-    let mut number = 0;
-    let mut lines = Vec::with_capacity(report.records.len() + report.findings.len());
-    for record in &report.records {
-        number += 1;
-        let doc = inventory::report::ecs::record(record, context, now, number);
-        lines.push((None, serde_json::to_vec(&doc).unwrap_or_default()));
-    }
-    for finding in &report.findings {
-        number += 1;
-        let doc = inventory::report::ecs::finding(finding, context, now, number);
-        lines.push((Some(finding.severity), serde_json::to_vec(&doc).unwrap_or_default()));
-    }
-    lines
-}
-
 fn write(report: &Report, format: Format, target: OutputTarget) -> Result<()> {
     let mut out = JsonLines::open(target)?;
     match format {
         Format::Jsonl => {
-            for (_, line) in documents(report, &SensorContext::current()) {
+            for (_, line) in inventory::report::ecs::documents(report, &SensorContext::current()) {
                 out.write_line(&line)?;
             }
         }
@@ -222,7 +203,7 @@ fn write(report: &Report, format: Format, target: OutputTarget) -> Result<()> {
 fn send(report: &Report, config: &Config) -> Result<()> {
     let mut outputs = output::Outputs::open(&config.outputs, &config.state_dir)?;
     let mut failed = 0;
-    for (severity, line) in documents(report, &SensorContext::current()) {
+    for (severity, line) in inventory::report::ecs::documents(report, &SensorContext::current()) {
         let delivery = match severity {
             Some(severity) => outputs.write_alert(&line, severity),
             None => outputs.write_event(&line),

@@ -15,6 +15,7 @@ pub mod advisories;
 pub mod agents;
 pub mod catalogue;
 pub mod content;
+pub mod daemon;
 pub mod files;
 pub mod homes;
 pub mod hosts;

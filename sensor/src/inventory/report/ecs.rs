@@ -6,8 +6,38 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     event::ecs::{ECS_VERSION, SensorContext, rfc3339},
-    inventory::model::{Finding, Owned, Owner, Record},
+    inventory::model::{Finding, Owned, Owner, Record, Report},
+    rules::Severity,
+    telemetry::sensor_alert::now_ns,
 };
+
+/// Every record (as an event) then every finding (as an alert of its severity), serialized.
+pub fn documents(report: &Report, context: &SensorContext) -> Vec<(Option<Severity>, Vec<u8>)> {
+    numbered_documents(report, context, &mut 0)
+}
+
+/// [`documents`], numbering `event.id`s on from `number` (a daemon sends several batches).
+pub fn numbered_documents(
+    report: &Report,
+    context: &SensorContext,
+    number: &mut u64,
+) -> Vec<(Option<Severity>, Vec<u8>)> {
+    let now = now_ns();
+    let mut lines = Vec::with_capacity(report.records.len() + report.findings.len());
+    for owned in &report.records {
+        *number += 1;
+        lines.push((
+            None,
+            serde_json::to_vec(&record(owned, context, now, *number)).unwrap_or_default(),
+        ));
+    }
+    for found in &report.findings {
+        *number += 1;
+        let doc = finding(found, context, now, *number);
+        lines.push((Some(found.severity), serde_json::to_vec(&doc).unwrap_or_default()));
+    }
+    lines
+}
 
 pub const RULESET: &str = "agent-sensor-inventory";
 pub const DATASET: &str = "agent_sensor.inventory";
