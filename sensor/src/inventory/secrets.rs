@@ -117,6 +117,11 @@ mod tests {
     }
 
     #[test]
+    fn every_pattern_compiles() {
+        assert_eq!(COMPILED.len(), PATTERNS.len());
+    }
+
+    #[test]
     fn ordinary_text_has_no_keys() {
         assert!(scan("sk-short and task-ant-foo and AKIA lowercase akia0000000000000000").is_empty());
         assert!(scan("model = \"gpt-5\"\napproval_policy = \"on-request\"").is_empty());
