@@ -189,7 +189,8 @@ impl<'a> Scanner<'a> {
         let uid = if self.is_project() { None } else { self.owner.uid };
         let problems = files::exposure(path, &self.base.clone(), uid, strict);
         if !problems.is_empty() {
-            self.finding(Finding::new(check, path, format!("{} {}", path.display(), problems.join(", "))).agent(agent));
+            let name = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+            self.finding(Finding::new(check, path, format!("{name}: {}", problems.join(", "))).agent(agent));
         }
     }
 
