@@ -13,7 +13,7 @@ use crate::{
     cli::StateArgs,
     config::Config,
     event::ecs::SensorContext,
-    inventory::{self, Report, ScanOptions, homes, report::Format},
+    inventory::{self, Report, ScanOptions, homes, report::Format, signatures},
     output::{self, JsonLines, OutputTarget},
     rules::Severity,
 };
@@ -28,6 +28,18 @@ pub enum InventoryCommand {
     /// The OSV advisory database the scan matches installed versions against.
     #[command(subcommand)]
     Advisories(AdvisoriesCommand),
+    /// Signature packs (YAML) that add poisoning phrases and key patterns.
+    #[command(subcommand)]
+    Signatures(SignaturesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignaturesCommand {
+    /// Check packs; every problem with its file, line and column.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +88,9 @@ pub struct ScanArgs {
     /// OSV advisories (a file or directory). Default: `<state_dir>/inventory/advisories` when present.
     #[arg(long, value_name = "PATH")]
     pub advisories: Option<PathBuf>,
+    /// A signature pack adding poisoning phrases and key patterns (repeatable; docs/inventory.md).
+    #[arg(long = "signatures", value_name = "FILE")]
+    pub signatures: Vec<PathBuf>,
     /// Where /etc, /usr and /proc are (for scanning a mounted image).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -102,6 +117,23 @@ pub fn run(command: InventoryCommand) -> Result<i32> {
             println!("imported {count} advisories into {}", path.display());
             Ok(0)
         }
+        InventoryCommand::Signatures(SignaturesCommand::Check { paths }) => Ok(match signatures::load(&paths) {
+            Ok(loaded) => {
+                println!(
+                    "ok: {} phrases, {} key patterns, in {} packs",
+                    loaded.phrases.len(),
+                    loaded.keys.len(),
+                    loaded.files.len()
+                );
+                0
+            }
+            Err(problems) => {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                1
+            }
+        }),
     }
 }
 
@@ -145,6 +177,20 @@ pub fn options(args: &ScanArgs, config: &Config) -> Result<ScanOptions> {
 
 fn scan(args: &ScanArgs) -> Result<i32> {
     let config = Config::load(args.config.as_deref())?;
+    let packs: Vec<PathBuf> = config
+        .inventory
+        .signatures
+        .iter()
+        .chain(&args.signatures)
+        .cloned()
+        .collect();
+    match signatures::load(&packs) {
+        Ok(loaded) => signatures::install(loaded),
+        Err(problems) => {
+            let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::bail!("the signature packs have problems:\n{}", shown.join("\n"));
+        }
+    }
     let options = options(args, &config)?;
     let show_progress = std::io::stderr().is_terminal();
     let mut progress = |place: &str| {

@@ -193,7 +193,7 @@ impl Config {
             },
             metrics: file.metrics,
             loss_alert: file.loss_alert,
-            inventory: file.inventory,
+            inventory: file.inventory.relative_to(base),
             source: Some(path.to_path_buf()),
         })
     }

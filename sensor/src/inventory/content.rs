@@ -112,7 +112,8 @@ static BLOB: LazyLock<Option<Regex>> =
 /// Every poisoning hit in `text`.
 pub fn scan(text: &str) -> Vec<Hit> {
     let mut hits = Vec::new();
-    for (check, regex) in PHRASES.iter() {
+    let extra = super::signatures::with(|signatures| signatures.phrases.clone());
+    for (check, regex) in PHRASES.iter().chain(&extra) {
         if hits.iter().any(|hit: &Hit| hit.check == *check) {
             continue;
         }

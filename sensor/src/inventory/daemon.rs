@@ -40,6 +40,8 @@ pub struct InventoryConfig {
     pub projects: Vec<PathBuf>,
     /// Model endpoint hosts that are not findings.
     pub allow_hosts: Vec<String>,
+    /// Signature packs adding phrases and key patterns (also read by `inventory scan`).
+    pub signatures: Vec<PathBuf>,
 }
 
 impl Default for InventoryConfig {
@@ -51,7 +53,25 @@ impl Default for InventoryConfig {
             homes: None,
             projects: Vec::new(),
             allow_hosts: Vec::new(),
+            signatures: Vec::new(),
         }
+    }
+}
+
+impl InventoryConfig {
+    /// Relative paths are relative to `base` (the configuration file's directory).
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        let rebase = |paths: &mut Vec<PathBuf>| {
+            for path in paths.iter_mut() {
+                *path = base.join(&*path);
+            }
+        };
+        if let Some(homes) = self.homes.as_mut() {
+            rebase(homes);
+        }
+        rebase(&mut self.projects);
+        rebase(&mut self.signatures);
+        self
     }
 }
 
@@ -78,6 +98,14 @@ impl InventoryTask {
     pub fn start(config: &InventoryConfig, state_dir: &Path, context: SensorContext) -> Option<Self> {
         if !config.enabled {
             return None;
+        }
+        match super::signatures::load(&config.signatures) {
+            Ok(loaded) => super::signatures::install(loaded),
+            Err(problems) => {
+                for problem in problems {
+                    tracing::error!(%problem, "inventory: signature pack not used");
+                }
+            }
         }
         let homes = match &config.homes {
             Some(dirs) => dirs.iter().filter_map(|dir| homes::of_dir(dir).ok()).collect(),

@@ -8,7 +8,7 @@
 //!
 //! - [`homes`]: whose homes to read; [`versions`]: installed agents and versions;
 //! - [`agents`]: one module per agent family; [`mcp`], [`skills`], [`content`], [`secrets`],
-//!   [`hosts`]: what each finding looks at; [`listeners`]: model servers on this machine;
+//!   [`hosts`]: what each finding looks at; [`signatures`]: packs that add phrases and key patterns; [`listeners`]: model servers on this machine;
 //! - [`advisories`]: OSV advisories the user imports; [`report`]: ECS, JSON, SARIF and table forms.
 
 pub mod advisories;
@@ -25,6 +25,7 @@ pub mod model;
 pub mod report;
 pub mod scanner;
 pub mod secrets;
+pub mod signatures;
 pub mod skills;
 pub mod versions;
 

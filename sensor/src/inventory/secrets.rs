@@ -40,8 +40,12 @@ pub struct Match {
 
 /// Every key in `text`, once per value, in order.
 pub fn scan(text: &str) -> Vec<Match> {
+    super::signatures::with(|signatures| scan_with(text, &signatures.keys))
+}
+
+fn scan_with(text: &str, extra: &[(&'static str, Regex, usize)]) -> Vec<Match> {
     let mut found: Vec<(usize, usize, Match)> = Vec::new();
-    for (kind, regex, marker) in COMPILED.iter() {
+    for (kind, regex, marker) in COMPILED.iter().chain(extra) {
         for hit in regex.find_iter(text) {
             if found
                 .iter()
@@ -84,13 +88,15 @@ fn describe(kind: &'static str, value: &str, marker: usize) -> SecretRef {
 
 /// `text` with every key replaced by its prefix and `…`, for excerpts.
 pub fn redact(text: &str) -> String {
-    let mut out = text.to_string();
-    for (kind, regex, marker) in COMPILED.iter() {
-        out = regex
-            .replace_all(&out, |caps: &regex::Captures| describe(kind, &caps[0], *marker).prefix)
-            .into_owned();
-    }
-    out
+    super::signatures::with(|signatures| {
+        let mut out = text.to_string();
+        for (kind, regex, marker) in COMPILED.iter().chain(&signatures.keys) {
+            out = regex
+                .replace_all(&out, |caps: &regex::Captures| describe(kind, &caps[0], *marker).prefix)
+                .into_owned();
+        }
+        out
+    })
 }
 
 #[cfg(test)]
