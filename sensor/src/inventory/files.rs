@@ -11,8 +11,9 @@ use std::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Files larger than this are hashed but not read as text.
-pub const MAX_TEXT_BYTES: u64 = 4 << 20;
+/// Files larger than this are not read as text (`~/.claude.json` keeps history and grows to a
+/// few MB).
+pub const MAX_TEXT_BYTES: u64 = 32 << 20;
 
 /// Why a file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +50,23 @@ fn io_error(path: &Path, source: std::io::Error) -> ReadError {
     }
 }
 
+/// The first `limit` bytes of a file.
+pub fn read_head(path: &Path, limit: usize) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(limit);
+    fs::File::open(path)
+        .ok()?
+        .take(limit as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    Some(head)
+}
+
 /// Parses JSON that may carry comments and trailing commas (JSONC: VS Code, OpenCode, Gemini).
 pub fn parse_json(text: &str, path: &Path) -> Result<Value, ReadError> {
+    // Plain JSON (most files, and the large ones) needs no copy.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     serde_json::from_str(&strip_jsonc(text)).map_err(|error| ReadError::Parse {
         path: path.display().to_string(),
         message: format!("line {}: {error}", error.line()),

@@ -297,11 +297,11 @@ impl<'a> Scanner<'a> {
             self.finding(finding.agent(agent));
         }
         for file in files::walk(dir, 4, 200) {
-            let bytes = match std::fs::read(&file) {
-                Ok(bytes) if bytes.len() as u64 <= files::MAX_TEXT_BYTES => bytes,
-                _ => continue,
+            // The head tells binaries (of any size) from text; text is read whole up to the cap.
+            let Some(head) = files::read_head(&file, 8192) else {
+                continue;
             };
-            if let Some(kind) = content::binary_kind(&bytes) {
+            if let Some(kind) = content::binary_kind(&head) {
                 self.finding(
                     Finding::new(
                         &catalogue::SKILL_BINARY,
@@ -312,7 +312,14 @@ impl<'a> Scanner<'a> {
                 );
                 continue;
             }
-            let text = String::from_utf8_lossy(&bytes);
+            let text = match files::read_text(&file) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(error) => {
+                    self.problem(error);
+                    continue;
+                }
+            };
             self.seen.insert(file.clone());
             self.secrets(agent, &file, &text);
             self.poisoning(agent, &file, &text);
