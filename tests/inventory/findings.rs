@@ -431,3 +431,35 @@ fn secrets_are_shown_by_prefix_and_hash_only() {
     let all = serde_json::to_string(&report).expect("json");
     assert!(!all.contains(&key), "the key leaked into the report");
 }
+
+/// Settings and credential stores that are symlinks out of the home are findings; a symlink that
+/// stays inside the home is not.
+#[test]
+fn symlinks_out_of_the_home() {
+    let fixture = Fixture::new();
+    let outside = fixture.put("elsewhere/settings.json", "{}");
+    fixture.put("~/.claude/keep", "");
+    std::os::unix::fs::symlink(&outside, fixture.path("~/.claude/settings.json")).expect("symlink");
+    let inside = fixture.put("~/dotfiles/config.toml", "model = \"o3\"\n");
+    std::os::unix::fs::symlink(&inside, fixture.path("~/.codex/config.toml")).unwrap_or_else(|_| {
+        std::fs::create_dir_all(fixture.path("~/.codex")).expect("mkdir");
+        std::os::unix::fs::symlink(&inside, fixture.path("~/.codex/config.toml")).expect("symlink");
+    });
+    let store = fixture.put("elsewhere/auth.json", "{}");
+    fixture.chmod("elsewhere/auth.json", 0o600);
+    std::os::unix::fs::symlink(&store, fixture.path("~/.codex/auth.json")).expect("symlink");
+    let report = fixture.scan();
+    let files = |id: &str| -> Vec<std::path::PathBuf> {
+        report
+            .findings
+            .iter()
+            .filter(|finding| finding.check.id == id)
+            .map(|finding| finding.file.clone())
+            .collect()
+    };
+    assert_eq!(
+        files("config-state-file-exposed"),
+        [fixture.path("~/.claude/settings.json")]
+    );
+    assert_eq!(files("secret-store-exposed"), [fixture.path("~/.codex/auth.json")]);
+}

@@ -95,6 +95,14 @@ fn mcp_servers_from_each_shape() {
     );
     fixture.put("~/.config/goose/config.yaml", "extensions:\n  dev:\n    type: builtin\n    enabled: true\n  fetch:\n    type: stdio\n    cmd: uvx\n    args: [mcp-server-fetch==1.0.0]\n    enabled: true\n");
     fixture.put(
+        "~/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
+        r#"{"mcpServers": {"cl": {"command": "cl-mcp", "autoApprove": []}}}"#,
+    );
+    fixture.put(
+        "~/.qwen/settings.json",
+        r#"{"mcpServers": {"qw": {"command": "qw-mcp"}}}"#,
+    );
+    fixture.put(
         "~/.config/opencode/opencode.json",
         r#"{"mcp": {"oc": {"type": "local", "command": ["oc-mcp", "--x"]}}}"#,
     );
@@ -120,6 +128,8 @@ fn mcp_servers_from_each_shape() {
         ("continue", "cont", Transport::Stdio),
         ("goose", "fetch", Transport::Stdio),
         ("opencode", "oc", Transport::Stdio),
+        ("cline", "cl", Transport::Stdio),
+        ("qwen-code", "qw", Transport::Stdio),
     ] {
         assert!(servers.contains(&expected), "{expected:?} missing from {servers:?}");
     }
