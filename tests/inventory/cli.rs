@@ -5,7 +5,10 @@ use std::{path::Path, process::Command};
 
 use serde_json::Value;
 
-use super::fixture::{Fixture, anthropic_key, github_key};
+use super::{
+    fixture::{Fixture, anthropic_key, github_key},
+    support::{self, require_root},
+};
 
 fn sensor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_agent-sensor"))
@@ -121,38 +124,63 @@ fn fail_on_sets_the_exit_status() {
     );
 }
 
-/// A scan makes no IP socket at all (strace sees every socket call of the process tree).
+/// A scan contacts nothing: under `watch` (the sensor's own kernel view) its process tree makes
+/// no IP connection, and under strace, when installed, no IP or netlink socket at all.
 #[test]
 fn a_scan_opens_no_network_socket() {
+    if !require_root("inventory network e2e") {
+        return;
+    }
     let fixture = risky();
     fixture.put(
         "~/.claude.json",
         r#"{"mcpServers": {"r": {"type": "http", "url": "http://192.0.2.1/mcp"}}}"#,
     );
+    let out = fixture.dir().join("out.jsonl");
+    let command = format!(
+        "{} inventory scan --format jsonl -o {} --home {} --project {} --root {}",
+        env!("CARGO_BIN_EXE_agent-sensor"),
+        out.display(),
+        fixture.home().display(),
+        fixture.project().display(),
+        fixture.root().display()
+    );
+    let events_path = fixture.dir().join("events.jsonl");
+    let output = support::watch(&events_path, &[], &command);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let events = support::read_events(&events_path);
+    let reads = events
+        .iter()
+        .filter(|e| support::action(e) == "open")
+        .filter(|e| support::str_field(e, "file.path").starts_with(&fixture.home().display().to_string()))
+        .count();
+    assert!(
+        reads > 0,
+        "the scan's reads of the home are seen (the watch saw the scan)"
+    );
+    let ip: Vec<&Value> = events
+        .iter()
+        .filter(|e| support::action(e) == "connect" && support::str_field(e, "network.type") != "unix")
+        .collect();
+    assert!(ip.is_empty(), "the scan connected: {ip:?}");
+    assert!(std::fs::metadata(&out).is_ok_and(|meta| meta.len() > 0));
+
     let trace = fixture.dir().join("trace");
-    let status = Command::new("strace")
+    let Ok(status) = Command::new("strace")
         .args(["-f", "-qq", "-e", "trace=socket,connect,sendto,sendmsg", "-o"])
         .arg(&trace)
-        .arg(env!("CARGO_BIN_EXE_agent-sensor"))
-        .args(["inventory", "scan", "--format", "jsonl", "-o"])
-        .arg(fixture.dir().join("out.jsonl"))
-        .arg("--home")
-        .arg(fixture.home())
-        .arg("--project")
-        .arg(fixture.project())
-        .arg("--root")
-        .arg(fixture.root())
-        .env("AGENT_SENSOR_STATE_DIR", fixture.dir().join("state"))
+        .args(["bash", "-c", &command])
         .status()
-        .expect("strace is installed (apt-get install strace)");
+    else {
+        return; // strace is not installed: the kernel's view above is the check
+    };
     assert!(status.success());
     let calls = std::fs::read_to_string(&trace).expect("trace");
-    let ip: Vec<_> = calls
+    let sockets: Vec<_> = calls
         .lines()
         .filter(|line| line.contains("AF_INET") || line.contains("AF_NETLINK"))
         .collect();
-    assert!(ip.is_empty(), "the scan used the network:\n{}", ip.join("\n"));
-    assert!(std::fs::metadata(fixture.dir().join("out.jsonl")).is_ok_and(|meta| meta.len() > 0));
+    assert!(sockets.is_empty(), "the scan opened sockets:\n{}", sockets.join("\n"));
 }
 
 #[test]
