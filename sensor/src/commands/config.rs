@@ -42,6 +42,9 @@ pub fn check(path: Option<&Path>) -> i32 {
     {
         problems.push(format!("geo.database {} does not exist", database.display()));
     }
+    if let Err(errors) = crate::inventory::signatures::load(&config.inventory.signatures) {
+        problems.extend(errors.iter().map(ToString::to_string));
+    }
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("{problem}");

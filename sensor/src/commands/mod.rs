@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod config;
 pub mod health;
+pub mod inventory;
 pub mod probe;
 pub mod replay;
 pub mod rules;

@@ -99,6 +99,8 @@ struct ConfigFile {
     metrics: crate::telemetry::MetricsConfig,
     #[serde(default)]
     loss_alert: crate::telemetry::LossPolicy,
+    #[serde(default)]
+    inventory: crate::inventory::daemon::InventoryConfig,
 }
 
 /// The configuration in effect.
@@ -121,6 +123,8 @@ pub struct Config {
     pub control: crate::control::ControlConfig,
     pub metrics: crate::telemetry::MetricsConfig,
     pub loss_alert: crate::telemetry::LossPolicy,
+    /// The daemon's inventory scans (docs/inventory.md).
+    pub inventory: crate::inventory::daemon::InventoryConfig,
     /// The file this came from (`None`: built-in defaults).
     pub source: Option<PathBuf>,
 }
@@ -141,6 +145,7 @@ impl Config {
             control: crate::control::ControlConfig::default(),
             metrics: crate::telemetry::MetricsConfig::default(),
             loss_alert: crate::telemetry::LossPolicy::default(),
+            inventory: Default::default(),
             source: None,
         })
     }
@@ -188,6 +193,7 @@ impl Config {
             },
             metrics: file.metrics,
             loss_alert: file.loss_alert,
+            inventory: file.inventory.relative_to(base),
             source: Some(path.to_path_buf()),
         })
     }
