@@ -134,14 +134,7 @@ impl Serialize for EcsEvent<'_> {
             },
         )?;
         if let Some(file) = file {
-            doc.serialize_field(
-                "file",
-                &FileFields {
-                    path: &file.path,
-                    name: file.name(),
-                    directory: file.directory(),
-                },
-            )?;
+            doc.serialize_field("file", &FileFields::of(file))?;
         }
         if let Some(destination) = destination {
             doc.serialize_field(
@@ -290,6 +283,100 @@ struct FileFields<'a> {
     path: &'a str,
     name: &'a str,
     directory: &'a str,
+    /// The inode and device the kernel saw (ECS keywords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    /// A symbolic link's target, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_path: Option<&'a str>,
+    /// chmod's new mode, chown's new owner (octal, numeric ids: ECS keywords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<String>,
+}
+
+impl<'a> FileFields<'a> {
+    fn of(file: &'a super::FileDetail) -> Self {
+        use super::FileChange as C;
+        let identity = file.identity.filter(|identity| identity.ino != 0);
+        let mut fields = Self {
+            path: &file.path,
+            name: file.name(),
+            directory: file.directory(),
+            inode: identity.map(|identity| identity.ino.to_string()),
+            device: identity.map(|identity| format!("{}:{}", identity.dev >> 20, identity.dev & 0xfffff)),
+            target_path: None,
+            mode: None,
+            uid: None,
+            gid: None,
+        };
+        match &file.change {
+            C::Symlink { target } => fields.target_path = Some(target),
+            C::Chmod { mode } | C::Mkdir { mode } => fields.mode = Some(format!("{:04o}", mode & 0o7777)),
+            C::Chown { uid, gid } => {
+                fields.uid = uid.map(|uid| uid.to_string());
+                fields.gid = gid.map(|gid| gid.to_string());
+            }
+            _ => {}
+        }
+        fields
+    }
+}
+
+/// `agent_sensor.file`: what a file operation did beyond its path.
+#[derive(Serialize, Default)]
+struct FileChangeFields<'a> {
+    /// A rename's or hard link's old name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original: Option<OriginalPath<'a>>,
+    /// An open that created the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    created: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncate_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xattr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount: Option<MountFields<'a>>,
+}
+
+#[derive(Serialize)]
+struct OriginalPath<'a> {
+    path: &'a str,
+}
+
+#[derive(Serialize)]
+struct MountFields<'a> {
+    source: &'a str,
+    fstype: &'a str,
+    flags: u64,
+}
+
+impl<'a> FileChangeFields<'a> {
+    fn of(change: &'a super::FileChange) -> Option<Self> {
+        use super::FileChange as C;
+        let mut fields = Self::default();
+        match change {
+            C::From { original } => fields.original = Some(OriginalPath { path: original }),
+            C::Created => fields.created = true,
+            C::Truncate { length } => fields.truncate_length = Some(*length),
+            C::Xattr { name } => fields.xattr = Some(name),
+            C::Mount { source, fstype, flags } => {
+                fields.mount = Some(MountFields {
+                    source,
+                    fstype,
+                    flags: *flags,
+                })
+            }
+            _ => return None,
+        }
+        Some(fields)
+    }
 }
 
 #[derive(Serialize)]
@@ -482,6 +569,8 @@ struct SensorFields<'a> {
     call: Option<CallFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     peer: Option<&'a super::peer::PeerInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<FileChangeFields<'a>>,
 }
 
 #[derive(Serialize)]
@@ -567,6 +656,7 @@ impl<'a> SensorFields<'a> {
             baseline: event.annotations.baseline.as_deref().map(BaselineFields::of),
             repeat: (event.repeat > 1).then_some(RepeatFields { count: event.repeat }),
             peer: event.annotations.peer.as_ref(),
+            file: None,
             call: (event.door != super::Door::Syscall || event.syscall_flags != super::SyscallFlags::default()).then(
                 || CallFields {
                     door: event.door.as_str(),
@@ -580,6 +670,7 @@ impl<'a> SensorFields<'a> {
                 fields.syscall = Some(file.syscall.name());
                 fields.path_argument = Some(&file.path_argument);
                 fields.dirfd = Some(file.dirfd);
+                fields.file = FileChangeFields::of(&file.change);
                 fields.path_truncated = file.truncated.then_some(true);
                 if event.action == Action::Open {
                     let access = open_flags::Access::of(file.flags);
