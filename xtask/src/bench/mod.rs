@@ -5,7 +5,10 @@
 //! - `sensor`: running the daemon or `watch`, reading its totals and alerts; `procfs`: CPU and
 //!   memory of processes; `auditd`: installing, configuring and cleaning up auditd;
 //! - `engine`: criterion engine throughput and heap per process and session (sensor/benches);
-//! - `overhead`: the syscall loops in each variant; `load`: the load test;
+//! - `variants`: launching a workload with no sensor, untracked, tracked (alerts only) or tracked
+//!   with the audit trail, and their rotating order;
+//! - `overhead`: the syscall loops in each variant; `realistic`: builds, tests, git, copying,
+//!   reading and processes in each variant; `load`: the load test;
 //! - `report`: the table on the terminal and docs/benchmarks.md; `stats`, `machine`: helpers.
 
 mod auditd;
@@ -15,10 +18,14 @@ mod load;
 mod machine;
 mod overhead;
 mod procfs;
+mod realistic;
 mod report;
 mod report_notes;
+mod report_realistic;
 mod sensor;
 mod stats;
+mod targets;
+mod variants;
 pub mod workload;
 
 use std::{
@@ -62,6 +69,7 @@ pub struct Options {
 pub enum Part {
     Engine,
     Overhead,
+    Realistic,
     Load,
 }
 
@@ -79,6 +87,11 @@ pub struct Settings {
     pub loop_limit_seconds: f64,
     /// Seconds of each load phase.
     pub load_seconds: f64,
+    /// Rounds of the realistic work (each sensor variant once per round, in rotating order).
+    pub realistic_rounds: usize,
+    /// Pause before and after each timed piece of realistic work.
+    pub realistic_pause_ms: u64,
+    pub realistic_scale: realistic::Scale,
     pub criterion_warm_up: f64,
     pub criterion_measurement: f64,
 }
@@ -93,6 +106,9 @@ impl Settings {
                 loop_seconds: 0.25,
                 loop_limit_seconds: 3.0,
                 load_seconds: 3.0,
+                realistic_rounds: 1,
+                realistic_pause_ms: 100,
+                realistic_scale: realistic::Scale::small(),
                 criterion_warm_up: 0.5,
                 criterion_measurement: 1.0,
             }
@@ -106,6 +122,10 @@ impl Settings {
                 loop_seconds: 0.5,
                 loop_limit_seconds: 3.0,
                 load_seconds: 30.0,
+                // Four variants: four rounds put each in each slot once.
+                realistic_rounds: 4,
+                realistic_pause_ms: 300,
+                realistic_scale: realistic::Scale::full(),
                 criterion_warm_up: 1.0,
                 criterion_measurement: 5.0,
             }
@@ -144,6 +164,7 @@ pub struct Results {
     pub settings: Settings,
     pub engine: Outcome<engine::Engine>,
     pub overhead: Outcome<overhead::Overhead>,
+    pub realistic: Outcome<realistic::Realistic>,
     pub load: Outcome<Vec<load::LoadPhase>>,
     /// What an idle `watch` keeps resident (measured with the load).
     pub idle_memory: Outcome<load::IdleMemory>,
@@ -230,6 +251,21 @@ pub fn run(options: &Options) -> Result<()> {
         Outcome::Skipped
     };
     let stage = Instant::now();
+    let realistic = if wants(Part::Realistic) {
+        let plan = realistic::Plan {
+            pieces: realistic::Piece::ALL.to_vec(),
+            scale: settings.realistic_scale,
+            sources: realistic::Sources::host(),
+            rounds: settings.realistic_rounds,
+            pause_ms: settings.realistic_pause_ms,
+        };
+        let measured = Outcome::from(realistic::measure(&env, &plan, &env::target_dir().join("bench")));
+        timed("the realistic work", stage);
+        measured
+    } else {
+        Outcome::Skipped
+    };
+    let stage = Instant::now();
     let (load, idle_memory) = if wants(Part::Load) {
         let idle = Outcome::from(load::idle_memory(&env));
         let measured = Outcome::from(load::measure(&env, &settings));
@@ -243,6 +279,7 @@ pub fn run(options: &Options) -> Result<()> {
         settings,
         engine,
         overhead,
+        realistic,
         load,
         idle_memory,
         load_average: (load_before, machine::load_average()),
@@ -255,6 +292,7 @@ pub fn run(options: &Options) -> Result<()> {
     let failed = [
         matches!(results.engine, Outcome::Failed(_)),
         matches!(results.overhead, Outcome::Failed(_)),
+        matches!(results.realistic, Outcome::Failed(_)),
         matches!(results.load, Outcome::Failed(_)),
     ]
     .contains(&true);

@@ -119,8 +119,19 @@ pub struct Sensor {
 impl Sensor {
     /// Starts the daemon and waits until its programs are attached.
     pub fn daemon(binary: &Path, isolation: &Isolation, alerts: &Path, cwd: &Path) -> Result<Self> {
+        Self::daemon_with_env(binary, isolation, alerts, cwd, &[])
+    }
+
+    /// [`Sensor::daemon`] with more environment (allocator settings).
+    pub fn daemon_with_env(
+        binary: &Path,
+        isolation: &Isolation,
+        alerts: &Path,
+        cwd: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> Result<Self> {
         let mut command = Command::new(binary);
-        command.arg("run");
+        command.arg("run").envs(extra_env.iter().copied());
         isolation.apply(&mut command);
         command
             .arg("--alerts")
