@@ -14,6 +14,7 @@
 mod auditd;
 mod engine;
 mod env;
+pub mod lab;
 mod load;
 mod machine;
 mod overhead;
@@ -63,6 +64,14 @@ pub struct Options {
     /// Run only these parts (repeatable). Default: all.
     #[arg(long = "only", value_enum)]
     pub only: Vec<Part>,
+    /// Measure in the kernel lab instead: boot each lab kernel in QEMU with the release sensor,
+    /// run the micro loops and the realistic work that needs no compiler inside, and write
+    /// docs/benchmarks-lab.md (with --quick, target/bench/benchmarks-lab-quick.md).
+    #[arg(long)]
+    pub lab: bool,
+    /// With --lab: a kernel version to boot (repeatable): 6.1, 6.12. Default: both.
+    #[arg(long = "kernel", value_name = "VERSION", requires = "lab")]
+    pub kernels: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -174,7 +183,20 @@ pub struct Results {
     pub total: Duration,
 }
 
+/// `cargo build --release` with `args` (packages and targets), in the workspace.
+fn build_release(args: &[&str]) -> Result<()> {
+    cmd::run(
+        Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args(["build", "--release"])
+            .args(args),
+    )
+}
+
 pub fn run(options: &Options) -> Result<()> {
+    if options.lab {
+        return lab::run(options);
+    }
     let started = Instant::now();
     if !cmd::is_root() {
         bail!(
@@ -192,12 +214,7 @@ pub fn run(options: &Options) -> Result<()> {
         .context("creating a directory for the bench binaries")?;
     if !options.no_build {
         setup::run()?;
-        cmd::run(Command::new(env!("CARGO")).current_dir(workspace()).args([
-            "build",
-            "--release",
-            "--package",
-            "xtask",
-        ]))?;
+        build_release(&["--package", "xtask"])?;
     }
     let benches = if wants(Part::Engine) {
         // Building the sensor is not optional; with --no-build only the benches are built, and
@@ -206,14 +223,7 @@ pub fn run(options: &Options) -> Result<()> {
         Some(if options.no_build { built } else { Ok(built?) })
     } else {
         if !options.no_build {
-            cmd::run(Command::new(env!("CARGO")).current_dir(workspace()).args([
-                "build",
-                "--release",
-                "--package",
-                "agent-sensor",
-                "--bin",
-                "agent-sensor",
-            ]))?;
+            build_release(&["--package", "agent-sensor", "--bin", "agent-sensor"])?;
         }
         None
     };

@@ -46,10 +46,6 @@ impl Piece {
         }
     }
 
-    pub fn parse(name: &str) -> Option<Piece> {
-        Piece::ALL.into_iter().find(|piece| piece.name() == name)
-    }
-
     /// Whether the piece needs a compiler (the kernel lab's guest has none).
     pub fn needs_compiler(self) -> bool {
         matches!(self, Piece::CBuild | Piece::RustBuild)
