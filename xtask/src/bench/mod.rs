@@ -124,8 +124,8 @@ impl Settings {
         } else {
             Self {
                 quick,
-                // About four minutes of measuring, so that setup, builds and all fit in fifteen
-                // on a fresh two-core machine (building from scratch takes six to seven minutes there).
+                // Four variants in phase 1: four rounds put each in each slot once. The loops take
+                // about five minutes and the realistic work about as long again.
                 rounds: 4,
                 calibrate_seconds: 0.3,
                 loop_seconds: 0.5,

@@ -139,7 +139,7 @@ impl Sensor {
             .current_dir(cwd)
             .stdout(Stdio::null());
         let mut sensor = Self::spawn(command, false)?;
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if sensor.log_contains("agent sensor started") {
                 return Ok(sensor);
@@ -150,7 +150,7 @@ impl Sensor {
             }
             if Instant::now() > deadline {
                 let _ = sensor.stop();
-                bail!("the daemon did not start within two minutes");
+                bail!("the daemon did not start within five minutes");
             }
             thread::sleep(Duration::from_millis(20));
         }

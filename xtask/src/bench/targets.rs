@@ -19,6 +19,7 @@ pub const DROPS: &str = "Drops at 200,000 events/s";
 pub const LATENCY: &str = "Alert latency p99";
 pub const PEAK_RSS: &str = "Peak RSS (load test)";
 pub const IDLE_RSS: &str = "Idle RSS";
+pub const LAB: &str = "Kernel lab (6.1, 6.12)";
 
 /// The paced rates of the load test: 100,000/s for latency, 200,000/s for drops.
 pub const LATENCY_RATE: u64 = 100_000;
@@ -211,6 +212,13 @@ pub fn targets(results: &Results) -> Vec<Target> {
                 bytes(idle.default.bpf_maps as f64)
             )
         }),
+    });
+    list.push(Target {
+        name: LAB,
+        goal: "the same figures, as ratios within the guest, per capture backend",
+        measured: "docs/benchmarks-lab.md".into(),
+        met: None,
+        note: "measured apart, by `cargo xtask bench --lab`".into(),
     });
     list
 }
