@@ -123,7 +123,7 @@ pub fn markdown(out: &mut String, results: &Results) {
             .iter()
             .map(|variant| variant.label())
             .collect::<Vec<_>>()
-            .join(", "),
+            .join("; "),
         realistic.rounds,
         if realistic.rounds == 1 { "" } else { "s" }
     );

@@ -103,7 +103,14 @@ pub fn run(options: &Options) -> Result<()> {
             let console = fs::read_to_string(log_dir.join("console.log")).unwrap_or_default();
             let lines = parse(&console);
             let done = lines.iter().any(|line| line["section"] == "done");
-            let error = (!outcome.passed() || !done).then(|| outcome.describe());
+            let failed_parts = lines.iter().filter(|line| line.get("error").is_some()).count();
+            let error = if !outcome.passed() || !done {
+                Some(outcome.describe())
+            } else if failed_parts > 0 {
+                Some(format!("{failed_parts} part(s) of the guest's bench failed"))
+            } else {
+                None
+            };
             boots.push(Boot {
                 version: kernel.version.clone(),
                 release: kernel.release.clone(),

@@ -29,6 +29,7 @@ fn ratio(line: &Value) -> String {
 
 fn base(line: &Value, section: &str) -> String {
     match (line["base"].as_f64(), section) {
+        (Some(ns), "micro") if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
         (Some(ns), "micro") if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
         (Some(ns), "micro") => format!("{ns:.0} ns"),
         (Some(seconds), _) => format!("{seconds:.2} s"),
@@ -112,7 +113,13 @@ pub fn markdown(boots: &[Boot], quick: bool, took: Duration) -> String {
         let _ = writeln!(out, "## Linux {} ({release}), {} capture\n", boot.version, boot.backend);
         let _ = writeln!(out, "Booted and measured in {:.0} s.\n", boot.seconds);
         for error in errors(boot) {
-            let _ = writeln!(out, "**Failed**: {error}\n");
+            // The first line says what failed; a verifier's log can be long: keep its end.
+            let lines: Vec<&str> = error.lines().collect();
+            let _ = writeln!(out, "**Failed**: {}\n", lines[0]);
+            if lines.len() > 1 {
+                let tail = &lines[lines.len().saturating_sub(12).max(1)..];
+                let _ = writeln!(out, "```\n{}\n```\n", tail.join("\n"));
+            }
         }
         for (section, title, base_title) in [
             ("micro", "Micro loops", "no sensor, per operation"),
@@ -180,7 +187,7 @@ pub fn summary(boots: &[Boot]) -> String {
             }
         }
         for error in errors(boot) {
-            let _ = write!(out, "\n    failed: {error}");
+            let _ = write!(out, "\n    failed: {}", error.lines().next().unwrap_or_default());
         }
     }
     out

@@ -90,7 +90,7 @@ pub fn c_project(count: usize, functions: usize) -> Vec<(String, String)> {
 pub fn rust_crate(modules: usize, items: usize) -> Vec<(String, String)> {
     let mut files = vec![(
         "Cargo.toml".to_string(),
-        "[package]\nname = \"bench-crate\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+        "[package]\nname = \"bench-crate\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n# Not part of any workspace it is generated in.\n[workspace]\n\n\
          [dependencies]\n"
             .to_string(),
     )];

@@ -196,8 +196,13 @@ pub fn prepare(scratch: &Path, sources: &Sources, scale: &Scale, pieces: &[Piece
             Piece::Copy => {
                 let copies: Vec<String> = (0..scale.copies).map(|copy| format!("copy{copy}")).collect();
                 let mut run = String::new();
+                // A file that goes away while it is copied (a package being installed) is not a
+                // failure of the piece; a copy that was not made at all is.
                 for copy in &copies {
-                    run.push_str(&format!("cp -R {} {copy}\n", quote(&sources.tree)));
+                    run.push_str(&format!(
+                        "cp -R {} {copy} 2> /dev/null || [ -d {copy} ]\n",
+                        quote(&sources.tree)
+                    ));
                 }
                 run.push_str(&format!("rm -rf {}\n", copies.join(" ")));
                 (
@@ -214,11 +219,15 @@ pub fn prepare(scratch: &Path, sources: &Sources, scale: &Scale, pieces: &[Piece
                 let tree = quote(&sources.tree);
                 (
                     String::new(),
+                    // xargs exits with 123 when a command failed on some file (one that went
+                    // away since `find` listed it); 126 or 127 when it could not run one.
                     format!(
-                        "find {tree} -type f -print0 | xargs -0 cat > /dev/null\n\
-                         status=0; grep -rn -e return -e define {tree} > /dev/null || status=$?\n\
-                         [ $status -le 1 ]\n\
-                         find {tree} -type f -print0 | xargs -0 wc -l > /dev/null\n"
+                        "status=0; find {tree} -type f -print0 | xargs -0 cat > /dev/null 2>&1 || status=$?\n\
+                         [ $status -eq 0 ] || [ $status -eq 123 ]\n\
+                         status=0; grep -rsn -e return -e define {tree} > /dev/null || status=$?\n\
+                         [ $status -le 2 ]\n\
+                         status=0; find {tree} -type f -print0 | xargs -0 wc -l > /dev/null 2>&1 || status=$?\n\
+                         [ $status -eq 0 ] || [ $status -eq 123 ]\n"
                     ),
                     format!(
                         "every file under {}: `xargs cat`, `grep -rn`, `wc -l`",
