@@ -8,10 +8,10 @@
 
 mod binaries;
 mod cpio;
-mod host;
-mod initramfs;
-mod kernels;
-mod qemu;
+pub(crate) mod host;
+pub(crate) mod initramfs;
+pub(crate) mod kernels;
+pub(crate) mod qemu;
 mod tree;
 
 use std::{
