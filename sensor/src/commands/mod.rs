@@ -82,9 +82,13 @@ pub fn start_enforcement(capture: &mut Capture, engine: &mut Engine, mode: Mode)
     Ok(enforcer)
 }
 
-/// Loads rule packs, with every problem in the error.
+/// Loads rule packs, with every problem in the error; logs the Sigma rules left out.
 pub fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
-    loader::load(paths).map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))
+    let set = loader::load(paths).map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))?;
+    for skipped in &set.skipped {
+        tracing::warn!("Sigma rule not loaded: {skipped}");
+    }
+    Ok(set)
 }
 
 /// Logs what the kernel and the pipeline counted, and warns about any loss.
