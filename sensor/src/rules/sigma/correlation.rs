@@ -58,6 +58,16 @@ pub fn read(node: &Node) -> Result<Correlation<'_>, Unsupported> {
         }
     };
     let kind = get("type").ok_or_else(|| Unsupported::new(node.pos, "a correlation needs a `type`"))?;
+    match kind.as_str() {
+        Some("event_count" | "value_count" | "temporal_ordered") => {}
+        Some("temporal") => {
+            return Err(Unsupported::new(
+                kind.pos,
+                "unordered `temporal` correlations are not supported: the engine's sequences are ordered; use temporal_ordered",
+            ));
+        }
+        _ => return Err(Unsupported::new(kind.pos, "unknown correlation type")),
+    }
     Ok(Correlation {
         kind,
         rules: names(get("rules")),
@@ -170,10 +180,6 @@ pub fn translate(c: &Correlation, bases: &[Base], pipeline: &Pipeline) -> Result
                 steps,
             }))
         }
-        "temporal" => Err(Unsupported::new(
-            c.kind.pos,
-            "unordered `temporal` correlations are not supported: the engine's sequences are ordered; use temporal_ordered",
-        )),
         other => Err(Unsupported::new(
             c.kind.pos,
             format!("unknown correlation type `{other}`"),

@@ -164,16 +164,19 @@ pub fn translate(sources: &[Source], pipelines: &[(&str, &str)]) -> Translation 
             source: *source,
         });
     }
+    // A rule a correlation refers to alerts on its own only when one of them says `generate: true`.
+    let mut quiet = Vec::new();
+    let mut loud = Vec::new();
     for (source, file, doc) in &documents {
         let Body::Correlation(node) = &doc.body else {
             continue;
         };
         match correlated(doc, node, &bases, &pipeline, rules.len(), file) {
             Ok((rule, referenced, generate)) => {
-                if !generate {
-                    for index in referenced {
-                        rules[index].rule.enabled = false;
-                    }
+                if generate {
+                    loud.extend(referenced);
+                } else {
+                    quiet.extend(referenced);
                 }
                 rules.push(Translated {
                     rule,
@@ -182,6 +185,11 @@ pub fn translate(sources: &[Source], pipelines: &[(&str, &str)]) -> Translation 
                 });
             }
             Err(problem) => out.skipped.push(skip(file, problem)),
+        }
+    }
+    for index in quiet {
+        if !loud.contains(&index) {
+            rules[index].rule.enabled = false;
         }
     }
     collect(rules, &mut out);
