@@ -135,9 +135,26 @@ pub fn compile_sources(sources: &[(String, String)]) -> Result<(RuleSet, Vec<Pac
     }
 }
 
+/// Name shown for the shipped Sigma pack.
+pub const SIGMA_PACK_ORIGIN: &str = "built-in rules/sigma";
+
 /// Loads the packs at `paths`, or the shipped packs when `paths` is empty.
 pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Diagnostics> {
-    compile_sources(&read_sources(paths)?).map(|(set, _)| set)
+    load_with(paths, false)
+}
+
+/// Loads the packs at `paths` (or the shipped packs), with the shipped Sigma pack after them
+/// when `sigma_pack` is set (docs/sigma.md).
+pub fn load_with(paths: &[PathBuf], sigma_pack: bool) -> Result<RuleSet, Diagnostics> {
+    let mut sources = read_sources(paths)?;
+    if sigma_pack {
+        sources.extend(
+            embedded::SIGMA_PACK
+                .iter()
+                .map(|(name, text)| (format!("{SIGMA_PACK_ORIGIN}/{name}"), text.to_string())),
+        );
+    }
+    compile_sources(&sources).map(|(set, _)| set)
 }
 
 /// The texts of the packs at `paths` (or of the shipped packs), named by their origin.

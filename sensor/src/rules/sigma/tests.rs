@@ -652,3 +652,18 @@ fn shipped_sigma_pack_loads_and_passes_its_tests() {
         .collect();
     assert!(report.ok(), "{failed:#?}\n{:?}", report.problems);
 }
+
+/// `sigma_pack: true` loads the Sigma pack the binary carries after the shipped packs.
+#[test]
+fn the_built_in_sigma_pack_loads_beside_the_default_pack() {
+    let set = match crate::rules::loader::load_with(&[], true) {
+        Ok(set) => set,
+        Err(problems) => panic!("{problems}"),
+    };
+    let sigma = set.rules.iter().filter(|r| &*r.meta.ruleset == super::RULESET).count();
+    assert!(sigma >= 20, "{sigma} Sigma rules");
+    assert!(set.rules.len() > sigma, "the default pack loads too");
+    assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+    let alone = crate::rules::loader::load_with(&[], false).expect("default pack");
+    assert!(alone.rules.iter().all(|r| &*r.meta.ruleset != super::RULESET));
+}
