@@ -55,7 +55,7 @@ impl Outputs {
     /// Loads the rules and opens the outputs (the configuration's and the flags'), failing with
     /// every rule problem listed.
     pub fn open(&self, config: &Config) -> Result<(Engine, output::Outputs)> {
-        let rules = load_rules(&self.rule_paths(config))?;
+        let rules = load_rules(&self.rule_paths(config), config.sigma_pack)?;
         tracing::info!(
             rules = rules.rules.len(),
             disabled = rules.disabled,
@@ -84,9 +84,15 @@ pub fn start_enforcement(capture: &mut Capture, engine: &mut Engine, mode: Mode)
     Ok(enforcer)
 }
 
-/// Loads rule packs, with every problem in the error.
-pub fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
-    loader::load(paths).map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))
+/// Loads rule packs (and the shipped Sigma pack when `sigma_pack`), with every problem in the
+/// error; logs the Sigma rules left out.
+pub fn load_rules(paths: &[PathBuf], sigma_pack: bool) -> Result<RuleSet> {
+    let set = loader::load_with(paths, sigma_pack)
+        .map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))?;
+    for skipped in &set.skipped {
+        tracing::warn!("Sigma rule not loaded: {skipped}");
+    }
+    Ok(set)
 }
 
 /// Logs what the kernel and the pipeline counted, and warns about any loss.

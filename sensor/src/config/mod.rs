@@ -93,6 +93,9 @@ struct ConfigFile {
     /// Rule pack files or directories (relative to the config file); the shipped packs when empty.
     #[serde(default)]
     rules: Vec<PathBuf>,
+    /// Load the shipped Sigma pack (rules/sigma) beside the rules.
+    #[serde(default)]
+    sigma_pack: bool,
     #[serde(default)]
     control: crate::control::ControlConfig,
     #[serde(default)]
@@ -120,6 +123,8 @@ pub struct Config {
     pub outputs: Vec<crate::output::OutputConfig>,
     /// Rule packs (absolute); `--rules` replaces them, the shipped packs when both are empty.
     pub rules: Vec<PathBuf>,
+    /// Load the shipped Sigma pack beside the rules (docs/sigma.md).
+    pub sigma_pack: bool,
     pub control: crate::control::ControlConfig,
     pub metrics: crate::telemetry::MetricsConfig,
     pub loss_alert: crate::telemetry::LossPolicy,
@@ -142,6 +147,7 @@ impl Config {
             egress: None,
             outputs: Vec::new(),
             rules: Vec::new(),
+            sigma_pack: false,
             control: crate::control::ControlConfig::default(),
             metrics: crate::telemetry::MetricsConfig::default(),
             loss_alert: crate::telemetry::LossPolicy::default(),
@@ -188,6 +194,7 @@ impl Config {
             egress: file.egress,
             outputs: crate::output::config::resolve(&file.outputs, &origin, base)?,
             rules: file.rules.iter().map(|pack| base.join(pack)).collect(),
+            sigma_pack: file.sigma_pack,
             control: crate::control::ControlConfig {
                 socket: base.join(file.control.socket),
             },

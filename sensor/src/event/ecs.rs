@@ -238,6 +238,7 @@ impl<'a> ProcessFields<'a> {
             parent: Parent {
                 pid: event.parent.as_ref().map_or(process.ppid, |parent| parent.pid),
                 executable: event.parent.as_ref().and_then(|parent| parent.executable.as_deref()),
+                command_line: event.parent.as_ref().and_then(|parent| parent.command_line.as_deref()),
             },
             exit_code,
         }
@@ -264,6 +265,8 @@ struct Parent<'a> {
     pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     executable: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_line: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -748,6 +751,7 @@ mod tests {
             parent: Some(ParentRef {
                 pid: 4200,
                 executable: Some(Arc::from("/usr/bin/bash")),
+                command_line: Some(Arc::from("bash -l")),
             }),
             user_name: Some(Arc::from("dev")),
             user_home: Some(Arc::from("/home/dev")),
@@ -792,6 +796,7 @@ mod tests {
         assert_eq!(doc["process"]["pid"], 4242);
         assert_eq!(doc["process"]["parent"]["pid"], 4200);
         assert_eq!(doc["process"]["parent"]["executable"], "/usr/bin/bash");
+        assert_eq!(doc["process"]["parent"]["command_line"], "bash -l");
         assert_eq!(doc["process"]["command_line"], "cat notes.txt");
         assert_eq!(doc["process"]["working_directory"], "/home/dev/project");
         assert_eq!(doc["process"]["thread"]["id"], 4243);

@@ -398,13 +398,15 @@ impl Enricher {
         if common.cgroup_id != 0 {
             process.cgroup = self.cgroups.name(common.cgroup_id).or(process.cgroup);
         }
-        let parent = (process.ppid != 0).then(|| ParentRef {
-            pid: process.ppid,
-            executable: self
-                .table
-                .get(process.ppid)
-                .map(|parent| parent.executable.clone())
-                .filter(|e| !e.is_empty()),
+        let parent = (process.ppid != 0).then(|| {
+            let known = self.table.get(process.ppid);
+            ParentRef {
+                pid: process.ppid,
+                executable: known.map(|parent| parent.executable.clone()).filter(|e| !e.is_empty()),
+                command_line: known
+                    .map(|parent| parent.command_line.clone())
+                    .filter(|c| !c.is_empty()),
+            }
         });
         let process_start_ns = (process.start_boottime_ns != 0).then(|| self.epoch_ns(process.start_boottime_ns));
         let known = self.sessions.get(common.session_id);

@@ -290,6 +290,7 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         parent: Some(ParentRef {
             pid: ppid,
             executable: arc(doc, "process.parent.executable"),
+            command_line: arc(doc, "process.parent.command_line"),
         }),
         user_name: arc(doc, "user.name"),
         user_home: arc(doc, "agent_sensor.user.home"),

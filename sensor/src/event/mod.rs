@@ -164,6 +164,8 @@ pub struct SessionRef {
 pub struct ParentRef {
     pub pid: u32,
     pub executable: Option<Arc<str>>,
+    /// The parent's arguments joined with spaces (`process.parent.command_line`), when known.
+    pub command_line: Option<Arc<str>>,
 }
 
 /// Which door of the kernel an operation came through (`agent_sensor.call.door`).

@@ -121,6 +121,7 @@ impl<'a> EvalEvent<'a> {
             Field::ProcessWorkingDirectory => Value::Text(non_empty(&process.cwd)?),
             Field::ProcessParentPid => Value::Number(event.parent.as_ref().map_or(process.ppid, |p| p.pid) as i64),
             Field::ProcessParentExecutable => Value::Text(self.parent_executable()?),
+            Field::ProcessParentCommandLine => Value::Text(event.parent.as_ref()?.command_line.as_deref()?),
             Field::ProcessParentName => {
                 let executable = self.parent_executable()?;
                 Value::Text(executable.rsplit('/').next().unwrap_or(executable))

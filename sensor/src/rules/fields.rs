@@ -158,6 +158,7 @@ fields! {
     ProcessParentPid => "process.parent.pid", Number, ALL, false;
     ProcessParentExecutable => "process.parent.executable", Text, ALL, true;
     ProcessParentName => "process.parent.name", Text, ALL, false;
+    ProcessParentCommandLine => "process.parent.command_line", Text, ALL, false;
     ProcessExitCode => "process.exit_code", Number, ActionSet::of(&[Action::Exit]), false;
     UserId => "user.id", Text, ALL, false;
     UserName => "user.name", Text, ALL, false;

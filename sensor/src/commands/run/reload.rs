@@ -43,7 +43,7 @@ impl Reload<'_> {
 
     fn apply(&mut self) -> Result<()> {
         let next = Config::load(self.flags.config.as_deref()).context("reading the configuration")?;
-        let rules = Arc::new(load_rules(&self.flags.rule_paths(&next))?);
+        let rules = Arc::new(load_rules(&self.flags.rule_paths(&next), next.sigma_pack)?);
         let output_configs =
             output::config::with_flags(&next.outputs, self.flags.events.as_ref(), self.flags.alerts.as_ref())
                 .map_err(|problem| anyhow!(problem))?;
