@@ -22,6 +22,8 @@ pub struct EventStream {
     /// The last batch found records: look again after `linger` even without a wake-up.
     lingering: bool,
     linger: Duration,
+    /// Priority records read and not yet handled (reused between batches).
+    early: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl EventStream {
@@ -39,6 +41,7 @@ impl EventStream {
             priority,
             lingering: false,
             linger,
+            early: std::collections::VecDeque::new(),
         })
     }
 
@@ -49,11 +52,36 @@ impl EventStream {
         let linger = self.lingering.then_some(self.linger);
         wait(&self.events, self.priority.as_ref(), linger).await?;
         let mut count = 0;
+        let mut early = std::mem::take(&mut self.early);
         if let Some(priority) = self.priority.as_mut() {
-            count += drain_ring(priority.get_mut(), &mut handle, usize::MAX);
+            while let Some(item) = priority.get_mut().next() {
+                early.push_back(item.to_vec());
+            }
             clear(priority);
         }
-        let events = drain_ring(self.events.get_mut(), &mut handle, MAX_BATCH);
+        // Priority records are never crowded out, but they go in time order with the events
+        // read alongside them: a verdict on a program's first open comes after the exec and
+        // fork records that say which program it is.
+        let mut events = 0;
+        while events < MAX_BATCH {
+            let Some(item) = self.events.get_mut().next() else {
+                break;
+            };
+            let at = record_time(&item);
+            while early.front().is_some_and(|record| record_time(record) <= at) {
+                if let Some(record) = early.pop_front() {
+                    handle(&record);
+                    count += 1;
+                }
+            }
+            handle(&item);
+            events += 1;
+        }
+        for record in early.drain(..) {
+            handle(&record);
+            count += 1;
+        }
+        self.early = early;
         count += events;
         // A full batch may have left records behind: stay ready so the loop comes straight back
         // (after flushing, and after its timers and signals had their turn).
@@ -72,6 +100,14 @@ impl EventStream {
         }
         count + drain_ring(self.events.get_mut(), &mut handle, usize::MAX)
     }
+}
+
+/// The kernel time of a record (`EventHeader::time_ns`, bytes 8..16); 0 when too short.
+fn record_time(record: &[u8]) -> u64 {
+    record
+        .get(8..16)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
 }
 
 /// Records handled per wake-up at most: under a steady flood the outputs are still flushed and
