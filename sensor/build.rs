@@ -82,7 +82,9 @@ fn embed_country_data() -> Result<(), String> {
             data.join("v6.bin").display().to_string()
         ),
         None => {
-            println!("cargo:warning=iptocc's data files were not found: country allowlists cannot be compiled for the kernel");
+            println!(
+                "cargo:warning=iptocc's data files were not found: country allowlists cannot be compiled for the kernel"
+            );
             "pub static IPTOCC_DATA: Option<(&[u8], &[u8])> = None;\n".to_string()
         }
     };

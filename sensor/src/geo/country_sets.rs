@@ -171,7 +171,11 @@ fn builtin_v6(buf: &[u8], add: &mut impl FnMut(&str, u128, u128)) -> Result<(), 
             } else {
                 let low = prefix | ((value as u128) << 80);
                 let host_bits = 128 - prefix_len as u32;
-                let mask = if host_bits >= 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+                let mask = if host_bits >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << host_bits) - 1
+                };
                 (low, low | mask, byte_at(buf, record + 5)?)
             };
             add(code_at(buf, dict, code)?, low, high);
@@ -213,7 +217,11 @@ pub fn builtin_ranges() -> Result<Vec<(String, IpAddr, IpAddr)>, CountrySetsErro
     let (v4, v6) = data::IPTOCC_DATA.ok_or(CountrySetsError::NoBuiltinData)?;
     let mut out = Vec::new();
     let mut add = |code: &str, low: u128, high: u128| {
-        out.push((code.to_string(), super::ranges::address(low), super::ranges::address(high)))
+        out.push((
+            code.to_string(),
+            super::ranges::address(low),
+            super::ranges::address(high),
+        ))
     };
     builtin_v4(v4, &mut add)?;
     builtin_v6(v6, &mut add)?;
@@ -232,8 +240,10 @@ mod tests {
     fn decoded_ranges_agree_with_iptocc_lookups() {
         let ranges = builtin_ranges().expect("built-in data");
         assert!(ranges.len() > 100_000, "{} ranges", ranges.len());
-        let mut sorted: Vec<(u128, u128, &str)> =
-            ranges.iter().map(|(code, low, high)| (point(*low), point(*high), code.as_str())).collect();
+        let mut sorted: Vec<(u128, u128, &str)> = ranges
+            .iter()
+            .map(|(code, low, high)| (point(*low), point(*high), code.as_str()))
+            .collect();
         sorted.sort_unstable();
         assert!(sorted.windows(2).all(|pair| pair[0].1 < pair[1].0), "ranges overlap");
         let country_of = |at: u128| {
@@ -248,7 +258,11 @@ mod tests {
             }
             for outside in [a.checked_sub(1), b.checked_add(1)].into_iter().flatten() {
                 let ip = address(outside);
-                assert_eq!(iptocc::country_code(ip), country_of(outside), "{ip} beside {low}-{high} ({code})");
+                assert_eq!(
+                    iptocc::country_code(ip),
+                    country_of(outside),
+                    "{ip} beside {low}-{high} ({code})"
+                );
             }
         }
     }

@@ -72,7 +72,11 @@ impl AddressSet {
     }
 
     pub fn nets<'a>(nets: impl IntoIterator<Item = &'a IpNet>) -> Self {
-        nets.into_iter().fold(Self::empty(), |set, net| set.union(&Self::net(net)))
+        let mut ranges = Vec::new();
+        for net in nets {
+            ranges.extend_from_slice(&Self::net(net).ranges);
+        }
+        Self::from_ranges(ranges)
     }
 
     pub fn is_empty(&self) -> bool {

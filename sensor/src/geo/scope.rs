@@ -182,11 +182,25 @@ mod tests {
                 }
             }
         }
-        probes.extend(["8.8.8.8", "2606:4700::1", "1.1.1.1", "3fff::1", "::ffff:10.0.0.1", "::2"].map(|t| t.parse::<IpAddr>().expect("ip")));
+        probes.extend(
+            [
+                "8.8.8.8",
+                "2606:4700::1",
+                "1.1.1.1",
+                "3fff::1",
+                "::ffff:10.0.0.1",
+                "::2",
+            ]
+            .map(|t| t.parse::<IpAddr>().expect("ip")),
+        );
         for ip in probes {
             let expected = scope_of(ip);
             for (scope, set) in &sets {
-                assert_eq!(set.contains(ip), *scope == expected, "{ip}: {scope:?} (scope_of says {expected:?})");
+                assert_eq!(
+                    set.contains(ip),
+                    *scope == expected,
+                    "{ip}: {scope:?} (scope_of says {expected:?})"
+                );
             }
         }
     }
