@@ -1,5 +1,7 @@
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::*;
 use crate::{
     config::{network::EgressConfig, yaml},
@@ -175,4 +177,47 @@ fn long_port_lists_use_the_shorter_encoding_and_split_past_sixteen_ranges() {
             .all(|(include, exclude)| include.len() <= MAX_PORT_RANGES && exclude.is_empty())
     );
     assert_eq!(encode_ports(&[(0, u16::MAX)]), [(Vec::new(), Vec::new())]);
+}
+
+/// The networks the kernel holds for allowlists of some country sets (docs/enforcement.md); with
+/// `AGENT_SENSOR_LPM_KEYS=DIR`, each set's LPM keys as `bpftool batch` map updates, to measure the
+/// kernel memory they take. `cargo test -p agent-sensor --lib country_set_sizes -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn country_set_sizes() {
+    const EU27: &str = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE";
+    let keys_dir = std::env::var_os("AGENT_SENSOR_LPM_KEYS").map(std::path::PathBuf::from);
+    for (name, countries) in [
+        ("CH", "CH".to_string()),
+        ("DE", "DE".to_string()),
+        ("US", "US".to_string()),
+        ("EU27", EU27.to_string()),
+        ("US+EU27", format!("US {EU27}")),
+    ] {
+        let list: Vec<String> = countries.split(' ').map(str::to_string).collect();
+        let allow = format!("allow:\n  - countries: [{}]\n", list.join(", "));
+        let egress: EgressConfig = yaml::parse(&allow, "egress").expect("egress");
+        let plan = EgressPlan::compile(&egress.allow, &[], &Countries::Builtin).expect("plan");
+        let networks: Vec<IpNet> = plan.groups[0].addresses.networks();
+        let v4 = networks.iter().filter(|net| matches!(net, IpNet::V4(_))).count();
+        println!(
+            "{name}: {} networks ({v4} IPv4, {} IPv6)",
+            networks.len(),
+            networks.len() - v4
+        );
+        if let Some(dir) = &keys_dir {
+            let mut text = String::new();
+            for net in &networks {
+                let (bits, data) = crate::enforce::image::cidr_key(0, net);
+                let mut key = bits.to_le_bytes().to_vec();
+                key.extend_from_slice(&data);
+                let hex: Vec<String> = key.iter().map(|byte| format!("{byte:02x}")).collect();
+                text.push_str(&format!(
+                    "map update pinned /sys/fs/bpf/lpm_measure key hex {} value hex 01 00 00 00\n",
+                    hex.join(" ")
+                ));
+            }
+            std::fs::write(dir.join(format!("{name}.batch")), text).expect("write keys");
+        }
+    }
 }
