@@ -43,6 +43,23 @@ fn embed_default_rules() -> Result<(), String> {
         ));
     }
     code.push_str("];\n");
+    // The Sigma pack (rules/sigma: SigmaHQ's rules in subdirectories, its pipeline and tuning),
+    // loaded beside the rules when the configuration's `sigma_pack` is on.
+    let sigma = manifest_dir.join("../rules/sigma");
+    println!("cargo:rerun-if-changed={}", sigma.display());
+    let mut files = Vec::new();
+    sigma_files(&sigma, &mut files)?;
+    files.sort();
+    code.push_str("pub static SIGMA_PACK: &[(&str, &str)] = &[\n");
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let name = path.strip_prefix(&sigma).unwrap_or(path).display().to_string();
+        code.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?).join("default_rules.rs");
     std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
@@ -90,6 +107,22 @@ fn embed_country_data() -> Result<(), String> {
     };
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?).join("country_data.rs");
     std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// The YAML files of the Sigma pack at any depth, `tests/` and rule tests aside.
+fn sigma_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() && name != "tests" {
+            println!("cargo:rerun-if-changed={}", path.display());
+            sigma_files(&path, files)?;
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.contains(".tests.") {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn build() -> Result<(), String> {

@@ -24,8 +24,9 @@ use std::{
 use serde_json::Value;
 use support::*;
 
-/// The shipped packs, as the test's own copies (the kernel lab has no source tree).
-const DEFAULT_PACKS: [(&str, &str); 8] = [
+/// The shipped packs, as the test's own copies (the kernel lab has no source tree; a test below
+/// checks the list against rules/default where the tree exists).
+const DEFAULT_PACKS: [(&str, &str); 14] = [
     ("00-base.yaml", include_str!("../rules/default/00-base.yaml")),
     (
         "10-credentials.yaml",
@@ -35,8 +36,17 @@ const DEFAULT_PACKS: [(&str, &str); 8] = [
         "20-destruction.yaml",
         include_str!("../rules/default/20-destruction.yaml"),
     ),
+    ("25-impact.yaml", include_str!("../rules/default/25-impact.yaml")),
     ("30-execution.yaml", include_str!("../rules/default/30-execution.yaml")),
+    (
+        "35-evasive-execution.yaml",
+        include_str!("../rules/default/35-evasive-execution.yaml"),
+    ),
     ("40-network.yaml", include_str!("../rules/default/40-network.yaml")),
+    (
+        "45-exfiltration.yaml",
+        include_str!("../rules/default/45-exfiltration.yaml"),
+    ),
     (
         "50-persistence.yaml",
         include_str!("../rules/default/50-persistence.yaml"),
@@ -45,7 +55,19 @@ const DEFAULT_PACKS: [(&str, &str); 8] = [
         "60-defense-evasion.yaml",
         include_str!("../rules/default/60-defense-evasion.yaml"),
     ),
+    (
+        "62-history-and-logs.yaml",
+        include_str!("../rules/default/62-history-and-logs.yaml"),
+    ),
+    (
+        "65-sensor-blind-spots.yaml",
+        include_str!("../rules/default/65-sensor-blind-spots.yaml"),
+    ),
     ("70-discovery.yaml", include_str!("../rules/default/70-discovery.yaml")),
+    (
+        "75-process-and-kernel.yaml",
+        include_str!("../rules/default/75-process-and-kernel.yaml"),
+    ),
 ];
 
 const SITE_PACK: &str = "ruleset: egress-e2e-site\noverrides:\n  rules:\n    unexpected-egress: {action: deny}\n";
@@ -215,4 +237,20 @@ fn an_allowlist_and_the_system_resolvers_are_enforced_in_the_kernel() {
         );
         assert_eq!(str_field(alert, "user.id"), "65534", "{alert:#}");
     }
+}
+
+#[test]
+fn the_copied_packs_are_the_shipped_ones() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/default"));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return; // the kernel lab: no source tree
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    let copied: Vec<&str> = DEFAULT_PACKS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, copied, "update DEFAULT_PACKS in tests/egress.rs");
 }

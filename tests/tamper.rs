@@ -17,9 +17,11 @@ use support::*;
 /// what each attempt returned.
 const REACH_FOR_THE_SENSOR: &str = r#"
 import ctypes, os, signal, sys, time
-go, pid_file, sig = sys.argv[1], sys.argv[2], int(sys.argv[3])
+go, pid_file, sig, user = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 while not os.path.exists(go): time.sleep(0.02)
 daemon = int(open(pid_file).read())
+if user == "nobody":
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
 libc = ctypes.CDLL(None, use_errno=True)
 def report(what, ok):
     print(what, "ok" if ok else os.strerror(ctypes.get_errno()), flush=True)
@@ -68,6 +70,12 @@ impl Scenario {
     /// Starts the agent (waiting), the daemon adopting it, and lets the agent go; returns the
     /// daemon, the agent's output and the alerts file.
     fn run(&self, signal: i32) -> (Daemon, String, std::path::PathBuf) {
+        self.run_as(signal, "root")
+    }
+
+    /// As [`Scenario::run`], the agent dropping to `user` (`root` or `nobody`) once it knows
+    /// the daemon's pid.
+    fn run_as(&self, signal: i32, user: &str) -> (Daemon, String, std::path::PathBuf) {
         let d = self.path();
         let go = d.join("go");
         let pid_file = d.join("daemon.pid");
@@ -76,6 +84,7 @@ impl Scenario {
             .arg(&go)
             .arg(&pid_file)
             .arg(signal.to_string())
+            .arg(user)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -216,4 +225,27 @@ fn an_agent_cannot_stop_the_daemon_quietly() {
         assert_eq!(str_field(signal, "agent_sensor.tamper.detail"), "SIGTERM");
         assert_eq!(str_field(signal, "agent_sensor.action"), "alerted");
     }
+}
+
+#[test]
+fn an_unprivileged_agents_refused_kill_of_the_sensor_is_alerted() {
+    if !require_root("tamper e2e") {
+        return;
+    }
+    let s = Scenario::new("tamper-refused", "enforce");
+    let (daemon, output, alerts) = s.run_as(libc::SIGTERM, "nobody");
+    // The kernel refuses it on its own (nobody may not signal root): no LSM hook or
+    // signal_generate sees it, the syscall's entry does.
+    assert!(output.contains("kill Operation not permitted"), "{output}");
+    let found = wait_for_kinds(&alerts, &["signal"], || daemon.log());
+    let signal = found
+        .iter()
+        .find(|a| str_field(a, "agent_sensor.tamper.kind") == "signal")
+        .expect("signal alert");
+    assert_eq!(str_field(signal, "agent_sensor.tamper.detail"), "SIGTERM");
+    assert_eq!(str_field(signal, "agent_sensor.action"), "refused", "{signal}");
+    assert_eq!(str_field(signal, "user.id"), "65534", "{signal}");
+    let mut daemon = daemon;
+    assert!(daemon.is_running(), "the daemon survived: {}", daemon.log());
+    let _ = daemon.stop();
 }

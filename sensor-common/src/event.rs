@@ -502,6 +502,11 @@ pub const SYSCALL_AT_ENTRY: u16 = 4;
 /// io_uring set-up by a session whose file operations only the tracepoint backend judges: a
 /// ring's batched requests cannot be stopped one by one there).
 pub const SYSCALL_KILLED: u16 = 8;
+/// `SyscallEvent::flags`: a path argument the kernel rules judge at entry could not be read
+/// there (a page the process never touched, a bad pointer): the call went unjudged, so in
+/// enforce mode the process was killed (fail closed) and its session's new programs are
+/// stopped for a while. The path in the record was read at exit.
+pub const SYSCALL_UNREADABLE: u16 = 16;
 
 /// A file, process or namespace operation of a tracked process, for the calls without a record
 /// of their own. What each field holds depends on the call:
@@ -583,6 +588,9 @@ pub const TAMPER_SEEN: u32 = 0;
 pub const TAMPER_DENIED: u32 = 1;
 /// `TamperEvent::verdict`: a BPF LSM hook would have denied it (monitor mode).
 pub const TAMPER_WOULD_DENY: u32 = 2;
+/// `TamperEvent::verdict`: an attempt the kernel refused on its own (an unprivileged process
+/// signalling the root sensor gets EPERM); reported from the syscall's entry.
+pub const TAMPER_ATTEMPT: u32 = 3;
 
 /// A tracked process reached for the sensor (docs/enforcement.md, "Protecting the sensor").
 #[repr(C)]
@@ -595,6 +603,6 @@ pub struct TamperEvent {
     pub detail: u32,
     /// The sensor process (or thread) aimed at; 0 for bpf().
     pub target: u32,
-    /// One of `TAMPER_SEEN`, `TAMPER_DENIED`, `TAMPER_WOULD_DENY`.
+    /// One of `TAMPER_SEEN`, `TAMPER_DENIED`, `TAMPER_WOULD_DENY`, `TAMPER_ATTEMPT`.
     pub verdict: u32,
 }

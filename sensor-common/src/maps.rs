@@ -30,10 +30,12 @@ pub const TAIL_PROGRAMS: [(u32, &str); 7] = [
     (TAIL_OPEN_POLICY, "open_policy"),
     (TAIL_EXIT_OPERATION, "exit_operation"),
 ];
-pub const RAW_TAIL_PROGRAMS: [(u32, &str); 3] = [
+pub const RAW_TAIL_PROGRAMS: [(u32, &str); 5] = [
     (RAW_TAIL_ENTER_POLICY, "enter_policy"),
     (RAW_TAIL_COMPAT_RECORD, "compat_record"),
     (RAW_TAIL_COMPAT_POLICY, "compat_policy"),
+    (RAW_TAIL_ENTER_SECOND, "enter_policy_second"),
+    (RAW_TAIL_COMPAT_SECOND, "compat_policy_second"),
 ];
 
 /// The tracepoint backend's judgement of an io_uring request.
@@ -56,6 +58,12 @@ pub const RAW_TAIL_ENTER_POLICY: u32 = 0;
 pub const RAW_TAIL_COMPAT_RECORD: u32 = 1;
 /// The judgement of a 32-bit call (at entry).
 pub const RAW_TAIL_COMPAT_POLICY: u32 = 2;
+/// The judgement of a call's second path argument at entry (the new name of a rename): its own
+/// program, so each program holds one copy of the path judgement (6.1's verifier walks a
+/// function once per call site).
+pub const RAW_TAIL_ENTER_SECOND: u32 = 3;
+/// The same for a 32-bit call (which is forgotten afterwards).
+pub const RAW_TAIL_COMPAT_SECOND: u32 = 4;
 
 /// `TrackedProcess::flags`: the kernel started this process's session at its last exec (the
 /// exec policy program records the session's workspace, then clears it).
@@ -137,7 +145,9 @@ pub enum Counter {
     CompatCalls = 10,
     /// io_uring submissions of tracked processes.
     IoUringSubmissions = 11,
+    /// Path arguments the entry policy needed but could not read (judged closed).
+    UnreadableArgument = 12,
 }
 
 /// Number of counters in `COUNTERS`.
-pub const COUNTER_COUNT: u32 = 12;
+pub const COUNTER_COUNT: u32 = 13;

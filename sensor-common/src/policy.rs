@@ -260,6 +260,10 @@ pub struct PolicyConfig {
     pub trusted_dirs: [u64; MAX_TRUSTED_DIRS],
     /// The depths of those directories (components), by index.
     pub trusted_depths: [u32; MAX_TRUSTED_DIRS],
+    /// Non-zero when the BPF LSM hooks that guard the sensor (`ptrace_access_check`, `bpf`)
+    /// are attached: they report those attempts, so the syscall entry does not as well.
+    pub lsm_guards_sensor: u32,
+    pub reserved: u32,
 }
 
 /// Most system binary directories in [`PolicyConfig::trusted_dirs`].

@@ -166,6 +166,24 @@ pub fn ia32(nr: u64) -> Option<Call> {
     }
 }
 
+/// The signal-sending calls: `(target process or thread, signal)` from their arguments
+/// (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo in either table).
+#[inline(always)]
+pub fn signal(nr: u64, compat: bool, args: &[u64; 6]) -> Option<(u32, u32)> {
+    let (kill, tkill, tgkill, queue, tgqueue) = if compat {
+        (37, 238, 270, 178, 335)
+    } else {
+        (62, 200, 234, 129, 297)
+    };
+    if nr == kill || nr == tkill || nr == queue {
+        Some((args[0] as u32, args[1] as u32))
+    } else if nr == tgkill || nr == tgqueue {
+        Some((args[0] as u32, args[2] as u32))
+    } else {
+        None
+    }
+}
+
 /// bpf(2): reported as tampering (x86-64 and ia32 numbers).
 pub const BPF_X86_64: u64 = 321;
 pub const BPF_IA32: u64 = 357;
@@ -183,12 +201,13 @@ pub static INTERESTING: [u64; 8] = interesting();
 const fn interesting() -> [u64; 8] {
     const X86_64: &[u64] = &[
         2, 257, 437, 85, 87, 263, 84, 42, 80, 81, 82, 264, 316, 86, 265, 88, 266, 76, 77, 90, 91, 268, 452, 92, 93, 94,
-        260, 188, 189, 190, 165, 429, 166, 83, 258, 59, 322, 272, 308, 319, 49, 50, 101, 311, 425, 321,
+        260, 188, 189, 190, 165, 429, 166, 83, 258, 59, 322, 272, 308, 319, 49, 50, 101, 311, 425, 321, 62, 200, 234,
+        129, 297,
     ];
     const IA32: &[u64] = &[
         5, 295, 437, 8, 10, 301, 40, 362, 12, 133, 38, 302, 353, 9, 303, 83, 304, 92, 193, 93, 194, 15, 94, 306, 452,
         182, 212, 95, 207, 16, 198, 298, 226, 227, 228, 21, 429, 52, 39, 296, 11, 358, 310, 346, 356, 361, 363, 102,
-        26, 348, 425, 357,
+        26, 348, 425, 357, 37, 238, 270, 178, 335,
     ];
     let mut bits = [0u64; 8];
     let mut i = 0;

@@ -84,7 +84,7 @@ pub static TAILS: ProgramArray = ProgramArray::with_max_entries(8, 0);
 
 /// Raw tracepoint programs tail-called by `sys_enter` (see `sensor_common::maps::RAW_TAILS_MAP`).
 #[map]
-pub static RAW_TAILS: ProgramArray = ProgramArray::with_max_entries(4, 0);
+pub static RAW_TAILS: ProgramArray = ProgramArray::with_max_entries(8, 0);
 
 /// Per-CPU buffer in which a pending syscall is assembled before it is stored in `PENDING`.
 #[map]

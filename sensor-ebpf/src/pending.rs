@@ -19,6 +19,8 @@ pub const PENDING_HAS_PATHS: u16 = 1;
 pub const PENDING_COMPAT: u16 = 2;
 /// `PendingCall::flags`: the process was killed at entry for this call.
 pub const PENDING_KILLED: u16 = 4;
+/// `PendingCall::flags`: a path argument the entry policy needed could not be read.
+pub const PENDING_UNREADABLE: u16 = 8;
 
 /// A syscall of a tracked thread between entry and exit.
 #[repr(C)]

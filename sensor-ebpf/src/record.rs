@@ -331,10 +331,13 @@ impl Record {
     /// Fills the header and copies the record into `ring`; counts a drop when it is full.
     #[inline(always)]
     pub fn submit_to(mut self, ring: Ring, kind: u16, mut flags: u16, session_id: u64) {
+        // A full scratch buffer loses its last byte: 6.1's verifier loses the bound of a plain
+        // minimum, so the length handed to the ring is masked where it can see it.
         let mut len = self.offset();
-        if len > SCRATCH_SIZE {
-            len = SCRATCH_SIZE;
+        if len > SCRATCH_SIZE - 1 {
+            len = SCRATCH_SIZE - 1;
         }
+        let len = crate::bounds::bounded(len, SCRATCH_SIZE - 1);
         if ring == Ring::Priority {
             flags |= HEADER_PRIORITY;
         }

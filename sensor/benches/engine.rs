@@ -182,6 +182,19 @@ fn engine_throughput(c: &mut Criterion) {
             black_box(bytes)
         });
     });
+    // The default pack with the Sigma pack (rules/sigma, SigmaHQ's Linux rules) beside it.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let both = Arc::new(loader::load(&[dir.join("default"), dir.join("sigma")]).expect("the packs compile"));
+    group.bench_function("default_and_sigma_packs", |b| {
+        let mut engine = Engine::new(both.clone());
+        let mut alerts = Vec::new();
+        b.iter(|| {
+            for event in &events {
+                engine.process(black_box(event), &mut alerts);
+            }
+            alerts.clear();
+        });
+    });
     group.finish();
 }
 

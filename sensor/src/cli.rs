@@ -108,6 +108,9 @@ pub enum Command {
     /// Behavioural baselines of agent profiles: show, reset, export, import (docs/baselines.md).
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Inventory of AI agents, skills, MCP servers and settings, with findings (docs/inventory.md).
+    #[command(subcommand)]
+    Inventory(crate::commands::inventory::InventoryCommand),
     /// Run recorded events (the JSON lines `--events` writes) through rule packs.
     Replay {
         /// The recording.

@@ -9,6 +9,7 @@
 //! - [`rules`]: YAML rule packs compiled into an engine that turns events into alerts;
 //! - [`geo`]: where connections go (scope, country, egress allowlist);
 //! - [`baseline`]: what each agent profile usually does, and alerts when it does something new;
+//! - [`inventory`]: offline inventory of agents, skills, MCP servers and risky settings;
 //! - [`enforce`]: kernel rules compiled into the kernel's policy maps, verdicts into alerts, kills;
 //! - [`output`]: where events and alerts go;
 //! - [`telemetry`]: metrics and the sensor's own alerts (event loss); [`control`]: the daemon's
@@ -25,6 +26,7 @@ pub mod decode;
 pub mod enforce;
 pub mod event;
 pub mod geo;
+pub mod inventory;
 pub mod output;
 pub mod pipeline;
 pub mod process;

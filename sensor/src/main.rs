@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Check { paths }) => Ok(rules::check(&paths)),
         Command::Rules(RulesCommand::Test { paths }) => Ok(rules::test(&paths)),
         Command::Baseline(command) => agent_sensor::commands::baseline::run(command),
+        Command::Inventory(command) => agent_sensor::commands::inventory::run(command),
         Command::Replay { events, rules, alerts } => replay::run(&events, &rules, &alerts),
         Command::Probe { config } => probe::run(config.as_deref()).map(|()| 0),
         Command::Config(ConfigCommand::Check { config: path }) => Ok(config::check(path.as_deref())),

@@ -173,6 +173,19 @@ impl Pipeline {
         }
     }
 
+    /// Writes lines made elsewhere (inventory records as events, findings as alerts of their
+    /// severity), and flushes.
+    pub fn write_lines(&mut self, lines: &[(Option<crate::rules::Severity>, Vec<u8>)]) {
+        for (severity, json) in lines {
+            let delivery = match severity {
+                Some(severity) => self.outputs.write_alert(json, *severity),
+                None => self.outputs.write_event(json),
+            };
+            self.stats.output_errors += u64::from(delivery.failed);
+        }
+        self.flush();
+    }
+
     /// Tells the enforcer (and the baselines) about sessions that started or ended.
     fn session_changes(&mut self) {
         let changes = self.enricher.sessions.take_changes();

@@ -2,6 +2,8 @@
 //! kernel, and reading what it wrote.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -10,6 +12,8 @@ use std::{
 };
 
 use serde_json::Value;
+
+pub mod scenario;
 
 /// True when this test can load eBPF programs. Without root it skips, except in CI (`CI=true`),
 /// where a skip would hide a broken run, so it fails instead.

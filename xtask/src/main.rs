@@ -42,8 +42,8 @@ enum Task {
         /// A kernel version to boot (repeatable): 6.1, 6.12. Default: both.
         #[arg(long = "kernel", value_name = "VERSION")]
         kernels: Vec<String>,
-        /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce and
-        /// tamper, the targets BPF LSM changes.
+        /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce,
+        /// tamper and evasion, the targets BPF LSM changes.
         #[arg(long = "test", value_name = "NAME")]
         tests: Vec<String>,
         /// Arguments passed to the test binary, e.g. a test name filter.
@@ -53,8 +53,9 @@ enum Task {
     /// Build the Debian package (systemd unit, config, docs) with cargo-deb, installing
     /// cargo-deb when missing; prints the .deb's path.
     Package,
-    /// Measure what the sensor costs (syscall overhead beside auditd, engine throughput, memory,
-    /// load) and write docs/benchmarks.md. As root; installs auditd when missing.
+    /// Measure what the sensor costs (realistic work, syscall overhead beside auditd, engine
+    /// throughput, memory, load) and write docs/benchmarks.md; `--lab` measures under the kernel
+    /// lab's kernels instead. As root; installs auditd when missing.
     Bench(bench::Options),
     /// Install (pinned, from the npm registry) the coding agent CLIs the end-to-end tests drive:
     /// Claude Code, Codex, Gemini CLI, Qwen Code.
@@ -65,6 +66,9 @@ enum Task {
     /// Internal: the workload the bench measures (loops, load generator).
     #[command(name = "__bench-workload", hide = true)]
     BenchWorkload(bench::workload::WorkloadArgs),
+    /// Internal: the bench inside a kernel lab guest (`bench --lab`).
+    #[command(name = "__bench-lab-guest", hide = true)]
+    BenchLabGuest(bench::lab::guest::GuestArgs),
 }
 
 fn main() -> Result<()> {
@@ -78,5 +82,6 @@ fn main() -> Result<()> {
         Task::Bench(options) => bench::run(&options),
         Task::Agents { action } => agents::run(&action),
         Task::BenchWorkload(args) => bench::workload::run(args),
+        Task::BenchLabGuest(args) => bench::lab::guest::run(args),
     }
 }

@@ -64,15 +64,23 @@ pub fn on_enter(ctx: &RawTracePointContext) -> Option<Next> {
     let regs_at: u64 = ctx.arg(0);
     let regs = unsafe { bpf_probe_read_kernel(regs_at as *const PtRegs) }.ok()?;
     let mut args = kernel::syscall_args(&regs, compat);
+    // With the sensor's own LSM hooks attached, they report bpf() and ptrace (with a verdict).
+    let hooks_guard = policy::config().is_some_and(|config| config.lsm_guards_sensor != 0);
     if nr == if compat { BPF_IA32 } else { BPF_X86_64 } {
-        tamper::seen(&process, TAMPER_BPF, args[0] as u32, 0);
+        if !hooks_guard {
+            tamper::seen(&process, TAMPER_BPF, args[0] as u32, 0);
+        }
+        return None;
+    }
+    if let Some((target, signal)) = calls::signal(nr, compat, &args) {
+        tamper::signal_attempt(&process, target, signal);
         return None;
     }
     let mut call = if compat { calls::ia32(nr)? } else { calls::x86_64(nr)? };
     if compat && nr == SOCKETCALL {
         call = socketcall(&mut args)?;
     }
-    if call.syscall == Syscall::Ptrace {
+    if call.syscall == Syscall::Ptrace && !hooks_guard {
         let sensor = settings::sensor_tgid();
         if sensor != 0 && args[1] as u32 == sensor {
             tamper::seen(&process, TAMPER_PTRACE, args[0] as u32, sensor);

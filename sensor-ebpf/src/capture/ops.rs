@@ -10,8 +10,8 @@
 use aya_ebpf::{helpers::bpf_probe_read_user, programs::TracePointContext};
 use sensor_common::{
     event::{
-        EVENT_SYSCALL, FileIdentity, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_KILLED, StrRef, Syscall,
-        SyscallEvent,
+        EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_KILLED, SYSCALL_UNREADABLE, StrRef,
+        Syscall, SyscallEvent,
     },
     policy::{BACKEND_TRACEPOINT, PolicyOp},
 };
@@ -24,7 +24,7 @@ use crate::{
     kernel::{self, AT_FDCWD, read, read_ptr},
     maps::LAYOUT,
     paths::{Hashing, append_path},
-    pending::{FIRST_SOCKADDR, PENDING_KILLED, PendingCall, PendingPaths},
+    pending::{FIRST_SOCKADDR, PENDING_KILLED, PENDING_UNREADABLE, PendingCall, PendingPaths},
     policy::{self, path_key::PathKey, written},
     record::{Record, Ring},
     settings::offset,
@@ -56,11 +56,13 @@ pub fn on_exit_operation(ctx: &TracePointContext) -> Option<()> {
     if let Some(syscall) = syscall
         && !(exec && searched)
     {
-        let flags = if call.flags & PENDING_KILLED != 0 {
-            SYSCALL_KILLED
-        } else {
-            0
-        };
+        let mut flags = 0;
+        if call.flags & PENDING_KILLED != 0 {
+            flags |= SYSCALL_KILLED;
+        }
+        if call.flags & PENDING_UNREADABLE != 0 {
+            flags |= SYSCALL_UNREADABLE;
+        }
         emit(call, paths, result, flags as u64);
         if result >= 0 {
             lineage(call, syscall, paths, result);

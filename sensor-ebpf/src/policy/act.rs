@@ -106,6 +106,30 @@ fn escalate(verdict: &Verdict, backend: u32, session: u64, outcome: &mut Outcome
     }
 }
 
+/// Opens (or extends) the session's window that stops its new programs, without counting a
+/// denial (an operation went unjudged and its process was killed).
+#[inline(always)]
+pub fn stop_execs(session: u64, window_ns: u64) {
+    let until = unsafe { bpf_ktime_get_boot_ns() } + window_ns;
+    match ESCALATION.get_ptr_mut(&session) {
+        Some(state) => {
+            let state = unsafe { &mut *state };
+            if state.until_ns < until {
+                state.until_ns = until;
+            }
+            state.stop_execs = 1;
+        }
+        None => {
+            let state = Escalation {
+                until_ns: until,
+                denials: 0,
+                stop_execs: 1,
+            };
+            let _ = ESCALATION.insert(&session, &state, 0);
+        }
+    }
+}
+
 /// True when new programs of `session` are to be stopped: its escalation window is open and
 /// was opened by the tracepoint backend.
 #[inline(always)]

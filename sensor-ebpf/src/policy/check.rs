@@ -113,6 +113,7 @@ pub fn judge_key(judging: &Judging, operation: &FileOperation, key: &PathKey, re
     subject.written = written as u32;
     subject.existing = operation.existing;
     subject.identity_sets = operation.identity_sets | key.identity_sets;
+    subject.own_identity_sets = operation.identity_sets;
     subject.object = operation.object;
     finish::<false>(judging, subject, rec, &operation.refs, &operation.refs2)
 }
@@ -131,6 +132,7 @@ fn subject(judging: &Judging, op: PolicyOp) -> Option<&'static mut Subject> {
     subject.written = 0;
     subject.existing = 1;
     subject.identity_sets = 0;
+    subject.own_identity_sets = 0;
     subject.object = FileIdentity::default();
     subject.family = 0;
     subject.port = 0;

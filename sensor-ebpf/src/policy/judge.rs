@@ -35,6 +35,10 @@ pub struct Subject {
     pub existing: u32,
     /// Path sets found by identity (protected files and directories, whatever their names).
     pub identity_sets: u64,
+    /// Those of the file itself (not of the directories above it): they outweigh a rule's path
+    /// exclusions (a key renamed to `x.pub` is still the key), where a directory's do not (a
+    /// public key in a protected directory stays public).
+    pub own_identity_sets: u64,
     /// The file's identity, when known (reported with the verdict).
     pub object: FileIdentity,
     /// Destination, for connect: family, address as IPv6 (IPv4 mapped), port in host order.
@@ -100,7 +104,7 @@ pub fn judge<const NET: bool>(config: &PolicyConfig, subject: &Subject) -> Verdi
         verdict,
         rules,
         sets,
-        identity: subject.identity_sets,
+        identity: subject.own_identity_sets,
         exempt,
         in_workspace,
     };

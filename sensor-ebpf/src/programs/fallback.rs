@@ -20,16 +20,22 @@ use sensor_common::{
     policy::{BACKEND_TRACEPOINT, IdentityKey, PolicyOp},
 };
 
+use aya_ebpf::helpers::bpf_get_current_pid_tgid;
+use sensor_common::maps::Counter;
+
 use crate::{
     capture::{
         exit::{finish, pending},
         open::{O_DIRECTORY, is_write, open_args},
         strings::{Which, append_argument},
     },
+    counters::count,
     kernel::{self, AT_FDCWD},
-    maps::{PROTECTED, TRACKED},
+    maps::{PENDING, PROTECTED, TRACKED},
     paths::{Hashing, append_path_hashed},
+    pending::{PENDING_KILLED, PENDING_UNREADABLE},
     pending::{PendingCall, PendingPaths},
+    policy::act,
     policy::{
         self,
         check::{FileOperation, Judging, judge_key, key_of_argument},
@@ -41,46 +47,72 @@ use crate::{
 
 const AT_REMOVEDIR: u64 = 0x200;
 
-/// Judges the pending call of the current thread at entry (tail-called by `sys_enter`).
-/// `forget`: the call has no exit to wait for (a 32-bit call): forget it afterwards.
-pub fn judge_at_entry(forget: bool) -> Option<()> {
+/// Which path argument of the pending call a program judges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    First,
+    Second,
+}
+
+/// Judges one path argument of the pending call of the current thread at entry (tail-called by
+/// `sys_enter`). Returns true when the call has a second argument still to judge (the caller
+/// tail-calls the program for it). `forget`: the call has no exit to wait for (a 32-bit call):
+/// forget it once nothing is left to judge.
+pub fn judge_at_entry(part: Part, forget: bool) -> Option<bool> {
     let (pid_tgid, call, paths) = pending()?;
     let tgid = (pid_tgid >> 32) as u32;
+    let mut more = false;
     if let Some(process) = unsafe { TRACKED.get(&tgid) }.copied()
         && let Some(syscall) = Syscall::from_u16(call.syscall)
     {
-        judge(&process, call, syscall, paths);
+        more = judge(&process, call, syscall, paths, part);
     }
-    if forget {
+    if forget && !more {
         finish(pid_tgid, call);
     }
-    Some(())
+    Some(more)
 }
 
+/// Works out what the call does to which path arguments, then judges the one `part` names: one
+/// call site of `judge_path` per program (6.1's verifier walks a static function once per call
+/// site).
 #[inline(always)]
-fn judge(process: &TrackedProcess, call: &PendingCall, syscall: Syscall, paths: Option<&PendingPaths>) {
+fn judge(
+    process: &TrackedProcess,
+    call: &PendingCall,
+    syscall: Syscall,
+    paths: Option<&PendingPaths>,
+    part: Part,
+) -> bool {
+    if syscall == Syscall::Ftruncate {
+        if part == Part::First {
+            judge_fd(process, PolicyOp::Truncate, call.args[0] as i64);
+        }
+        return false;
+    }
+    if let Some((op, argument)) = judged_argument(call, syscall, part) {
+        judge_path(process, op, paths, &argument);
+    }
+    part == Part::First && matches!(syscall, Syscall::Rename | Syscall::Renameat | Syscall::Renameat2)
+}
+
+/// The operation a call performs on its path argument `part` (only renames have a second: they
+/// remove one name and replace another).
+#[inline(always)]
+fn judged_argument(call: &PendingCall, syscall: Syscall, part: Part) -> Option<(PolicyOp, Argument)> {
     use Syscall as S;
     let a = call.args;
+    let one = |op, which, user, dirfd| (part == Part::First).then(|| (op, Argument::new(which, user, dirfd)));
     match syscall {
-        S::Unlink => judge_path(
-            process,
-            PolicyOp::Unlink,
-            paths,
-            &Argument::new(Which::First, a[0], AT_FDCWD),
-        ),
-        S::Rmdir => judge_path(
-            process,
-            PolicyOp::Rmdir,
-            paths,
-            &Argument::new(Which::First, a[0], AT_FDCWD),
-        ),
+        S::Unlink => one(PolicyOp::Unlink, Which::First, a[0], AT_FDCWD),
+        S::Rmdir => one(PolicyOp::Rmdir, Which::First, a[0], AT_FDCWD),
         S::Unlinkat => {
             let op = if a[2] & AT_REMOVEDIR != 0 {
                 PolicyOp::Rmdir
             } else {
                 PolicyOp::Unlink
             };
-            judge_path(process, op, paths, &Argument::new(Which::First, a[1], a[0] as i32))
+            one(op, Which::First, a[1], a[0] as i32)
         }
         S::Rename | S::Renameat | S::Renameat2 => {
             let (old, old_dirfd, new, new_dirfd) = if syscall == S::Rename {
@@ -88,63 +120,29 @@ fn judge(process: &TrackedProcess, call: &PendingCall, syscall: Syscall, paths: 
             } else {
                 (a[1], a[0] as i32, a[3], a[2] as i32)
             };
-            judge_path(
-                process,
-                PolicyOp::RenameFrom,
-                paths,
-                &Argument::new(Which::First, old, old_dirfd),
-            );
-            judge_path(
-                process,
-                PolicyOp::Rename,
-                paths,
-                &Argument::new(Which::Second, new, new_dirfd),
-            );
+            Some(match part {
+                Part::First => (PolicyOp::RenameFrom, Argument::new(Which::First, old, old_dirfd)),
+                Part::Second => (PolicyOp::Rename, Argument::new(Which::Second, new, new_dirfd)),
+            })
         }
-        S::Link => judge_path(
-            process,
-            PolicyOp::Link,
-            paths,
-            &Argument::new(Which::Second, a[1], AT_FDCWD),
-        ),
-        S::Linkat => judge_path(
-            process,
-            PolicyOp::Link,
-            paths,
-            &Argument::new(Which::Second, a[3], a[2] as i32),
-        ),
-        S::Symlink => judge_path(
-            process,
-            PolicyOp::Symlink,
-            paths,
-            &Argument::new(Which::Second, a[1], AT_FDCWD),
-        ),
-        S::Symlinkat => judge_path(
-            process,
-            PolicyOp::Symlink,
-            paths,
-            &Argument::new(Which::Second, a[2], a[1] as i32),
-        ),
-        S::Truncate => judge_path(
-            process,
-            PolicyOp::Truncate,
-            paths,
-            &Argument::new(Which::First, a[0], AT_FDCWD),
-        ),
-        S::Ftruncate => judge_fd(process, PolicyOp::Truncate, a[0] as i64),
+        S::Link => one(PolicyOp::Link, Which::Second, a[1], AT_FDCWD),
+        S::Linkat => one(PolicyOp::Link, Which::Second, a[3], a[2] as i32),
+        S::Symlink => one(PolicyOp::Symlink, Which::Second, a[1], AT_FDCWD),
+        S::Symlinkat => one(PolicyOp::Symlink, Which::Second, a[2], a[1] as i32),
+        S::Truncate => one(PolicyOp::Truncate, Which::First, a[0], AT_FDCWD),
         S::Open | S::Openat | S::Openat2 | S::Creat => {
             let (dirfd, path, flags, _) = open_args(call, syscall);
             if flags & O_DIRECTORY != 0 {
-                return;
+                return None;
             }
             let op = if is_write(flags) {
                 PolicyOp::OpenWrite
             } else {
                 PolicyOp::OpenRead
             };
-            judge_path(process, op, paths, &Argument::new(Which::First, path, dirfd));
+            one(op, Which::First, path, dirfd)
         }
-        _ => {}
+        _ => None,
     }
 }
 
@@ -182,6 +180,10 @@ fn judge_path(process: &TrackedProcess, op: PolicyOp, paths: Option<&PendingPath
         return;
     };
     let path = append_argument(&mut rec, paths, argument.which, argument.user);
+    if path.len == 0 && argument.user != 0 {
+        unreadable(config, process);
+        return;
+    }
     let Some((key, base)) = key_of_argument(config, &mut rec, path, argument.dirfd, op) else {
         return;
     };
@@ -190,6 +192,29 @@ fn judge_path(process: &TrackedProcess, op: PolicyOp, paths: Option<&PendingPath
     };
     judge_key(&judging(config, process), operation, key, rec);
 }
+
+/// A path argument a rule would judge could not be read at entry: the call goes unjudged, so in
+/// enforce mode the process is killed and the session's new programs are stopped for
+/// [`UNREADABLE_WINDOW_NS`] (fail closed); the exit record says so (`SYSCALL_UNREADABLE`).
+#[inline(never)]
+fn unreadable(config: &sensor_common::policy::PolicyConfig, process: &TrackedProcess) {
+    count(Counter::UnreadableArgument);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(call) = PENDING.get_ptr_mut(&pid_tgid) else {
+        return;
+    };
+    let call = unsafe { &mut *call };
+    call.flags |= PENDING_UNREADABLE;
+    if config.enforce != 0 {
+        if act::kill_current() {
+            call.flags |= PENDING_KILLED;
+        }
+        act::stop_execs(process.session_id, UNREADABLE_WINDOW_NS);
+    }
+}
+
+/// How long a session's new programs are stopped after an unreadable argument (enforce mode).
+const UNREADABLE_WINDOW_NS: u64 = 10_000_000_000;
 
 /// Judges `op` on the file behind descriptor `fd` (its path and identity).
 #[inline(never)]

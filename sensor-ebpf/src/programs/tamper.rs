@@ -2,11 +2,11 @@
 //! it and any bpf() call by a tracked process are reported; the BPF LSM hooks deny them (in
 //! enforce mode). Untracked processes leave after one map lookup.
 
-use aya_ebpf::{cty::c_void, programs::LsmContext, programs::TracePointContext};
+use aya_ebpf::{cty::c_void, helpers::bpf_get_current_uid_gid, programs::LsmContext, programs::TracePointContext};
 use sensor_common::{
     event::{
-        EVENT_TAMPER, HEADER_PRIORITY, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SEEN, TAMPER_SIGNAL,
-        TAMPER_WOULD_DENY, TamperEvent,
+        EVENT_TAMPER, HEADER_PRIORITY, TAMPER_ATTEMPT, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SEEN,
+        TAMPER_SIGNAL, TAMPER_WOULD_DENY, TamperEvent,
     },
     maps::TrackedProcess,
 };
@@ -57,6 +57,22 @@ pub fn on_signal_generate(ctx: &TracePointContext) -> Option<()> {
     let sig: i32 = unsafe { ctx.read_at(sig_at as usize) }.ok()?;
     emit(&process, TAMPER_SIGNAL, sig as u32, target as u32, TAMPER_SEEN);
     Some(())
+}
+
+/// A tracked process sends `signal` to `target` (syscall entry). Only an unprivileged caller is
+/// reported here: the kernel refuses it before any LSM hook or `signal_generate` runs, so this is
+/// the only trace of the attempt. A root caller's signal reaches those, which report it.
+#[inline(always)]
+pub fn signal_attempt(process: &TrackedProcess, target: u32, signal: u32) {
+    let sensor = settings::sensor_tgid();
+    if sensor == 0 || target != sensor || signal == 0 {
+        return;
+    }
+    let uid = bpf_get_current_uid_gid() as u32;
+    if uid == 0 {
+        return;
+    }
+    emit(process, TAMPER_SIGNAL, signal, target, TAMPER_ATTEMPT);
 }
 
 /// A tracked process called bpf(), or aimed ptrace at the sensor (seen at syscall entry,

@@ -22,6 +22,16 @@ pub struct KernelCounters {
     pub signal_failed: u64,
     /// Paths too deep for the policy to match.
     pub policy_depth: u64,
+    /// Records lost because the priority ring buffer was full.
+    pub priority_full: u64,
+    /// Operations counted into an earlier record instead of getting their own.
+    pub repeats: u64,
+    /// 32-bit (ia32) syscalls of tracked processes.
+    pub compat_calls: u64,
+    /// io_uring submissions of tracked processes.
+    pub io_uring_submissions: u64,
+    /// Path arguments the entry policy could not read (judged closed).
+    pub unreadable_arguments: u64,
 }
 
 impl KernelCounters {
@@ -40,11 +50,16 @@ impl KernelCounters {
             policy_fired: sum(Counter::PolicyFired),
             signal_failed: sum(Counter::SignalFailed),
             policy_depth: sum(Counter::PolicyDepth),
+            priority_full: sum(Counter::PriorityFull),
+            repeats: sum(Counter::Repeats),
+            compat_calls: sum(Counter::CompatCalls),
+            io_uring_submissions: sum(Counter::IoUringSubmissions),
+            unreadable_arguments: sum(Counter::UnreadableArgument),
         }
     }
 
     /// Events the kernel could not deliver, for whatever reason.
     pub fn lost(&self) -> u64 {
-        self.ringbuf_full + self.scratch_missing
+        self.ringbuf_full + self.priority_full + self.scratch_missing
     }
 }

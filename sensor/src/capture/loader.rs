@@ -344,9 +344,12 @@ impl Capture {
         })
     }
 
-    /// Records lost per session (session id to count), read by the loss bookkeeping.
-    pub fn take_session_loss(&mut self) -> Option<HashMap<MapData, u64, u64>> {
-        self.session_loss.take()
+    /// Records the kernel dropped per session since start (session id, count).
+    pub fn session_losses(&self) -> Vec<(u64, u64)> {
+        let Some(map) = &self.session_loss else {
+            return Vec::new();
+        };
+        map.iter().filter_map(Result::ok).collect()
     }
 
     /// The policy maps, once (the enforcer owns them).

@@ -23,7 +23,7 @@ pub fn check(path: Option<&Path>) -> i32 {
         }
     };
     let mut problems = Vec::new();
-    let rules = match load_rules(&config.rules, &config.dns) {
+    let rules = match load_rules(&config.rules, config.sigma_pack, &config.dns) {
         Ok(rules) => Some(rules),
         Err(error) => {
             problems.push(format!("{error:#}"));
@@ -41,6 +41,9 @@ pub fn check(path: Option<&Path>) -> i32 {
         && !database.exists()
     {
         problems.push(format!("geo.database {} does not exist", database.display()));
+    }
+    if let Err(errors) = crate::inventory::signatures::load(&config.inventory.signatures) {
+        problems.extend(errors.iter().map(ToString::to_string));
     }
     if !problems.is_empty() {
         for problem in &problems {

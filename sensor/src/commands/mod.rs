@@ -2,6 +2,8 @@
 
 pub mod baseline;
 pub mod config;
+pub mod health;
+pub mod inventory;
 pub mod probe;
 pub mod replay;
 pub mod rules;
@@ -55,7 +57,7 @@ impl Outputs {
     /// Loads the rules and opens the outputs (the configuration's and the flags'), failing with
     /// every rule problem listed.
     pub fn open(&self, config: &Config) -> Result<(Engine, output::Outputs)> {
-        let rules = load_rules(&self.rule_paths(config), &config.dns)?;
+        let rules = load_rules(&self.rule_paths(config), config.sigma_pack, &config.dns)?;
         tracing::info!(
             rules = rules.rules.len(),
             disabled = rules.disabled,
@@ -106,16 +108,22 @@ pub fn egress_plan(config: &Config, network: &Network) -> Result<Option<EgressPl
     Ok(plan)
 }
 
-/// Loads rule packs, with every problem in the error. When the packs define the
-/// `system_resolvers` list, the system's resolvers (`dns`) are appended to it by one more pack,
-/// loaded last.
-pub fn load_rules(paths: &[PathBuf], dns: &DnsConfig) -> Result<RuleSet> {
-    let problems = |problems| anyhow::anyhow!("the rule packs have problems:\n{problems}");
-    let mut sources = loader::read_sources(paths).map_err(problems)?;
-    if let Some(pack) = resolvers_pack(&sources, dns) {
-        sources.push(("system resolvers (dns.resolv_conf, dns.resolvers)".to_string(), pack));
+/// Loads rule packs (and the shipped Sigma pack when `sigma_pack`), with every problem in the
+/// error; logs the Sigma rules left out. When the packs define the `system_resolvers` list, the
+/// system's resolvers (`dns`) are appended to it by one more pack, loaded last.
+pub fn load_rules(paths: &[PathBuf], sigma_pack: bool, dns: &DnsConfig) -> Result<RuleSet> {
+    let extra = |sources: &[(String, String)]| {
+        resolvers_pack(sources, dns)
+            .map(|pack| ("system resolvers (dns.resolv_conf, dns.resolvers)".to_string(), pack))
+            .into_iter()
+            .collect()
+    };
+    let set = loader::load_with_extra(paths, sigma_pack, extra)
+        .map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))?;
+    for skipped in &set.skipped {
+        tracing::warn!("Sigma rule not loaded: {skipped}");
     }
-    loader::compile_sources(&sources).map(|(set, _)| set).map_err(problems)
+    Ok(set)
 }
 
 /// The pack that appends the system's resolvers to `system_resolvers`, when a pack defines it.
@@ -143,6 +151,11 @@ pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounte
     tracing::info!(
         kernel_emitted = kernel.emitted,
         ring_buffer_full = kernel.ringbuf_full,
+        priority_ring_full = kernel.priority_full,
+        repeats_counted = kernel.repeats,
+        compat_calls = kernel.compat_calls,
+        io_uring_submissions = kernel.io_uring_submissions,
+        unreadable_arguments = kernel.unreadable_arguments,
         policy_verdicts = kernel.policy_fired,
         records = stats.records,
         events_written = stats.events_written,

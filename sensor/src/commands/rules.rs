@@ -2,17 +2,30 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use crate::rules::{loader, testing};
+use crate::rules::{loader, sigma, testing};
 
 /// Validates packs; prints every problem; returns the exit code.
 pub fn check(paths: &[PathBuf]) -> i32 {
     match loader::load(paths) {
         Ok(set) => {
+            for skipped in &set.skipped {
+                println!("not loaded: {skipped}");
+            }
+            let sigma = set
+                .rules
+                .iter()
+                .filter(|rule| &*rule.meta.ruleset == sigma::RULESET)
+                .count();
             println!(
-                "ok: {} rules enabled, {} disabled, in {} packs",
+                "ok: {} rules enabled ({sigma} Sigma), {} disabled, in {} packs{}",
                 set.rules.len(),
                 set.disabled,
-                set.files.len()
+                set.files.len(),
+                if set.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} Sigma rules not loaded", set.skipped.len())
+                }
             );
             0
         }

@@ -25,6 +25,7 @@ use crate::{
     control::server::ControlServer,
     enforce::SessionLink,
     event::{Enricher, ecs::SensorContext},
+    inventory::daemon::InventoryTask,
     pipeline::Pipeline,
     process::{
         ProcessTable, Procfs,
@@ -149,6 +150,8 @@ pub fn run(options: RunOptions) -> Result<()> {
             mut hangup,
         } = signals;
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut inventory =
+            InventoryTask::start(&config.inventory, &config.state_dir, pipeline.enricher.context().clone());
         loop {
             tokio::select! {
                 pumped = pipeline.pump(&mut stream) => pumped.context("reading events")?,
@@ -157,7 +160,7 @@ pub fn run(options: RunOptions) -> Result<()> {
                     capture: &mut capture,
                     config: &mut config,
                     flags: &options.outputs,
-                    loss: &mut operations.loss,
+                    health: &mut operations.health,
                 }
                 .run(),
                 _ = ticker.tick() => {
@@ -178,6 +181,7 @@ pub fn run(options: RunOptions) -> Result<()> {
                     operations.publish(&pipeline, &capture, &config, operator.as_ref());
                 }
                 Some(change) = next_change(&mut changes) => SessionOperator::log_change(&change),
+                lines = InventoryTask::next(&mut inventory) => pipeline.write_lines(&lines),
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }

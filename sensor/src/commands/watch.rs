@@ -28,7 +28,7 @@ use nix::unistd::{Gid, Uid, User};
 use self::supervise::{Ended, Supervised};
 use super::{Outputs, report_counters};
 use crate::{
-    capture::{Capture, CaptureOptions, EventStream, RING_LINGER, environment, tracking},
+    capture::{Capture, CaptureOptions, EventStream, KernelCounters, RING_LINGER, environment, tracking},
     cli::OnExit,
     config::Config,
     control::{Registration, client},
@@ -209,7 +209,13 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             tracked: &capture.tracked,
             on_exit: options.on_exit,
         };
-        let ended = run_until_ended(&mut pipeline, &mut stream, ended).await?;
+        let mut health = super::health::Health::new(&config.loss_alert);
+        let ended = run_until_ended(&mut pipeline, &mut stream, ended, |pipeline| {
+            let kernel = KernelCounters::read(&capture.counters);
+            let outputs = pipeline.outputs.stats();
+            health.tick(pipeline, &capture, &kernel, &outputs);
+        })
+        .await?;
         if let Some(baseline) = pipeline.baseline.as_mut() {
             baseline.finish();
         }
@@ -237,6 +243,7 @@ async fn run_until_ended(
     pipeline: &mut Pipeline,
     stream: &mut EventStream,
     supervised: Supervised<'_>,
+    mut each_second: impl FnMut(&mut Pipeline),
 ) -> Result<Ended> {
     let supervisor = supervised.run();
     tokio::pin!(supervisor);
@@ -245,10 +252,14 @@ async fn run_until_ended(
         tokio::select! {
             pumped = pipeline.pump(stream) => pumped.context("reading events")?,
             ended = &mut supervisor => break ended?,
-            _ = ticker.tick() => pipeline.tick(),
+            _ = ticker.tick() => {
+                pipeline.tick();
+                each_second(pipeline);
+            }
         }
     };
     pipeline.drain(stream);
+    each_second(pipeline);
     Ok(ended)
 }
 

@@ -96,12 +96,17 @@ struct ConfigFile {
     /// Rule pack files or directories (relative to the config file); the shipped packs when empty.
     #[serde(default)]
     rules: Vec<PathBuf>,
+    /// Load the shipped Sigma pack (rules/sigma) beside the rules.
+    #[serde(default)]
+    sigma_pack: bool,
     #[serde(default)]
     control: crate::control::ControlConfig,
     #[serde(default)]
     metrics: crate::telemetry::MetricsConfig,
     #[serde(default)]
     loss_alert: crate::telemetry::LossPolicy,
+    #[serde(default)]
+    inventory: crate::inventory::daemon::InventoryConfig,
 }
 
 /// The configuration in effect.
@@ -123,9 +128,13 @@ pub struct Config {
     pub outputs: Vec<crate::output::OutputConfig>,
     /// Rule packs (absolute); `--rules` replaces them, the shipped packs when both are empty.
     pub rules: Vec<PathBuf>,
+    /// Load the shipped Sigma pack beside the rules (docs/sigma.md).
+    pub sigma_pack: bool,
     pub control: crate::control::ControlConfig,
     pub metrics: crate::telemetry::MetricsConfig,
     pub loss_alert: crate::telemetry::LossPolicy,
+    /// The daemon's inventory scans (docs/inventory.md).
+    pub inventory: crate::inventory::daemon::InventoryConfig,
     /// The file this came from (`None`: built-in defaults).
     pub source: Option<PathBuf>,
 }
@@ -144,9 +153,11 @@ impl Config {
             dns: dns::DnsConfig::default(),
             outputs: Vec::new(),
             rules: Vec::new(),
+            sigma_pack: false,
             control: crate::control::ControlConfig::default(),
             metrics: crate::telemetry::MetricsConfig::default(),
             loss_alert: crate::telemetry::LossPolicy::default(),
+            inventory: Default::default(),
             source: None,
         })
     }
@@ -193,11 +204,13 @@ impl Config {
             },
             outputs: crate::output::config::resolve(&file.outputs, &origin, base)?,
             rules: file.rules.iter().map(|pack| base.join(pack)).collect(),
+            sigma_pack: file.sigma_pack,
             control: crate::control::ControlConfig {
                 socket: base.join(file.control.socket),
             },
             metrics: file.metrics,
             loss_alert: file.loss_alert,
+            inventory: file.inventory.relative_to(base),
             source: Some(path.to_path_buf()),
         })
     }

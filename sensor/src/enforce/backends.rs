@@ -63,6 +63,8 @@ pub struct Backends {
     /// Why the strongest backend is not in use, when it is not.
     pub lsm_problem: Option<String>,
     pub cgroup_problem: Option<String>,
+    /// The BPF LSM hooks that guard the sensor (ptrace, bpf) are attached.
+    pub lsm_guards_sensor: bool,
 }
 
 impl Backends {
@@ -86,6 +88,9 @@ impl Backends {
         }
         Self {
             by_op,
+            lsm_guards_sensor: ["ptrace_access_check", "bpf"]
+                .iter()
+                .all(|hook| programs.lsm_attached.contains(hook)),
             lsm_problem: programs.lsm_problem.clone(),
             cgroup_problem: (!cgroup_attached).then(|| {
                 programs

@@ -261,6 +261,7 @@ impl Enforcer {
         PolicyConfig {
             enforce: (self.mode == Mode::Enforce) as u32,
             backends: self.backends.config(),
+            lsm_guards_sensor: self.backends.lsm_guards_sensor as u32,
             generation: self.generation,
             trusted_dirs,
             trusted_depths,

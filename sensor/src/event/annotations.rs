@@ -12,6 +12,8 @@ pub struct Annotations {
     pub destination: Option<DestinationInfo>,
     /// When baselines are on.
     pub baseline: Option<Box<BaselineFacts>>,
+    /// The process at the other end (`agent_sensor.peer.*`): see `peer`.
+    pub peer: Option<super::peer::PeerInfo>,
 }
 
 /// Where an IP destination lies (`agent_sensor.destination.*`, `destination.geo.*`).

@@ -134,14 +134,7 @@ impl Serialize for EcsEvent<'_> {
             },
         )?;
         if let Some(file) = file {
-            doc.serialize_field(
-                "file",
-                &FileFields {
-                    path: &file.path,
-                    name: file.name(),
-                    directory: file.directory(),
-                },
-            )?;
+            doc.serialize_field("file", &FileFields::of(file))?;
         }
         if let Some(destination) = destination {
             doc.serialize_field(
@@ -245,6 +238,7 @@ impl<'a> ProcessFields<'a> {
             parent: Parent {
                 pid: event.parent.as_ref().map_or(process.ppid, |parent| parent.pid),
                 executable: event.parent.as_ref().and_then(|parent| parent.executable.as_deref()),
+                command_line: event.parent.as_ref().and_then(|parent| parent.command_line.as_deref()),
             },
             exit_code,
         }
@@ -271,6 +265,8 @@ struct Parent<'a> {
     pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     executable: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_line: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -290,6 +286,100 @@ struct FileFields<'a> {
     path: &'a str,
     name: &'a str,
     directory: &'a str,
+    /// The inode and device the kernel saw (ECS keywords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    /// A symbolic link's target, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_path: Option<&'a str>,
+    /// chmod's new mode, chown's new owner (octal, numeric ids: ECS keywords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<String>,
+}
+
+impl<'a> FileFields<'a> {
+    fn of(file: &'a super::FileDetail) -> Self {
+        use super::FileChange as C;
+        let identity = file.identity.filter(|identity| identity.ino != 0);
+        let mut fields = Self {
+            path: &file.path,
+            name: file.name(),
+            directory: file.directory(),
+            inode: identity.map(|identity| identity.ino.to_string()),
+            device: identity.map(|identity| format!("{}:{}", identity.dev >> 20, identity.dev & 0xfffff)),
+            target_path: None,
+            mode: None,
+            uid: None,
+            gid: None,
+        };
+        match &file.change {
+            C::Symlink { target } => fields.target_path = Some(target),
+            C::Chmod { mode } | C::Mkdir { mode } => fields.mode = Some(format!("{:04o}", mode & 0o7777)),
+            C::Chown { uid, gid } => {
+                fields.uid = uid.map(|uid| uid.to_string());
+                fields.gid = gid.map(|gid| gid.to_string());
+            }
+            _ => {}
+        }
+        fields
+    }
+}
+
+/// `agent_sensor.file`: what a file operation did beyond its path.
+#[derive(Serialize, Default)]
+struct FileChangeFields<'a> {
+    /// A rename's or hard link's old name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original: Option<OriginalPath<'a>>,
+    /// An open that created the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    created: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncate_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xattr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount: Option<MountFields<'a>>,
+}
+
+#[derive(Serialize)]
+struct OriginalPath<'a> {
+    path: &'a str,
+}
+
+#[derive(Serialize)]
+struct MountFields<'a> {
+    source: &'a str,
+    fstype: &'a str,
+    flags: u64,
+}
+
+impl<'a> FileChangeFields<'a> {
+    fn of(change: &'a super::FileChange) -> Option<Self> {
+        use super::FileChange as C;
+        let mut fields = Self::default();
+        match change {
+            C::From { original } => fields.original = Some(OriginalPath { path: original }),
+            C::Created => fields.created = true,
+            C::Truncate { length } => fields.truncate_length = Some(*length),
+            C::Xattr { name } => fields.xattr = Some(name),
+            C::Mount { source, fstype, flags } => {
+                fields.mount = Some(MountFields {
+                    source,
+                    fstype,
+                    flags: *flags,
+                })
+            }
+            _ => return None,
+        }
+        Some(fields)
+    }
 }
 
 #[derive(Serialize)]
@@ -477,6 +567,22 @@ struct SensorFields<'a> {
     baseline: Option<BaselineFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repeat: Option<RepeatFields>,
+    /// `agent_sensor.call`: the door the call came through and what the kernel did about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<CallFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<&'a super::peer::PeerInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<FileChangeFields<'a>>,
+}
+
+#[derive(Serialize)]
+struct CallFields {
+    door: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unreadable_argument: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    killed: bool,
 }
 
 #[derive(Serialize)]
@@ -552,12 +658,22 @@ impl<'a> SensorFields<'a> {
                 }),
             baseline: event.annotations.baseline.as_deref().map(BaselineFields::of),
             repeat: (event.repeat > 1).then_some(RepeatFields { count: event.repeat }),
+            peer: event.annotations.peer.as_ref(),
+            file: None,
+            call: (event.door != super::Door::Syscall || event.syscall_flags != super::SyscallFlags::default()).then(
+                || CallFields {
+                    door: event.door.as_str(),
+                    unreadable_argument: event.syscall_flags.unreadable_argument,
+                    killed: event.syscall_flags.killed,
+                },
+            ),
         };
         match &event.detail {
             Detail::File(file) => {
                 fields.syscall = Some(file.syscall.name());
                 fields.path_argument = Some(&file.path_argument);
                 fields.dirfd = Some(file.dirfd);
+                fields.file = FileChangeFields::of(&file.change);
                 fields.path_truncated = file.truncated.then_some(true);
                 if event.action == Action::Open {
                     let access = open_flags::Access::of(file.flags);
@@ -621,6 +737,7 @@ mod tests {
         Event {
             door: Default::default(),
             repeat: 1,
+            syscall_flags: Default::default(),
             run_id: 0xfeed,
             sequence: 7,
             hostname: Some(Arc::from("workstation")),
@@ -634,6 +751,7 @@ mod tests {
             parent: Some(ParentRef {
                 pid: 4200,
                 executable: Some(Arc::from("/usr/bin/bash")),
+                command_line: Some(Arc::from("bash -l")),
             }),
             user_name: Some(Arc::from("dev")),
             user_home: Some(Arc::from("/home/dev")),
@@ -678,6 +796,7 @@ mod tests {
         assert_eq!(doc["process"]["pid"], 4242);
         assert_eq!(doc["process"]["parent"]["pid"], 4200);
         assert_eq!(doc["process"]["parent"]["executable"], "/usr/bin/bash");
+        assert_eq!(doc["process"]["parent"]["command_line"], "bash -l");
         assert_eq!(doc["process"]["command_line"], "cat notes.txt");
         assert_eq!(doc["process"]["working_directory"], "/home/dev/project");
         assert_eq!(doc["process"]["thread"]["id"], 4243);

@@ -42,6 +42,8 @@ pub struct Enricher {
     pub(super) last_opens: lru::LruCache<u32, Event>,
     /// Describes connect destinations (scope, country, allowlist); see `set_network`.
     network: Option<Arc<crate::geo::Network>>,
+    /// Listeners of session-spawning servers' sockets.
+    peers: super::peer::Peers,
 }
 
 impl Enricher {
@@ -73,7 +75,28 @@ impl Enricher {
             sequence: 0,
             last_opens: lru::LruCache::new(LAST_OPENS),
             network: None,
+            peers: Default::default(),
         }
+    }
+
+    /// The process at the other end of `detail` (see `peer`), and whether it is in `session`.
+    fn peer_of(&mut self, detail: &Detail, session: u64) -> Option<super::peer::PeerInfo> {
+        use super::{ProcessOperation as P, peer};
+        let pid = match detail {
+            Detail::Connect {
+                destination: Destination::Unix(path),
+                ..
+            } => self.peers.listener(path)?,
+            Detail::Process(P::Ptrace { pid, .. } | P::ProcessVmWritev { pid }) if *pid != 0 => *pid,
+            Detail::File(file) => peer::proc_mem_target(&file.path)?,
+            _ => return None,
+        };
+        let known = self.table.get(pid);
+        Some(peer::PeerInfo {
+            pid,
+            name: known.map_or_else(|| peer::name_of(pid), |process| process.name().to_string()),
+            in_session: known.and_then(|process| process.session_id) == Some(session),
+        })
     }
 
     /// Annotates IP connect events with their destination's scope, country and allowlist verdict.
@@ -375,13 +398,15 @@ impl Enricher {
         if common.cgroup_id != 0 {
             process.cgroup = self.cgroups.name(common.cgroup_id).or(process.cgroup);
         }
-        let parent = (process.ppid != 0).then(|| ParentRef {
-            pid: process.ppid,
-            executable: self
-                .table
-                .get(process.ppid)
-                .map(|parent| parent.executable.clone())
-                .filter(|e| !e.is_empty()),
+        let parent = (process.ppid != 0).then(|| {
+            let known = self.table.get(process.ppid);
+            ParentRef {
+                pid: process.ppid,
+                executable: known.map(|parent| parent.executable.clone()).filter(|e| !e.is_empty()),
+                command_line: known
+                    .map(|parent| parent.command_line.clone())
+                    .filter(|c| !c.is_empty()),
+            }
         });
         let process_start_ns = (process.start_boottime_ns != 0).then(|| self.epoch_ns(process.start_boottime_ns));
         let known = self.sessions.get(common.session_id);
@@ -417,6 +442,7 @@ impl Enricher {
                 _ => None,
             },
             baseline: None,
+            peer: self.peer_of(&detail, common.session_id),
         };
         Event {
             run_id: self.context.run_id,
@@ -436,6 +462,7 @@ impl Enricher {
             detail,
             door: Door::Syscall,
             repeat: 1,
+            syscall_flags: Default::default(),
             annotations,
         }
     }

@@ -232,7 +232,7 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
                 identity: None,
-                change: FileChange::None,
+                change: file_change(doc, action),
             })
         }
         Action::Unshare
@@ -265,10 +265,18 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         None => None,
     };
     Ok(Event {
-        door: text(doc, "agent_sensor.syscall.door")
+        door: text(doc, "agent_sensor.call.door")
             .and_then(Door::parse)
             .unwrap_or_default(),
         repeat: number(doc, "agent_sensor.repeat.count")?.map_or(1, |count| count.max(1) as u32),
+        syscall_flags: super::SyscallFlags {
+            unreadable_argument: get(doc, "agent_sensor.call.unreadable_argument")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            killed: get(doc, "agent_sensor.call.killed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
         run_id,
         sequence,
         hostname: arc(doc, "host.hostname"),
@@ -282,6 +290,7 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         parent: Some(ParentRef {
             pid: ppid,
             executable: arc(doc, "process.parent.executable"),
+            command_line: arc(doc, "process.parent.command_line"),
         }),
         user_name: arc(doc, "user.name"),
         user_home: arc(doc, "agent_sensor.user.home"),
@@ -293,6 +302,25 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
         detail,
         annotations,
     })
+}
+
+/// What a recorded file operation did besides naming the file (the fields rules read:
+/// `agent_sensor.file.original.path`, `file.target_path`, `agent_sensor.file.created`).
+fn file_change(doc: &Value, action: Action) -> FileChange {
+    match action {
+        Action::Rename | Action::Link => {
+            text(doc, "agent_sensor.file.original.path").map_or(FileChange::None, |original| FileChange::From {
+                original: original.to_string(),
+            })
+        }
+        Action::Symlink => text(doc, "file.target_path").map_or(FileChange::None, |target| FileChange::Symlink {
+            target: target.to_string(),
+        }),
+        Action::Open if get(doc, "agent_sensor.file.created").and_then(Value::as_bool) == Some(true) => {
+            FileChange::Created
+        }
+        _ => FileChange::None,
+    }
 }
 
 fn boolean(doc: &Value, dotted: &'static str) -> Result<Option<bool>, FromJsonError> {
@@ -332,6 +360,13 @@ fn annotations(doc: &Value, detail: &Detail) -> Result<Annotations, FromJsonErro
                 allowed,
             });
         }
+    }
+    if let Some(in_session) = boolean(doc, "agent_sensor.peer.in_session")? {
+        annotations.peer = Some(super::peer::PeerInfo {
+            pid: number(doc, "agent_sensor.peer.pid")?.unwrap_or(0) as u32,
+            name: text(doc, "agent_sensor.peer.name").unwrap_or_default().to_string(),
+            in_session,
+        });
     }
     if get(doc, "agent_sensor.baseline").is_some() {
         let status = match text(doc, "agent_sensor.baseline.status") {
@@ -431,6 +466,32 @@ mod tests {
             event_from_json(&serde_json::json!({"event": {"action": "execve"}})),
             Err(FromJsonError::UnknownAction(_))
         ));
+    }
+
+    #[test]
+    fn file_changes_read_back() {
+        let rename = serde_json::json!({"event": {"action": "rename"}, "file": {"path": "/h/.bashrc"},
+            "agent_sensor": {"file": {"original": {"path": "/h/.bashrc.tmp"}}}});
+        let event = event_from_json(&rename).expect("rename");
+        assert_eq!(
+            event.file().map(|f| f.change.clone()),
+            Some(FileChange::From {
+                original: "/h/.bashrc.tmp".into()
+            })
+        );
+        let symlink =
+            serde_json::json!({"event": {"action": "symlink"}, "file": {"path": "/h/x", "target_path": "/dev/null"}});
+        let event = event_from_json(&symlink).expect("symlink");
+        assert_eq!(
+            event.file().map(|f| f.change.clone()),
+            Some(FileChange::Symlink {
+                target: "/dev/null".into()
+            })
+        );
+        let open = serde_json::json!({"event": {"action": "open"}, "file": {"path": "/h/x"},
+            "agent_sensor": {"file": {"created": true}}});
+        let event = event_from_json(&open).expect("open");
+        assert_eq!(event.file().map(|f| f.change.clone()), Some(FileChange::Created));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod enrich;
 pub mod from_json;
 pub mod open_flags;
 mod operations;
+pub mod peer;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -163,9 +164,11 @@ pub struct SessionRef {
 pub struct ParentRef {
     pub pid: u32,
     pub executable: Option<Arc<str>>,
+    /// The parent's arguments joined with spaces (`process.parent.command_line`), when known.
+    pub command_line: Option<Arc<str>>,
 }
 
-/// Which door of the kernel an operation came through (`agent_sensor.syscall.door`).
+/// Which door of the kernel an operation came through (`agent_sensor.call.door`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Door {
     /// A 64-bit system call.
@@ -340,6 +343,8 @@ pub struct Event {
     /// How many identical operations this event stands for (`agent_sensor.repeat.count`; 1 for
     /// most, more when the kernel counted repeats of the same open).
     pub repeat: u32,
+    /// What the kernel said about the call itself (`agent_sensor.syscall.*`).
+    pub syscall_flags: SyscallFlags,
     /// Destination scope and country, baseline facts (see `annotations`).
     pub annotations: Annotations,
 }
@@ -367,4 +372,14 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// What the kernel said about a call beyond its arguments and result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallFlags {
+    /// A path argument the kernel rules judge at entry could not be read there
+    /// (`agent_sensor.call.unreadable_argument`): the process was killed in enforce mode.
+    pub unreadable_argument: bool,
+    /// The kernel killed the process for this call (`agent_sensor.call.killed`).
+    pub killed: bool,
 }

@@ -95,6 +95,8 @@ pub struct RuleSet {
     pub files: Vec<Arc<str>>,
     /// How many macro memo slots an event needs.
     pub macro_slots: usize,
+    /// Sigma rules that were left out, each with its reason (docs/sigma.md).
+    pub skipped: Vec<Diagnostic>,
 }
 
 impl RuleSet {

@@ -871,8 +871,9 @@ impl<'d> Compiler<'d> {
 
     /// Fields with a fixed set of values reject anything else (`event.action: execve`).
     fn check_enumerated(&mut self, test: &TestAst, file: &str) {
+        let actions = crate::event::Action::ALL.map(crate::event::Action::as_str);
         let allowed: &[&str] = match test.field {
-            Field::EventAction => &["exec", "fork", "exit", "open", "connect", "unlink", "rmdir"],
+            Field::EventAction => &actions,
             Field::EventOutcome => &["success", "failure", "unknown"],
             Field::OpenAccess => &["read", "write", "read-write"],
             Field::NetworkType => &["ipv4", "ipv6", "unix"],

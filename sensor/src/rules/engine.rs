@@ -66,10 +66,7 @@ impl Engine {
     /// Evaluates one event; alerts go to `out`.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
         let session = event.session.as_ref().map_or(0, |session| session.id);
-        let written = match written_path(event) {
-            Some(path) => self.writes.contains(session, path),
-            None => false,
-        };
+        let written = written_by_session(&mut self.writes, session, event);
         let rules = self.rules.clone();
         for cell in &self.memo {
             cell.set(0);
@@ -189,23 +186,49 @@ fn join_values(view: &EvalEvent, keys: &[Field]) -> Vec<String> {
     keys.iter().flat_map(|&field| text_values(view, field)).collect()
 }
 
-/// The path whose earlier writes `agent_sensor.file.written_by_session` asks about.
-fn written_path(event: &Event) -> Option<&str> {
+/// `agent_sensor.file.written_by_session`: the file (for an exec, the program or the script an
+/// interpreter runs) was written by the session. For execs the kernel also says so by inode
+/// (which follows renames, links and memfds the path cannot).
+fn written_by_session(writes: &mut SessionWrites, session: u64, event: &Event) -> bool {
     match (&event.detail, event.action) {
-        (Detail::File(file), _) => Some(&file.path),
-        (Detail::Exec { filename, .. }, Action::Exec) => Some(filename),
-        _ => None,
+        (Detail::File(file), _) => writes.contains(session, &file.path),
+        (
+            Detail::Exec {
+                filename,
+                script,
+                exec_flags,
+                ..
+            },
+            Action::Exec,
+        ) => {
+            exec_flags & sensor_common::event::EXEC_WRITTEN_BY_SESSION != 0
+                || writes.contains(session, filename)
+                || script.as_deref().is_some_and(|script| writes.contains(session, script))
+        }
+        _ => false,
     }
 }
 
-/// A successful open for writing adds its path to the session's writes.
+/// A successful open for writing adds its path to the session's writes; a rename or link of a
+/// written file carries it to its new name.
 fn remember_write(writes: &mut SessionWrites, session: u64, event: &Event) {
-    if event.action != Action::Open || event.outcome != Outcome::Success {
+    if event.outcome == Outcome::Failure {
         return;
     }
-    if let Some(file) = event.file()
-        && open_flags::is_write(file.flags)
-    {
-        writes.insert(session, &file.path);
+    let Some(file) = event.file() else {
+        return;
+    };
+    match event.action {
+        Action::Open if event.outcome == Outcome::Success && open_flags::is_write(file.flags) => {
+            writes.insert(session, &file.path);
+        }
+        Action::Rename | Action::Link => {
+            if let crate::event::FileChange::From { original } = &file.change
+                && writes.contains(session, original)
+            {
+                writes.insert(session, &file.path);
+            }
+        }
+        _ => {}
     }
 }

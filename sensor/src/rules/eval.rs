@@ -121,6 +121,7 @@ impl<'a> EvalEvent<'a> {
             Field::ProcessWorkingDirectory => Value::Text(non_empty(&process.cwd)?),
             Field::ProcessParentPid => Value::Number(event.parent.as_ref().map_or(process.ppid, |p| p.pid) as i64),
             Field::ProcessParentExecutable => Value::Text(self.parent_executable()?),
+            Field::ProcessParentCommandLine => Value::Text(event.parent.as_ref()?.command_line.as_deref()?),
             Field::ProcessParentName => {
                 let executable = self.parent_executable()?;
                 Value::Text(executable.rsplit('/').next().unwrap_or(executable))
@@ -235,6 +236,11 @@ impl<'a> EvalEvent<'a> {
             Field::ProcessTrusted => Value::Bool(process.trusted),
             Field::SyscallDoor => Value::Text(event.door.as_str()),
             Field::RepeatCount => Value::Number(event.repeat as i64),
+            Field::SyscallUnreadable => Value::Bool(event.syscall_flags.unreadable_argument),
+            Field::SyscallKilled => Value::Bool(event.syscall_flags.killed),
+            Field::PeerPid => Value::Number(i64::from(event.annotations.peer.as_ref()?.pid)),
+            Field::PeerName => Value::Text(&event.annotations.peer.as_ref()?.name),
+            Field::PeerInSession => Value::Bool(event.annotations.peer.as_ref()?.in_session),
         })
     }
 

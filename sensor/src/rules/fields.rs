@@ -158,6 +158,7 @@ fields! {
     ProcessParentPid => "process.parent.pid", Number, ALL, false;
     ProcessParentExecutable => "process.parent.executable", Text, ALL, true;
     ProcessParentName => "process.parent.name", Text, ALL, false;
+    ProcessParentCommandLine => "process.parent.command_line", Text, ALL, false;
     ProcessExitCode => "process.exit_code", Number, ActionSet::of(&[Action::Exit]), false;
     UserId => "user.id", Text, ALL, false;
     UserName => "user.name", Text, ALL, false;
@@ -202,8 +203,13 @@ fields! {
     FileTargetPath => "file.target_path", Text, ActionSet::of(&[Action::Symlink]), false;
     ExecScript => "agent_sensor.exec.script", Text, EXEC, true;
     ProcessTrusted => "agent_sensor.process.trusted", Bool, ALL, false;
-    SyscallDoor => "agent_sensor.syscall.door", Text, ALL, false;
+    SyscallDoor => "agent_sensor.call.door", Text, ALL, false;
     RepeatCount => "agent_sensor.repeat.count", Number, ALL, false;
+    SyscallUnreadable => "agent_sensor.call.unreadable_argument", Bool, ALL, false;
+    SyscallKilled => "agent_sensor.call.killed", Bool, ALL, false;
+    PeerPid => "agent_sensor.peer.pid", Number, ALL, false;
+    PeerName => "agent_sensor.peer.name", Text, ALL, false;
+    PeerInSession => "agent_sensor.peer.in_session", Bool, ALL, false;
 }
 
 impl Field {

@@ -6,6 +6,7 @@ use super::{
     compile::{RuleSet, compile},
     diagnostics::{Diagnostic, Diagnostics},
     pack::{PackAst, parse_pack},
+    sigma::{self, Shape},
     yaml_tree::Pos,
 };
 
@@ -26,7 +27,7 @@ pub fn is_pack_file(path: &Path) -> bool {
 }
 
 /// The pack files named by `paths`: files as given, directories expanded to their packs in name
-/// order.
+/// order, with the Sigma rules and pipelines of their subdirectories (`tests/` aside).
 pub fn pack_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -39,6 +40,7 @@ pub fn pack_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
                         .map(|entry| entry.path())
                         .filter(|p| p.is_file() && is_pack_file(p))
                         .collect();
+                    nested_sigma(path, &mut found, 0);
                     found.sort();
                     if found.is_empty() {
                         problems.push(file_problem(path, "the directory holds no rule packs (*.yaml)"));
@@ -60,6 +62,27 @@ pub fn pack_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
     }
 }
 
+/// The Sigma files (rules and pipelines) in the subdirectories of `dir`, at any depth.
+fn nested_sigma(dir: &Path, found: &mut Vec<PathBuf>, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|entry| entry.path()) {
+        if path.is_dir() && depth < 8 && path.file_name().is_some_and(|name| name != "tests") {
+            let mut inner = Vec::new();
+            if let Ok(files) = std::fs::read_dir(&path) {
+                inner.extend(files.flatten().map(|entry| entry.path()).filter(|p| {
+                    p.is_file()
+                        && is_pack_file(p)
+                        && std::fs::read_to_string(p).is_ok_and(|text| sigma::shape(&text) != Shape::Pack)
+                }));
+            }
+            found.extend(inner);
+            nested_sigma(&path, found, depth + 1);
+        }
+    }
+}
+
 fn file_problem(path: &Path, message: &str) -> Diagnostic {
     Diagnostic::new(
         &path.display().to_string(),
@@ -69,18 +92,39 @@ fn file_problem(path: &Path, message: &str) -> Diagnostic {
     )
 }
 
-/// Parses packs from `(origin, text)` pairs and compiles them together.
+/// Parses packs from `(origin, text)` pairs and compiles them together. Sigma rules and
+/// pipelines among them are told by their shape and translated (docs/sigma.md).
 pub fn compile_sources(sources: &[(String, String)]) -> Result<(RuleSet, Vec<PackAst>), Diagnostics> {
     let mut problems = Vec::new();
     let mut packs = Vec::new();
-    for (origin, text) in sources {
-        let (pack, found) = parse_pack(origin, text);
-        problems.extend(found);
-        packs.extend(pack);
+    let mut sigma_sources = Vec::new();
+    let mut pipelines = Vec::new();
+    for (index, (origin, text)) in sources.iter().enumerate() {
+        match sigma::shape(text) {
+            Shape::Sigma => sigma_sources.push(sigma::Source { index, origin, text }),
+            Shape::Pipeline => pipelines.push((origin.as_str(), text.as_str())),
+            Shape::Pack => {
+                let (pack, found) = parse_pack(origin, text);
+                problems.extend(found);
+                packs.extend(pack.map(|pack| (index, pack)));
+            }
+        }
     }
+    let mut skipped = Vec::new();
+    if !sigma_sources.is_empty() || !pipelines.is_empty() {
+        let translation = sigma::translate(&sigma_sources, &pipelines);
+        problems.extend(translation.errors);
+        skipped = translation.skipped;
+        packs.extend(translation.packs);
+        packs.sort_by_key(|(index, _)| *index);
+    }
+    let packs: Vec<PackAst> = packs.into_iter().map(|(_, pack)| pack).collect();
     // Compile even when parsing found problems, so the report covers every pack completely.
     match compile(&packs) {
-        Ok(set) if problems.is_empty() => Ok((set, packs)),
+        Ok(mut set) if problems.is_empty() => {
+            set.skipped = skipped;
+            Ok((set, packs))
+        }
         Ok(_) => Err(Diagnostics(problems)),
         Err(Diagnostics(more)) => {
             problems.extend(more);
@@ -91,9 +135,37 @@ pub fn compile_sources(sources: &[(String, String)]) -> Result<(RuleSet, Vec<Pac
     }
 }
 
+/// Name shown for the shipped Sigma pack.
+pub const SIGMA_PACK_ORIGIN: &str = "built-in rules/sigma";
+
 /// Loads the packs at `paths`, or the shipped packs when `paths` is empty.
 pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Diagnostics> {
-    compile_sources(&read_sources(paths)?).map(|(set, _)| set)
+    load_with(paths, false)
+}
+
+/// Loads the packs at `paths` (or the shipped packs), with the shipped Sigma pack after them
+/// when `sigma_pack` is set (docs/sigma.md).
+pub fn load_with(paths: &[PathBuf], sigma_pack: bool) -> Result<RuleSet, Diagnostics> {
+    load_with_extra(paths, sigma_pack, |_| Vec::new())
+}
+
+/// As [`load_with`], then the packs `extra` makes from the sources read, loaded last.
+pub fn load_with_extra(
+    paths: &[PathBuf],
+    sigma_pack: bool,
+    extra: impl FnOnce(&[(String, String)]) -> Vec<(String, String)>,
+) -> Result<RuleSet, Diagnostics> {
+    let mut sources = read_sources(paths)?;
+    if sigma_pack {
+        sources.extend(
+            embedded::SIGMA_PACK
+                .iter()
+                .map(|(name, text)| (format!("{SIGMA_PACK_ORIGIN}/{name}"), text.to_string())),
+        );
+    }
+    let more = extra(&sources);
+    sources.extend(more);
+    compile_sources(&sources).map(|(set, _)| set)
 }
 
 /// The texts of the packs at `paths` (or of the shipped packs), named by their origin.

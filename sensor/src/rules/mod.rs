@@ -4,6 +4,7 @@
 //! Flow: `loader` finds pack files → `pack` parses each into a syntax tree (with positions) →
 //! `compile` merges packs, applies overrides, resolves lists and macros, compiles conditions
 //! (`condition`, `matchers`) → `engine` evaluates events (`eval`, `state`) into `alert`s.
+//! Sigma files are recognised by their shape and translated into packs by `sigma`.
 
 pub mod alert;
 pub mod compile;
@@ -19,6 +20,7 @@ pub mod loader;
 pub mod matchers;
 pub mod pack;
 pub mod rule;
+pub mod sigma;
 pub mod state;
 pub mod testing;
 pub mod yaml_tree;

@@ -5,11 +5,13 @@ pub mod loss;
 pub mod metrics;
 pub mod metrics_server;
 pub mod sensor_alert;
+pub mod session_loss;
 pub mod tamper;
 
 pub use loss::{LossPolicy, LossWatch};
 pub use metrics::Metrics;
 pub use sensor_alert::SensorAlert;
+pub use session_loss::SessionLossWatch;
 
 /// `metrics:` in the configuration.
 #[derive(Clone, Debug, Default, serde::Deserialize, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! `sensor-tamper` alerts: a tracked process signalled the sensor, aimed ptrace at it or called
 //! bpf() (which loads, detaches and inspects BPF programs).
 
-use sensor_common::event::{TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SIGNAL, TAMPER_WOULD_DENY};
+use sensor_common::event::{
+    TAMPER_ATTEMPT, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SIGNAL, TAMPER_WOULD_DENY,
+};
 use serde_json::{Map, json};
 
 use super::SensorAlert;
@@ -20,6 +22,10 @@ pub fn tamper_alert(tamper: &Tamper, enricher: &mut Enricher) -> SensorAlert {
     let (action, outcome) = match tamper.verdict {
         TAMPER_DENIED => ("denied", "denied by BPF LSM (EPERM)"),
         TAMPER_WOULD_DENY => ("would-deny", "monitor mode: BPF LSM would have denied it"),
+        TAMPER_ATTEMPT => (
+            "refused",
+            "the kernel refused it (EPERM: the caller may not signal the root sensor)",
+        ),
         _ => ("alerted", "not preventable here (no BPF LSM): it went ahead"),
     };
     let pid = tamper.common.pid;

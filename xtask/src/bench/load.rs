@@ -20,7 +20,7 @@ use super::{
     env::Env,
     procfs,
     sensor::{Alerts, Sample, Sampler, Sensor, WatchSpec},
-    stats,
+    stats, targets,
 };
 
 /// The rule whose alerts are timed: a read of a file under ~/.ssh.
@@ -52,6 +52,9 @@ pub struct LoadPhase {
     /// Share of one core while the workload produced.
     pub sensor_cpu_percent: f64,
     pub peak_rss_bytes: u64,
+    /// The highest resident memory over the samples without the ring buffer's pages
+    /// (`anon_inode:bpf-map` mappings).
+    pub peak_without_ring_bytes: u64,
     /// What was resident when the sensor's RSS was highest.
     pub resident_at_peak: procfs::Resident,
     /// Kernel memory of the sensor's BPF maps (`memlock` of each).
@@ -69,7 +72,11 @@ pub fn measure(env: &Env, settings: &Settings) -> Result<Vec<LoadPhase>> {
     let file = env.work.join("load-file");
     fs::write(&file, b"agent-sensor load\n").with_context(|| format!("creating {}", file.display()))?;
     let mut phases = Vec::new();
-    for (label, rate) in [("as fast as it can", None), ("paced at 100,000/s", Some(100_000u64))] {
+    for (label, rate) in [
+        ("as fast as it can", None),
+        ("paced at 100,000/s", Some(targets::LATENCY_RATE)),
+        ("paced at 200,000/s", Some(targets::DROPS_RATE)),
+    ] {
         eprintln!("bench: load, {label}, {} s", settings.load_seconds);
         phases.push(phase(
             env,
@@ -234,6 +241,11 @@ fn phase(
             0.0
         },
         peak_rss_bytes: samples.iter().map(|sample| sample.hwm_bytes).max().unwrap_or(0),
+        peak_without_ring_bytes: samples
+            .iter()
+            .map(|sample| sample.resident.total().saturating_sub(sample.resident.bpf_maps))
+            .max()
+            .unwrap_or(0),
         resident_at_peak: samples
             .iter()
             .map(|sample| sample.resident)
@@ -244,7 +256,7 @@ fn phase(
     })
 }
 
-/// What an idle `watch` keeps resident, as it runs and with glibc told to hand freed memory back.
+/// What the idle daemon keeps resident, as it runs and with glibc told to hand freed memory back.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdleMemory {
     pub default: procfs::Resident,
@@ -252,7 +264,11 @@ pub struct IdleMemory {
     pub trimmed: procfs::Resident,
 }
 
-/// Starts `watch -- sleep 5` twice and reads /proc/PID/smaps of the sensor after 3 s.
+/// Seconds after start-up at which the idle daemon's memory is read.
+pub const IDLE_AFTER_SECONDS: u64 = 3;
+
+/// Starts the daemon twice (as configured for the untracked variant: nothing to track) and reads
+/// /proc/PID/smaps 3 s after it has started.
 pub fn idle_memory(env: &Env) -> Result<IdleMemory> {
     let alerts = env.root.join("idle-alerts.jsonl");
     let mut measured = [procfs::Resident::default(); 2];
@@ -261,23 +277,12 @@ pub fn idle_memory(env: &Env) -> Result<IdleMemory> {
         ("MALLOC_MMAP_THRESHOLD_", "131072"),
     ];
     for (index, extra_env) in [&[][..], &trim[..]].into_iter().enumerate() {
-        let sensor = Sensor::watch(
-            &env.sensor,
-            &WatchSpec {
-                isolation: env.watch_isolation(),
-                events: None,
-                alerts: Alerts::File(alerts.clone()),
-                home: &env.home,
-                cwd: &env.work,
-                command: vec!["sleep".into(), "5".into()],
-                extra_env,
-            },
-        )?;
-        thread::sleep(Duration::from_secs(3));
-        measured[index] = procfs::resident(sensor.pid).unwrap_or_default();
-        let finished = sensor.wait(Duration::from_secs(60))?;
+        let daemon = Sensor::daemon_with_env(&env.sensor, &env.daemon_isolation(), &alerts, &env.root, extra_env)?;
+        thread::sleep(Duration::from_secs(IDLE_AFTER_SECONDS));
+        measured[index] = procfs::resident(daemon.pid).unwrap_or_default();
+        let finished = daemon.stop()?;
         if !finished.status.success() {
-            bail!("an idle watch failed; its log ends with:\n{}", finished.log_tail());
+            bail!("the idle daemon failed; its log ends with:\n{}", finished.log_tail());
         }
     }
     Ok(IdleMemory {

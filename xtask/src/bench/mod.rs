@@ -5,20 +5,28 @@
 //! - `sensor`: running the daemon or `watch`, reading its totals and alerts; `procfs`: CPU and
 //!   memory of processes; `auditd`: installing, configuring and cleaning up auditd;
 //! - `engine`: criterion engine throughput and heap per process and session (sensor/benches);
-//! - `overhead`: the syscall loops in each variant; `load`: the load test;
+//! - `variants`: launching a workload with no sensor, untracked, tracked (alerts only) or tracked
+//!   with the audit trail, and their rotating order;
+//! - `overhead`: the syscall loops in each variant; `realistic`: builds, tests, git, copying,
+//!   reading and processes in each variant; `load`: the load test;
 //! - `report`: the table on the terminal and docs/benchmarks.md; `stats`, `machine`: helpers.
 
 mod auditd;
 mod engine;
 mod env;
+pub mod lab;
 mod load;
 mod machine;
 mod overhead;
 mod procfs;
+mod realistic;
 mod report;
 mod report_notes;
+mod report_realistic;
 mod sensor;
 mod stats;
+mod targets;
+mod variants;
 pub mod workload;
 
 use std::{
@@ -56,12 +64,21 @@ pub struct Options {
     /// Run only these parts (repeatable). Default: all.
     #[arg(long = "only", value_enum)]
     pub only: Vec<Part>,
+    /// Measure in the kernel lab instead: boot each lab kernel in QEMU with the release sensor,
+    /// run the micro loops and the realistic work that needs no compiler inside, and write
+    /// docs/benchmarks-lab.md (with --quick, target/bench/benchmarks-lab-quick.md).
+    #[arg(long)]
+    pub lab: bool,
+    /// With --lab: a kernel version to boot (repeatable): 6.1, 6.12. Default: both.
+    #[arg(long = "kernel", value_name = "VERSION", requires = "lab")]
+    pub kernels: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Part {
     Engine,
     Overhead,
+    Realistic,
     Load,
 }
 
@@ -79,6 +96,11 @@ pub struct Settings {
     pub loop_limit_seconds: f64,
     /// Seconds of each load phase.
     pub load_seconds: f64,
+    /// Rounds of the realistic work (each sensor variant once per round, in rotating order).
+    pub realistic_rounds: usize,
+    /// Pause before and after each timed piece of realistic work.
+    pub realistic_pause_ms: u64,
+    pub realistic_scale: realistic::Scale,
     pub criterion_warm_up: f64,
     pub criterion_measurement: f64,
 }
@@ -93,19 +115,26 @@ impl Settings {
                 loop_seconds: 0.25,
                 loop_limit_seconds: 3.0,
                 load_seconds: 3.0,
+                realistic_rounds: 1,
+                realistic_pause_ms: 100,
+                realistic_scale: realistic::Scale::small(),
                 criterion_warm_up: 0.5,
                 criterion_measurement: 1.0,
             }
         } else {
             Self {
                 quick,
-                // About four minutes of measuring, so that setup, builds and all fit in fifteen
-                // on a fresh two-core machine (building from scratch takes six to seven minutes there).
+                // Four variants in phase 1: four rounds put each in each slot once. The loops take
+                // about five minutes and the realistic work about as long again.
                 rounds: 4,
                 calibrate_seconds: 0.3,
                 loop_seconds: 0.5,
                 loop_limit_seconds: 3.0,
                 load_seconds: 30.0,
+                // Four variants: four rounds put each in each slot once.
+                realistic_rounds: 4,
+                realistic_pause_ms: 300,
+                realistic_scale: realistic::Scale::full(),
                 criterion_warm_up: 1.0,
                 criterion_measurement: 5.0,
             }
@@ -144,6 +173,7 @@ pub struct Results {
     pub settings: Settings,
     pub engine: Outcome<engine::Engine>,
     pub overhead: Outcome<overhead::Overhead>,
+    pub realistic: Outcome<realistic::Realistic>,
     pub load: Outcome<Vec<load::LoadPhase>>,
     /// What an idle `watch` keeps resident (measured with the load).
     pub idle_memory: Outcome<load::IdleMemory>,
@@ -153,7 +183,20 @@ pub struct Results {
     pub total: Duration,
 }
 
+/// `cargo build --release` with `args` (packages and targets), in the workspace.
+fn build_release(args: &[&str]) -> Result<()> {
+    cmd::run(
+        Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args(["build", "--release"])
+            .args(args),
+    )
+}
+
 pub fn run(options: &Options) -> Result<()> {
+    if options.lab {
+        return lab::run(options);
+    }
     let started = Instant::now();
     if !cmd::is_root() {
         bail!(
@@ -171,12 +214,7 @@ pub fn run(options: &Options) -> Result<()> {
         .context("creating a directory for the bench binaries")?;
     if !options.no_build {
         setup::run()?;
-        cmd::run(Command::new(env!("CARGO")).current_dir(workspace()).args([
-            "build",
-            "--release",
-            "--package",
-            "xtask",
-        ]))?;
+        build_release(&["--package", "xtask"])?;
     }
     let benches = if wants(Part::Engine) {
         // Building the sensor is not optional; with --no-build only the benches are built, and
@@ -185,14 +223,7 @@ pub fn run(options: &Options) -> Result<()> {
         Some(if options.no_build { built } else { Ok(built?) })
     } else {
         if !options.no_build {
-            cmd::run(Command::new(env!("CARGO")).current_dir(workspace()).args([
-                "build",
-                "--release",
-                "--package",
-                "agent-sensor",
-                "--bin",
-                "agent-sensor",
-            ]))?;
+            build_release(&["--package", "agent-sensor", "--bin", "agent-sensor"])?;
         }
         None
     };
@@ -230,6 +261,21 @@ pub fn run(options: &Options) -> Result<()> {
         Outcome::Skipped
     };
     let stage = Instant::now();
+    let realistic = if wants(Part::Realistic) {
+        let plan = realistic::Plan {
+            pieces: realistic::Piece::ALL.to_vec(),
+            scale: settings.realistic_scale,
+            sources: realistic::Sources::host(),
+            rounds: settings.realistic_rounds,
+            pause_ms: settings.realistic_pause_ms,
+        };
+        let measured = Outcome::from(realistic::measure(&env, &plan, &env::target_dir().join("bench")));
+        timed("the realistic work", stage);
+        measured
+    } else {
+        Outcome::Skipped
+    };
+    let stage = Instant::now();
     let (load, idle_memory) = if wants(Part::Load) {
         let idle = Outcome::from(load::idle_memory(&env));
         let measured = Outcome::from(load::measure(&env, &settings));
@@ -243,6 +289,7 @@ pub fn run(options: &Options) -> Result<()> {
         settings,
         engine,
         overhead,
+        realistic,
         load,
         idle_memory,
         load_average: (load_before, machine::load_average()),
@@ -255,6 +302,7 @@ pub fn run(options: &Options) -> Result<()> {
     let failed = [
         matches!(results.engine, Outcome::Failed(_)),
         matches!(results.overhead, Outcome::Failed(_)),
+        matches!(results.realistic, Outcome::Failed(_)),
         matches!(results.load, Outcome::Failed(_)),
     ]
     .contains(&true);

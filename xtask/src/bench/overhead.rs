@@ -21,38 +21,11 @@ use super::{
     auditd::{self, Prepared},
     env::Env,
     procfs,
-    sensor::{Alerts, Sensor, Totals, WatchSpec},
+    sensor::Totals,
     stats::Spread,
+    variants::{self, Launched, SENSOR_VARIANTS, Variant},
     workload::Loop,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    None,
-    Untracked,
-    Tracked,
-    Auditd,
-}
-
-impl Variant {
-    pub fn label(self) -> &'static str {
-        match self {
-            Variant::None => "no sensor",
-            Variant::Untracked => "sensor, untracked",
-            Variant::Tracked => "sensor, tracked",
-            Variant::Auditd => "auditd",
-        }
-    }
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Variant::None => "none",
-            Variant::Untracked => "untracked",
-            Variant::Tracked => "tracked",
-            Variant::Auditd => "auditd",
-        }
-    }
-}
 
 /// One loop in one run.
 #[derive(Clone, Debug)]
@@ -76,6 +49,8 @@ pub struct Run {
     pub variant: Variant,
     pub loops: Vec<LoopRun>,
     pub totals: Option<Totals>,
+    /// Alerts the sensor raised during the run, by rule.
+    pub alerts: std::collections::BTreeMap<String, u64>,
     /// Audit records the kernel lost during the run.
     pub audit_lost: Option<u64>,
 }
@@ -168,7 +143,7 @@ impl Overhead {
     pub fn tracked_drops(&self) -> (u64, u64) {
         self.runs
             .iter()
-            .filter(|run| run.variant == Variant::Tracked)
+            .filter(|run| run.variant.is_tracked())
             .filter_map(|run| run.totals.as_ref())
             .fold((0, 0), |(dropped, emitted), totals| {
                 (
@@ -189,15 +164,8 @@ pub fn measure(env: &Env, settings: &Settings, audit: Result<Prepared, String>) 
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut runs = Vec::new();
-    let phase_one = [Variant::None, Variant::Untracked, Variant::Tracked];
-    for round in 0..settings.rounds {
-        for index in 0..phase_one.len() {
-            let variant = phase_one[(index + round) % phase_one.len()];
-            runs.push(run_variant(env, settings, &iterations, 1, round, variant, None)?);
-        }
-    }
-
+    let runs = phase_one(env, settings, &iterations)?;
+    let mut runs = runs;
     let attribution = attribute(env, settings, &iterations).map_err(|error| format!("{error:#}"));
 
     let audit = match audit {
@@ -213,6 +181,30 @@ pub fn measure(env: &Env, settings: &Settings, audit: Result<Prepared, String>) 
         attribution,
         audit,
     })
+}
+
+/// The loops alone in the sensor's variants (no kernel program timing, no auditd): what the
+/// kernel lab measures.
+pub fn measure_sensor_variants(env: &Env, settings: &Settings) -> Result<Overhead> {
+    let iterations = calibrate(env, settings)?;
+    let runs = phase_one(env, settings, &iterations)?;
+    Ok(Overhead {
+        iterations,
+        runs,
+        attribution: Err("not measured here".into()),
+        audit: AuditOutcome::Unavailable("not measured here".into()),
+    })
+}
+
+/// Phase 1: no sensor and the sensor's variants, in rotating order round after round.
+fn phase_one(env: &Env, settings: &Settings, iterations: &[(Loop, u64)]) -> Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for round in 0..settings.rounds {
+        for variant in variants::rotation(&SENSOR_VARIANTS, round) {
+            runs.push(run_variant(env, settings, iterations, 1, round, variant, None)?);
+        }
+    }
+    Ok(runs)
 }
 
 /// Runs the untracked and tracked variants once more with `kernel.bpf_stats_enabled`, then puts
@@ -306,7 +298,7 @@ fn calibrate(env: &Env, settings: &Settings) -> Result<Vec<(Loop, u64)>> {
     if let Some(cgroup) = env.cgroup_path() {
         command.arg("--cgroup").arg(cgroup);
     }
-    run_plain(&mut command)?;
+    variants::run_plain(&mut command)?;
     let measured = read_loops(&out)?;
     Ok(measured
         .iter()
@@ -335,16 +327,6 @@ fn workload(env: &Env, out: &Path) -> Command {
     command
 }
 
-fn run_plain(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running `{}`", crate::cmd::describe(command)))?;
-    if !status.success() {
-        bail!("`{}` failed: {status}", crate::cmd::describe(command));
-    }
-    Ok(())
-}
-
 fn run_variant(
     env: &Env,
     settings: &Settings,
@@ -364,56 +346,12 @@ fn run_variant(
         command.arg("--iterations").arg(format!("{}={count}", kind.name()));
     }
     command.args(["--max-seconds", &settings.loop_limit_seconds.to_string()]);
-    if variant != Variant::Tracked
-        && let Some(cgroup) = env.cgroup_path()
-    {
-        command.arg("--cgroup").arg(cgroup);
-    }
-    let mut totals = None;
     let mut audit_lost = None;
-    match variant {
-        Variant::None => run_plain(&mut command)?,
-        Variant::Untracked => {
-            let alerts = env.root.join("daemon-alerts.jsonl");
-            let daemon = Sensor::daemon(&env.sensor, &env.daemon_isolation(), &alerts, &env.root)?;
-            command.args(["--collector-pid", &daemon.pid.to_string()]);
-            let ran = run_plain(&mut command);
-            let finished = daemon.stop()?;
-            ran.with_context(|| format!("beside the daemon, whose log ends with:\n{}", finished.log_tail()))?;
-            totals = finished.totals;
-        }
-        Variant::Tracked => {
-            let events = env.root.join("tracked-events.jsonl");
-            let alerts = env.root.join("tracked-alerts.jsonl");
-            let mut watched = vec![command.get_program().to_string_lossy().into_owned()];
-            watched.extend(command.get_args().map(|arg| arg.to_string_lossy().into_owned()));
-            watched.push("--collector-parent".into());
-            let sensor = Sensor::watch(
-                &env.sensor,
-                &WatchSpec {
-                    isolation: env.watch_isolation(),
-                    events: Some(&events),
-                    alerts: Alerts::File(alerts.clone()),
-                    home: &env.home,
-                    cwd: &env.work,
-                    command: watched,
-                    extra_env: &[],
-                },
-            )?;
-            let limit = Duration::from_secs_f64(settings.loop_limit_seconds * 4.0 + 300.0);
-            let finished = sensor.wait(limit)?;
-            let _ = fs::remove_file(&events);
-            let _ = fs::remove_file(&alerts);
-            if !finished.status.success() {
-                bail!(
-                    "the tracked workload failed ({}); the log ends with:\n{}",
-                    finished.status,
-                    finished.log_tail()
-                );
-            }
-            totals = finished.totals;
-        }
+    let launched = match variant {
         Variant::Auditd => {
+            if let Some(cgroup) = env.cgroup_path() {
+                command.arg("--cgroup").arg(cgroup);
+            }
             let running = audit.context("auditd is not running")?;
             command.args(["--loginuid", &auditd::LOGINUID.to_string()]);
             for pid in running.collectors() {
@@ -421,19 +359,28 @@ fn run_variant(
             }
             let before = auditd::status()?.lost;
             running.arm()?;
-            let ran = run_plain(&mut command);
+            let ran = variants::run_plain(&mut command);
             let disarmed = running.disarm();
             ran?;
             disarmed?;
             audit_lost = Some(auditd::status()?.lost.saturating_sub(before));
+            Launched::default()
         }
+        _ => {
+            let limit = Duration::from_secs_f64(settings.loop_limit_seconds * 4.0 + 300.0);
+            variants::launch(env, variant, command, "loops", limit)?
+        }
+    };
+    if variant != Variant::None && launched.alert_count() > 0 {
+        eprintln!("bench: {}", launched.describe_alerts());
     }
     Ok(Run {
         phase,
         round,
         variant,
         loops: read_loops(&out)?,
-        totals,
+        totals: launched.totals,
+        alerts: launched.alerts,
         audit_lost,
     })
 }

@@ -130,7 +130,8 @@ pub fn set_bpf_stats(enabled: bool) -> std::io::Result<()> {
 /// Resident memory of a process by kind, from /proc/PID/smaps.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Resident {
-    /// BPF maps mapped into the process (the ring buffer), shared with the kernel.
+    /// BPF maps mapped into the process (`anon_inode:bpf-map`: the ring buffer), kernel memory
+    /// shared with the kernel.
     pub bpf_maps: u64,
     /// Anonymous memory: heap, stacks.
     pub anonymous: u64,
@@ -154,7 +155,7 @@ pub fn resident(pid: u32) -> Option<Resident> {
         if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             // A mapping: address perms offset dev inode [name].
             let name = fields.nth(4).unwrap_or("");
-            kind = if name.contains("bpf") {
+            kind = if name == "anon_inode:bpf-map" {
                 0
             } else if name.is_empty() || name.starts_with('[') {
                 1

@@ -119,8 +119,19 @@ pub struct Sensor {
 impl Sensor {
     /// Starts the daemon and waits until its programs are attached.
     pub fn daemon(binary: &Path, isolation: &Isolation, alerts: &Path, cwd: &Path) -> Result<Self> {
+        Self::daemon_with_env(binary, isolation, alerts, cwd, &[])
+    }
+
+    /// [`Sensor::daemon`] with more environment (allocator settings).
+    pub fn daemon_with_env(
+        binary: &Path,
+        isolation: &Isolation,
+        alerts: &Path,
+        cwd: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> Result<Self> {
         let mut command = Command::new(binary);
-        command.arg("run");
+        command.arg("run").envs(extra_env.iter().copied());
         isolation.apply(&mut command);
         command
             .arg("--alerts")
@@ -128,7 +139,7 @@ impl Sensor {
             .current_dir(cwd)
             .stdout(Stdio::null());
         let mut sensor = Self::spawn(command, false)?;
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if sensor.log_contains("agent sensor started") {
                 return Ok(sensor);
@@ -139,7 +150,7 @@ impl Sensor {
             }
             if Instant::now() > deadline {
                 let _ = sensor.stop();
-                bail!("the daemon did not start within two minutes");
+                bail!("the daemon did not start within five minutes");
             }
             thread::sleep(Duration::from_millis(20));
         }

@@ -73,6 +73,8 @@ enum Mode {
     Load(LoadArgs),
     /// One load worker (started by `load`).
     LoadWorker(WorkerArgs),
+    /// Run the realistic pieces (reset, then timed run) and report seconds per piece.
+    Realistic(super::realistic::runner::RealisticArgs),
     /// Open a file COUNT times (checks that audit rules record the workload).
     Verify {
         #[arg(long)]
@@ -161,6 +163,7 @@ pub fn run(args: WorkloadArgs) -> Result<()> {
         Mode::Loops(args) => loops(&args),
         Mode::Load(args) => load(&args),
         Mode::LoadWorker(args) => worker(&args),
+        Mode::Realistic(args) => super::realistic::runner::run(&args),
         Mode::Verify { file, count, loginuid } => {
             if let Some(uid) = loginuid {
                 set_loginuid(uid)?;
@@ -351,7 +354,7 @@ fn bpf_run_time(collectors: &[u32]) -> Option<u64> {
 
 /// Waits until the collectors' CPU time stops growing (they have caught up with what the last
 /// loop produced), at most 20 s.
-fn settle(collectors: &[u32]) {
+pub(super) fn settle(collectors: &[u32]) {
     if collectors.is_empty() {
         return;
     }

@@ -59,6 +59,7 @@ const PROGRAMS: &[&str] = &[
     "test",
     "timeout",
     "touch",
+    "truncate",
     "tr",
     "true",
     "uname",
@@ -104,8 +105,44 @@ shadow: files
 hosts: files
 ";
 
+/// What a guest holds besides the common tools, and what its `/init` runs.
+pub struct Guest {
+    /// Names the archive: `initramfs-<name>.cpio.gz`.
+    pub name: String,
+    /// Programs placed at their host paths (debug info stripped), with their libraries.
+    pub binaries: Vec<PathBuf>,
+    /// The shell command `/init` runs in the workspace; its status is the guest's result.
+    pub command: String,
+}
+
 /// Builds `<out_dir>/initramfs-<test>.cpio.gz` and returns its path.
 pub fn build(binaries: &TestBinaries, args: &[String], out_dir: &Path) -> Result<PathBuf> {
+    // Each test binary in turn; the first failure is the guest's result.
+    let command = binaries
+        .tests
+        .iter()
+        .map(|test| {
+            std::iter::once(test.display().to_string())
+                .chain(std::iter::once("--test-threads=1".to_string()))
+                .chain(args.iter().cloned())
+                .map(|word| shell_quote(&word))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" && ");
+    build_guest(
+        &Guest {
+            name: binaries.name.clone(),
+            binaries: binaries.tests.iter().chain([&binaries.sensor]).cloned().collect(),
+            command,
+        },
+        out_dir,
+    )
+}
+
+/// Builds `<out_dir>/initramfs-<guest.name>.cpio.gz` and returns its path.
+pub fn build_guest(guest: &Guest, out_dir: &Path) -> Result<PathBuf> {
     let mut tree = Tree::default();
     base(&mut tree)?;
     let mut elf_files = Vec::new();
@@ -131,7 +168,7 @@ pub fn build(binaries: &TestBinaries, args: &[String], out_dir: &Path) -> Result
     let stripped = out_dir.join("bin");
     let _ = fs::remove_dir_all(&stripped); // copies of earlier builds
     fs::create_dir_all(&stripped).with_context(|| format!("cannot create {}", stripped.display()))?;
-    for binary in binaries.tests.iter().chain([&binaries.sensor]) {
+    for binary in &guest.binaries {
         let copy = strip_debug_info(binary, &stripped)?;
         tree.file_from(binary, &copy)?;
         elf_files.push(copy);
@@ -142,26 +179,12 @@ pub fn build(binaries: &TestBinaries, args: &[String], out_dir: &Path) -> Result
     busybox_applets(&mut tree, &busybox)?;
     workspace_files(&mut tree)?;
 
-    // Each test binary in turn; the first failure is the guest's result.
-    let command = binaries
-        .tests
-        .iter()
-        .map(|test| {
-            std::iter::once(test.display().to_string())
-                .chain(std::iter::once("--test-threads=1".to_string()))
-                .chain(args.iter().cloned())
-                .map(|word| shell_quote(&word))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join(" && ");
     let init = include_str!("init.sh")
         .replace("@WORKSPACE@", &shell_quote(&workspace().display().to_string()))
-        .replace("@COMMAND@", &command);
+        .replace("@COMMAND@", &guest.command);
     tree.data("/init", init, 0o755);
 
-    write_gzipped(&tree, &out_dir.join(format!("initramfs-{}.cpio.gz", binaries.name)))
+    write_gzipped(&tree, &out_dir.join(format!("initramfs-{}.cpio.gz", guest.name)))
 }
 
 /// Directories, users and the merged-/usr links of the host (`/bin -> usr/bin`, …).
@@ -329,7 +352,7 @@ fn write_gzipped(tree: &Tree, path: &Path) -> Result<PathBuf> {
 }
 
 /// `word` in single quotes for sh.
-fn shell_quote(word: &str) -> String {
+pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 

@@ -58,8 +58,13 @@ impl Outcome {
 
 /// Boots `kernel`; the console goes to the terminal and to `<log_dir>/console.log`.
 pub fn boot(kernel: &Kernel, initrd: &Path, log_dir: &Path) -> Outcome {
+    boot_with_timeout(kernel, initrd, log_dir, None)
+}
+
+/// [`boot`] with a time limit of the caller's (else `AGENT_SENSOR_VM_TIMEOUT` or 15 minutes).
+pub fn boot_with_timeout(kernel: &Kernel, initrd: &Path, log_dir: &Path, limit: Option<Duration>) -> Outcome {
     let started = Instant::now();
-    let (status, error) = match run(kernel, initrd, log_dir) {
+    let (status, error) = match run(kernel, initrd, log_dir, limit) {
         Ok((status, error)) => (status, error),
         Err(error) => (None, Some(format!("{error:#}"))),
     };
@@ -82,8 +87,16 @@ fn timeout() -> Result<Duration> {
 }
 
 /// Returns the sentinel's status and, when QEMU had to be killed, why.
-fn run(kernel: &Kernel, initrd: &Path, log_dir: &Path) -> Result<(Option<i32>, Option<String>)> {
-    let timeout = timeout()?;
+fn run(
+    kernel: &Kernel,
+    initrd: &Path,
+    log_dir: &Path,
+    limit: Option<Duration>,
+) -> Result<(Option<i32>, Option<String>)> {
+    let timeout = match (limit, env::var(TIMEOUT_VARIABLE).is_ok()) {
+        (Some(limit), false) => limit,
+        _ => timeout()?,
+    };
     fs::create_dir_all(log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
     let log_path = log_dir.join("console.log");
     let log = File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;

@@ -1,11 +1,10 @@
 //! The daemon's periodic bookkeeping: metrics brought up to date, the status `agent-sensor
 //! status` reads, and the event-loss alert.
 
-use std::time::Instant;
-
 use serde_json::{Map, Value, json};
 
 use super::sessions::SessionOperator;
+use crate::commands::health::Health;
 use crate::{
     capture::{Capture, KernelCounters, environment},
     config::Config,
@@ -18,7 +17,7 @@ use crate::{
     output::OutputStats,
     pipeline::Pipeline,
     process::{agent_id, cgroup::SessionState},
-    telemetry::{LossWatch, loss::LossTotals, sensor_alert::now_ns},
+    telemetry::sensor_alert::now_ns,
 };
 
 pub struct Operations {
@@ -26,7 +25,7 @@ pub struct Operations {
     kernel: String,
     metrics_url: Option<String>,
     pub control: Option<ControlServer>,
-    pub loss: LossWatch,
+    pub health: Health,
 }
 
 impl Operations {
@@ -36,7 +35,7 @@ impl Operations {
             kernel: environment::kernel_release(),
             metrics_url,
             control,
-            loss: LossWatch::new(config.loss_alert.clone()),
+            health: Health::new(&config.loss_alert),
         }
     }
 
@@ -60,14 +59,7 @@ impl Operations {
             metrics.sessions.set(count);
             metrics.tracked_processes.set(processes);
         }
-        let totals = LossTotals::gather(&kernel, pipeline.stats.decode_errors, &outputs);
-        if let Some(alert) = self.loss.check(totals, Instant::now()) {
-            if let Some(metrics) = &pipeline.metrics {
-                metrics.loss_alerts.inc();
-            }
-            pipeline.write_sensor_alert(&alert);
-            pipeline.flush();
-        }
+        self.health.tick(pipeline, capture, &kernel, &outputs);
         if let Some(control) = &self.control {
             control.publish(self.report(pipeline, &kernel, &outputs, config, sessions));
         }

@@ -8,11 +8,12 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::{
     capture::Capture,
+    commands::health::Health,
     commands::{Outputs as Flags, egress_plan, load_rules},
     config::Config,
     output::{self, Outputs},
     pipeline::Pipeline,
-    telemetry::{LossWatch, metrics::ReasonLabels},
+    telemetry::metrics::ReasonLabels,
 };
 
 /// What a reload may change besides the pipeline.
@@ -21,7 +22,7 @@ pub struct Reload<'a> {
     pub capture: &'a mut Capture,
     pub config: &'a mut Config,
     pub flags: &'a Flags,
-    pub loss: &'a mut LossWatch,
+    pub health: &'a mut Health,
 }
 
 impl Reload<'_> {
@@ -42,7 +43,7 @@ impl Reload<'_> {
 
     fn apply(&mut self) -> Result<()> {
         let next = Config::load(self.flags.config.as_deref()).context("reading the configuration")?;
-        let rules = Arc::new(load_rules(&self.flags.rule_paths(&next), &next.dns)?);
+        let rules = Arc::new(load_rules(&self.flags.rule_paths(&next), next.sigma_pack, &next.dns)?);
         let output_configs =
             output::config::with_flags(&next.outputs, self.flags.events.as_ref(), self.flags.alerts.as_ref())
                 .map_err(|problem| anyhow!(problem))?;
@@ -78,7 +79,7 @@ impl Reload<'_> {
         if next.outputs != self.config.outputs {
             self.replace_outputs(&output_configs, &next)?;
         }
-        self.loss.set_policy(next.loss_alert.clone());
+        self.health.set_policy(&next.loss_alert);
         warn_about_restart(self.config, &next);
         *self.config = next;
         Ok(())

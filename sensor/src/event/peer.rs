@@ -1,0 +1,166 @@
+//! Who is at the other end of an operation that reaches into another process: the server behind
+//! the unix socket of a program that runs commands for its clients (tmux, screen, the systemd
+//! user manager), and the target of ptrace, process_vm_writev or a write to /proc/PID/mem. A peer
+//! outside the session is how work escapes the tracked tree (`session-escape` in the default
+//! pack): the command typed into the user's tmux runs in the tmux server's tree, not the agent's.
+
+use std::{
+    collections::HashMap,
+    sync::LazyLock,
+    time::{Duration, Instant},
+};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// `agent_sensor.peer.*`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PeerInfo {
+    pub pid: u32,
+    /// The peer's program name (`tmux`, `screen`, `systemd`…).
+    pub name: String,
+    /// The peer is a process of the same session.
+    pub in_session: bool,
+}
+
+/// Unix sockets of servers that run commands on a client's behalf (docs/enforcement.md lists
+/// them; a server reached elsewhere is not looked up).
+pub const SPAWNER_SOCKETS: &[&str] = &[
+    "/tmp/tmux-*/*",
+    "/run/user/*/tmux-*/*",
+    "/run/screen/S-*/*",
+    "/var/run/screen/S-*/*",
+    "/run/user/*/screen/*",
+    "/run/user/*/systemd/private",
+];
+
+static SPAWNERS: LazyLock<GlobSet> = LazyLock::new(|| {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in SPAWNER_SOCKETS {
+        if let Ok(glob) = Glob::new(pattern) {
+            builder.add(glob);
+        }
+    }
+    builder.build().unwrap_or_else(|_| GlobSet::empty())
+});
+
+/// How long a socket's listener is remembered (tmux clients connect often).
+const REMEMBERED: Duration = Duration::from_secs(2);
+
+/// Listeners of spawner sockets, looked up in /proc and remembered briefly.
+#[derive(Debug, Default)]
+pub struct Peers {
+    listeners: HashMap<String, (Instant, Option<u32>)>,
+}
+
+impl Peers {
+    /// The process listening on the spawner socket `path`; `None` for other sockets.
+    pub fn listener(&mut self, path: &str) -> Option<u32> {
+        if !SPAWNERS.is_match(path) {
+            return None;
+        }
+        let now = Instant::now();
+        if let Some((at, pid)) = self.listeners.get(path)
+            && now.duration_since(*at) < REMEMBERED
+        {
+            return *pid;
+        }
+        if self.listeners.len() > 256 {
+            self.listeners.clear();
+        }
+        let pid = socket_inode(path).and_then(owner_of_socket);
+        self.listeners.insert(path.to_string(), (now, pid));
+        pid
+    }
+}
+
+/// The target process of `/proc/PID/mem` (and `/proc/PID/task/TID/mem`).
+pub fn proc_mem_target(path: &str) -> Option<u32> {
+    let rest = path.strip_prefix("/proc/")?;
+    let (pid, tail) = rest.split_once('/')?;
+    let is_mem = tail == "mem" || tail.strip_prefix("task/").is_some_and(|t| t.ends_with("/mem"));
+    if !is_mem {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// The inode of the listening unix socket bound to `path` (from /proc/net/unix).
+fn socket_inode(path: &str) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    listening_inode(&table, path)
+}
+
+/// `Num RefCount Protocol Flags Type St Inode Path`: the listening entry (`Flags` with
+/// `__SO_ACCEPTCON`, 0x10000) bound to `path`.
+fn listening_inode(table: &str, path: &str) -> Option<u64> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, _, _, flags, _, _, inode, bound] = fields.get(..8)?.try_into().ok()?;
+        let listening = u64::from_str_radix(flags, 16).is_ok_and(|f| f & 0x10000 != 0);
+        (listening && bound == path).then(|| inode.parse().ok()).flatten()
+    })
+}
+
+/// The process holding socket `inode` open (the first found).
+fn owner_of_socket(inode: u64) -> Option<u32> {
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+            fds.filter_map(Result::ok)
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str()))
+                .then_some(pid)
+        })
+}
+
+/// The program name of a live process (`comm`).
+pub fn name_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|name| name.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_entry_of_a_path_is_found() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 4242 /tmp/tmux-1000/default\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03 4243 /tmp/tmux-1000/default\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 777 /run/user/1000/bus\n";
+        assert_eq!(listening_inode(table, "/tmp/tmux-1000/default"), Some(4242));
+        assert_eq!(listening_inode(table, "/tmp/tmux-1000/other"), None);
+    }
+
+    #[test]
+    fn only_spawner_sockets_are_looked_up() {
+        assert!(SPAWNERS.is_match("/tmp/tmux-1000/default"));
+        assert!(SPAWNERS.is_match("/run/screen/S-alice/1234.pts-0.host"));
+        assert!(SPAWNERS.is_match("/run/user/1000/systemd/private"));
+        assert!(!SPAWNERS.is_match("/run/user/1000/bus"));
+        assert!(!SPAWNERS.is_match("/var/run/nscd/socket"));
+    }
+
+    #[test]
+    fn proc_mem_paths_name_their_process() {
+        assert_eq!(proc_mem_target("/proc/123/mem"), Some(123));
+        assert_eq!(proc_mem_target("/proc/123/task/124/mem"), Some(123));
+        assert_eq!(proc_mem_target("/proc/123/maps"), None);
+        assert_eq!(proc_mem_target("/proc/self/mem"), None);
+    }
+
+    #[test]
+    fn a_live_listener_is_found_by_its_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Not a spawner path: look the inode up directly.
+        let path = dir.path().join("s.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let inode = socket_inode(&path.display().to_string()).expect("listed in /proc/net/unix");
+        assert_eq!(owner_of_socket(inode), Some(std::process::id()));
+    }
+}
