@@ -12,7 +12,10 @@ use std::{
 };
 
 fn main() {
-    if let Err(message) = embed_default_rules().and_then(|()| build()) {
+    if let Err(message) = embed_default_rules()
+        .and_then(|()| embed_country_data())
+        .and_then(|()| build())
+    {
         eprintln!("error: {message}");
         std::process::exit(1);
     }
@@ -58,6 +61,51 @@ fn embed_default_rules() -> Result<(), String> {
     }
     code.push_str("];\n");
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?).join("default_rules.rs");
+    std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// Writes `$OUT_DIR/country_data.rs`: the registry data of the `iptocc` crate (its `v4.bin` and
+/// `v6.bin`), so the sensor can list a country's networks (the crate answers single lookups
+/// only). `None` when the crate's sources are not where Cargo unpacks registry crates.
+fn embed_country_data() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let lock = manifest_dir.join("../Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let text = std::fs::read_to_string(&lock).unwrap_or_default();
+    let version = text
+        .split("[[package]]")
+        .find(|package| package.contains("name = \"iptocc\""))
+        .and_then(|package| package.lines().find_map(|line| line.strip_prefix("version = ")))
+        .map(|version| version.trim_matches('"').to_string());
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let mut found = None;
+    if let (Some(version), Some(cargo_home)) = (version, cargo_home)
+        && let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src"))
+    {
+        for registry in registries.flatten() {
+            let data = registry.path().join(format!("iptocc-{version}/src/data"));
+            if data.join("v4.bin").is_file() && data.join("v6.bin").is_file() {
+                found = Some(data);
+                break;
+            }
+        }
+    }
+    let code = match found {
+        Some(data) => format!(
+            "pub static IPTOCC_DATA: Option<(&[u8], &[u8])> = Some((include_bytes!({:?}), include_bytes!({:?})));\n",
+            data.join("v4.bin").display().to_string(),
+            data.join("v6.bin").display().to_string()
+        ),
+        None => {
+            println!(
+                "cargo:warning=iptocc's data files were not found: country allowlists cannot be compiled for the kernel"
+            );
+            "pub static IPTOCC_DATA: Option<(&[u8], &[u8])> = None;\n".to_string()
+        }
+    };
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?).join("country_data.rs");
     std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 

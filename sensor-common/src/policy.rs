@@ -52,7 +52,9 @@ pub const NAME_EDGE: usize = 16;
 pub const MAX_POLICY_FILES: u32 = 65_536;
 pub const MAX_POLICY_DIRS: u32 = 8_192;
 pub const MAX_POLICY_PROGRAMS: u32 = 4_096;
-pub const MAX_POLICY_CIDRS: u32 = 4_096;
+/// Networks of every address set together (an LPM trie allocates per entry, not up front: the
+/// country sets of a large allowlist take tens of thousands; docs/enforcement.md).
+pub const MAX_POLICY_CIDRS: u32 = 524_288;
 pub const MAX_WORKSPACES: u32 = 4_096;
 pub const MAX_KILLED: u32 = 1_024;
 pub const MAX_PROTECTED: u32 = 65_536;
@@ -316,6 +318,12 @@ pub struct DirPatterns {
 /// address as IPv6 (IPv4 as `::ffff:a.b.c.d`). The prefix length counts 32 bits of set id plus
 /// the network's prefix.
 pub const CIDR_KEY_BYTES: usize = 20;
+
+/// Offsets of `msg_name` (a pointer) and `msg_namelen` (an int) in `struct msghdr`, as the
+/// `socket_sendmsg` hook reads them: the same on every 64-bit kernel since 2.6; the sensor checks
+/// them in the running kernel's BTF and leaves the hook off where they differ.
+pub const MSGHDR_MSG_NAME: u32 = 0;
+pub const MSGHDR_MSG_NAMELEN: u32 = 8;
 
 /// The working directory a session started in, as its path prefix hash and depth.
 #[repr(C)]

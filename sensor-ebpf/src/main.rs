@@ -264,6 +264,11 @@ pub fn lsm_socket_connect(ctx: LsmContext) -> i32 {
     lsm::socket_connect(&ctx)
 }
 
+#[lsm(hook = "socket_sendmsg")]
+pub fn lsm_socket_sendmsg(ctx: LsmContext) -> i32 {
+    lsm::socket_sendmsg(&ctx)
+}
+
 // Protecting the sensor: the `signal_generate` tracepoint and the syscall entry report, LSM
 // hooks deny (docs/enforcement.md).
 

@@ -7,7 +7,10 @@ use aya_ebpf::{cty::c_void, programs::LsmContext};
 use sensor_common::{
     event::{FMODE_CREATED, FileIdentity, PolicyEvent},
     maps::TrackedProcess,
-    policy::{APPLIED_DENIED, APPLIED_MONITOR, BACKEND_LSM, IdentityKey, PolicyConfig, PolicyOp},
+    policy::{
+        APPLIED_DENIED, APPLIED_MONITOR, BACKEND_LSM, IdentityKey, MSGHDR_MSG_NAME, MSGHDR_MSG_NAMELEN, PolicyConfig,
+        PolicyOp,
+    },
 };
 
 use super::net::destination_of;
@@ -295,10 +298,31 @@ pub fn socket_connect(ctx: &LsmContext) -> i32 {
         return previous;
     }
     let addrlen: i32 = ctx.arg(2);
-    verdict(previous, on_socket_connect(pointer(ctx, 1), addrlen))
+    verdict(previous, judge_destination(pointer(ctx, 1), addrlen))
 }
 
-fn on_socket_connect(address: u64, addrlen: i32) -> Option<u32> {
+/// `socket_sendmsg(struct socket *sock, struct msghdr *msg, int size)`: the destination of a
+/// datagram (sendto, sendmsg; TCP Fast Open), judged as a connect to it. Sends without an
+/// address (connected sockets) were judged at their connect. `msg_name` points to the kernel's
+/// copy of the address; userspace checked the `msghdr` offsets in this kernel's BTF before
+/// attaching the hook.
+pub fn socket_sendmsg(ctx: &LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(3);
+    if previous != 0 {
+        return previous;
+    }
+    verdict(previous, on_socket_sendmsg(pointer(ctx, 1)))
+}
+
+fn on_socket_sendmsg(msg: u64) -> Option<u32> {
+    let name = read_ptr(msg + MSGHDR_MSG_NAME as u64)?;
+    let namelen = read::<i32>(msg + MSGHDR_MSG_NAMELEN as u64)?;
+    judge_destination(name, namelen)
+}
+
+/// Judges a connection to the `struct sockaddr` at `address` (kernel memory).
+#[inline(always)]
+fn judge_destination(address: u64, addrlen: i32) -> Option<u32> {
     let process = tracking::current()?;
     let config = policy::judging(PolicyOp::Connect, BACKEND_LSM)?;
     let destination = destination_of(address, addrlen)?;

@@ -12,7 +12,7 @@ use aya::{
 };
 
 /// The LSM hooks, by program name.
-pub const LSM_HOOKS: [(&str, &str); 13] = [
+pub const LSM_HOOKS: [(&str, &str); 14] = [
     ("lsm_file_open", "file_open"),
     ("lsm_path_unlink", "path_unlink"),
     ("lsm_path_rmdir", "path_rmdir"),
@@ -24,6 +24,8 @@ pub const LSM_HOOKS: [(&str, &str); 13] = [
     ("lsm_file_truncate", "file_truncate"),
     ("lsm_bprm_check_security", "bprm_check_security"),
     ("lsm_socket_connect", "socket_connect"),
+    // The destination of sendto/sendmsg (UDP, TCP Fast Open).
+    ("lsm_socket_sendmsg", "socket_sendmsg"),
     // Protecting the sensor itself.
     ("lsm_task_kill", "task_kill"),
     ("lsm_ptrace_access_check", "ptrace_access_check"),
@@ -73,6 +75,12 @@ impl EnforcementPrograms {
         programs
     }
 
+    /// Whether BPF LSM judges connections and datagrams (`socket_connect` and `socket_sendmsg`);
+    /// otherwise the cgroup programs do.
+    pub fn lsm_judges_network(&self) -> bool {
+        self.lsm_attached.contains(&"socket_connect") && self.lsm_attached.contains(&"socket_sendmsg")
+    }
+
     fn load_lsm(&mut self, ebpf: &mut Ebpf) {
         let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
         if !active.trim().split(',').any(|lsm| lsm == "bpf") {
@@ -109,6 +117,13 @@ impl EnforcementPrograms {
                     "bpf_lsm_file_truncate",
                 )
             {
+                continue;
+            }
+            if hook == "socket_sendmsg"
+                && let Err(reason) =
+                    crate::capture::kernel_layout::msghdr_matches(Path::new(crate::capture::kernel_layout::VMLINUX_BTF))
+            {
+                tracing::warn!(%reason, "datagram destinations are judged by the cgroup programs only");
                 continue;
             }
             match attach_lsm(ebpf, name, hook, &btf) {

@@ -163,6 +163,30 @@ pub fn lsm_bpf_has_token(path: &Path) -> bool {
     })
 }
 
+/// Whether `struct msghdr` has `msg_name` and `msg_namelen` where the `socket_sendmsg` hook reads
+/// them (`sensor_common::policy::MSGHDR_*`).
+pub fn msghdr_matches(path: &Path) -> Result<(), String> {
+    let btf = Btf::from_file(path).map_err(|error| format!("cannot read the kernel's BTF: {error}"))?;
+    let layout = Layouts { btf: &btf };
+    let name = layout.offset("msghdr", "msg_name").map_err(|error| error.to_string())?;
+    let namelen = layout
+        .offset("msghdr", "msg_namelen")
+        .map_err(|error| error.to_string())?;
+    if (name, namelen)
+        == (
+            sensor_common::policy::MSGHDR_MSG_NAME,
+            sensor_common::policy::MSGHDR_MSG_NAMELEN,
+        )
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "struct msghdr has msg_name at {name} and msg_namelen at {namelen} in this kernel, not where the \
+             socket_sendmsg hook reads them"
+        ))
+    }
+}
+
 /// Whether the kernel's BTF has function `name` (e.g. an LSM hook's `bpf_lsm_<hook>`).
 pub fn has_function(path: &Path, name: &str) -> bool {
     let Ok(btf) = Btf::from_file(path) else {
@@ -262,5 +286,6 @@ mod tests {
         assert_eq!(layout.path_dentry, 8);
         assert!(layout.mm_arg_end > layout.mm_arg_start);
         assert!(layout.task_mm > 0 && layout.task_files > 0 && layout.task_fs > 0);
+        assert_eq!(msghdr_matches(path), Ok(()));
     }
 }

@@ -23,7 +23,7 @@ pub fn check(path: Option<&Path>) -> i32 {
         }
     };
     let mut problems = Vec::new();
-    let rules = match load_rules(&config.rules, config.sigma_pack) {
+    let rules = match load_rules(&config.rules, config.sigma_pack, &config.dns) {
         Ok(rules) => Some(rules),
         Err(error) => {
             problems.push(format!("{error:#}"));

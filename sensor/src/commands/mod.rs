@@ -20,7 +20,9 @@ use anyhow::Result;
 use crate::{
     capture::{Capture, KernelCounters},
     config::Config,
-    enforce::{Enforcer, Mode},
+    config::dns::DnsConfig,
+    enforce::{Enforcer, Mode, egress::EgressPlan},
+    geo::Network,
     output::{self, OutputTarget},
     pipeline::PipelineStats,
     rules::{Engine, RuleSet, loader},
@@ -55,7 +57,7 @@ impl Outputs {
     /// Loads the rules and opens the outputs (the configuration's and the flags'), failing with
     /// every rule problem listed.
     pub fn open(&self, config: &Config) -> Result<(Engine, output::Outputs)> {
-        let rules = load_rules(&self.rule_paths(config), config.sigma_pack)?;
+        let rules = load_rules(&self.rule_paths(config), config.sigma_pack, &config.dns)?;
         tracing::info!(
             rules = rules.rules.len(),
             disabled = rules.disabled,
@@ -70,10 +72,18 @@ impl Outputs {
     }
 }
 
-/// Starts enforcement: writes the kernel rules of `engine`'s rule set into the kernel, tells the
-/// engine which rules the kernel judges, and logs the backends.
-pub fn start_enforcement(capture: &mut Capture, engine: &mut Engine, mode: Mode) -> Result<Enforcer> {
-    let enforcer = Enforcer::start(capture, engine.rules().clone(), mode)?;
+/// Starts enforcement: writes the kernel rules of `engine`'s rule set (and the configuration's
+/// egress allowlist) into the kernel, tells the engine which rules the kernel judges, and logs
+/// the backends.
+pub fn start_enforcement(
+    capture: &mut Capture,
+    engine: &mut Engine,
+    config: &Config,
+    network: &Network,
+    mode: Mode,
+) -> Result<Enforcer> {
+    let egress = egress_plan(config, network)?;
+    let enforcer = Enforcer::start(capture, engine.rules().clone(), egress, mode)?;
     engine.skip_rules(enforcer.skipped_rules());
     tracing::info!(
         mode = %mode,
@@ -84,15 +94,55 @@ pub fn start_enforcement(capture: &mut Capture, engine: &mut Engine, mode: Mode)
     Ok(enforcer)
 }
 
+/// The configuration's egress allowlist compiled for the kernel (`None` without one).
+pub fn egress_plan(config: &Config, network: &Network) -> Result<Option<EgressPlan>> {
+    let plan = EgressPlan::from_config(config, network.countries())
+        .map_err(|error| anyhow::anyhow!("compiling the egress allowlist for the kernel: {error}"))?;
+    if let Some(plan) = &plan {
+        tracing::info!(
+            port_groups = plan.groups.len(),
+            networks = plan.networks(),
+            "egress allowlist compiled for the kernel"
+        );
+    }
+    Ok(plan)
+}
+
 /// Loads rule packs (and the shipped Sigma pack when `sigma_pack`), with every problem in the
-/// error; logs the Sigma rules left out.
-pub fn load_rules(paths: &[PathBuf], sigma_pack: bool) -> Result<RuleSet> {
-    let set = loader::load_with(paths, sigma_pack)
+/// error; logs the Sigma rules left out. When the packs define the `system_resolvers` list, the
+/// system's resolvers (`dns`) are appended to it by one more pack, loaded last.
+pub fn load_rules(paths: &[PathBuf], sigma_pack: bool, dns: &DnsConfig) -> Result<RuleSet> {
+    let extra = |sources: &[(String, String)]| {
+        resolvers_pack(sources, dns)
+            .map(|pack| ("system resolvers (dns.resolv_conf, dns.resolvers)".to_string(), pack))
+            .into_iter()
+            .collect()
+    };
+    let set = loader::load_with_extra(paths, sigma_pack, extra)
         .map_err(|problems| anyhow::anyhow!("the rule packs have problems:\n{problems}"))?;
     for skipped in &set.skipped {
         tracing::warn!("Sigma rule not loaded: {skipped}");
     }
     Ok(set)
+}
+
+/// The pack that appends the system's resolvers to `system_resolvers`, when a pack defines it.
+fn resolvers_pack(sources: &[(String, String)], dns: &DnsConfig) -> Option<String> {
+    let defined = sources.iter().any(|(origin, text)| {
+        crate::rules::pack::parse_pack(origin, text)
+            .0
+            .is_some_and(|pack| pack.lists.iter().any(|(key, _)| key.name == "system_resolvers"))
+    });
+    let resolvers = dns.system_resolvers();
+    if !defined || resolvers.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = resolvers.iter().map(|net| format!("'{net}'")).collect();
+    tracing::info!(resolvers = %items.join(", "), "system DNS resolvers");
+    Some(format!(
+        "ruleset: system-resolvers\noverrides:\n  lists:\n    system_resolvers: {{append: [{}]}}\n",
+        items.join(", ")
+    ))
 }
 
 /// Logs what the kernel and the pipeline counted, and warns about any loss.

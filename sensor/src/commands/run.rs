@@ -76,7 +76,7 @@ pub fn run(options: RunOptions) -> Result<()> {
     }
     let rings = capture.take_rings().context("the ring buffers were already taken")?;
     attach_connect_programs(&mut capture, &config);
-    let enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
+    let enforcer = super::start_enforcement(&mut capture, &mut engine, &config, &network, mode)?;
     let hashes = |exe: &str| enforcer.program_hashes(exe);
     super::release_startup_memory();
 
@@ -222,7 +222,7 @@ async fn next_change(
 /// Attaches the network enforcement programs to the configured cgroup (default: the root of the
 /// cgroup v2 hierarchy, so every agent is covered), unless BPF LSM judges connections.
 fn attach_connect_programs(capture: &mut Capture, config: &Config) {
-    if capture.enforcement.lsm_attached.contains(&"socket_connect") {
+    if capture.enforcement.lsm_judges_network() {
         return;
     }
     let target = match &config.enforcement.cgroup {

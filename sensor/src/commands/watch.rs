@@ -114,12 +114,12 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         .into();
     let hierarchy = find_cgroup2_mount()?;
     let cgroup = SessionCgroup::for_session(&hierarchy, CgroupKind::Watch, session_id)?;
-    if !capture.enforcement.lsm_attached.contains(&"socket_connect")
+    if !capture.enforcement.lsm_judges_network()
         && let Err(problem) = capture.attach_connect_programs(cgroup.path())
     {
         tracing::warn!(%problem, "connections of the session cannot be judged");
     }
-    let mut enforcer = super::start_enforcement(&mut capture, &mut engine, mode)?;
+    let mut enforcer = super::start_enforcement(&mut capture, &mut engine, &config, &network, mode)?;
     super::release_startup_memory();
 
     let runtime = tokio::runtime::Builder::new_current_thread()

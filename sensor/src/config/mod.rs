@@ -1,6 +1,7 @@
 //! The sensor's configuration file (YAML; see docs/configuration.md).
 
 pub mod baseline;
+pub mod dns;
 pub mod network;
 pub mod yaml;
 
@@ -87,6 +88,8 @@ struct ConfigFile {
     geo: network::GeoConfig,
     #[serde(default)]
     egress: Option<network::EgressConfig>,
+    #[serde(default)]
+    dns: dns::DnsConfig,
     /// Where alerts and events go (docs/outputs.md).
     #[serde(default)]
     outputs: Vec<serde_saphyr::Spanned<crate::output::config::OutputSpec>>,
@@ -119,6 +122,8 @@ pub struct Config {
     pub geo: network::GeoConfig,
     /// The egress allowlist behind `agent_sensor.destination.allowed`, when configured.
     pub egress: Option<network::EgressConfig>,
+    /// Where the system's DNS resolvers are read from (`$system_resolvers`).
+    pub dns: dns::DnsConfig,
     /// Outputs from the `outputs:` section (paths made absolute); the command line adds its own.
     pub outputs: Vec<crate::output::OutputConfig>,
     /// Rule packs (absolute); `--rules` replaces them, the shipped packs when both are empty.
@@ -145,6 +150,7 @@ impl Config {
             baseline: baseline::BaselineConfig::default(),
             geo: network::GeoConfig::default(),
             egress: None,
+            dns: dns::DnsConfig::default(),
             outputs: Vec::new(),
             rules: Vec::new(),
             sigma_pack: false,
@@ -192,6 +198,10 @@ impl Config {
             baseline: file.baseline,
             geo,
             egress: file.egress,
+            dns: dns::DnsConfig {
+                resolv_conf: file.dns.resolv_conf.iter().map(|path| base.join(path)).collect(),
+                ..file.dns
+            },
             outputs: crate::output::config::resolve(&file.outputs, &origin, base)?,
             rules: file.rules.iter().map(|pack| base.join(pack)).collect(),
             sigma_pack: file.sigma_pack,

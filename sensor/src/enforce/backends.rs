@@ -73,7 +73,12 @@ impl Backends {
     pub fn choose(programs: &EnforcementPrograms, cgroup_attached: bool) -> Self {
         let mut by_op = [BACKEND_NONE; OP_COUNT];
         for op in PolicyOp::ALL {
-            by_op[op as usize] = if programs.lsm_attached.contains(&lsm_hook(op)) {
+            let lsm = if op == PolicyOp::Connect {
+                programs.lsm_judges_network()
+            } else {
+                programs.lsm_attached.contains(&lsm_hook(op))
+            };
+            by_op[op as usize] = if lsm {
                 BACKEND_LSM
             } else if op == PolicyOp::Connect {
                 if cgroup_attached { BACKEND_CGROUP } else { BACKEND_NONE }

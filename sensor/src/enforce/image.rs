@@ -16,11 +16,14 @@ use sensor_common::policy::{
     RULE_WRITTEN_BY_SESSION, component_hash, path_hash,
 };
 
-use super::expand::{ListDirs, Pattern, components, expand};
+use super::{
+    egress::{self, EgressPlan},
+    expand::{ListDirs, Pattern, components, expand},
+};
 use crate::rules::{
     RuleAction,
     compile::RuleSet,
-    kernel_form::{KernelForm, Program},
+    kernel_form::{KernelForm, MAX_SLOTS_PER_RULE, Program},
     kernel_glob::{KernelGlob, NameTest, Tail},
     rule::EscalateTo,
     rule::RuleMeta,
@@ -37,12 +40,19 @@ pub enum ImageError {
     #[error("rule `{rule}`: more than {MAX_PORT_RANGES} port ranges in one test")]
     TooManyPorts { rule: String },
     #[error(
+        "rule `{rule}` takes {slots} kernel slots; one rule may take {MAX_SLOTS_PER_RULE} (alternatives × port groups of the egress allowlist)"
+    )]
+    TooManySlots { rule: String, slots: usize },
+    #[error("rule `{rule}`: {problem}")]
+    Egress { rule: String, problem: egress::SlotError },
+    #[error(
         "directory {dir} has more than {MAX_DIR_PATTERNS} name patterns across the kernel rules (first too many: `{glob}`)"
     )]
     TooManyPatterns { dir: String, glob: String },
 }
 
-/// A rule the kernel judges, by slot.
+/// A rule the kernel judges, by slot (a rule may take several: its alternatives, and the port
+/// groups of the egress allowlist; `form` is then one of them, egress tests compiled away).
 #[derive(Clone, Debug)]
 pub struct SlotRule {
     pub meta: Arc<RuleMeta>,
@@ -73,6 +83,8 @@ pub struct ImageInputs<'a> {
     /// Every home directory `~` stands for.
     pub homes: &'a [String],
     pub dirs: &'a dyn ListDirs,
+    /// The configuration's egress allowlist, compiled (`None`: none configured).
+    pub egress: Option<&'a EgressPlan>,
 }
 
 /// Allocates path-set bits, sharing a bit between identical glob lists.
@@ -119,16 +131,37 @@ impl Sets<'_> {
 impl PolicyImage {
     /// The image of every kernel rule in `rules`.
     pub fn build(rules: &RuleSet, inputs: &ImageInputs) -> Result<Self, ImageError> {
-        let kernel: Vec<SlotRule> = rules
-            .rules
-            .iter()
-            .filter_map(|rule| {
-                rule.kernel_form().map(|form| SlotRule {
+        let mut kernel: Vec<SlotRule> = Vec::new();
+        for rule in &rules.rules {
+            let Some(form) = rule.kernel_form() else {
+                continue;
+            };
+            let mut slots = Vec::new();
+            for alternative in form.slots() {
+                let expanded = egress::expand(alternative, inputs.egress).map_err(|problem| ImageError::Egress {
+                    rule: rule.meta.id.to_string(),
+                    problem,
+                })?;
+                slots.extend(expanded);
+            }
+            if slots.len() > MAX_SLOTS_PER_RULE {
+                return Err(ImageError::TooManySlots {
+                    rule: rule.meta.id.to_string(),
+                    slots: slots.len(),
+                });
+            }
+            if slots.len() == 1 && form.alternatives.is_empty() && slots[0] == **form {
+                kernel.push(SlotRule {
                     meta: rule.meta.clone(),
                     form: form.clone(),
-                })
-            })
-            .collect();
+                });
+                continue;
+            }
+            kernel.extend(slots.into_iter().map(|slot| SlotRule {
+                meta: rule.meta.clone(),
+                form: Arc::new(slot),
+            }));
+        }
         if kernel.len() > MAX_RULES {
             return Err(ImageError::TooManyRules(kernel.len()));
         }

@@ -7,6 +7,7 @@
 //! `respond_to_verdict` makes alerts (`response`) and kills trees (`kill`).
 
 pub mod backends;
+pub mod egress;
 pub mod expand;
 pub mod homes;
 pub mod identity;
@@ -83,6 +84,8 @@ pub struct Enforcer {
     identity_watch: identity_watch::IdentityWatch,
     /// Where escalations ask for a session's freeze, and hear of operators' thaws.
     sessions: Option<SessionLink>,
+    /// The configuration's egress allowlist, compiled (`agent_sensor.destination.allowed`).
+    egress: Option<egress::EgressPlan>,
 }
 
 /// The enforcer's link to the session cgroups (see `process::cgroup::SessionCgroups`).
@@ -94,7 +97,12 @@ pub struct SessionLink {
 impl Enforcer {
     /// Writes the policy of `rules` into the kernel and starts judging in `mode`. Call after the
     /// network programs were attached (if they could be), so the backends are known.
-    pub fn start(capture: &mut Capture, rules: Arc<RuleSet>, mode: Mode) -> Result<Self, EnforceError> {
+    pub fn start(
+        capture: &mut Capture,
+        rules: Arc<RuleSet>,
+        egress: Option<egress::EgressPlan>,
+        mode: Mode,
+    ) -> Result<Self, EnforceError> {
         let maps = capture.take_policy_maps().ok_or(EnforceError::MapsTaken)?;
         let tracked = capture
             .take_tracked_view()
@@ -115,6 +123,7 @@ impl Enforcer {
             protected: identity::Protected::default(),
             identity_watch: identity_watch::IdentityWatch::default(),
             sessions: None,
+            egress,
         };
         enforcer.load_script_hosts();
         let image = enforcer.build(&rules)?;
@@ -242,6 +251,7 @@ impl Enforcer {
                 seed: self.seed,
                 homes: &homes,
                 dirs: &Filesystem,
+                egress: self.egress.as_ref(),
             },
         )
     }
@@ -270,11 +280,26 @@ impl Enforcer {
         }
     }
 
-    /// Compiles `rules` into the kernel (on reload). On error the previous policy stays.
-    pub fn replace_rules(&mut self, rules: Arc<RuleSet>) -> Result<(), EnforceError> {
-        let image = self.build(&rules)?;
+    /// Compiles `rules` and the egress allowlist into the kernel (on reload). On error the
+    /// previous policy stays.
+    pub fn replace_rules(
+        &mut self,
+        rules: Arc<RuleSet>,
+        egress: Option<egress::EgressPlan>,
+    ) -> Result<(), EnforceError> {
+        let previous = std::mem::replace(&mut self.egress, egress);
+        let image = match self.build(&rules) {
+            Ok(image) => image,
+            Err(error) => {
+                self.egress = previous;
+                return Err(error.into());
+            }
+        };
         self.generation += 1;
-        self.maps.apply(&image, &self.config_of(&image), Some(&self.image))?;
+        if let Err(error) = self.maps.apply(&image, &self.config_of(&image), Some(&self.image)) {
+            self.egress = previous;
+            return Err(error.into());
+        }
         self.image = image;
         self.rules = rules;
         self.seed_identities();
@@ -339,7 +364,7 @@ impl Enforcer {
     pub fn respond_to_verdict(&mut self, event: &Event, verdict: &Policy) -> Vec<Alert> {
         let monitor = verdict.applied & APPLIED_MONITOR != 0;
         let mut tree: Option<Result<(), String>> = None;
-        let mut alerts = Vec::new();
+        let mut alerts: Vec<Alert> = Vec::new();
         for slot in 0..64 {
             if verdict.fired & (1u64 << slot) == 0 {
                 continue;
@@ -348,6 +373,10 @@ impl Enforcer {
                 tracing::warn!(slot, "the kernel reported a rule slot the policy does not have");
                 continue;
             };
+            // A rule in several slots (alternatives, port groups) alerts once.
+            if alerts.iter().any(|alert| Arc::ptr_eq(&alert.rule, &meta)) {
+                continue;
+            }
             let action = meta.action;
             if action == RuleAction::KillTree && !monitor && tree.is_none() {
                 tree = Some(self.kill_tree(verdict.common.session_id));

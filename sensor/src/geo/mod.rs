@@ -4,7 +4,9 @@
 //! on every IP connect event (docs/events.md).
 
 pub mod countries;
+pub mod country_sets;
 pub mod egress;
+pub mod ranges;
 pub mod scope;
 
 use std::net::{IpAddr, SocketAddr};

@@ -3,6 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::IpNet;
+
+use super::ranges::AddressSet;
 use crate::event::annotations::Scope;
 
 /// An IPv4 peer reached through an IPv6 socket (`::ffff:a.b.c.d`) as the IPv4 address it is.
@@ -80,6 +83,54 @@ fn scope_v6(ip: Ipv6Addr) -> Scope {
     }
 }
 
+/// The networks of each scope, in the order `scope_v4` and `scope_v6` test them (first match
+/// wins); what no entry covers is public.
+const SCOPE_NETWORKS: &[(Scope, &[&str])] = &[
+    (Scope::Unspecified, &["0.0.0.0/32", "::/128"]),
+    (Scope::Loopback, &["127.0.0.0/8", "::1/128"]),
+    (Scope::Private, &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]),
+    (Scope::LinkLocal, &["169.254.0.0/16", "fe80::/10"]),
+    (Scope::Shared, &["100.64.0.0/10"]),
+    (Scope::Private, &["fc00::/7", "fec0::/10"]),
+    (Scope::Multicast, &["224.0.0.0/4", "ff00::/8"]),
+    (Scope::Broadcast, &["255.255.255.255/32"]),
+    (
+        Scope::Reserved,
+        &[
+            "0.0.0.0/8",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "198.18.0.0/15",
+            "240.0.0.0/4",
+            "2001:db8::/32",
+            "100::/64",
+            "::/3",
+            "4000::/2",
+            "8000::/1",
+        ],
+    ),
+];
+
+/// Every address whose own scope (`scope_of`) is `scope`.
+pub fn scope_set(scope: Scope) -> AddressSet {
+    let mut taken = AddressSet::empty();
+    let mut found = AddressSet::empty();
+    for (of, nets) in SCOPE_NETWORKS {
+        let nets: Vec<IpNet> = nets.iter().filter_map(|net| net.parse().ok()).collect();
+        let these = AddressSet::nets(&nets).minus(&taken);
+        if *of == scope {
+            found = found.union(&these);
+        }
+        taken = taken.union(&these);
+    }
+    if scope == Scope::Public {
+        return taken.complement();
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +164,44 @@ mod tests {
             ("2606:4700::6810:84e5", Scope::Public),
         ] {
             assert_eq!(scope(address), expected, "{address}");
+        }
+    }
+
+    #[test]
+    fn scope_sets_agree_with_scope_of() {
+        let sets: Vec<(Scope, AddressSet)> = Scope::ALL.iter().map(|s| (*s, scope_set(*s))).collect();
+        let mut probes: Vec<IpAddr> = Vec::new();
+        for (_, nets) in SCOPE_NETWORKS {
+            for net in nets.iter().filter_map(|net| net.parse::<IpNet>().ok()) {
+                for ip in [net.network(), net.broadcast()] {
+                    probes.push(ip);
+                    let point = super::super::ranges::point(ip);
+                    for near in [point.wrapping_sub(1), point.wrapping_add(1)] {
+                        probes.push(super::super::ranges::address(near));
+                    }
+                }
+            }
+        }
+        probes.extend(
+            [
+                "8.8.8.8",
+                "2606:4700::1",
+                "1.1.1.1",
+                "3fff::1",
+                "::ffff:10.0.0.1",
+                "::2",
+            ]
+            .map(|t| t.parse::<IpAddr>().expect("ip")),
+        );
+        for ip in probes {
+            let expected = scope_of(ip);
+            for (scope, set) in &sets {
+                assert_eq!(
+                    set.contains(ip),
+                    *scope == expected,
+                    "{ip}: {scope:?} (scope_of says {expected:?})"
+                );
+            }
         }
     }
 }

@@ -102,6 +102,58 @@ pub struct KernelForm {
     pub port_include: Vec<(u16, u16)>,
     pub port_exclude: Vec<(u16, u16)>,
     pub threshold: Option<KernelThreshold>,
+    /// Tests of the configuration's egress allowlist (`agent_sensor.destination.allowed`).
+    pub egress: EgressTest,
+    /// A rule that is an `any` of connection conditions: each alternative is judged as its own
+    /// kernel rule (the fields above then hold only `ops`, the union of theirs).
+    pub alternatives: Vec<KernelForm>,
+}
+
+/// `agent_sensor.destination.allowed` in a kernel rule. The kernel has no verdict of the
+/// allowlist; the sensor compiles the configuration's `egress.allow` into address and port tests
+/// when it writes the policy (`enforce::egress`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EgressTest {
+    /// `allowed: true` (or `false`): only destinations the allowlist admits (or does not); with
+    /// no allowlist configured, nothing matches.
+    pub allowed: Option<bool>,
+    /// `{exists: true}` (or its negation): only while an allowlist is (or is not) configured.
+    pub configured: Option<bool>,
+}
+
+/// Most kernel rule slots one rule may take (alternatives, port groups of the allowlist).
+pub const MAX_SLOTS_PER_RULE: usize = 8;
+
+impl KernelForm {
+    /// The forms the kernel judges in separate slots: the alternatives, or the form itself.
+    pub fn slots(&self) -> &[KernelForm] {
+        if self.alternatives.is_empty() {
+            std::slice::from_ref(self)
+        } else {
+            &self.alternatives
+        }
+    }
+
+    pub fn empty() -> Self {
+        KernelForm {
+            ops: Ops(0),
+            paths: Vec::new(),
+            exclude: Vec::new(),
+            excepts: Vec::new(),
+            not_directory: false,
+            written_by_session: false,
+            existing: false,
+            in_workspace: None,
+            family: None,
+            ip_include: Vec::new(),
+            ip_exclude: Vec::new(),
+            port_include: Vec::new(),
+            port_exclude: Vec::new(),
+            threshold: None,
+            egress: EgressTest::default(),
+            alternatives: Vec::new(),
+        }
+    }
 }
 
 /// Why a rule has no kernel form: where, and what to do.
@@ -116,7 +168,8 @@ const KERNEL_FIELDS: &str = "event.action, file.path (or agent_sensor.exec.filen
      agent_sensor.file.original.path for the old name of a rename), agent_sensor.open.write, \
      agent_sensor.file.created: false, not agent_sensor.open.flags: O_DIRECTORY, \
      agent_sensor.file.written_by_session, agent_sensor.file.in_workspace, destination.ip, destination.port, \
-     network.type; exceptions by process.name or process.executable (optionally with file.path)";
+     network.type, agent_sensor.destination.allowed (true, false, exists); `any` of path tests or of connection \
+     conditions; exceptions by process.name or process.executable (optionally with file.path)";
 
 fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
     NotKernel {
@@ -136,9 +189,19 @@ pub struct Definitions<'d> {
 }
 
 /// One condition of a conjunction, possibly negated.
+#[derive(Clone, Copy)]
 struct Atom<'a> {
     test: &'a TestAst,
     negated: bool,
+}
+
+/// A condition flattened into a conjunction: atoms, `any`s of path tests (unions of paths), and
+/// `any`s of other conditions (alternatives).
+#[derive(Default)]
+struct Flat<'a> {
+    atoms: Vec<Atom<'a>>,
+    unions: Vec<Vec<&'a TestAst>>,
+    choices: Vec<&'a [CondAst]>,
 }
 
 /// The kernel form of `rule` (whose action is deny, kill or kill-tree).
@@ -152,30 +215,67 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
     let Some(when) = &rule.when else {
         return Err(not_kernel(rule.pos, "the rule has no `when`"));
     };
-    let mut atoms = Vec::new();
-    let mut unions = Vec::new();
-    conjunction(when, false, defs, &mut atoms, &mut unions, &mut Vec::new())?;
-    let mut form = KernelForm {
-        ops: Ops(0),
-        paths: Vec::new(),
-        exclude: Vec::new(),
-        excepts: Vec::new(),
-        not_directory: false,
-        written_by_session: false,
-        existing: false,
-        in_workspace: None,
-        family: None,
-        ip_include: Vec::new(),
-        ip_exclude: Vec::new(),
-        port_include: Vec::new(),
-        port_exclude: Vec::new(),
-        threshold: None,
+    let mut flat = Flat::default();
+    conjunction(when, false, defs, &mut flat, &mut Vec::new())?;
+    let Some(branches) = flat.choices.pop() else {
+        return form_of(rule, &flat.atoms, &flat.unions, defs);
     };
+    if !flat.choices.is_empty() {
+        return Err(not_kernel(
+            first_pos(&branches[0]),
+            "the kernel takes one `any` of conditions per rule",
+        ));
+    }
+    if rule.threshold.is_some() {
+        return Err(not_kernel(
+            rule.pos,
+            "a kernel rule that is an `any` of conditions cannot have a threshold (each alternative counts apart)",
+        ));
+    }
+    if branches.len() > MAX_SLOTS_PER_RULE {
+        return Err(not_kernel(
+            first_pos(&branches[0]),
+            format!("the kernel takes at most {MAX_SLOTS_PER_RULE} alternatives per rule"),
+        ));
+    }
+    let mut top = KernelForm::empty();
+    for branch in branches {
+        let mut inner = Flat::default();
+        conjunction(branch, false, defs, &mut inner, &mut Vec::new())?;
+        if !inner.choices.is_empty() {
+            return Err(not_kernel(
+                first_pos(branch),
+                "the kernel cannot evaluate an `any` inside an `any`",
+            ));
+        }
+        let atoms: Vec<Atom> = flat.atoms.iter().chain(&inner.atoms).copied().collect();
+        let unions: Vec<Vec<&TestAst>> = flat.unions.iter().chain(&inner.unions).cloned().collect();
+        let form = form_of(rule, &atoms, &unions, defs)?;
+        if form.ops.0 != PolicyOp::Connect.bit() {
+            return Err(not_kernel(
+                first_pos(branch),
+                "in the kernel, an `any` of conditions (other than of paths) must judge connections in every branch",
+            ));
+        }
+        top.ops.0 |= form.ops.0;
+        top.alternatives.push(form);
+    }
+    Ok(top)
+}
+
+/// The kernel form of one conjunction of `rule`.
+fn form_of(
+    rule: &RuleAst,
+    atoms: &[Atom],
+    unions: &[Vec<&TestAst>],
+    defs: &Definitions,
+) -> Result<KernelForm, NotKernel> {
+    let mut form = KernelForm::empty();
     let mut ops: Option<Ops> = None;
     let mut open_write: Option<bool> = None;
     let mut path_given = false;
     let mut path_field: Option<(Field, Pos)> = None;
-    for union in &unions {
+    for union in unions {
         // `any` of path tests: the union of their globs.
         let mut globs = Vec::new();
         for test in union {
@@ -187,7 +287,7 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
         path_given = true;
         form.paths = globs;
     }
-    for Atom { test, negated } in atoms {
+    for &Atom { test, negated } in atoms {
         let field = test.field;
         match (field, negated) {
             (Field::EventAction, false) => {
@@ -283,6 +383,20 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
                     ));
                 }
             }
+            (Field::DestinationAllowed, negated) if test.ops.iter().all(|op| op.op == Op::Exists) => {
+                match values(test, defs, &[Op::Exists])?.as_slice() {
+                    [Scalar::Bool(exists)] => form.egress.configured = Some(*exists != negated),
+                    _ => return Err(not_kernel(test.pos, "expected `exists: true` or `exists: false`")),
+                }
+            }
+            (Field::DestinationAllowed, false) => form.egress.allowed = Some(boolean(test, defs)?),
+            (Field::DestinationAllowed, true) => {
+                return Err(not_kernel(
+                    test.pos,
+                    "the kernel tests `agent_sensor.destination.allowed: true` or `false`, not its negation \
+                     (which also holds when no allowlist is configured)",
+                ));
+            }
             (Field::NetworkType, false) => {
                 let types = strings(test, defs)?;
                 let v4 = types.iter().any(|t| t == "ipv4");
@@ -334,7 +448,8 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
         || !form.ip_include.is_empty()
         || !form.ip_exclude.is_empty()
         || !form.port_include.is_empty()
-        || !form.port_exclude.is_empty();
+        || !form.port_exclude.is_empty()
+        || form.egress != EgressTest::default();
     if connect && (path_given || !form.exclude.is_empty() || form.written_by_session || form.in_workspace.is_some()) {
         return Err(not_kernel(rule.pos, "connections have no path"));
     }
@@ -430,18 +545,17 @@ fn conjunction<'a>(
     cond: &'a CondAst,
     negated: bool,
     defs: &'a Definitions,
-    atoms: &mut Vec<Atom<'a>>,
-    unions: &mut Vec<Vec<&'a TestAst>>,
+    flat: &mut Flat<'a>,
     expanding: &mut Vec<&'a str>,
 ) -> Result<(), NotKernel> {
     match (cond, negated) {
         (CondAst::All(parts), false) | (CondAst::Any(parts), true) => {
             for part in parts {
-                conjunction(part, negated, defs, atoms, unions, expanding)?;
+                conjunction(part, negated, defs, flat, expanding)?;
             }
             Ok(())
         }
-        (CondAst::Not(inner), _) => conjunction(inner, !negated, defs, atoms, unions, expanding),
+        (CondAst::Not(inner), _) => conjunction(inner, !negated, defs, flat, expanding),
         (CondAst::Macro(name, pos), _) => {
             let Some(definition) = defs.macros.get(name) else {
                 return Err(not_kernel(*pos, format!("unknown macro `{name}`")));
@@ -450,12 +564,12 @@ fn conjunction<'a>(
                 return Err(not_kernel(*pos, format!("macro `{name}` refers to itself")));
             }
             expanding.push(name);
-            let result = conjunction(&definition.cond, negated, defs, atoms, unions, expanding);
+            let result = conjunction(&definition.cond, negated, defs, flat, expanding);
             expanding.pop();
             result
         }
         (CondAst::Test(test), _) => {
-            atoms.push(Atom { test, negated });
+            flat.atoms.push(Atom { test, negated });
             Ok(())
         }
         (CondAst::Any(parts), false) => {
@@ -466,14 +580,13 @@ fn conjunction<'a>(
                         tests.push(test)
                     }
                     _ => {
-                        return Err(not_kernel(
-                            first_pos(cond),
-                            "the kernel evaluates `any` only over file.path tests (a union of paths)",
-                        ));
+                        // Not a union of paths: alternatives, each judged as its own rule.
+                        flat.choices.push(parts);
+                        return Ok(());
                     }
                 }
             }
-            unions.push(tests);
+            flat.unions.push(tests);
             Ok(())
         }
         (CondAst::All(_), true) => Err(not_kernel(
@@ -506,9 +619,15 @@ fn first_pos(cond: &CondAst) -> Pos {
 
 /// An `except` entry: programs, optionally on some paths.
 fn exception(cond: &CondAst, defs: &Definitions) -> Result<KernelExcept, NotKernel> {
-    let mut atoms = Vec::new();
-    let mut unions = Vec::new();
-    conjunction(cond, false, defs, &mut atoms, &mut unions, &mut Vec::new())?;
+    let mut flat = Flat::default();
+    conjunction(cond, false, defs, &mut flat, &mut Vec::new())?;
+    let Flat { atoms, unions, choices } = flat;
+    if let Some(branches) = choices.first() {
+        return Err(not_kernel(
+            first_pos(&branches[0]),
+            "a kernel rule's exception may be an `any` of file.path tests only",
+        ));
+    }
     let mut except = KernelExcept {
         paths: Vec::new(),
         programs: Vec::new(),
@@ -827,5 +946,87 @@ mod tests {
         assert_eq!(form.family, Some(4));
         assert_eq!(form.ip_exclude.len(), 1);
         assert_eq!(form.port_include, [(1, 1023)]);
+    }
+
+    #[test]
+    fn an_any_of_connection_conditions_becomes_alternatives_with_egress_tests() {
+        let form = kernel(
+            "    action: deny
+    when:
+      any:
+        - all: [{event.action: connect}, {agent_sensor.destination.allowed: false}]
+        - all:
+            - event.action: connect
+            - not: {agent_sensor.destination.allowed: {exists: true}}
+            - not: {destination.ip: {cidr: [10.0.0.0/8]}}
+            - not: {destination.port: [443]}
+",
+        );
+        assert_eq!(form.ops, Ops(PolicyOp::Connect.bit()));
+        assert_eq!(form.alternatives.len(), 2);
+        assert_eq!(form.slots().len(), 2);
+        let [first, second] = &form.alternatives[..] else {
+            panic!("two alternatives");
+        };
+        assert_eq!(
+            first.egress,
+            EgressTest {
+                allowed: Some(false),
+                configured: None
+            }
+        );
+        assert_eq!(
+            second.egress,
+            EgressTest {
+                allowed: None,
+                configured: Some(false)
+            }
+        );
+        assert_eq!(second.ip_exclude.len(), 1);
+        assert_eq!(second.port_exclude, [(443, 443)]);
+        for (body, expected) in [
+            (
+                "    action: deny\n    when: {any: [{all: [{event.action: connect}, {destination.port: 53}]}, {event.action: open}]}\n",
+                "judge connections in every branch",
+            ),
+            (
+                "    action: deny\n    when: {any: [{all: [{event.action: connect}, {destination.port: 53}]}, {all: [{event.action: connect}, {destination.port: 853}]}]}\n    threshold: {count: 3, within: 10s}\n",
+                "threshold",
+            ),
+            (
+                "    action: deny\n    when: {all: [{event.action: connect}, {not: {agent_sensor.destination.allowed: false}}]}\n",
+                "negation",
+            ),
+        ] {
+            let error = rule(body).expect_err(body);
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_unexpected_egress_has_a_kernel_form_once_made_deny() {
+        let mut sources = crate::rules::loader::read_sources(&[]).expect("shipped packs");
+        sources.push((
+            "site.yaml".into(),
+            "ruleset: site\noverrides:\n  rules:\n    unexpected-egress: {action: deny}\n".into(),
+        ));
+        let (set, _) = crate::rules::loader::compile_sources(&sources).expect("compiles");
+        let rule = set
+            .rules
+            .iter()
+            .find(|rule| &*rule.meta.id == "unexpected-egress")
+            .expect("rule");
+        let form = rule.kernel_form().expect("a kernel form");
+        assert_eq!(form.alternatives.len(), 2);
+        assert_eq!(form.alternatives[0].egress.allowed, Some(false));
+        assert_eq!(form.alternatives[1].egress.configured, Some(false));
+        assert!(!form.alternatives[1].ip_exclude.is_empty() && !form.alternatives[1].port_exclude.is_empty());
+        let dns = set
+            .rules
+            .iter()
+            .find(|rule| &*rule.meta.id == "dns-unexpected-resolver")
+            .expect("rule");
+        let dns = dns.kernel_form().expect("a kernel form");
+        assert_eq!(dns.port_include, [(53, 53), (853, 853)]);
     }
 }

@@ -146,6 +146,15 @@ pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Diagnostics> {
 /// Loads the packs at `paths` (or the shipped packs), with the shipped Sigma pack after them
 /// when `sigma_pack` is set (docs/sigma.md).
 pub fn load_with(paths: &[PathBuf], sigma_pack: bool) -> Result<RuleSet, Diagnostics> {
+    load_with_extra(paths, sigma_pack, |_| Vec::new())
+}
+
+/// As [`load_with`], then the packs `extra` makes from the sources read, loaded last.
+pub fn load_with_extra(
+    paths: &[PathBuf],
+    sigma_pack: bool,
+    extra: impl FnOnce(&[(String, String)]) -> Vec<(String, String)>,
+) -> Result<RuleSet, Diagnostics> {
     let mut sources = read_sources(paths)?;
     if sigma_pack {
         sources.extend(
@@ -154,6 +163,8 @@ pub fn load_with(paths: &[PathBuf], sigma_pack: bool) -> Result<RuleSet, Diagnos
                 .map(|(name, text)| (format!("{SIGMA_PACK_ORIGIN}/{name}"), text.to_string())),
         );
     }
+    let more = extra(&sources);
+    sources.extend(more);
     compile_sources(&sources).map(|(set, _)| set)
 }
 

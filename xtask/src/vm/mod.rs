@@ -31,7 +31,7 @@ use crate::cmd::workspace;
 /// The kernels booted when none is named: Debian 12's own (6.1) and its newer one (6.12).
 pub const DEFAULT_KERNELS: [&str; 2] = ["6.1", "6.12"];
 /// The end-to-end test targets run when none is named: the ones BPF LSM changes.
-pub const DEFAULT_TESTS: [&str; 3] = ["enforce", "tamper", "evasion"];
+pub const DEFAULT_TESTS: [&str; 4] = ["enforce", "tamper", "evasion", "egress"];
 
 #[derive(Default)]
 pub struct Options {

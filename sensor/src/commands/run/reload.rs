@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::{
     capture::Capture,
     commands::health::Health,
-    commands::{Outputs as Flags, load_rules},
+    commands::{Outputs as Flags, egress_plan, load_rules},
     config::Config,
     output::{self, Outputs},
     pipeline::Pipeline,
@@ -43,21 +43,19 @@ impl Reload<'_> {
 
     fn apply(&mut self) -> Result<()> {
         let next = Config::load(self.flags.config.as_deref()).context("reading the configuration")?;
-        let rules = Arc::new(load_rules(&self.flags.rule_paths(&next), next.sigma_pack)?);
+        let rules = Arc::new(load_rules(&self.flags.rule_paths(&next), next.sigma_pack, &next.dns)?);
         let output_configs =
             output::config::with_flags(&next.outputs, self.flags.events.as_ref(), self.flags.alerts.as_ref())
                 .map_err(|problem| anyhow!(problem))?;
         let mode = self.flags.mode.unwrap_or(next.enforcement.mode);
-        let network = if next.geo != self.config.geo || next.egress != self.config.egress {
-            Some(crate::geo::Network::from_config(&next).context("loading the geo database")?)
-        } else {
-            None
-        };
+        let geography = crate::geo::Network::from_config(&next).context("loading the geo database")?;
+        let egress = egress_plan(&next, &geography)?;
+        let network = (next.geo != self.config.geo || next.egress != self.config.egress).then_some(geography);
 
         // Checked: now apply, the kernel policy first (it can still refuse the rules).
         if let Some(enforcer) = self.pipeline.enforcer.as_mut() {
             enforcer
-                .replace_rules(rules.clone())
+                .replace_rules(rules.clone(), egress)
                 .context("the new rules cannot be enforced")?;
             if enforcer.mode() != mode {
                 enforcer.set_mode(mode).context("switching the enforcement mode")?;

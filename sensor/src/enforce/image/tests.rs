@@ -36,6 +36,7 @@ fn image(text: &str) -> PolicyImage {
             seed: SEED,
             homes: &["/home/alice".to_string()],
             dirs: &NoDirs,
+            egress: None,
         },
     )
     .expect("image")
@@ -256,6 +257,7 @@ fn too_many_rules_or_patterns_are_errors() {
             seed: SEED,
             homes: &[],
             dirs: &NoDirs,
+            egress: None,
         },
     );
     assert!(matches!(result, Err(ImageError::TooManyRules(65))), "{result:?}");
@@ -271,6 +273,7 @@ fn too_many_rules_or_patterns_are_errors() {
             seed: SEED,
             homes: &[],
             dirs: &NoDirs,
+            egress: None,
         },
     );
     assert!(matches!(result, Err(ImageError::TooManyPatterns { .. })), "{result:?}");
@@ -297,6 +300,7 @@ fn the_shipped_pack_fits_the_kernel() {
             seed: SEED,
             homes: &homes,
             dirs: &NoDirs,
+            egress: None,
         },
     )
     .unwrap_or_else(|error| panic!("the default pack does not fit the kernel: {error}"));
