@@ -6,6 +6,11 @@
 //! a value whose first component is not among them is rejected after one hash lookup, without
 //! running the glob set. A set with a pattern that starts with a wildcard (`*.pem`, `**/x`)
 //! skips the prefilter.
+//!
+//! The rule index matches the patterns of single-valued fields without a glob set at all, by
+//! walking a tree of their literal components (`router`).
+
+pub mod router;
 
 use globset::{Candidate, Glob, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -14,6 +19,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 pub struct Globs {
     set: GlobSet,
     prefilter: Option<FirstComponents>,
+    /// The patterns as written (for the rule index).
+    patterns: Vec<String>,
 }
 
 impl Default for Globs {
@@ -21,6 +28,7 @@ impl Default for Globs {
         Self {
             set: GlobSet::empty(),
             prefilter: None,
+            patterns: Vec::new(),
         }
     }
 }
@@ -30,13 +38,21 @@ impl Globs {
     pub fn build(globs: Vec<(String, Glob)>) -> Result<Self, globset::Error> {
         let prefilter = FirstComponents::of(globs.iter().map(|(text, _)| text.as_str()));
         let mut builder = GlobSetBuilder::new();
-        for (_, glob) in globs {
+        let mut patterns = Vec::with_capacity(globs.len());
+        for (text, glob) in globs {
             builder.add(glob);
+            patterns.push(text);
         }
         Ok(Self {
             set: builder.build()?,
             prefilter,
+            patterns,
         })
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
     }
 
     pub fn is_empty(&self) -> bool {
