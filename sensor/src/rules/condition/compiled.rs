@@ -98,6 +98,12 @@ pub enum Cond {
     },
     /// Decided without looking at the event (after specialisation to one action).
     Const(bool),
+    /// One operator of a text field, answered by the action's index (`rules::index`): bit
+    /// `bit` of the field in slot `slot`.
+    Bit {
+        slot: u8,
+        bit: u32,
+    },
 }
 
 /// Per-event memo of macro results: 0 not computed yet, 1 false, 2 true.
@@ -123,6 +129,7 @@ impl Cond {
                 None => cond.eval(event),
             },
             Cond::Const(value) => *value,
+            Cond::Bit { slot, bit } => event.bit(*slot, *bit),
         }
     }
 
@@ -140,6 +147,7 @@ impl Cond {
             Cond::Macro { cond, .. } => cond.actions(),
             Cond::Const(true) => ActionSet::ALL,
             Cond::Const(false) => ActionSet::NONE,
+            Cond::Bit { .. } => ActionSet::ALL,
         }
     }
 
@@ -150,6 +158,7 @@ impl Cond {
             Cond::Test(test) => test.cost(),
             Cond::Macro { cond, .. } => cond.cost(),
             Cond::Const(_) => 0,
+            Cond::Bit { .. } => 1,
         }
     }
 

@@ -82,6 +82,7 @@ impl Cond {
                 specialized
             }
             Cond::Const(value) => Cond::Const(*value),
+            Cond::Bit { slot, bit } => Cond::Bit { slot: *slot, bit: *bit },
         }
     }
 }
