@@ -35,4 +35,6 @@ pub use engine::Engine;
 pub use rule::{RuleAction, Severity};
 
 #[cfg(test)]
+mod quiet_events;
+#[cfg(test)]
 mod tests;

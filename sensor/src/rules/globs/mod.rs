@@ -193,7 +193,7 @@ fn components(value: &str) -> Vec<&str> {
 
 /// `{a,b}c{d,e}` gives `acd`, `ace`, `bcd`, `bce`; `None` for nested or unbalanced braces or
 /// more than `limit` results.
-fn expand_braces(pattern: &str, limit: usize) -> Option<Vec<String>> {
+pub(crate) fn expand_braces(pattern: &str, limit: usize) -> Option<Vec<String>> {
     let Some(open) = find_unescaped(pattern, '{') else {
         return Some(vec![pattern.to_string()]);
     };

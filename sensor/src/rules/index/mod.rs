@@ -24,3 +24,6 @@ pub struct ActionIndex {
 
 /// At most this many indexed fields per action (slots are bits of a word).
 pub const MAX_FIELDS: usize = 64;
+
+#[cfg(test)]
+mod tests;
