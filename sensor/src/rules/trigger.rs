@@ -5,7 +5,7 @@
 use super::condition::Cond;
 
 /// At most this many bits per trigger; a rule that would need more has none.
-const MAX_BITS: usize = 8;
+const MAX_BITS: usize = 16;
 
 /// Index bits (slot, bit), one of which holds whenever the rule can match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +38,8 @@ fn necessary(cond: &Cond) -> Option<Vec<(u8, u32)>> {
             let mut bits = Vec::new();
             for part in parts {
                 bits.extend(necessary(part)?);
+                bits.sort_unstable();
+                bits.dedup();
                 if bits.len() > MAX_BITS {
                     return None;
                 }

@@ -18,7 +18,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 #[derive(Clone, Debug)]
 pub struct Globs {
     set: GlobSet,
-    prefilter: Option<FirstComponents>,
+    prefilter: Option<Box<FirstComponents>>,
     /// The patterns as written (for the rule index).
     patterns: Vec<String>,
 }
@@ -36,7 +36,7 @@ impl Default for Globs {
 impl Globs {
     /// Builds the set from `(pattern text, compiled glob)` pairs.
     pub fn build(globs: Vec<(String, Glob)>) -> Result<Self, globset::Error> {
-        let prefilter = FirstComponents::of(globs.iter().map(|(text, _)| text.as_str()));
+        let prefilter = FirstComponents::of(globs.iter().map(|(text, _)| text.as_str())).map(Box::new);
         let mut builder = GlobSetBuilder::new();
         let mut patterns = Vec::with_capacity(globs.len());
         for (text, glob) in globs {

@@ -38,17 +38,71 @@ struct Node {
     /// The child of a `*` component.
     star: Option<usize>,
     /// Children of other component patterns.
-    wild: Vec<(Part, usize)>,
+    wild: Wild,
     /// Patterns that end here: the value must end here too.
     end: Vec<u32>,
     /// `…/**`: anything below.
     rest: Vec<u32>,
     /// `…/**/NAME`: the value's last component, below this node.
     last_literal: FxHashMap<Box<str>, Vec<u32>>,
-    /// `…/**/PATTERN`.
-    last_wild: Vec<(Part, u32)>,
+    /// `…/**/PATTERN`, with the bit.
+    last_wild: Wild,
     /// Patterns of other shapes, matched whole on the value.
     globs: Vec<(GlobSet, u32)>,
+}
+
+/// Component patterns, each with a payload (a child node or a bit), found by the first or last
+/// byte they require so a component is tested against few of them.
+#[derive(Clone, Debug, Default)]
+struct Wild {
+    parts: Vec<(Part, usize)>,
+    by_first: FxHashMap<u8, Vec<usize>>,
+    by_last: FxHashMap<u8, Vec<usize>>,
+    other: Vec<usize>,
+}
+
+impl Wild {
+    fn push(&mut self, part: Part, payload: usize) {
+        let index = self.parts.len();
+        match (part.first_byte(), part.last_byte()) {
+            (Some(first), _) => self.by_first.entry(first).or_default().push(index),
+            (None, Some(last)) => self.by_last.entry(last).or_default().push(index),
+            (None, None) => self.other.push(index),
+        }
+        self.parts.push((part, payload));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn find(&self, text: &str) -> Option<usize> {
+        self.parts
+            .iter()
+            .find(|(part, _)| part.text() == text)
+            .map(|(_, payload)| *payload)
+    }
+
+    /// Calls `found` with the payload of every pattern that matches `component`.
+    fn matches(&self, component: &str, mut found: impl FnMut(usize)) {
+        let mut test = |indexes: &[usize]| {
+            for &index in indexes {
+                let (part, payload) = &self.parts[index];
+                if part.matches(component) {
+                    found(*payload);
+                }
+            }
+        };
+        if let (Some(&first), Some(&last)) = (component.as_bytes().first(), component.as_bytes().last()) {
+            if let Some(indexes) = self.by_first.get(&first) {
+                test(indexes);
+            }
+            if let Some(indexes) = self.by_last.get(&last) {
+                test(indexes);
+            }
+        }
+        test(&self.other);
+    }
 }
 
 /// One component pattern.
@@ -64,6 +118,25 @@ impl Part {
     fn text(&self) -> &str {
         match self {
             Part::Stars(_, text) | Part::Glob(_, text) => text,
+        }
+    }
+
+    /// The first byte a matching component must have, when the pattern fixes it.
+    fn first_byte(&self) -> Option<u8> {
+        let text = self.text();
+        match text.as_bytes().first() {
+            Some(b'*' | b'?' | b'[' | b'\\') | None => None,
+            Some(&byte) => Some(byte),
+        }
+    }
+
+    /// The last byte a matching component must have, for star patterns that fix it.
+    fn last_byte(&self) -> Option<u8> {
+        match self {
+            Part::Stars(pieces, _) if pieces.len() > 1 => {
+                pieces.last().and_then(|last| last.as_bytes().last().copied())
+            }
+            _ => None,
         }
     }
 
@@ -203,7 +276,7 @@ impl RouterBuilder {
                     }
                     [last] if *last != "**" => {
                         if let Some(part) = Part::parse(last) {
-                            self.router.nodes[node].last_wild.push((part, bit));
+                            self.router.nodes[node].last_wild.push(part, bit as usize);
                             return;
                         }
                     }
@@ -216,11 +289,7 @@ impl RouterBuilder {
             } else if component == "*" {
                 self.router.nodes[node].star
             } else {
-                self.router.nodes[node]
-                    .wild
-                    .iter()
-                    .find(|(part, _)| part.text() == component)
-                    .map(|(_, child)| *child)
+                self.router.nodes[node].wild.find(component)
             };
             let child = match child {
                 Some(child) => child,
@@ -237,7 +306,7 @@ impl RouterBuilder {
                     self.router.nodes.push(Node::default());
                     let parent = &mut self.router.nodes[node];
                     match part {
-                        Some(part) => parent.wild.push((part, child)),
+                        Some(part) => parent.wild.push(part, child),
                         None if component == "*" => parent.star = Some(child),
                         None => {
                             parent.literal.insert(Box::from(component), child);
@@ -320,11 +389,7 @@ impl Router {
                     out(bit);
                 }
             }
-            for (part, bit) in &node.last_wild {
-                if part.matches(last) {
-                    out(*bit);
-                }
-            }
+            node.last_wild.matches(last, |bit| out(bit as u32));
         }
         let (component, after) = match rest.find('/') {
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
@@ -336,10 +401,9 @@ impl Router {
         if let Some(child) = node.star {
             self.visit(child, after, value, out);
         }
-        for (part, child) in &node.wild {
-            if part.matches(component) {
-                self.visit(*child, after, value, out);
-            }
+        if !node.wild.is_empty() {
+            node.wild
+                .matches(component, |child| self.visit(child, after, value, out));
         }
     }
 }

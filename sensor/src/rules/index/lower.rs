@@ -53,6 +53,9 @@ impl Lowering {
         let [Matcher::Text(matcher)] = test.matchers.as_slice() else {
             return keep();
         };
+        if matcher.ops.iter().all(|op| matches!(op, TextOp::Regex(_))) {
+            return keep();
+        }
         let Some(slot) = self.slot(test.field) else {
             return keep();
         };
