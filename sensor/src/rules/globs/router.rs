@@ -179,9 +179,15 @@ fn stars_match(pieces: &[Box<str>], value: &str) -> bool {
     }
     let mut inner = &value[first.len()..value.len() - last.len()];
     for piece in middle {
-        match inner.find(&**piece) {
-            Some(at) => inner = &inner[at + piece.len()..],
-            None => return false,
+        // Components are short: a window scan beats building a substring searcher.
+        let found = inner
+            .as_bytes()
+            .windows(piece.len().max(1))
+            .position(|window| window == piece.as_bytes());
+        match found {
+            Some(at) if !piece.is_empty() => inner = &inner[at + piece.len()..],
+            _ if piece.is_empty() => {}
+            _ => return false,
         }
     }
     true
