@@ -7,9 +7,11 @@ use super::{
     condition::{Compiler, Cond, ListDef, MacroDef, SpecializedMacros},
     diagnostics::{Diagnostic, Diagnostics},
     fields::{ActionSet, Field},
+    index::{ActionIndex, Lowering},
     kernel_form::{self, Definitions, KernelForm},
     pack::{ListChange, PackAst, RuleAst},
     rule::{GroupBy, RuleAction, RuleMeta},
+    trigger::Trigger,
     yaml_tree::Pos,
 };
 use crate::event::Action;
@@ -82,6 +84,8 @@ pub struct ActionRule {
     pub steps: Vec<Option<Cond>>,
     /// Exceptions that events of this action can meet.
     pub except: Vec<Cond>,
+    /// Index bits one of which holds whenever the rule can match (`None`: always try it).
+    pub trigger: Option<Trigger>,
 }
 
 /// Every enabled rule, compiled, with an index from event action to the rules to try.
@@ -89,6 +93,8 @@ pub struct ActionRule {
 pub struct RuleSet {
     pub rules: Vec<CompiledRule>,
     by_action: [Vec<ActionRule>; crate::event::ACTION_COUNT],
+    /// The text-field indexes of each action, which the conditions of `by_action` test.
+    indexes: [ActionIndex; crate::event::ACTION_COUNT],
     /// Rules that are defined but disabled.
     pub disabled: usize,
     /// The pack files, in load order.
@@ -105,7 +111,12 @@ impl RuleSet {
         &self.by_action[action as usize]
     }
 
-    /// Builds the per-action index.
+    /// The text-field indexes of `action`.
+    pub fn action_index(&self, action: Action) -> &ActionIndex {
+        &self.indexes[action as usize]
+    }
+
+    /// Builds the per-action rules and indexes.
     fn index(&mut self) {
         let mut macros = SpecializedMacros::new();
         for action in Action::ALL {
@@ -115,8 +126,44 @@ impl RuleSet {
                     list.push(specialized);
                 }
             }
+            let (list, index) = lower(list);
             self.by_action[action as usize] = list;
+            self.indexes[action as usize] = index;
         }
+    }
+}
+
+/// The rules of one action with their text operators answered by the action's index, and their
+/// triggers; as they were (no index) should the index not build.
+fn lower(rules: Vec<ActionRule>) -> (Vec<ActionRule>, ActionIndex) {
+    let mut lowering = Lowering::default();
+    let lowered: Vec<ActionRule> = rules
+        .iter()
+        .map(|rule| {
+            let when = lowering.lower(&rule.when);
+            let steps: Vec<Option<Cond>> = rule
+                .steps
+                .iter()
+                .map(|step| step.as_ref().map(|step| lowering.lower(step)))
+                .collect();
+            let except = rule.except.iter().map(|except| lowering.lower(except)).collect();
+            let trigger = if steps.is_empty() {
+                Trigger::of([&when])
+            } else {
+                Trigger::of(steps.iter().flatten())
+            };
+            ActionRule {
+                rule: rule.rule,
+                when,
+                steps,
+                except,
+                trigger,
+            }
+        })
+        .collect();
+    match lowering.finish() {
+        Ok(index) => (lowered, index),
+        Err(_) => (rules, ActionIndex::default()),
     }
 }
 
@@ -139,6 +186,7 @@ fn specialize(index: usize, rule: &CompiledRule, action: Action, macros: &mut Sp
                 when,
                 steps: Vec::new(),
                 except,
+                trigger: None,
             })
         }
         RuleKind::Sequence { steps, .. } => {
@@ -154,6 +202,7 @@ fn specialize(index: usize, rule: &CompiledRule, action: Action, macros: &mut Sp
                 when: Cond::Const(true),
                 steps,
                 except,
+                trigger: None,
             })
         }
     }

@@ -1,7 +1,7 @@
 //! Runs events through a rule set: single-event rules, thresholds and sequences, with the
 //! session memory the derived fields need.
 
-use std::{cell::Cell, collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use super::{
     alert::Alert,
@@ -9,6 +9,7 @@ use super::{
     eval::{EvalEvent, Value},
     fields::Field,
     rule::GroupBy,
+    scratch::Scratch,
     state::{SequenceState, SessionWrites, StepHit, ThresholdState, hash_str},
 };
 use crate::event::{Action, Detail, Event, Outcome, open_flags};
@@ -21,8 +22,8 @@ pub struct Engine {
     sequences: HashMap<usize, SequenceState>,
     writes: SessionWrites,
     alerts: u64,
-    /// Macro results of the event being evaluated.
-    memo: Vec<Cell<u8>>,
+    /// Working memory reused from one event to the next.
+    scratch: Scratch,
 }
 
 impl Engine {
@@ -33,7 +34,7 @@ impl Engine {
             sequences: HashMap::new(),
             writes: SessionWrites::default(),
             alerts: 0,
-            memo: vec![Cell::new(0); rules.macro_slots],
+            scratch: Scratch::default(),
             rules,
         }
     }
@@ -52,7 +53,6 @@ impl Engine {
     /// skipped until `skip_rules` says so again.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
         self.skipped.clear();
-        self.memo = vec![Cell::new(0); rules.macro_slots];
         self.rules = rules;
         self.thresholds.clear();
         self.sequences.clear();
@@ -68,13 +68,21 @@ impl Engine {
         let session = event.session.as_ref().map_or(0, |session| session.id);
         let written = written_by_session(&mut self.writes, session, event);
         let rules = self.rules.clone();
-        for cell in &self.memo {
-            cell.set(0);
+        let action_index = rules.action_index(event.action);
+        self.scratch.start(action_index.words, rules.macro_slots);
+        if event.action == Action::Exec {
+            let cwd = Some(&*event.process.cwd).filter(|cwd| !cwd.is_empty());
+            self.scratch.resolve_path_args(&event.process.args, cwd);
         }
-        let view = EvalEvent::with_memo(event, written, &self.memo);
+        let view = EvalEvent::with_scratch(event, written, &self.scratch, action_index);
         for specialized in rules.for_action(event.action) {
             let index = specialized.rule;
             if self.skipped.get(index).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(trigger) = &specialized.trigger
+                && !trigger.0.iter().any(|&(slot, bit)| view.bit(slot, bit))
+            {
                 continue;
             }
             let rule = &rules.rules[index];
@@ -117,6 +125,16 @@ impl Engine {
                         if !step_when.eval(&view) || excepted(&view) {
                             continue;
                         }
+                        let group = group(event, *per);
+                        // A later step matters only when a partial match waits for it.
+                        if step_index > 0
+                            && !self
+                                .sequences
+                                .get(&index)
+                                .is_some_and(|state| state.is_waiting(group, step_index))
+                        {
+                            continue;
+                        }
                         let keys = join_values(&view, &step.keys);
                         if keys.is_empty() {
                             continue;
@@ -125,7 +143,6 @@ impl Engine {
                             .sequences
                             .entry(index)
                             .or_insert_with(|| SequenceState::new(steps.len(), *within_ns));
-                        let group = group(event, *per);
                         let id = event.id();
                         let hit = StepHit {
                             at_ns: event.timestamp_ns,
@@ -152,6 +169,7 @@ impl Engine {
                 });
             }
         }
+        drop(view);
         remember_write(&mut self.writes, session, event);
     }
 }

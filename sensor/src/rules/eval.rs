@@ -6,10 +6,15 @@ use std::{
     net::IpAddr,
 };
 
-use super::{fields::Field, matchers::GlobCandidates};
+use super::{
+    fields::Field,
+    index::ActionIndex,
+    matchers::{GlobCandidates, below},
+    scratch::{InlineText, Scratch},
+};
 use crate::{
     event::{Action, Destination, Detail, Event, FileChange, open_flags},
-    process::{agent_id, resolve::resolve},
+    process::resolve::resolve,
 };
 
 /// A field's value.
@@ -35,11 +40,17 @@ pub struct EvalEvent<'a> {
     pub written_by_session: bool,
     /// Macro results already computed for this event.
     pub memo: &'a [Cell<u8>],
-    uid: OnceCell<String>,
-    gid: OnceCell<String>,
-    agent_id: OnceCell<String>,
-    destination: OnceCell<String>,
+    uid: OnceCell<InlineText>,
+    gid: OnceCell<InlineText>,
+    agent_id: OnceCell<InlineText>,
+    destination: OnceCell<InlineText>,
+    /// Path arguments resolved by the engine into its working memory.
+    resolved_path_args: Option<&'a [String]>,
     path_args: OnceCell<Vec<String>>,
+    /// The action's index and the event's bits (`Cond::Bit`).
+    index: Option<&'a ActionIndex>,
+    bits: &'a [Cell<u64>],
+    computed: Option<&'a Cell<u64>>,
     name: OnceCell<&'a str>,
     /// Glob candidates of the fields rules glob most, shared by every rule.
     globbed: [OnceCell<GlobCandidates<'a>>; 5],
@@ -77,10 +88,60 @@ impl<'a> EvalEvent<'a> {
             gid: OnceCell::new(),
             agent_id: OnceCell::new(),
             destination: OnceCell::new(),
+            resolved_path_args: None,
             path_args: OnceCell::new(),
+            index: None,
+            bits: &[],
+            computed: None,
             name: OnceCell::new(),
             globbed: Default::default(),
         }
+    }
+
+    /// As `with_memo`, with the engine's working memory (started for this event, with the path
+    /// arguments of an exec resolved) and the index of the event's action.
+    pub fn with_scratch(
+        event: &'a Event,
+        written_by_session: bool,
+        scratch: &'a Scratch,
+        index: &'a ActionIndex,
+    ) -> Self {
+        let mut view = Self::with_memo(event, written_by_session, &scratch.memo);
+        view.index = Some(index);
+        view.bits = &scratch.bits;
+        view.computed = Some(&scratch.computed);
+        if event.action == Action::Exec {
+            view.resolved_path_args = Some(scratch.path_args());
+        }
+        view
+    }
+
+    /// Bit `bit` of the index field in `slot`: the field's bits are computed on the first call.
+    pub fn bit(&self, slot: u8, bit: u32) -> bool {
+        let (Some(index), Some(computed)) = (self.index, self.computed) else {
+            return false;
+        };
+        let Some(field) = index.fields.get(slot as usize) else {
+            return false;
+        };
+        let Some(words) = self.bits.get(field.first_word..field.first_word + field.words) else {
+            return false;
+        };
+        let mask = 1u64 << slot;
+        if computed.get() & mask == 0 {
+            computed.set(computed.get() | mask);
+            words.iter().for_each(|word| word.set(0));
+            if let Some(Value::Text(value)) = self.get(field.field) {
+                let below_home = match self.home {
+                    Some(home) if field.field.is_path() => below(value, home),
+                    _ => None,
+                };
+                field.evaluate(value, below_home, words);
+            }
+        }
+        words
+            .get((bit / 64) as usize)
+            .is_some_and(|word| word.get() & (1 << (bit % 64)) != 0)
     }
 
     /// For the fields whose glob candidates are cached: the value (borrowed from the event) and
@@ -130,9 +191,17 @@ impl<'a> EvalEvent<'a> {
                 Detail::Exit { status } => Value::Number(crate::event::ecs::exit_code(status)),
                 _ => return None,
             },
-            Field::UserId => Value::Text(self.uid.get_or_init(|| process.uid.to_string())),
+            Field::UserId => Value::Text(
+                self.uid
+                    .get_or_init(|| InlineText::format(format_args!("{}", process.uid)))
+                    .as_str(),
+            ),
             Field::UserName => Value::Text(event.user_name.as_deref()?),
-            Field::GroupId => Value::Text(self.gid.get_or_init(|| process.gid.to_string())),
+            Field::GroupId => Value::Text(
+                self.gid
+                    .get_or_init(|| InlineText::format(format_args!("{}", process.gid)))
+                    .as_str(),
+            ),
             Field::FilePath => Value::Text(&file?.path),
             Field::FileName => Value::Text(file?.name()),
             Field::FileDirectory => Value::Text(file?.directory()),
@@ -150,7 +219,10 @@ impl<'a> EvalEvent<'a> {
                 Destination::Unix(_) => return None,
             },
             Field::DestinationAddress => Value::Text(match event.destination()? {
-                Destination::Inet(address) => self.destination.get_or_init(|| address.ip().to_string()),
+                Destination::Inet(address) => self
+                    .destination
+                    .get_or_init(|| InlineText::format(format_args!("{}", address.ip())))
+                    .as_str(),
                 Destination::Unix(path) => path,
             }),
             Field::NetworkType => Value::Text(match event.destination()? {
@@ -161,7 +233,11 @@ impl<'a> EvalEvent<'a> {
             Field::AgentName => Value::Text(&event.session.as_ref()?.agent),
             Field::AgentId => {
                 let id = event.session.as_ref()?.id;
-                Value::Text(self.agent_id.get_or_init(|| agent_id(id)))
+                Value::Text(
+                    self.agent_id
+                        .get_or_init(|| InlineText::format(format_args!("{id:016x}")))
+                        .as_str(),
+                )
             }
             Field::UserHome => Value::Text(self.home?),
             Field::SessionWorkingDirectory => Value::Text(self.workspace?),
@@ -262,6 +338,9 @@ impl<'a> EvalEvent<'a> {
 
     /// Arguments after argv[0] that are not options, resolved against the working directory.
     fn path_args(&self) -> &[String] {
+        if let Some(resolved) = self.resolved_path_args {
+            return resolved;
+        }
         self.path_args.get_or_init(|| {
             let process = &self.event.process;
             let cwd = non_empty(&process.cwd);

@@ -48,6 +48,14 @@ impl StrSet {
         }
     }
 
+    /// The values, in no particular order.
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            Self::Few(values) => values.iter().map(String::as_str).collect(),
+            Self::Many(set) => set.iter().map(String::as_str).collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             Self::Few(values) => values.is_empty(),

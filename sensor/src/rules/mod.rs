@@ -3,8 +3,10 @@
 //!
 //! Flow: `loader` finds pack files → `pack` parses each into a syntax tree (with positions) →
 //! `compile` merges packs, applies overrides, resolves lists and macros, compiles conditions
-//! (`condition`, `matchers`) → `engine` evaluates events (`eval`, `state`) into `alert`s.
-//! Sigma files are recognised by their shape and translated into packs by `sigma`.
+//! (`condition`, `matchers`), specialises them per event action with an index of the text fields
+//! (`index`, `globs::router`) and triggers (`trigger`) → `engine` evaluates events (`eval`,
+//! `state`, `scratch`) into `alert`s. Sigma files are recognised by their shape and translated
+//! into packs by `sigma`.
 
 pub mod alert;
 pub mod compile;
@@ -14,15 +16,18 @@ pub mod engine;
 pub mod eval;
 pub mod fields;
 pub mod globs;
+pub mod index;
 pub mod kernel_form;
 pub mod kernel_glob;
 pub mod loader;
 pub mod matchers;
 pub mod pack;
 pub mod rule;
+pub mod scratch;
 pub mod sigma;
 pub mod state;
 pub mod testing;
+pub mod trigger;
 pub mod yaml_tree;
 
 pub use alert::Alert;
@@ -31,5 +36,7 @@ pub use diagnostics::{Diagnostic, Diagnostics};
 pub use engine::Engine;
 pub use rule::{RuleAction, Severity};
 
+#[cfg(test)]
+mod quiet_events;
 #[cfg(test)]
 mod tests;

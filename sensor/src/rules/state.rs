@@ -161,6 +161,14 @@ impl SequenceState {
         }
     }
 
+    /// True when a partial match of `group` waits for step `step` (> 0).
+    pub fn is_waiting(&self, group: u64, step: usize) -> bool {
+        self.groups
+            .peek(&group)
+            .and_then(|waiting| waiting.get(step))
+            .is_some_and(|partials| !partials.is_empty())
+    }
+
     /// Step `step` (> 0) matched: advances a waiting partial with one of the hit's join values.
     /// Returns the ids of every step when this was the last one.
     pub fn advance(&mut self, group: u64, step: usize, hit: &StepHit) -> Option<Vec<String>> {

@@ -6,6 +6,11 @@
 //! a value whose first component is not among them is rejected after one hash lookup, without
 //! running the glob set. A set with a pattern that starts with a wildcard (`*.pem`, `**/x`)
 //! skips the prefilter.
+//!
+//! The rule index matches the patterns of single-valued fields without a glob set at all, by
+//! walking a tree of their literal components (`router`).
+
+pub mod router;
 
 use globset::{Candidate, Glob, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -13,7 +18,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 #[derive(Clone, Debug)]
 pub struct Globs {
     set: GlobSet,
-    prefilter: Option<FirstComponents>,
+    prefilter: Option<Box<FirstComponents>>,
+    /// The patterns as written (for the rule index).
+    patterns: Vec<String>,
 }
 
 impl Default for Globs {
@@ -21,6 +28,7 @@ impl Default for Globs {
         Self {
             set: GlobSet::empty(),
             prefilter: None,
+            patterns: Vec::new(),
         }
     }
 }
@@ -28,15 +36,23 @@ impl Default for Globs {
 impl Globs {
     /// Builds the set from `(pattern text, compiled glob)` pairs.
     pub fn build(globs: Vec<(String, Glob)>) -> Result<Self, globset::Error> {
-        let prefilter = FirstComponents::of(globs.iter().map(|(text, _)| text.as_str()));
+        let prefilter = FirstComponents::of(globs.iter().map(|(text, _)| text.as_str())).map(Box::new);
         let mut builder = GlobSetBuilder::new();
-        for (_, glob) in globs {
+        let mut patterns = Vec::with_capacity(globs.len());
+        for (text, glob) in globs {
             builder.add(glob);
+            patterns.push(text);
         }
         Ok(Self {
             set: builder.build()?,
             prefilter,
+            patterns,
         })
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,7 +193,7 @@ fn components(value: &str) -> Vec<&str> {
 
 /// `{a,b}c{d,e}` gives `acd`, `ace`, `bcd`, `bce`; `None` for nested or unbalanced braces or
 /// more than `limit` results.
-fn expand_braces(pattern: &str, limit: usize) -> Option<Vec<String>> {
+pub(crate) fn expand_braces(pattern: &str, limit: usize) -> Option<Vec<String>> {
     let Some(open) = find_unescaped(pattern, '{') else {
         return Some(vec![pattern.to_string()]);
     };

@@ -1,0 +1,173 @@
+//! Rewrites the conditions of one action's rules so their text operators test bits of the
+//! action's index, building the index as it goes.
+
+use std::{collections::HashMap, sync::Arc};
+
+use super::{
+    ActionIndex, MAX_FIELDS,
+    field::{FieldIndex, FieldIndexBuilder},
+};
+use crate::rules::{
+    condition::{Cond, Matcher, Test},
+    fields::{Field, FieldType},
+    matchers::{TextMatcher, TextOp},
+};
+
+/// The lowering of one action's conditions.
+#[derive(Default)]
+pub struct Lowering {
+    fields: Vec<FieldIndexBuilder>,
+    slots: HashMap<Field, u8>,
+    /// Lowered macros, by memo slot.
+    macros: HashMap<usize, Cond>,
+}
+
+impl Lowering {
+    /// `cond` with its indexable text operators turned into bits.
+    pub fn lower(&mut self, cond: &Cond) -> Cond {
+        match cond {
+            Cond::All(parts) => Cond::All(parts.iter().map(|part| self.lower(part)).collect()),
+            Cond::Any(parts) => Cond::Any(parts.iter().map(|part| self.lower(part)).collect()),
+            Cond::Not(inner) => Cond::Not(Box::new(self.lower(inner))),
+            Cond::Test(test) => self.lower_test(test),
+            Cond::Macro { slot, cond } => {
+                if let Some(done) = self.macros.get(slot) {
+                    return done.clone();
+                }
+                let lowered = Cond::Macro {
+                    slot: *slot,
+                    cond: Arc::new(self.lower(cond)),
+                };
+                self.macros.insert(*slot, lowered.clone());
+                lowered
+            }
+            Cond::Const(_) | Cond::Bit { .. } => cond.clone(),
+        }
+    }
+
+    fn lower_test(&mut self, test: &Test) -> Cond {
+        let keep = || Cond::Test(test.clone());
+        if test.exists.is_some() || test.field.kind() != FieldType::Text {
+            return keep();
+        }
+        let [Matcher::Text(matcher)] = test.matchers.as_slice() else {
+            return keep();
+        };
+        if matcher.ops.iter().all(|op| matches!(op, TextOp::Regex(_))) {
+            return keep();
+        }
+        let Some(slot) = self.slot(test.field) else {
+            return keep();
+        };
+        let mut parts = Vec::new();
+        let mut kept = Vec::new();
+        for op in &matcher.ops {
+            match self.bit(slot, op) {
+                Some(bit) => parts.push(Cond::Bit { slot, bit }),
+                None => kept.push(op.clone()),
+            }
+        }
+        if !kept.is_empty() {
+            parts.push(Cond::Test(Test {
+                matchers: vec![Matcher::Text(TextMatcher { ops: kept })],
+                ..test.clone()
+            }));
+        }
+        match parts.len() {
+            1 => parts.pop().unwrap_or_else(keep),
+            _ => Cond::All(parts),
+        }
+    }
+
+    fn slot(&mut self, field: Field) -> Option<u8> {
+        if let Some(&slot) = self.slots.get(&field) {
+            return Some(slot);
+        }
+        if self.fields.len() >= MAX_FIELDS {
+            return None;
+        }
+        let slot = self.fields.len() as u8;
+        self.fields.push(FieldIndexBuilder::new(field));
+        self.slots.insert(field, slot);
+        Some(slot)
+    }
+
+    /// The bit of `op` in the field's index, added when new; `None` for regular expressions.
+    fn bit(&mut self, slot: u8, op: &TextOp) -> Option<u32> {
+        let key = key(op)?;
+        let field = &mut self.fields[slot as usize];
+        if let Some(&bit) = field.bits.get(&key) {
+            return Some(bit);
+        }
+        let bit = field.bits.len() as u32;
+        field.bits.insert(key, bit);
+        let index = &mut field.index;
+        match op {
+            TextOp::Equal(split) => {
+                for value in split.absolute.values() {
+                    index.equal.entry(Box::from(value)).or_default().push(bit);
+                }
+                for value in split.home.values() {
+                    index.home_equal.entry(Box::from(value)).or_default().push(bit);
+                }
+            }
+            TextOp::Prefix(split) => {
+                index
+                    .prefix
+                    .extend(split.absolute.iter().map(|v| (Box::from(v.as_str()), bit)));
+                index
+                    .home_prefix
+                    .extend(split.home.iter().map(|v| (Box::from(v.as_str()), bit)));
+            }
+            TextOp::Suffix(values) => index.suffix.extend(values.iter().map(|v| (Box::from(v.as_str()), bit))),
+            TextOp::Contains(values) => index
+                .contains
+                .extend(values.iter().map(|v| (Box::from(v.as_str()), bit))),
+            TextOp::Glob(split) => {
+                for pattern in split.absolute.patterns() {
+                    field.globs.add(pattern, bit);
+                }
+                for pattern in split.home.patterns() {
+                    field.home_globs.add(pattern, bit);
+                }
+            }
+            TextOp::Regex(_) => return None,
+        }
+        Some(bit)
+    }
+
+    /// The action's index; the bits of each field start on a word of their own.
+    pub fn finish(self) -> Result<ActionIndex, globset::Error> {
+        let mut fields: Vec<FieldIndex> = Vec::with_capacity(self.fields.len());
+        let mut words = 0;
+        for builder in self.fields {
+            let mut field = builder.build()?;
+            field.first_word = words;
+            words += field.words;
+            fields.push(field);
+        }
+        Ok(ActionIndex { fields, words })
+    }
+}
+
+/// What identifies an operator: its kind and values (sorted where order does not matter).
+fn key(op: &TextOp) -> Option<String> {
+    let join = |kind: &str, absolute: Vec<&str>, home: Vec<&str>| {
+        let (mut absolute, mut home) = (absolute, home);
+        absolute.sort_unstable();
+        home.sort_unstable();
+        format!("{kind}\u{0}{}\u{1}{}", absolute.join("\u{0}"), home.join("\u{0}"))
+    };
+    Some(match op {
+        TextOp::Equal(split) => join("eq", split.absolute.values(), split.home.values()),
+        TextOp::Prefix(split) => join("prefix", strs(&split.absolute), strs(&split.home)),
+        TextOp::Suffix(values) => join("suffix", strs(values), Vec::new()),
+        TextOp::Contains(values) => join("contains", strs(values), Vec::new()),
+        TextOp::Glob(split) => join("glob", strs(split.absolute.patterns()), strs(split.home.patterns())),
+        TextOp::Regex(_) => return None,
+    })
+}
+
+fn strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
+}
