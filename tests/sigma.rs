@@ -94,6 +94,16 @@ fn a_base64_payload_piped_into_a_shell_raises_the_community_rules() {
         );
         assert_eq!(str_field(found, "agent_sensor.alert.action"), "alert");
     }
+    // The events carry the parent's command line (ParentCommandLine): base64's parent is the
+    // inner bash.
+    let decode = alerts
+        .iter()
+        .find(|a| str_field(a, "rule.id") == "e2072cab-8c9a-459b-b63c-40ae79e27031")
+        .expect("decode alert");
+    assert!(
+        str_field(decode, "process.parent.command_line").contains("base64 -d | bash"),
+        "{decode}"
+    );
 }
 
 #[test]

@@ -667,3 +667,34 @@ fn the_built_in_sigma_pack_loads_beside_the_default_pack() {
     let alone = crate::rules::loader::load_with(&[], false).expect("default pack");
     assert!(alone.rules.iter().all(|r| &*r.meta.ruleset != super::RULESET));
 }
+
+/// Broken rules are reported, never a crash: every vendored rule cut after each of its lines,
+/// and with its indentation lost from each line on.
+#[test]
+fn truncated_and_mangled_rules_never_crash_the_translator() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/sigma/linux/process_creation");
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("vendored rules").flatten().take(6) {
+        let text = std::fs::read_to_string(entry.path()).expect("rule text");
+        let lines: Vec<&str> = text.lines().collect();
+        for cut in 1..lines.len() {
+            texts.push(lines[..cut].join("\n"));
+            let mut mangled: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            mangled[cut] = mangled[cut].trim_start().replace(':', " |");
+            texts.push(mangled.join("\n"));
+        }
+    }
+    let sources: Vec<super::Source> = texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| super::Source {
+            index,
+            origin: "cut.yml",
+            text,
+        })
+        .collect();
+    let translation = super::translate(&sources, &[]);
+    assert!(translation.errors.is_empty());
+    assert!(!translation.skipped.is_empty(), "cut rules are reported");
+    assert!(translation.loaded() > 0, "some cuts are still whole rules");
+}
