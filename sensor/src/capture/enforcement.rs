@@ -51,6 +51,9 @@ pub struct EnforcementPrograms {
     /// Whether the cgroup programs loaded (they attach per cgroup, see `attach_cgroup`).
     pub cgroup_loaded: bool,
     pub cgroup_problem: Option<String>,
+    /// Why the tracepoint backend cannot judge calls at their entry (unlink, rename, link,
+    /// symlink, truncate), when it cannot.
+    pub entry_policy_problem: Option<String>,
     lsm_links: Vec<LsmLink>,
     cgroup_links: Vec<CgroupSockAddrLink>,
 }
@@ -63,6 +66,7 @@ impl EnforcementPrograms {
             lsm_problem: None,
             cgroup_loaded: false,
             cgroup_problem: None,
+            entry_policy_problem: None,
             lsm_links: Vec::new(),
             cgroup_links: Vec::new(),
         };

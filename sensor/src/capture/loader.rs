@@ -243,8 +243,20 @@ impl Capture {
         for (index, name) in TAIL_PROGRAMS {
             load_tail::<TracePoint>(&mut ebpf, name, TAILS_MAP, index)?;
         }
+        // The entry judgement of the tracepoint backend is the largest program: a kernel whose
+        // verifier gives up on it (6.1 counts every path through it) runs without it, and the
+        // operations only it would judge are reported, not enforced (see `Backends::choose`).
+        let mut entry_policy_problem = None;
         for (index, name) in RAW_TAIL_PROGRAMS {
-            load_tail::<RawTracePoint>(&mut ebpf, name, RAW_TAILS_MAP, index)?;
+            match load_tail::<RawTracePoint>(&mut ebpf, name, RAW_TAILS_MAP, index) {
+                Err(error) if ENTRY_POLICY_PROGRAMS.contains(&name) => {
+                    tracing::warn!(program = name, %error, "the kernel refused the entry judgement of the tracepoint backend");
+                    entry_policy_problem.get_or_insert_with(|| {
+                        format!("this kernel's verifier refused the program `{name}` (too complex for it)")
+                    });
+                }
+                other => other?,
+            }
         }
         let mut attached = Vec::new();
         let mut missing = Vec::new();
@@ -282,7 +294,8 @@ impl Capture {
             missing.push("io_uring/io_uring_submit_req".to_string());
         }
 
-        let enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm);
+        let mut enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm);
+        enforcement.entry_policy_problem = entry_policy_problem;
         // Protecting the sensor: where the LSM hook judges signals, the tracepoint would only
         // report the same call twice (ptrace and bpf() are seen at syscall entry).
         if !enforcement.lsm_attached.contains(&"task_kill") {
@@ -437,6 +450,14 @@ where
         .set(index, &fd, 0)
         .map_err(|source| LoadError::Map { name: map, source })
 }
+
+/// The tail-called programs that judge calls at syscall entry for the tracepoint backend.
+const ENTRY_POLICY_PROGRAMS: [&str; 4] = [
+    "enter_policy",
+    "enter_policy_second",
+    "compat_policy",
+    "compat_policy_second",
+];
 
 /// Loads the raw tracepoint program `name` and attaches it to `tracepoint`.
 fn attach_raw(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> Result<RawTracePointLink, LoadError> {

@@ -56,6 +56,20 @@ fn guarantee(op: PolicyOp, backend: u32) -> &'static str {
     }
 }
 
+/// Operations the tracepoint backend judges at syscall entry (their exit would be too late).
+fn judged_at_entry(op: PolicyOp) -> bool {
+    matches!(
+        op,
+        PolicyOp::Unlink
+            | PolicyOp::Rmdir
+            | PolicyOp::Rename
+            | PolicyOp::RenameFrom
+            | PolicyOp::Link
+            | PolicyOp::Symlink
+            | PolicyOp::Truncate
+    )
+}
+
 /// The backend of every operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backends {
@@ -65,6 +79,8 @@ pub struct Backends {
     pub cgroup_problem: Option<String>,
     /// The BPF LSM hooks that guard the sensor (ptrace, bpf) are attached.
     pub lsm_guards_sensor: bool,
+    /// Why the tracepoint backend cannot judge calls at entry, when it cannot.
+    pub entry_policy_problem: Option<String>,
 }
 
 impl Backends {
@@ -82,6 +98,8 @@ impl Backends {
                 BACKEND_LSM
             } else if op == PolicyOp::Connect {
                 if cgroup_attached { BACKEND_CGROUP } else { BACKEND_NONE }
+            } else if programs.entry_policy_problem.is_some() && judged_at_entry(op) {
+                BACKEND_NONE
             } else {
                 BACKEND_TRACEPOINT
             };
@@ -92,6 +110,7 @@ impl Backends {
                 .iter()
                 .all(|hook| programs.lsm_attached.contains(hook)),
             lsm_problem: programs.lsm_problem.clone(),
+            entry_policy_problem: programs.entry_policy_problem.clone(),
             cgroup_problem: (!cgroup_attached).then(|| {
                 programs
                     .cgroup_problem
@@ -159,6 +178,13 @@ impl fmt::Display for Backends {
             && let Some(problem) = &self.cgroup_problem
         {
             writeln!(f, "  connect not enforced: {problem}")?;
+        }
+        if PolicyOp::ALL
+            .into_iter()
+            .any(|op| judged_at_entry(op) && self.of(op) == BACKEND_NONE)
+            && let Some(problem) = &self.entry_policy_problem
+        {
+            writeln!(f, "  removals, renames, links and truncation not enforced: {problem}")?;
         }
         Ok(())
     }
