@@ -46,43 +46,16 @@ impl EventStream {
     }
 
     /// Waits until records are available (or, after a batch that found some, until the linger
-    /// interval passed), then hands the available records to `handle`: every priority record
-    /// first, then up to a batch of events. Returns how many were handled.
+    /// interval passed), then hands the available records to `handle`: every priority record and
+    /// up to a batch of events, in time order (see `merged`). Returns how many were handled.
     pub async fn next_batch(&mut self, mut handle: impl FnMut(&[u8])) -> io::Result<usize> {
         let linger = self.lingering.then_some(self.linger);
         wait(&self.events, self.priority.as_ref(), linger).await?;
-        let mut count = 0;
-        let mut early = std::mem::take(&mut self.early);
-        if let Some(priority) = self.priority.as_mut() {
-            while let Some(item) = priority.get_mut().next() {
-                early.push_back(item.to_vec());
-            }
-            clear(priority);
+        let (priority, events) = self.merged(&mut handle, MAX_BATCH);
+        if let Some(ring) = self.priority.as_ref() {
+            clear(ring);
         }
-        // Priority records are never crowded out, but they go in time order with the events
-        // read alongside them: a verdict on a program's first open comes after the exec and
-        // fork records that say which program it is.
-        let mut events = 0;
-        while events < MAX_BATCH {
-            let Some(item) = self.events.get_mut().next() else {
-                break;
-            };
-            let at = record_time(&item);
-            while early.front().is_some_and(|record| record_time(record) <= at) {
-                if let Some(record) = early.pop_front() {
-                    handle(&record);
-                    count += 1;
-                }
-            }
-            handle(&item);
-            events += 1;
-        }
-        for record in early.drain(..) {
-            handle(&record);
-            count += 1;
-        }
-        self.early = early;
-        count += events;
+        let count = priority + events;
         // A full batch may have left records behind: stay ready so the loop comes straight back
         // (after flushing, and after its timers and signals had their turn).
         if events < MAX_BATCH {
@@ -94,11 +67,38 @@ impl EventStream {
 
     /// Hands every record available now to `handle`, without waiting.
     pub fn drain(&mut self, mut handle: impl FnMut(&[u8])) -> usize {
-        let mut count = 0;
+        let (priority, events) = self.merged(&mut handle, usize::MAX);
+        priority + events
+    }
+
+    /// Every priority record and up to `limit` events, handled in time order: priority records
+    /// are never crowded out, but a verdict on a program's first open comes after the exec and
+    /// fork records that say which program it is. Returns (priority records, events) handled.
+    fn merged(&mut self, handle: &mut impl FnMut(&[u8]), limit: usize) -> (usize, usize) {
+        let mut early = std::mem::take(&mut self.early);
         if let Some(priority) = self.priority.as_mut() {
-            count += drain_ring(priority.get_mut(), &mut handle, usize::MAX);
+            while let Some(item) = priority.get_mut().next() {
+                early.push_back(item.to_vec());
+            }
         }
-        count + drain_ring(self.events.get_mut(), &mut handle, usize::MAX)
+        let early_count = early.len();
+        let mut events = 0;
+        while events < limit {
+            let Some(item) = self.events.get_mut().next() else {
+                break;
+            };
+            let at = record_time(&item);
+            while let Some(record) = early.pop_front_if(|record| record_time(record) <= at) {
+                handle(&record);
+            }
+            handle(&item);
+            events += 1;
+        }
+        for record in early.drain(..) {
+            handle(&record);
+        }
+        self.early = early;
+        (early_count, events)
     }
 }
 
@@ -158,16 +158,4 @@ fn futures_now(
         std::task::Poll::Ready(guard) => Some(guard),
         std::task::Poll::Pending => None,
     }
-}
-
-fn drain_ring(ring: &mut RingBuf<MapData>, handle: &mut impl FnMut(&[u8]), limit: usize) -> usize {
-    let mut count = 0;
-    while count < limit {
-        let Some(item) = ring.next() else {
-            break;
-        };
-        handle(&item);
-        count += 1;
-    }
-    count
 }

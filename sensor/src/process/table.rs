@@ -68,7 +68,13 @@ impl ProcessInfo {
 pub struct ProcessTable {
     processes: HashMap<u32, ProcessInfo>,
     procfs: Option<Procfs>,
+    /// Processes that exited, kept a little while (when, pid, start time): records on the
+    /// priority ring may arrive after a process's exit record and still need to say who it was.
+    departed: std::collections::VecDeque<(std::time::Instant, u32, u64)>,
 }
+
+/// How long an exited process stays known.
+const DEPARTED_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ProcessTable {
     /// An empty table that never reads /proc (for replaying recorded events and for tests).
@@ -81,6 +87,7 @@ impl ProcessTable {
         Self {
             processes: HashMap::new(),
             procfs: Some(procfs),
+            departed: Default::default(),
         }
     }
 
@@ -95,6 +102,7 @@ impl ProcessTable {
         Self {
             processes,
             procfs: Some(procfs),
+            departed: Default::default(),
         }
     }
 
@@ -210,9 +218,32 @@ impl ProcessTable {
         }
     }
 
-    /// Forgets an exited process.
+    /// Forgets an exited process, after a short while (see `departed`).
     pub fn apply_exit(&mut self, exit: &Exit) -> Option<ProcessInfo> {
-        self.processes.remove(&exit.common.pid)
+        let now = std::time::Instant::now();
+        self.forget_departed(now);
+        let process = self.processes.get(&exit.common.pid)?.clone();
+        self.departed
+            .push_back((now, exit.common.pid, process.start_boottime_ns));
+        Some(process)
+    }
+
+    /// Forgets the processes that exited more than `DEPARTED_FOR` before `now` (unless their pid
+    /// now belongs to a new process).
+    fn forget_departed(&mut self, now: std::time::Instant) {
+        while let Some(&(at, pid, start)) = self.departed.front() {
+            if now.saturating_duration_since(at) < DEPARTED_FOR {
+                break;
+            }
+            self.departed.pop_front();
+            if self
+                .processes
+                .get(&pid)
+                .is_some_and(|process| process.start_boottime_ns == start)
+            {
+                self.processes.remove(&pid);
+            }
+        }
     }
 
     /// Records the cgroup path of a process whose cgroup is known from elsewhere.
@@ -308,6 +339,8 @@ mod tests {
             status: 0,
         });
         assert!(gone.is_some());
+        assert!(table.get(20).is_some(), "records arriving late still find it");
+        table.forget_departed(std::time::Instant::now() + DEPARTED_FOR * 2);
         assert!(table.get(20).is_none());
     }
 
