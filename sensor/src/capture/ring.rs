@@ -51,10 +51,12 @@ impl EventStream {
     pub async fn next_batch(&mut self, mut handle: impl FnMut(&[u8])) -> io::Result<usize> {
         let linger = self.lingering.then_some(self.linger);
         wait(&self.events, self.priority.as_ref(), linger).await?;
-        let (priority, events) = self.merged(&mut handle, MAX_BATCH);
+        // Readiness is cleared before reading, so a record committed while the batch is read
+        // wakes the next one.
         if let Some(ring) = self.priority.as_ref() {
             clear(ring);
         }
+        let (priority, events) = self.merged(&mut handle, MAX_BATCH);
         let count = priority + events;
         // A full batch may have left records behind: stay ready so the loop comes straight back
         // (after flushing, and after its timers and signals had their turn).
@@ -76,23 +78,36 @@ impl EventStream {
     /// fork records that say which program it is. Returns (priority records, events) handled.
     fn merged(&mut self, handle: &mut impl FnMut(&[u8]), limit: usize) -> (usize, usize) {
         let mut early = std::mem::take(&mut self.early);
-        if let Some(priority) = self.priority.as_mut() {
-            while let Some(item) = priority.get_mut().next() {
-                early.push_back(item.to_vec());
-            }
-        }
-        let early_count = early.len();
+        let mut early_count = 0;
+        // Priority records committed up to `sampled` are in `early`; an event newer than that
+        // may have priority records before it that were committed since: look again first.
+        let mut sampled = 0;
         let mut events = 0;
         while events < limit {
             let Some(item) = self.events.get_mut().next() else {
                 break;
             };
             let at = record_time(&item);
+            if at > sampled {
+                sampled = boot_time_ns();
+                if let Some(priority) = self.priority.as_mut() {
+                    while let Some(record) = priority.get_mut().next() {
+                        early.push_back(record.to_vec());
+                        early_count += 1;
+                    }
+                }
+            }
             while let Some(record) = early.pop_front_if(|record| record_time(record) <= at) {
                 handle(&record);
             }
             handle(&item);
             events += 1;
+        }
+        if let Some(priority) = self.priority.as_mut() {
+            while let Some(record) = priority.get_mut().next() {
+                early.push_back(record.to_vec());
+                early_count += 1;
+            }
         }
         for record in early.drain(..) {
             handle(&record);
@@ -100,6 +115,13 @@ impl EventStream {
         self.early = early;
         (early_count, events)
     }
+}
+
+/// `CLOCK_BOOTTIME` now, in nanoseconds: the clock of the records' timestamps.
+fn boot_time_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|now| now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64)
+        .unwrap_or(u64::MAX)
 }
 
 /// The kernel time of a record (`EventHeader::time_ns`, bytes 8..16); 0 when too short.
