@@ -7,7 +7,7 @@ use crate::{
     capture::{Capture, KernelCounters},
     output::OutputStats,
     pipeline::Pipeline,
-    telemetry::{LossPolicy, LossWatch, SessionLossWatch, loss::LossTotals},
+    telemetry::{LossPolicy, LossWatch, SessionLossWatch, loss::LossTotals, session_loss::name_sessions},
 };
 
 pub struct Health {
@@ -37,9 +37,17 @@ impl Health {
         outputs: &[OutputStats],
     ) {
         let now = Instant::now();
-        let mut alerts = self.sessions.check(capture.session_losses(), now);
         let totals = LossTotals::gather(kernel, pipeline.stats.decode_errors, outputs);
-        alerts.extend(self.loss.check(totals, now));
+        // One alert for everything lost now, naming the sessions; between overall alerts (one
+        // per interval), a session that starts losing records gets one of its own.
+        let alerts = match self.loss.check(totals, now) {
+            Some(mut alert) => {
+                let sessions = self.sessions.absorb(capture.session_losses(), now);
+                name_sessions(&mut alert, &sessions);
+                vec![alert]
+            }
+            None => self.sessions.check(capture.session_losses(), now),
+        };
         if alerts.is_empty() {
             return;
         }

@@ -51,6 +51,42 @@ impl SessionLossWatch {
     }
 }
 
+impl SessionLossWatch {
+    /// Marks every session's loss so far as reported (an overall loss alert named them) and
+    /// returns each session that lost records since its last report, with how many.
+    pub fn absorb(&mut self, totals: impl IntoIterator<Item = (u64, u64)>, at: Instant) -> Vec<(u64, u64)> {
+        let mut named = Vec::new();
+        for (session, total) in totals {
+            let before = self.reported.get(&session).map_or(0, |&(before, _)| before);
+            if total > before {
+                self.reported.insert(session, (total, at));
+                named.push((session, total - before));
+            }
+        }
+        named
+    }
+}
+
+/// Adds the sessions that lost records to an overall loss alert (and names the agent when
+/// there is one).
+pub fn name_sessions(alert: &mut SensorAlert, sessions: &[(u64, u64)]) {
+    if sessions.is_empty() {
+        return;
+    }
+    let list: Vec<_> = sessions
+        .iter()
+        .map(|&(session, lost)| json!({"id": agent_id(session), "lost": lost}))
+        .collect();
+    if let Some(serde_json::Value::Object(loss)) = alert.facts.get_mut("loss") {
+        loss.insert("sessions".into(), serde_json::Value::Array(list));
+    }
+    if let [(session, _)] = sessions {
+        alert
+            .top
+            .insert("gen_ai".into(), json!({"agent": {"id": agent_id(*session)}}));
+    }
+}
+
 fn session_loss_alert(session: u64, new: u64, total: u64) -> SensorAlert {
     let id = agent_id(session);
     let mut facts = Map::new();
