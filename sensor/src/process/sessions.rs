@@ -124,7 +124,13 @@ pub struct Sessions {
     sessions: HashMap<u64, Session>,
     /// Sessions started and ended since `take_changes` was last called.
     changes: Vec<SessionChange>,
+    /// Sessions that ended in the last moments: records the kernel wrote before the end may
+    /// still arrive (the priority ring) and name their session.
+    ended: std::collections::VecDeque<(std::time::Instant, Session)>,
 }
+
+/// How long an ended session stays known.
+const ENDED_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A session starting or ending, for those who keep state per session (the enforcer).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,8 +153,20 @@ impl Sessions {
         std::mem::take(&mut self.changes)
     }
 
+    /// True while the session has live processes.
+    pub fn is_live(&self, id: u64) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
+    /// A live session, or one that ended moments ago.
     pub fn get(&self, id: u64) -> Option<&Session> {
-        self.sessions.get(&id)
+        self.sessions.get(&id).or_else(|| {
+            self.ended
+                .iter()
+                .rev()
+                .find(|(_, session)| session.id == id)
+                .map(|(_, session)| session)
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -175,7 +193,17 @@ impl Sessions {
         session.live_processes = session.live_processes.saturating_sub(1);
         if session.live_processes == 0 {
             self.changes.push(SessionChange::Ended(id));
-            self.sessions.remove(&id)
+            let now = std::time::Instant::now();
+            while self
+                .ended
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) >= ENDED_FOR)
+            {
+                self.ended.pop_front();
+            }
+            let ended = self.sessions.remove(&id)?;
+            self.ended.push_back((now, ended.clone()));
+            Some(ended)
         } else {
             None
         }
@@ -195,7 +223,7 @@ mod tests {
         let ended = sessions.process_exited(5).expect("ended");
         assert_eq!(&*ended.agent, "codex");
         assert!(sessions.is_empty());
-        assert!(sessions.get(5).is_none());
+        assert!(sessions.get(5).is_some(), "known for records that arrive after the end");
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl SessionOperator {
             .cgroups
             .iter()
             .map(|(id, _, _)| id)
-            .filter(|&id| pipeline.enricher.sessions.get(id).is_none())
+            .filter(|&id| !pipeline.enricher.sessions.is_live(id))
             .collect();
         for id in ended {
             self.cgroups.remove_if_empty(id);
