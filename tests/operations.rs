@@ -43,7 +43,8 @@ fn status(socket: &Path) -> Value {
 
 /// Polls `status` until `check` holds.
 fn wait_for_status(socket: &Path, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let timeout = patience(Duration::from_secs(20));
+    // A watch loads its own kernel programs and rules first: on a busy machine that takes a while.
+    let timeout = patience(Duration::from_secs(60));
     let start = Instant::now();
     loop {
         let report = status(socket);
