@@ -137,14 +137,25 @@ for name, ip in ((\"resolver\", \"127.0.0.5\"), (\"elsewhere\", \"127.0.0.3\")):
     }
 
     fn watch(&self, mode: &str) -> (String, Vec<Value>) {
+        let (text, alerts, _) = self.watch_script(mode, &self.script);
+        (text, alerts)
+    }
+
+    /// Runs `script` (Python) in a session: its output, alerts and events.
+    fn watch_script(&self, mode: &str, script: &str) -> (String, Vec<Value>, Vec<Value>) {
         let alerts = self.dir.path().join(format!("alerts-{mode}.jsonl"));
+        let events = self.dir.path().join(format!("events-{mode}.jsonl"));
+        let _ = std::fs::remove_file(&alerts);
+        let _ = std::fs::remove_file(&events);
         let output: Output = sensor()
             .arg("watch")
             .arg("--config")
             .arg(&self.config)
             .arg("--alerts")
             .arg(&alerts)
-            .args(["--user", "nobody", "--mode", mode, "--", "python3", "-c", &self.script])
+            .arg("--events")
+            .arg(&events)
+            .args(["--user", "nobody", "--mode", mode, "--", "python3", "-c", script])
             .current_dir(Path::new("/"))
             .stdin(Stdio::null())
             .output()
@@ -154,6 +165,7 @@ for name, ip in ((\"resolver\", \"127.0.0.5\"), (\"elsewhere\", \"127.0.0.3\")):
         (
             String::from_utf8_lossy(&output.stdout).into_owned(),
             read_events(&alerts),
+            read_events(&events),
         )
     }
 }
@@ -236,6 +248,95 @@ fn an_allowlist_and_the_system_resolvers_are_enforced_in_the_kernel() {
             "{alert:#}"
         );
         assert_eq!(str_field(alert, "user.id"), "65534", "{alert:#}");
+    }
+}
+
+/// Connect events to `ip`:`port`.
+fn connects_to<'a>(events: &'a [Value], ip: &str, port: u16) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|event| {
+            str_field(event, "event.action") == "connect"
+                && field(event, "destination.ip").as_str() == Some(ip)
+                && field(event, "destination.port").as_u64() == Some(port as u64)
+        })
+        .collect()
+}
+
+#[test]
+fn datagrams_and_fast_open_are_connect_events_and_judged() {
+    if !require_root("datagrams_and_fast_open_are_connect_events_and_judged") {
+        return;
+    }
+    let setup = Setup::new();
+    let foreign = listener("127.0.0.2", "foreign");
+    let germany = listener("127.0.0.4", "germany");
+    // Three datagrams to one destination (one event and a count), one through sendmsg, a TCP
+    // Fast Open connect (sendto with MSG_FASTOPEN: no connect call) and a plain connect (its
+    // event comes from the connect call alone).
+    let script = format!(
+        "import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3):
+    u.sendto(b\"x\", (\"127.0.0.2\", 9999))
+u.sendmsg([b\"y\"], [], 0, (\"127.0.0.2\", 9998))
+t = socket.socket()
+try:
+    t.sendto(b\"hello\", socket.MSG_FASTOPEN, (\"127.0.0.2\", {foreign}))
+    print(\"fastopen\", t.recv(16).decode(), flush=True)
+except OSError as e:
+    print(\"fastopen errno\", e.errno, flush=True)
+c = socket.socket()
+c.connect((\"127.0.0.4\", {germany}))
+print(\"done\", flush=True)
+"
+    );
+    let (text, alerts, events) = setup.watch_script("monitor", &script);
+    assert!(text.contains("done"), "{text}");
+    assert!(text.contains("fastopen foreign"), "{text}");
+
+    let datagrams = connects_to(&events, "127.0.0.2", 9999);
+    assert!(!datagrams.is_empty(), "no event for the datagrams in {events:#?}");
+    let sent: u64 = datagrams
+        .iter()
+        .map(|event| field(event, "agent_sensor.repeat.count").as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(sent, 3, "three datagrams counted: {datagrams:#?}");
+    assert!(
+        datagrams.len() < 3,
+        "repeats are counted, not reported one by one: {datagrams:#?}"
+    );
+    for event in datagrams.iter().chain(connects_to(&events, "127.0.0.2", 9998).iter()) {
+        assert_eq!(str_field(event, "network.transport"), "udp", "{event:#}");
+        assert_eq!(str_field(event, "agent_sensor.call.door"), "socket", "{event:#}");
+        assert_eq!(str_field(event, "user.id"), "65534", "{event:#}");
+    }
+    assert_eq!(connects_to(&events, "127.0.0.2", 9998).len(), 1, "sendmsg: {events:#?}");
+
+    let fast_open = connects_to(&events, "127.0.0.2", foreign);
+    assert_eq!(
+        fast_open.len(),
+        1,
+        "one event for the Fast Open connect: {fast_open:#?}"
+    );
+    assert_eq!(str_field(fast_open[0], "network.transport"), "tcp");
+    assert_eq!(str_field(fast_open[0], "agent_sensor.call.door"), "socket");
+
+    let plain = connects_to(&events, "127.0.0.4", germany);
+    assert_eq!(plain.len(), 1, "a connect call is one event, not two: {plain:#?}");
+    assert!(field(plain[0], "agent_sensor.call.door").is_null(), "{:#}", plain[0]);
+
+    // The allowlist judges them like connects.
+    let judged: Vec<u64> = alerts_of(&alerts, "unexpected-egress")
+        .into_iter()
+        .filter(|alert| field(alert, "destination.ip").as_str() == Some("127.0.0.2"))
+        .filter_map(|alert| field(alert, "destination.port").as_u64())
+        .collect();
+    for port in [9999, 9998, foreign as u64] {
+        assert!(
+            judged.contains(&port),
+            "unexpected-egress about 127.0.0.2:{port}: {alerts:#?}"
+        );
     }
 }
 

@@ -439,7 +439,21 @@ pub struct ConnectEvent {
     pub addr: [u8; 16],
     /// For `AF_UNIX`, the socket path (abstract sockets start with NUL).
     pub unix_path: StrRef,
+    /// Where the kernel saw it (`ROUTE_*`).
+    pub route: u16,
+    /// The socket's IP protocol (`IPPROTO_TCP`, `IPPROTO_UDP`) when the route knows it, else 0.
+    pub protocol: u16,
+    pub reserved: u32,
 }
+
+/// A connect seen at the exit of the `connect` call (its result is known).
+pub const ROUTE_SYSCALL: u16 = 0;
+/// A connection seen by the cgroup `connect4/6` programs and no connect call: TCP Fast Open
+/// (`sendto` with `MSG_FASTOPEN`), an io_uring connect. Seen before it happens: no result.
+pub const ROUTE_SOCKET_CONNECT: u16 = 1;
+/// A datagram sent to an address (`sendto`/`sendmsg` on an unconnected UDP socket, io_uring
+/// sends) seen by the cgroup `sendmsg4/6` programs. Seen before it is sent: no result.
+pub const ROUTE_SOCKET_SEND: u16 = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

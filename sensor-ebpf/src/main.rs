@@ -300,26 +300,27 @@ pub fn lsm_bpf_token(ctx: LsmContext) -> i32 {
     tamper::bpf::<4>(&ctx)
 }
 
-// cgroup socket-address programs (the network backend without BPF LSM).
+// cgroup socket-address programs: the routes to the network no connect call shows, and the
+// network backend without BPF LSM.
 
 #[cgroup_sock_addr(connect4)]
 pub fn cgroup_connect4(ctx: SockAddrContext) -> i32 {
-    sock_addr::judge(&ctx, true)
+    sock_addr::judge(&ctx, true, false)
 }
 
 #[cgroup_sock_addr(connect6)]
 pub fn cgroup_connect6(ctx: SockAddrContext) -> i32 {
-    sock_addr::judge(&ctx, false)
+    sock_addr::judge(&ctx, false, false)
 }
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn cgroup_sendmsg4(ctx: SockAddrContext) -> i32 {
-    sock_addr::judge(&ctx, true)
+    sock_addr::judge(&ctx, true, true)
 }
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn cgroup_sendmsg6(ctx: SockAddrContext) -> i32 {
-    sock_addr::judge(&ctx, false)
+    sock_addr::judge(&ctx, false, true)
 }
 
 #[cfg(not(test))]

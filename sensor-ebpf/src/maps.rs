@@ -44,6 +44,11 @@ pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(
 #[map]
 pub static PENDING_PATHS: LruHashMap<u64, PendingPaths> = LruHashMap::with_max_entries(1_024, 0);
 
+/// Threads whose 32-bit connect was reported at its entry, by pid_tgid, with the boot-time ns of
+/// the report: the cgroup connect programs that run inside that call do not report it again.
+#[map]
+pub static ROUTE_REPORTED: LruHashMap<u64, u64> = LruHashMap::with_max_entries(1_024, 0);
+
 /// Events to userspace. Userspace sets the size at load time.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);

@@ -9,7 +9,7 @@
 
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns};
 use sensor_common::{
-    event::{EVENT_OPEN, EVENT_REPEAT, RepeatEvent},
+    event::{EVENT_CONNECT, EVENT_OPEN, EVENT_REPEAT, RepeatEvent},
     maps::Counter,
 };
 
@@ -19,6 +19,10 @@ use crate::{
     record::{Ring, fill_header, output_fixed},
     settings,
 };
+
+/// The repeat class of datagrams sent to one destination (the low byte of `RepeatKey::class`
+/// holds the protocol); no open's class has this bit.
+pub const CLASS_SEND: u64 = 1 << 62;
 
 /// What a thread did, as repeats are compared: for a successful open the file as reached
 /// (dentry and mount pointers, and the inode number against a freed dentry's reuse), for a
@@ -125,7 +129,11 @@ fn flush_slot(slot: &mut RepeatSlot, session: u64) {
         return;
     }
     let mut event = RepeatEvent {
-        kind: EVENT_OPEN,
+        kind: if slot.key.class & CLASS_SEND != 0 {
+            EVENT_CONNECT
+        } else {
+            EVENT_OPEN
+        },
         count: slot.pending,
         first_ns: slot.first_ns,
         last_ns: slot.last_ns,

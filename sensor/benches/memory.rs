@@ -294,6 +294,8 @@ fn per_session(count: usize, write: bool) -> Measured {
             fd: 5,
             ret: 0,
             address: SocketAddress::Inet("127.0.0.1:3000".parse().expect("an address")),
+            route: 0,
+            protocol: 0,
         }));
         sensor.feed(RawEvent::Unlink(Unlink {
             common: common(root, session, time + 30),

@@ -5,7 +5,7 @@
 use aya_ebpf::{EbpfContext as _, helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
 use sensor_common::event::{
     ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_UNLINK, MAX_UNIX_PATH, RESOLVED_BASE, RESOLVED_NONE,
-    StrRef, Syscall, UnlinkEvent,
+    ROUTE_SYSCALL, StrRef, Syscall, UnlinkEvent,
 };
 
 use super::strings::{Which, append_argument, append_base};
@@ -145,6 +145,9 @@ fn emit_connect(call: &PendingCall, paths: Option<&PendingPaths>, result: i64) {
     event.ret = result;
     event.addr = addr;
     event.unix_path = unix_path;
+    event.route = ROUTE_SYSCALL;
+    event.protocol = 0;
+    event.reserved = 0;
     rec.submit(EVENT_CONNECT, 0, call.session_id);
 }
 

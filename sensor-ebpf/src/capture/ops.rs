@@ -7,7 +7,10 @@
 //! to the new one (by path hash: the inode keeps its mark by itself), and a memfd the session
 //! creates counts as written by it.
 
-use aya_ebpf::{helpers::bpf_probe_read_user, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user},
+    programs::TracePointContext,
+};
 use sensor_common::{
     event::{
         EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_KILLED, SYSCALL_UNREADABLE, StrRef,
@@ -21,8 +24,9 @@ use super::{
     strings::{Which, append_argument, append_base, split},
 };
 use crate::{
+    calls::Family,
     kernel::{self, AT_FDCWD, read, read_ptr},
-    maps::LAYOUT,
+    maps::{LAYOUT, ROUTE_REPORTED},
     paths::{Hashing, append_path},
     pending::{FIRST_SOCKADDR, PENDING_KILLED, PENDING_UNREADABLE, PendingCall, PendingPaths},
     policy::{self, path_key::PathKey, written},
@@ -37,10 +41,15 @@ const AF_INET6: u16 = 10;
 
 /// Reports the pending 32-bit call of the current thread (at entry: its outcome is unknown).
 pub fn emit_pending_compat() {
-    let Some((_, call, paths)) = pending() else {
+    let Some((pid_tgid, call, paths)) = pending() else {
         return;
     };
     emit(call, paths, 0, (SYSCALL_COMPAT | SYSCALL_AT_ENTRY) as u64);
+    if call.family == Family::Connect as u16 {
+        // The cgroup connect programs that run inside this call leave it to this record.
+        let now = unsafe { bpf_ktime_get_boot_ns() };
+        let _ = ROUTE_REPORTED.insert(&pid_tgid, &now, 0);
+    }
 }
 
 /// The exit of a generic operation.

@@ -1,38 +1,50 @@
-//! cgroup socket-address programs (`connect4`, `connect6`, `sendmsg4`, `sendmsg6`): the network
-//! backend where BPF LSM is unavailable. Attached to a cgroup, they run for every process in it
-//! (and below); untracked processes pass after one lookup. Returning 0 fails the call with EPERM.
+//! cgroup socket-address programs (`connect4`, `connect6`, `sendmsg4`, `sendmsg6`): every route
+//! to the network that no connect call shows (datagrams sent to an address, TCP Fast Open,
+//! io_uring connects and sends) becomes a connect record here, and they are the network backend
+//! where BPF LSM is unavailable. Attached to a cgroup, they run for every process in it (and
+//! below); untracked processes pass after one lookup. Returning 0 fails the call with EPERM.
 
-use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::SockAddrContext};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns},
+    programs::SockAddrContext,
+};
 use sensor_common::{
-    event::PolicyEvent,
+    event::{ConnectEvent, EVENT_CONNECT, PolicyEvent, ROUTE_SOCKET_CONNECT, ROUTE_SOCKET_SEND, StrRef},
+    maps::TrackedProcess,
     policy::{APPLIED_DENIED, APPLIED_MONITOR, BACKEND_CGROUP, PolicyOp},
 };
 
 use super::net::{AF_INET, AF_INET6, Destination, mapped_v4};
 use crate::{
-    maps::TRACKED,
+    calls::Family,
+    maps::{PENDING, ROUTE_REPORTED, TRACKED},
     policy::{
         self,
         check::{Judging, judge_connect},
     },
     record::{POLICY_SCRATCH, Record},
+    repeat::{self, CLASS_SEND, Repeat, RepeatKey},
 };
+
+/// How long a 32-bit connect reported at its entry marks its thread (see `ROUTE_REPORTED`).
+const REPORTED_WINDOW_NS: u64 = 1_000_000_000;
 
 const ALLOW: i32 = 1;
 const DENY: i32 = 0;
 
-/// Judges the destination of a connect or sendmsg; IPv4 when `v4`.
-pub fn judge(ctx: &SockAddrContext, v4: bool) -> i32 {
-    match on_sock_addr(ctx, v4) {
+/// Reports and judges the destination of a connect (`send` false) or of a datagram; IPv4 when
+/// `v4`.
+pub fn judge(ctx: &SockAddrContext, v4: bool, send: bool) -> i32 {
+    match on_sock_addr(ctx, v4, send) {
         Some(applied) if applied & APPLIED_DENIED != 0 && applied & APPLIED_MONITOR == 0 => DENY,
         _ => ALLOW,
     }
 }
 
-fn on_sock_addr(ctx: &SockAddrContext, v4: bool) -> Option<u32> {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+fn on_sock_addr(ctx: &SockAddrContext, v4: bool, send: bool) -> Option<u32> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
     let process = unsafe { TRACKED.get(&tgid) }.copied()?;
-    let config = policy::judging(PolicyOp::Connect, BACKEND_CGROUP)?;
     let sa = ctx.sock_addr;
     let port = u16::from_be(field::user_port(sa) as u16);
     let (family, addr) = if v4 {
@@ -51,13 +63,93 @@ fn on_sock_addr(ctx: &SockAddrContext, v4: bool) -> Option<u32> {
         addr[12..].copy_from_slice(&words[3].to_ne_bytes());
         (AF_INET6, addr)
     };
+    let destination = Destination { family, addr, port };
+    if send || !reported_by_syscall(pid_tgid) {
+        report(&process, &destination, field::protocol(sa) as u16, send);
+    }
+    let config = policy::judging(PolicyOp::Connect, BACKEND_CGROUP)?;
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
     let judging = Judging {
         config,
         process: &process,
         backend: BACKEND_CGROUP,
     };
-    Some(judge_connect(&judging, &Destination { family, addr, port }, rec))
+    Some(judge_connect(&judging, &destination, rec))
+}
+
+/// True when a connect call of this thread is under way that the syscall capture reports: a
+/// 64-bit `connect` (its exit writes the record) or a 32-bit one reported at its entry.
+#[inline(always)]
+fn reported_by_syscall(pid_tgid: u64) -> bool {
+    if let Some(call) = unsafe { PENDING.get(&pid_tgid) }
+        && call.family == Family::Connect as u16
+    {
+        return true;
+    }
+    match unsafe { ROUTE_REPORTED.get(&pid_tgid) }.copied() {
+        Some(at) => {
+            let _ = ROUTE_REPORTED.remove(&pid_tgid);
+            unsafe { bpf_ktime_get_boot_ns() }.wrapping_sub(at) < REPORTED_WINDOW_NS
+        }
+        None => false,
+    }
+}
+
+/// Writes the connect record of a route the syscall capture does not see. A thread sending
+/// datagrams to one destination again and again gets one record and then a count. A function
+/// of its own: its stack is not added to the judging's.
+#[inline(never)]
+fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, send: bool) {
+    let session = process.session_id;
+    if send {
+        let key = RepeatKey {
+            class: CLASS_SEND | protocol as u64,
+            a: u64::from_ne_bytes([
+                destination.addr[0],
+                destination.addr[1],
+                destination.addr[2],
+                destination.addr[3],
+                destination.addr[4],
+                destination.addr[5],
+                destination.addr[6],
+                destination.addr[7],
+            ]),
+            b: u64::from_ne_bytes([
+                destination.addr[8],
+                destination.addr[9],
+                destination.addr[10],
+                destination.addr[11],
+                destination.addr[12],
+                destination.addr[13],
+                destination.addr[14],
+                destination.addr[15],
+            ]),
+            c: destination.port as u64,
+        };
+        if let Repeat::Counted | Repeat::Judge = repeat::check(&key, session, 0) {
+            return;
+        }
+    }
+    // The record is built in the per-CPU scratch: the stack is shared with the judging below.
+    let Some(mut rec) = Record::start::<ConnectEvent>() else {
+        return;
+    };
+    let event = rec.fixed::<ConnectEvent>();
+    event.fd = -1;
+    event.family = destination.family;
+    event.port_be = destination.port.to_be();
+    event.ret = 0;
+    if destination.family == AF_INET {
+        event.addr = [0; 16];
+        event.addr[..4].copy_from_slice(&destination.addr[12..]);
+    } else {
+        event.addr = destination.addr;
+    }
+    event.unix_path = StrRef::default();
+    event.route = if send { ROUTE_SOCKET_SEND } else { ROUTE_SOCKET_CONNECT };
+    event.protocol = protocol;
+    event.reserved = 0;
+    rec.submit(EVENT_CONNECT, 0, session);
 }
 
 /// Context field reads. The verifier wants each one as a load at a constant offset from the
@@ -82,5 +174,6 @@ mod field {
         user_ip6_1 => user_ip6[1],
         user_ip6_2 => user_ip6[2],
         user_ip6_3 => user_ip6[3],
+        protocol => protocol,
     }
 }

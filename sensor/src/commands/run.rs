@@ -219,19 +219,17 @@ async fn next_change(
     }
 }
 
-/// Attaches the network enforcement programs to the configured cgroup (default: the root of the
-/// cgroup v2 hierarchy, so every agent is covered), unless BPF LSM judges connections.
+/// Attaches the cgroup socket programs to the configured cgroup (default: the root of the cgroup
+/// v2 hierarchy, so every agent is covered): they report the routes to the network no connect
+/// call shows, and judge connections unless BPF LSM does.
 fn attach_connect_programs(capture: &mut Capture, config: &Config) {
-    if capture.enforcement.lsm_judges_network() {
-        return;
-    }
     let target = match &config.enforcement.cgroup {
         Some(path) => Ok(path.clone()),
         None => find_cgroup2_mount().map_err(|error| error.to_string()),
     };
     let attached = target.and_then(|path| capture.attach_connect_programs(&path));
     if let Err(problem) = attached {
-        tracing::warn!(%problem, "connections cannot be judged (no BPF LSM, no cgroup socket programs)");
+        tracing::warn!(%problem, "datagrams, Fast Open and io_uring connects are not reported (and without BPF LSM not judged): no cgroup socket programs");
     }
 }
 

@@ -114,10 +114,8 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         .into();
     let hierarchy = find_cgroup2_mount()?;
     let cgroup = SessionCgroup::for_session(&hierarchy, CgroupKind::Watch, session_id)?;
-    if !capture.enforcement.lsm_judges_network()
-        && let Err(problem) = capture.attach_connect_programs(cgroup.path())
-    {
-        tracing::warn!(%problem, "connections of the session cannot be judged");
+    if let Err(problem) = capture.attach_connect_programs(cgroup.path()) {
+        tracing::warn!(%problem, "the session's datagrams, Fast Open and io_uring connects are not reported (and without BPF LSM not judged)");
     }
     let mut enforcer = super::start_enforcement(&mut capture, &mut engine, &config, &network, mode)?;
     super::release_startup_memory();

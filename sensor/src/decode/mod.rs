@@ -150,6 +150,10 @@ pub struct Connect {
     pub fd: i32,
     pub ret: i64,
     pub address: SocketAddress,
+    /// Where the kernel saw it (`sensor_common::event::ROUTE_*`).
+    pub route: u16,
+    /// The socket's IP protocol when the route knows it, else 0.
+    pub protocol: u16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -374,6 +378,8 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 fd: raw.fd,
                 ret: raw.ret,
                 address,
+                route: raw.route,
+                protocol: raw.protocol,
             })
         }
         EVENT_CHDIR => {

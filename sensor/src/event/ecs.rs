@@ -149,6 +149,10 @@ impl Serialize for EcsEvent<'_> {
                         Destination::Inet(_) => "ipv6",
                         Destination::Unix(_) => "unix",
                     },
+                    transport: match &event.detail {
+                        Detail::Connect { transport, .. } => transport.map(super::Transport::as_str),
+                        _ => None,
+                    },
                 },
             )?;
         }
@@ -516,6 +520,8 @@ impl<'a> BaselineFields<'a> {
 #[derive(Serialize)]
 struct NetworkFields {
     r#type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -847,6 +853,7 @@ mod tests {
             Detail::Connect {
                 destination: Destination::Inet("[2001:db8::1]:443".parse().expect("addr")),
                 fd: 3,
+                transport: None,
             },
             Action::Connect,
         ));
@@ -855,12 +862,14 @@ mod tests {
         assert!(doc["agent_sensor"].get("destination").is_none());
         assert_eq!(doc["destination"]["port"], 443);
         assert_eq!(doc["network"]["type"], "ipv6");
+        assert!(doc["network"].get("transport").is_none());
         assert_eq!(doc["event"]["category"][0], "network");
 
         let mut annotated = event(
             Detail::Connect {
                 destination: Destination::Inet("8.8.8.8:4444".parse().expect("addr")),
                 fd: 3,
+                transport: Some(crate::event::Transport::Udp),
             },
             Action::Connect,
         );
@@ -877,6 +886,7 @@ mod tests {
         }));
         let doc = json(&annotated);
         assert_eq!(doc["destination"]["geo"]["country_iso_code"], "US");
+        assert_eq!(doc["network"]["transport"], "udp");
         assert_eq!(doc["agent_sensor"]["destination"]["scope"], "public");
         assert_eq!(doc["agent_sensor"]["destination"]["allowed"], false);
         assert_eq!(doc["agent_sensor"]["baseline"]["status"], "enforcing");

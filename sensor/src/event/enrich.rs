@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sensor_common::event::{FMODE_CREATED, Syscall};
+use sensor_common::event::{FMODE_CREATED, ROUTE_SYSCALL, Syscall};
 
 use super::{
     Action, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ParentRef, SessionRef,
@@ -256,9 +256,15 @@ impl Enricher {
                     Detail::Connect {
                         destination,
                         fd: connect.fd,
+                        transport: super::Transport::from_protocol(connect.protocol),
                     },
                 );
-                if connect.ret == -(libc::EINPROGRESS as i64) {
+                if connect.route != ROUTE_SYSCALL {
+                    // Seen at the socket layer before it happened.
+                    event.door = super::Door::Socket;
+                    event.outcome = Outcome::Unknown;
+                    self.remember_open(&event);
+                } else if connect.ret == -(libc::EINPROGRESS as i64) {
                     event.outcome = Outcome::Unknown;
                     event.error = errno_name(libc::EINPROGRESS as i64);
                 }
@@ -343,6 +349,7 @@ impl Enricher {
                             .unwrap_or_else(|| (std::net::Ipv4Addr::UNSPECIFIED, 0).into()),
                     ),
                     fd: -1,
+                    transport: None,
                 },
             ),
         };

@@ -254,7 +254,17 @@ pub fn event_from_json(doc: &Value) -> Result<Event, FromJsonError> {
                 }
                 (None, _) => Destination::Unix(text(doc, "destination.address").unwrap_or_default().to_string()),
             };
-            Detail::Connect { destination, fd: 3 }
+            let transport = match text(doc, "network.transport") {
+                Some(name) => Some(
+                    super::Transport::parse(name).ok_or_else(|| invalid("network.transport", name, "tcp or udp"))?,
+                ),
+                None => None,
+            };
+            Detail::Connect {
+                destination,
+                fd: 3,
+                transport,
+            }
         }
     };
     let annotations = annotations(doc, &detail)?;

@@ -179,6 +179,39 @@ pub enum Door {
     Compat,
     /// An io_uring request, seen when it was submitted (its outcome is unknown).
     IoUring,
+    /// A route to the network that no connect call shows, seen at the socket layer by the cgroup
+    /// socket programs before it happened: a datagram sent to an address (`sendto`, `sendmsg`,
+    /// io_uring sends), a TCP Fast Open connect, an io_uring connect.
+    Socket,
+}
+
+/// The transport protocol of a connection (`network.transport`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    /// From an IP protocol number (`IPPROTO_TCP`, `IPPROTO_UDP`).
+    pub fn from_protocol(protocol: u16) -> Option<Self> {
+        match protocol as i32 {
+            libc::IPPROTO_TCP => Some(Self::Tcp),
+            libc::IPPROTO_UDP => Some(Self::Udp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Tcp, Self::Udp].into_iter().find(|t| t.as_str() == text)
+    }
 }
 
 impl Door {
@@ -187,11 +220,12 @@ impl Door {
             Self::Syscall => "syscall",
             Self::Compat => "compat",
             Self::IoUring => "io_uring",
+            Self::Socket => "socket",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Syscall, Self::Compat, Self::IoUring]
+        [Self::Syscall, Self::Compat, Self::IoUring, Self::Socket]
             .into_iter()
             .find(|door| door.as_str() == text)
     }
@@ -304,6 +338,8 @@ pub enum Detail {
     Connect {
         destination: Destination,
         fd: i32,
+        /// `network.transport`, when the kernel saw the socket's protocol (the socket routes).
+        transport: Option<Transport>,
     },
     /// `bind` or `listen`: the socket's local address (`server.*`).
     Socket {

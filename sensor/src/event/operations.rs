@@ -4,7 +4,7 @@
 //! calls that have records of their own.
 
 use sensor_common::event::{
-    SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_IO_URING, SYSCALL_KILLED, SYSCALL_UNREADABLE, Syscall,
+    EVENT_CONNECT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_IO_URING, SYSCALL_KILLED, SYSCALL_UNREADABLE, Syscall,
 };
 
 use super::{Action, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ProcessOperation};
@@ -206,6 +206,7 @@ impl super::Enricher {
                     Detail::Connect {
                         destination,
                         fd: op.dirfd,
+                        transport: None,
                     },
                 )
             }
@@ -226,10 +227,18 @@ impl super::Enricher {
         Some(event)
     }
 
-    /// The last open of a thread, counted `count` more times by the kernel (see
-    /// `RepeatEvent`): the same event again, standing for the repeats.
+    /// The last open (or datagram destination) of a thread, counted `count` more times by the
+    /// kernel (see `RepeatEvent`): the same event again, standing for the repeats.
     pub(super) fn repeat_event(&mut self, repeat: decode::Repeat) -> Option<Event> {
         let mut event = self.last_opens.get(&repeat.common.tid)?.clone();
+        let expected = if repeat.kind == EVENT_CONNECT {
+            Action::Connect
+        } else {
+            Action::Open
+        };
+        if event.action != expected {
+            return None;
+        }
         self.sequence += 1;
         event.sequence = self.sequence;
         event.timestamp_ns = self.epoch_ns(repeat.last_ns);
@@ -237,9 +246,10 @@ impl super::Enricher {
         Some(event)
     }
 
-    /// Keeps the open event of a thread, for the repeats the kernel may count after it.
+    /// Keeps the open event (or datagram destination) of a thread, for the repeats the kernel may
+    /// count after it.
     pub(super) fn remember_open(&mut self, event: &Event) {
-        if event.action == super::Action::Open {
+        if event.action == Action::Open || event.door == Door::Socket {
             self.last_opens.put(event.tid, event.clone());
         }
     }

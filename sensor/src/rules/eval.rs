@@ -230,6 +230,13 @@ impl<'a> EvalEvent<'a> {
                 Destination::Inet(_) => "ipv6",
                 Destination::Unix(_) => "unix",
             }),
+            Field::NetworkTransport => match &event.detail {
+                Detail::Connect {
+                    transport: Some(transport),
+                    ..
+                } => Value::Text(transport.as_str()),
+                _ => return None,
+            },
             Field::AgentName => Value::Text(&event.session.as_ref()?.agent),
             Field::AgentId => {
                 let id = event.session.as_ref()?.id;

@@ -171,6 +171,7 @@ fields! {
     DestinationPort => "destination.port", Number, CONNECT, false;
     DestinationAddress => "destination.address", Text, CONNECT, true;
     NetworkType => "network.type", Text, CONNECT, false;
+    NetworkTransport => "network.transport", Text, CONNECT, false;
     AgentName => "gen_ai.agent.name", Text, ALL, false;
     AgentId => "gen_ai.agent.id", Text, ALL, false;
     UserHome => "agent_sensor.user.home", Text, ALL, false;

@@ -175,7 +175,7 @@ impl SessionOperator {
         let Some(covered) = &self.enforcement_cgroup else {
             return; // the hierarchy root: every cgroup is under it
         };
-        if cgroup.starts_with(covered) || capture.enforcement.lsm_judges_network() {
+        if cgroup.starts_with(covered) {
             return;
         }
         if let Err(problem) = capture.attach_connect_programs(cgroup) {
