@@ -307,3 +307,122 @@ fn a_flood_of_noise_does_not_hide_protected_reads() {
         "every protected read is alerted, however loud the session"
     );
 }
+
+/// The shipped pack's rules about the sensor's blind spots (`unreadable-argument`), as the test's
+/// own copy (the kernel lab has no source tree).
+const BLIND_SPOTS: &str = include_str!("../rules/default/65-sensor-blind-spots.yaml");
+/// Makes a syscall argument unreadable at entry (see the file).
+const HIDE_ARGUMENT: &str = include_str!("evasion/hide_argument.py");
+
+/// A scenario with the argument-hiding program, the blind-spot rules and `pack_rules`; the
+/// session's output and alerts for `script` (`{r}` is the scenario's root).
+fn run_hidden(name: &str, mode: Mode, files: usize, pack_rules: &str, script: &str) -> (Lab, String, Vec<Value>) {
+    let lab = scenario(name);
+    for i in 0..files {
+        write(&lab.path(&format!("docs/file{i:03}.txt")), "keep me\n");
+    }
+    write(&lab.path("hide_argument.py"), HIDE_ARGUMENT);
+    write(&lab.path("blind-spots.yaml"), BLIND_SPOTS);
+    std::fs::create_dir_all(lab.path("scratch")).expect("scratch");
+    give_to_agent(&lab);
+    let pack = lab.pack(&pack_rules.replace("{r}", &lab.root()));
+    let blind_spots = lab.path("blind-spots.yaml");
+    let session = Session {
+        user: Some(AGENT_USER),
+        packs: vec![&pack, &blind_spots],
+        ..Session::new(&pack)
+    };
+    let (output, alerts) = lab.watch_with(&session, mode, &script.replace("{r}", &lab.root()));
+    let text = stdout(&output);
+    (lab, text, alerts)
+}
+
+fn unreadable_of<'a>(alerts: &'a [Value], action: &str) -> Vec<&'a Value> {
+    alerts_of(alerts, "unreadable-argument")
+        .into_iter()
+        .filter(|alert| str_field(alert, "event.action") == action)
+        .collect()
+}
+
+#[test]
+fn a_path_in_untouched_memory_is_still_judged() {
+    if !require_root("a_path_in_untouched_memory_is_still_judged") {
+        return;
+    }
+    let when = "      all:\n        - event.action: unlink\n        - file.path: {glob: '{r}/docs/**'}\n";
+    // One process per file, as an agent looping over `rm` would.
+    let script = "for f in {r}/docs/*; do python3 {r}/hide_argument.py {r}/scratch unlink \"$f\"; done; echo done";
+    for mode in [Mode::Monitor, Mode::Enforce] {
+        let (lab, text, alerts) = run_hidden("untouched-path", mode, 10, &rule("doc-delete", "deny", when), script);
+        assert!(text.contains("done"), "{text}");
+        let kept = std::fs::read_dir(lab.path("docs")).map(|dir| dir.count()).unwrap_or(0);
+        match mode {
+            Mode::Monitor => {
+                assert_eq!(kept, 0, "monitor mode must not interfere: {text}");
+                assert_eq!(alerts_of(&alerts, "doc-delete").len(), 10, "{alerts:#?}");
+                if !in_lab() {
+                    assert_eq!(
+                        unreadable_of(&alerts, "unlink").len(),
+                        10,
+                        "each hidden path: {alerts:#?}"
+                    );
+                }
+            }
+            Mode::Enforce if in_lab() => {
+                assert_eq!(kept, 10, "BPF LSM judges the kernel's copy of the path: {text}");
+            }
+            Mode::Enforce => {
+                // The fallback kills the process at entry (its unlink completes) and stops the
+                // session's new programs for a while: the later ones never run.
+                assert!(kept >= 9, "{} files lost: {text}\n{alerts:#?}", 10 - kept);
+                let hidden = unreadable_of(&alerts, "unlink");
+                assert!(!hidden.is_empty(), "no unreadable-argument for the unlink: {alerts:#?}");
+                assert_eq!(
+                    field(hidden[0], "agent_sensor.call.killed").as_bool(),
+                    Some(true),
+                    "{:#}",
+                    hidden[0]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_address_in_untouched_memory_is_still_judged() {
+    if !require_root("an_address_in_untouched_memory_is_still_judged") {
+        return;
+    }
+    let denied = std::net::TcpListener::bind("127.0.0.2:0").expect("listen");
+    let port = denied.local_addr().expect("address").port();
+    let when = format!("      all:\n        - event.action: connect\n        - destination.port: {port}\n");
+    let script = format!("python3 {{r}}/hide_argument.py {{r}}/scratch connect 127.0.0.2 {port}; echo done");
+    for mode in [Mode::Monitor, Mode::Enforce] {
+        let (_lab, text, alerts) = run_hidden(
+            "untouched-address",
+            mode,
+            0,
+            &rule("denied-host", "deny", &when),
+            &script,
+        );
+        assert!(text.contains("done"), "{text}");
+        // The kernel's own copy of the address is judged and reported.
+        let connect = the_alert(&alerts, "denied-host");
+        assert_eq!(
+            field(connect, "destination.ip").as_str(),
+            Some("127.0.0.2"),
+            "{connect:#}"
+        );
+        let hidden = unreadable_of(&alerts, "connect");
+        assert_eq!(hidden.len(), 1, "the hidden address is alerted: {alerts:#?}");
+        assert_eq!(field(hidden[0], "destination.port").as_u64(), Some(port as u64));
+        match mode {
+            Mode::Monitor => assert!(text.contains("connect 0 0"), "{text}"),
+            Mode::Enforce => {
+                assert!(text.contains(&format!("connect -1 {}", libc::EPERM)), "{text}");
+                assert_eq!(done(connect), "denied", "{connect:#}");
+            }
+        }
+    }
+    drop(denied);
+}

@@ -419,7 +419,8 @@ pub struct UnlinkEvent {
     pub dirfd: i32,
     /// `unlinkat` flags (`AT_REMOVEDIR`).
     pub flags: u32,
-    pub reserved: u32,
+    /// `SYSCALL_KILLED`, `SYSCALL_UNREADABLE`: what the kernel did at the call's entry.
+    pub call_flags: u32,
     pub ret: i64,
     pub path: StrRef,
     pub base: StrRef,
@@ -443,8 +444,14 @@ pub struct ConnectEvent {
     pub route: u16,
     /// The socket's IP protocol (`IPPROTO_TCP`, `IPPROTO_UDP`) when the route knows it, else 0.
     pub protocol: u16,
-    pub reserved: u32,
+    /// `CONNECT_*` flags.
+    pub flags: u32,
 }
+
+/// The connect call's address could not be read at its entry (memory the process never
+/// touched, a bad pointer): this record holds the kernel's own copy (IP, from the cgroup
+/// programs) or what was read after the call (unix sockets).
+pub const CONNECT_UNREADABLE: u32 = 1;
 
 /// A connect seen at the exit of the `connect` call (its result is known).
 pub const ROUTE_SYSCALL: u16 = 0;

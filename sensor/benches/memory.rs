@@ -296,12 +296,14 @@ fn per_session(count: usize, write: bool) -> Measured {
             address: SocketAddress::Inet("127.0.0.1:3000".parse().expect("an address")),
             route: 0,
             protocol: 0,
+            flags: 0,
         }));
         sensor.feed(RawEvent::Unlink(Unlink {
             common: common(root, session, time + 30),
             syscall: Syscall::Unlinkat,
             dirfd: -100,
             flags: 0,
+            call_flags: 0,
             ret: 0,
             path: text(&format!("{PROJECT}/target/old{index}.o")),
             base: Some(path(PROJECT)),

@@ -2,19 +2,25 @@
 //! 64-bit call. A thread without a pending call (untracked) leaves after one lookup. Small
 //! records are written here; opens and the generic operations go to tail-called programs.
 
-use aya_ebpf::{EbpfContext as _, helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
-use sensor_common::event::{
-    ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_UNLINK, MAX_UNIX_PATH, RESOLVED_BASE, RESOLVED_NONE,
-    ROUTE_SYSCALL, StrRef, Syscall, UnlinkEvent,
+use aya_ebpf::{
+    EbpfContext as _,
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
+    programs::TracePointContext,
 };
+use sensor_common::event::{
+    CONNECT_UNREADABLE, ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_UNLINK, MAX_UNIX_PATH,
+    RESOLVED_BASE, RESOLVED_NONE, ROUTE_SYSCALL, SYSCALL_KILLED, SYSCALL_UNREADABLE, StrRef, Syscall, UnlinkEvent,
+};
+use sensor_common::maps::Counter;
 
 use super::strings::{Which, append_argument, append_base};
 use crate::{
     calls::Family,
+    counters::count,
     kernel,
     maps::{PENDING, PENDING_PATHS},
     paths::{Hashing, append_path},
-    pending::{FIRST_SOCKADDR, PENDING_HAS_PATHS, PendingCall, PendingPaths},
+    pending::{FIRST_SOCKADDR, PENDING_HAS_PATHS, PENDING_KILLED, PENDING_UNREADABLE, PendingCall, PendingPaths},
     record::Record,
 };
 
@@ -98,11 +104,24 @@ fn emit_unlink(call: &PendingCall, paths: Option<&PendingPaths>, result: i64) {
     event.resolved_kind = if base.len > 0 { RESOLVED_BASE } else { RESOLVED_NONE };
     event.dirfd = dirfd;
     event.flags = flags as u32;
-    event.reserved = 0;
+    event.call_flags = call_flags(call);
     event.ret = result;
     event.path = path;
     event.base = base;
     rec.submit(EVENT_UNLINK, 0, call.session_id);
+}
+
+/// What the kernel did at the call's entry, as `SYSCALL_*` flags.
+#[inline(always)]
+fn call_flags(call: &PendingCall) -> u32 {
+    let mut flags = 0;
+    if call.flags & PENDING_KILLED != 0 {
+        flags |= SYSCALL_KILLED;
+    }
+    if call.flags & PENDING_UNREADABLE != 0 {
+        flags |= SYSCALL_UNREADABLE;
+    }
+    flags as u32
 }
 
 fn emit_connect(call: &PendingCall, paths: Option<&PendingPaths>, result: i64) {
@@ -110,8 +129,12 @@ fn emit_connect(call: &PendingCall, paths: Option<&PendingPaths>, result: i64) {
         return;
     };
     if paths.flags & FIRST_SOCKADDR == 0 {
+        // Unreadable at entry: the cgroup programs reported an IP destination from the kernel's
+        // copy; a unix socket's path is read now, after the call.
+        emit_late_unix_connect(call, result);
         return;
     }
+    let flags = 0;
     let raw = &paths.first;
     let family = u16::from_ne_bytes([raw[0], raw[1]]);
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
@@ -147,7 +170,33 @@ fn emit_connect(call: &PendingCall, paths: Option<&PendingPaths>, result: i64) {
     event.unix_path = unix_path;
     event.route = ROUTE_SYSCALL;
     event.protocol = 0;
-    event.reserved = 0;
+    event.flags = flags;
+    rec.submit(EVENT_CONNECT, 0, call.session_id);
+}
+
+/// The connect of a unix socket whose address could not be read at entry, read after the call.
+fn emit_late_unix_connect(call: &PendingCall, result: i64) {
+    let (address, len) = (call.args[1], call.args[2]);
+    let family = unsafe { bpf_probe_read_user(address as *const u16) }.unwrap_or(0);
+    if family != AF_UNIX {
+        return;
+    }
+    count(Counter::UnreadableArgument);
+    let Some(mut rec) = Record::start::<ConnectEvent>() else {
+        return;
+    };
+    let path_len = if len > 2 { len - 2 } else { 0 };
+    let unix_path = rec.user_bytes::<MAX_UNIX_PATH>(address + 2, path_len);
+    let event = rec.fixed::<ConnectEvent>();
+    event.fd = call.args[0] as i32;
+    event.family = AF_UNIX;
+    event.port_be = 0;
+    event.ret = result;
+    event.addr = [0; 16];
+    event.unix_path = unix_path;
+    event.route = ROUTE_SYSCALL;
+    event.protocol = 0;
+    event.flags = CONNECT_UNREADABLE;
     rec.submit(EVENT_CONNECT, 0, call.session_id);
 }
 

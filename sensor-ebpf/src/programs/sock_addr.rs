@@ -9,15 +9,19 @@ use aya_ebpf::{
     programs::SockAddrContext,
 };
 use sensor_common::{
-    event::{ConnectEvent, EVENT_CONNECT, PolicyEvent, ROUTE_SOCKET_CONNECT, ROUTE_SOCKET_SEND, StrRef},
-    maps::TrackedProcess,
+    event::{
+        CONNECT_UNREADABLE, ConnectEvent, EVENT_CONNECT, PolicyEvent, ROUTE_SOCKET_CONNECT, ROUTE_SOCKET_SEND, StrRef,
+    },
+    maps::{Counter, TrackedProcess},
     policy::{APPLIED_DENIED, APPLIED_MONITOR, BACKEND_CGROUP, PolicyOp},
 };
 
 use super::net::{AF_INET, AF_INET6, Destination, mapped_v4};
 use crate::{
     calls::Family,
-    maps::{PENDING, ROUTE_REPORTED, TRACKED},
+    counters::count,
+    maps::{PENDING, PENDING_PATHS, ROUTE_REPORTED, TRACKED},
+    pending::FIRST_SOCKADDR,
     policy::{
         self,
         check::{Judging, judge_connect},
@@ -64,8 +68,15 @@ fn on_sock_addr(ctx: &SockAddrContext, v4: bool, send: bool) -> Option<u32> {
         (AF_INET6, addr)
     };
     let destination = Destination { family, addr, port };
-    if send || !reported_by_syscall(pid_tgid) {
-        report(&process, &destination, field::protocol(sa) as u16, send);
+    let seen = if send { Seen::No } else { seen_by_syscall(pid_tgid) };
+    if seen != Seen::Yes {
+        let flags = if seen == Seen::Unreadable {
+            count(Counter::UnreadableArgument);
+            CONNECT_UNREADABLE
+        } else {
+            0
+        };
+        report(&process, &destination, field::protocol(sa) as u16, send, flags);
     }
     let config = policy::judging(PolicyOp::Connect, BACKEND_CGROUP)?;
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
@@ -77,21 +88,36 @@ fn on_sock_addr(ctx: &SockAddrContext, v4: bool, send: bool) -> Option<u32> {
     Some(judge_connect(&judging, &destination, rec))
 }
 
-/// True when a connect call of this thread is under way that the syscall capture reports: a
-/// 64-bit `connect` (its exit writes the record) or a 32-bit one reported at its entry.
+/// Whether the syscall capture reports this connection.
+#[derive(PartialEq, Eq)]
+enum Seen {
+    /// A 64-bit `connect` of this thread is under way (its exit writes the record), or a
+    /// 32-bit one was reported at its entry.
+    Yes,
+    /// No connect call: Fast Open, io_uring.
+    No,
+    /// A `connect` call whose address could not be read at its entry: this is the record.
+    Unreadable,
+}
+
 #[inline(always)]
-fn reported_by_syscall(pid_tgid: u64) -> bool {
+fn seen_by_syscall(pid_tgid: u64) -> Seen {
     if let Some(call) = unsafe { PENDING.get(&pid_tgid) }
         && call.family == Family::Connect as u16
     {
-        return true;
+        let copied = unsafe { PENDING_PATHS.get(&pid_tgid) }.is_some_and(|paths| paths.flags & FIRST_SOCKADDR != 0);
+        return if copied { Seen::Yes } else { Seen::Unreadable };
     }
     match unsafe { ROUTE_REPORTED.get(&pid_tgid) }.copied() {
         Some(at) => {
             let _ = ROUTE_REPORTED.remove(&pid_tgid);
-            unsafe { bpf_ktime_get_boot_ns() }.wrapping_sub(at) < REPORTED_WINDOW_NS
+            if unsafe { bpf_ktime_get_boot_ns() }.wrapping_sub(at) < REPORTED_WINDOW_NS {
+                Seen::Yes
+            } else {
+                Seen::No
+            }
         }
-        None => false,
+        None => Seen::No,
     }
 }
 
@@ -99,7 +125,7 @@ fn reported_by_syscall(pid_tgid: u64) -> bool {
 /// datagrams to one destination again and again gets one record and then a count. A function
 /// of its own: its stack is not added to the judging's.
 #[inline(never)]
-fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, send: bool) {
+fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, send: bool, flags: u32) {
     let session = process.session_id;
     if send {
         let key = RepeatKey {
@@ -148,7 +174,7 @@ fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, se
     event.unix_path = StrRef::default();
     event.route = if send { ROUTE_SOCKET_SEND } else { ROUTE_SOCKET_CONNECT };
     event.protocol = protocol;
-    event.reserved = 0;
+    event.flags = flags;
     rec.submit(EVENT_CONNECT, 0, session);
 }
 

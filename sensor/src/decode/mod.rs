@@ -131,6 +131,8 @@ pub struct Unlink {
     pub syscall: Syscall,
     pub dirfd: i32,
     pub flags: u32,
+    /// `SYSCALL_KILLED`, `SYSCALL_UNREADABLE`.
+    pub call_flags: u32,
     pub ret: i64,
     pub path: Text,
     pub base: Option<DecodedPath>,
@@ -154,6 +156,8 @@ pub struct Connect {
     pub route: u16,
     /// The socket's IP protocol when the route knows it, else 0.
     pub protocol: u16,
+    /// `sensor_common::event::CONNECT_*` flags.
+    pub flags: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -355,6 +359,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 syscall: syscall(raw.syscall)?,
                 dirfd: raw.dirfd,
                 flags: raw.flags,
+                call_flags: raw.call_flags,
                 ret: raw.ret,
                 path: record.text(raw.path)?,
                 base,
@@ -380,6 +385,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 address,
                 route: raw.route,
                 protocol: raw.protocol,
+                flags: raw.flags,
             })
         }
         EVENT_CHDIR => {

@@ -440,6 +440,10 @@ impl Enforcer {
             .find(|rule| Arc::ptr_eq(&rule.meta, &alert.rule))
             .and_then(|rule| rule.enforcement.clone());
         let note = match &enforcement {
+            Some(RuleEnforcement::Kernel(_)) if alert.event.unjudged_by_kernel() => Some(
+                "the kernel could not read the call's argument at its entry (rule unreadable-argument), so it was only detected"
+                    .to_string(),
+            ),
             Some(RuleEnforcement::Kernel(_)) => Some(
                 "the kernel has no backend for this operation on this machine, so it was only detected".to_string(),
             ),

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use sensor_common::event::{FMODE_CREATED, ROUTE_SYSCALL, Syscall};
+use sensor_common::event::{
+    CONNECT_UNREADABLE, FMODE_CREATED, ROUTE_SYSCALL, SYSCALL_KILLED, SYSCALL_UNREADABLE, Syscall,
+};
 
 use super::{
     Action, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ParentRef, SessionRef,
@@ -236,7 +238,12 @@ impl Enricher {
                     identity: None,
                     change: FileChange::None,
                 });
-                Some(self.syscall_event(&unlink.common, action, unlink.ret, detail))
+                let mut event = self.syscall_event(&unlink.common, action, unlink.ret, detail);
+                event.syscall_flags = super::SyscallFlags {
+                    unreadable_argument: unlink.call_flags & SYSCALL_UNREADABLE as u32 != 0,
+                    killed: unlink.call_flags & SYSCALL_KILLED as u32 != 0,
+                };
+                Some(event)
             }
             RawEvent::Connect(connect) => {
                 let destination = match connect.address {
@@ -259,6 +266,7 @@ impl Enricher {
                         transport: super::Transport::from_protocol(connect.protocol),
                     },
                 );
+                event.syscall_flags.unreadable_argument = connect.flags & CONNECT_UNREADABLE != 0;
                 if connect.route != ROUTE_SYSCALL {
                     // Seen at the socket layer before it happened.
                     event.door = super::Door::Socket;

@@ -402,6 +402,12 @@ impl Event {
         }
     }
 
+    /// True when the kernel rules could not judge this call: its argument was unreadable at
+    /// entry. Connections are judged on the kernel's own copy of the address even then.
+    pub fn unjudged_by_kernel(&self) -> bool {
+        self.syscall_flags.unreadable_argument && self.action != Action::Connect
+    }
+
     pub fn destination(&self) -> Option<&Destination> {
         match &self.detail {
             Detail::Connect { destination, .. } => Some(destination),

@@ -77,7 +77,8 @@ impl Engine {
         let view = EvalEvent::with_scratch(event, written, &self.scratch, action_index);
         for specialized in rules.for_action(event.action) {
             let index = specialized.rule;
-            if self.skipped.get(index).copied().unwrap_or(false) {
+            // A call whose argument the kernel could not read was not judged there.
+            if self.skipped.get(index).copied().unwrap_or(false) && !event.unjudged_by_kernel() {
                 continue;
             }
             if let Some(trigger) = &specialized.trigger
