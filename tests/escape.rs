@@ -5,7 +5,9 @@
 //! a tmux server the session starts itself, a dev server on loopback, `git` signing through an
 //! ssh-agent that runs outside the session, all silent.
 //!
-//! The default pack only alerts on session escape on every backend (docs/enforcement.md).
+//! The kernel cannot judge session escape on any backend, so the default pack alerts; a site that
+//! makes it `kill-tree` gets the session killed after the hand-off is detected
+//! (docs/enforcement.md), which the tests assert too.
 
 mod support;
 
@@ -211,6 +213,45 @@ fn a_command_typed_into_a_tmux_server_outside_the_session_alerts() {
         std::fs::read_to_string(&escaped).unwrap_or_default().trim(),
         "ran-outside"
     );
+}
+
+#[test]
+fn a_kill_tree_session_escape_stops_the_session_after_the_hand_off() {
+    let Some(lab) = prepare(
+        "a_kill_tree_session_escape_stops_the_session_after_the_hand_off",
+        &["tmux"],
+        "tmux-kill",
+    ) else {
+        return;
+    };
+    let server = OutsideTmux::start(lab.path("user.sock"));
+    // A site that kills the session on a hand-off: the kernel cannot judge session-escape, so
+    // the sensor carries the kill out after it detects the connect (docs/enforcement.md).
+    let site = lab.path("site.yaml");
+    std::fs::write(
+        &site,
+        "ruleset: site\noverrides:\n  rules:\n    session-escape:\n      action: kill-tree\n",
+    )
+    .expect("site pack");
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
+    let session = Session {
+        packs: vec![&default, &site],
+        user: Some(AGENT_USER),
+        home: None,
+        config: None,
+    };
+    let script = format!(
+        "tmux -S {sock} send-keys -t outside 'echo ran-outside > {out}' Enter; sleep 20; echo survived",
+        sock = server.socket.display(),
+        out = lab.path("escaped").display()
+    );
+    let (output, alerts) = lab.watch_with(&session, Mode::Enforce, &script);
+    let text = stdout(&output);
+    assert!(!text.contains("survived"), "the session outlived its hand-off: {text}");
+    let alert = the_alert(&alerts, "session-escape");
+    assert_eq!(done(alert), "killed-tree", "{alert:#}");
+    assert_eq!(backend(alert), "sensor", "{alert:#}");
+    assert_peer(alert, server.pid);
 }
 
 #[test]

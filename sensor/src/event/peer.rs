@@ -23,7 +23,8 @@ pub struct PeerInfo {
 }
 
 /// Unix sockets of servers that run commands on a client's behalf, at their usual places
-/// (docs/enforcement.md lists them).
+/// (docs/enforcement.md, "Hand-offs out of the session", lists them and the servers that are not
+/// spawners).
 pub const SPAWNER_SOCKETS: &[&str] = &[
     "/tmp/tmux-*/*",
     "/run/user/*/tmux-*/*",
