@@ -291,12 +291,17 @@ fn ptrace_and_proc_mem_writes_into_a_process_outside_the_session_alert() {
     // PTRACE_ATTACH (16) through libc, then a write-open of the target's memory.
     let script = format!(
         "/usr/bin/python3 -c 'import ctypes; libc = ctypes.CDLL(None, use_errno=True); \
-         print(\"attach\", libc.ptrace(16, {pid}, None, None), ctypes.get_errno())' && \
-         /usr/bin/python3 -c 'open(\"/proc/{pid}/mem\", \"r+b\").close(); print(\"opened\")'"
+         print(\"attach\", libc.ptrace(16, {pid}, None, None), ctypes.get_errno())'; \
+         /usr/bin/python3 -c 'open(\"/proc/{pid}/mem\", \"r+b\").close(); print(\"opened\")'; true"
     );
     let (text, alerts) = run_session(&lab, &script);
-    assert!(text.contains("attach 0 "), "the attach failed: {text}");
-    assert!(text.contains("opened"), "the open failed: {text}");
+    // Yama (ptrace_scope 1 and up) would refuse both (the target is not the caller's child);
+    // the alerts are asserted either way.
+    let yama = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").is_ok_and(|scope| scope.trim() != "0");
+    if !yama {
+        assert!(text.contains("attach 0 "), "the attach failed: {text}");
+        assert!(text.contains("opened"), "the open failed: {text}");
+    }
     let escapes = alerts_of(&alerts, "session-escape");
     for action in ["ptrace", "open"] {
         let alert = escapes

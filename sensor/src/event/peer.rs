@@ -54,10 +54,17 @@ pub const SPAWNER_PROGRAMS: &[&str] = &["tmux", "screen"];
 /// How long a socket's listener is remembered (tmux clients connect often).
 const REMEMBERED: Duration = Duration::from_secs(2);
 
+/// How long the list of running spawner programs is trusted. A session that connects to many
+/// sockets (a test suite binding one per test) costs one walk over /proc per period, not one per
+/// socket; a server started within the period before the connect is missed.
+const SPAWNERS_REMEMBERED: Duration = Duration::from_secs(1);
+
 /// Listeners of spawner sockets, looked up in /proc and remembered briefly.
 #[derive(Debug, Default)]
 pub struct Peers {
     listeners: HashMap<String, (Instant, Option<u32>)>,
+    /// The processes running a spawner program, and when they were listed.
+    spawners: Option<(Instant, Vec<u32>)>,
 }
 
 impl Peers {
@@ -76,21 +83,33 @@ impl Peers {
         let pid = if SPAWNERS.is_match(path) {
             socket_inode(path).and_then(|inode| owner_of_socket(inode, all_processes()))
         } else {
-            spawner_listener(path)
+            self.spawner_listener(path, now)
         };
         self.listeners.insert(path.to_string(), (now, pid));
         pid
     }
-}
 
-/// The spawner program (`SPAWNER_PROGRAMS`) listening on `path`, wherever it is. Spawners are
-/// found by their name first, so a machine without one pays a walk over `comm` files only.
-fn spawner_listener(path: &str) -> Option<u32> {
-    let spawners: Vec<u32> = all_processes().filter(|pid| is_spawner_program(*pid)).collect();
-    if spawners.is_empty() {
-        return None;
+    /// The spawner program (`SPAWNER_PROGRAMS`) listening on `path`, wherever it is: only their
+    /// descriptors are searched, and without one running nothing is.
+    fn spawner_listener(&mut self, path: &str, now: Instant) -> Option<u32> {
+        let fresh = self
+            .spawners
+            .as_ref()
+            .is_some_and(|(at, _)| now.duration_since(*at) < SPAWNERS_REMEMBERED);
+        if !fresh {
+            let running = all_processes().filter(|pid| is_spawner_program(*pid)).collect();
+            self.spawners = Some((now, running));
+        }
+        let running = self
+            .spawners
+            .as_ref()
+            .map(|(_, pids)| pids.as_slice())
+            .unwrap_or_default();
+        if running.is_empty() {
+            return None;
+        }
+        owner_of_socket(socket_inode(path)?, running.iter().copied())
     }
-    owner_of_socket(socket_inode(path)?, spawners.into_iter())
 }
 
 /// Whether `pid` runs a spawner program: its name (`tmux: server`, `screen`) says so and its
@@ -206,6 +225,6 @@ mod tests {
         let inode = socket_inode(&path.display().to_string()).expect("listed in /proc/net/unix");
         assert_eq!(owner_of_socket(inode, all_processes()), Some(std::process::id()));
         // This test program is no spawner, so its socket names no peer.
-        assert_eq!(spawner_listener(&path.display().to_string()), None);
+        assert_eq!(Peers::default().listener(&path.display().to_string()), None);
     }
 }
