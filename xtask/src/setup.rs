@@ -5,7 +5,8 @@
 //!   `$AGENT_SENSOR_TOOLS` (default `~/.cache/agent-sensor`) with its library directory, which
 //!   must outlive the binary (the binary's rpath points there);
 //! - tracefs, securityfs and bpffs mounted when running as root and they are absent;
-//! - the agent CLIs the end-to-end tests drive (`agents::TESTED`), from the npm registry.
+//! - the agent CLIs the end-to-end tests drive (`agents::TESTED`), from the npm registry;
+//! - the Debian packages of the programs the end-to-end tests drive (`TEST_PACKAGES`).
 
 use std::{
     env, fs,
@@ -35,7 +36,25 @@ pub fn run() -> Result<()> {
     ensure_rust_src()?;
     ensure_bpf_linker()?;
     mount_pseudo_filesystems();
+    ensure_test_packages()?;
     ensure_tested_agents()
+}
+
+/// Programs the end-to-end tests run inside agent sessions: tmux servers and an ssh-agent
+/// (tests/escape.rs), git, curl and python3.
+const TEST_PACKAGES: [&str; 5] = ["tmux", "openssh-client", "git", "curl", "python3"];
+
+/// Installs the missing test packages with apt: a failure fails in CI (the tests would fail
+/// there anyway) and is a warning elsewhere.
+fn ensure_test_packages() -> Result<()> {
+    match crate::vm::host::ensure("setup", &TEST_PACKAGES) {
+        Ok(()) => Ok(()),
+        Err(error) if env::var("CI").is_ok_and(|value| value == "true") => Err(error),
+        Err(error) => {
+            eprintln!("warning: the end-to-end tests' programs are not installed: {error:#}");
+            Ok(())
+        }
+    }
 }
 
 /// The agent end-to-end tests need their agents: a failure to install them fails in CI (the

@@ -82,13 +82,16 @@ impl Enricher {
     }
 
     /// The process at the other end of `detail` (see `peer`), and whether it is in `session`.
-    fn peer_of(&mut self, detail: &Detail, session: u64) -> Option<super::peer::PeerInfo> {
+    /// A failed connect reached nobody: its socket's listener is looked up after the fact, and by
+    /// then may be a server the failure itself started (tmux starts its server when the first
+    /// connect finds none), not yet known as the session's.
+    fn peer_of(&mut self, detail: &Detail, outcome: Outcome, session: u64) -> Option<super::peer::PeerInfo> {
         use super::{ProcessOperation as P, peer};
         let pid = match detail {
             Detail::Connect {
                 destination: Destination::Unix(path),
                 ..
-            } => self.peers.listener(path)?,
+            } if outcome != Outcome::Failure => self.peers.listener(path)?,
             Detail::Process(P::Ptrace { pid, .. } | P::ProcessVmWritev { pid }) if *pid != 0 => *pid,
             Detail::File(file) => peer::proc_mem_target(&file.path)?,
             _ => return None,
@@ -457,7 +460,7 @@ impl Enricher {
                 _ => None,
             },
             baseline: None,
-            peer: self.peer_of(&detail, common.session_id),
+            peer: self.peer_of(&detail, outcome, common.session_id),
         };
         Event {
             run_id: self.context.run_id,
@@ -492,4 +495,38 @@ fn boot_to_epoch_offset() -> i128 {
             .unwrap_or(0)
     };
     nanos(ClockId::CLOCK_REALTIME) - nanos(ClockId::CLOCK_BOOTTIME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enricher() -> Enricher {
+        Enricher::new(
+            ProcessTable::default(),
+            CgroupNames::default(),
+            Vec::new(),
+            SensorContext::current(),
+        )
+    }
+
+    #[test]
+    fn only_a_connect_that_reached_a_spawner_names_it() {
+        // A socket at a tmux server's usual place, held by this test program (outside every session).
+        let dir = tempfile::Builder::new()
+            .prefix("tmux-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let path = dir.path().join("default");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let detail = Detail::Connect {
+            destination: Destination::Unix(path.display().to_string()),
+            fd: 3,
+        };
+        let mut enricher = enricher();
+        assert_eq!(enricher.peer_of(&detail, Outcome::Failure, 7), None);
+        let peer = enricher.peer_of(&detail, Outcome::Success, 7).expect("the listener");
+        assert_eq!(peer.pid, std::process::id());
+        assert!(!peer.in_session);
+    }
 }

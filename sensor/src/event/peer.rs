@@ -22,8 +22,9 @@ pub struct PeerInfo {
     pub in_session: bool,
 }
 
-/// Unix sockets of servers that run commands on a client's behalf (docs/enforcement.md lists
-/// them; a server reached elsewhere is not looked up).
+/// Unix sockets of servers that run commands on a client's behalf, at their usual places
+/// (docs/enforcement.md, "Hand-offs out of the session", lists them and the servers that are not
+/// spawners).
 pub const SPAWNER_SOCKETS: &[&str] = &[
     "/tmp/tmux-*/*",
     "/run/user/*/tmux-*/*",
@@ -43,21 +44,33 @@ static SPAWNERS: LazyLock<GlobSet> = LazyLock::new(|| {
     builder.build().unwrap_or_else(|_| GlobSet::empty())
 });
 
+/// Programs whose server runs commands for any client of its socket, wherever that socket is
+/// bound (`tmux -S PATH`, `screen -S NAME` with `SCREENDIR`): a unix socket elsewhere is theirs
+/// when its listener runs one of these executables. The systemd user manager is known by its
+/// path only: it also holds the sockets it activates (D-Bus, PipeWire, gpg-agent), whose clients
+/// hand it nothing to run.
+pub const SPAWNER_PROGRAMS: &[&str] = &["tmux", "screen"];
+
 /// How long a socket's listener is remembered (tmux clients connect often).
 const REMEMBERED: Duration = Duration::from_secs(2);
+
+/// How long the list of running spawner programs is trusted. A session that connects to many
+/// sockets (a test suite binding one per test) costs one walk over /proc per period, not one per
+/// socket; a server started within the period before the connect is missed.
+const SPAWNERS_REMEMBERED: Duration = Duration::from_secs(1);
 
 /// Listeners of spawner sockets, looked up in /proc and remembered briefly.
 #[derive(Debug, Default)]
 pub struct Peers {
     listeners: HashMap<String, (Instant, Option<u32>)>,
+    /// The processes running a spawner program, and when they were listed.
+    spawners: Option<(Instant, Vec<u32>)>,
 }
 
 impl Peers {
-    /// The process listening on the spawner socket `path`; `None` for other sockets.
+    /// The process listening on the spawner socket `path`: a socket at a spawner's usual place,
+    /// or one whose listener is a spawner program; `None` for other sockets.
     pub fn listener(&mut self, path: &str) -> Option<u32> {
-        if !SPAWNERS.is_match(path) {
-            return None;
-        }
         let now = Instant::now();
         if let Some((at, pid)) = self.listeners.get(path)
             && now.duration_since(*at) < REMEMBERED
@@ -67,10 +80,63 @@ impl Peers {
         if self.listeners.len() > 256 {
             self.listeners.clear();
         }
-        let pid = socket_inode(path).and_then(owner_of_socket);
+        let pid = if SPAWNERS.is_match(path) {
+            socket_inode(path).and_then(|inode| owner_of_socket(inode, all_processes()))
+        } else {
+            self.spawner_listener(path, now)
+        };
         self.listeners.insert(path.to_string(), (now, pid));
         pid
     }
+
+    /// The spawner program (`SPAWNER_PROGRAMS`) listening on `path`, wherever it is: only their
+    /// descriptors are searched, and without one running nothing is.
+    fn spawner_listener(&mut self, path: &str, now: Instant) -> Option<u32> {
+        let fresh = self
+            .spawners
+            .as_ref()
+            .is_some_and(|(at, _)| now.duration_since(*at) < SPAWNERS_REMEMBERED);
+        if !fresh {
+            let running = all_processes().filter(|pid| is_spawner_program(*pid)).collect();
+            self.spawners = Some((now, running));
+        }
+        let running = self
+            .spawners
+            .as_ref()
+            .map(|(_, pids)| pids.as_slice())
+            .unwrap_or_default();
+        if running.is_empty() {
+            return None;
+        }
+        owner_of_socket(socket_inode(path)?, running.iter().copied())
+    }
+}
+
+/// Whether `pid` runs a spawner program: its name (`tmux: server`, `screen`) says so and its
+/// executable confirms it.
+fn is_spawner_program(pid: u32) -> bool {
+    let name = name_of(pid);
+    let named = |program: &str| {
+        name.strip_prefix(program)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+    };
+    if !SPAWNER_PROGRAMS.iter().any(|program| named(program)) {
+        return false;
+    }
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+        exe.file_name()
+            .and_then(|base| base.to_str())
+            .is_some_and(|base| SPAWNER_PROGRAMS.contains(&base))
+    })
+}
+
+/// Every process id in /proc.
+fn all_processes() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
 }
 
 /// The target process of `/proc/PID/mem` (and `/proc/PID/task/TID/mem`).
@@ -101,19 +167,15 @@ fn listening_inode(table: &str, path: &str) -> Option<u64> {
     })
 }
 
-/// The process holding socket `inode` open (the first found).
-fn owner_of_socket(inode: u64) -> Option<u32> {
+/// The first of `pids` holding socket `inode` open.
+fn owner_of_socket(inode: u64, mut pids: impl Iterator<Item = u32>) -> Option<u32> {
     let wanted = format!("socket:[{inode}]");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(Result::ok)
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+    pids.find(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
             fds.filter_map(Result::ok)
                 .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str()))
-                .then_some(pid)
         })
+    })
 }
 
 /// The program name of a live process (`comm`).
@@ -161,6 +223,8 @@ mod tests {
         let path = dir.path().join("s.sock");
         let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
         let inode = socket_inode(&path.display().to_string()).expect("listed in /proc/net/unix");
-        assert_eq!(owner_of_socket(inode), Some(std::process::id()));
+        assert_eq!(owner_of_socket(inode, all_processes()), Some(std::process::id()));
+        // This test program is no spawner, so its socket names no peer.
+        assert_eq!(Peers::default().listener(&path.display().to_string()), None);
     }
 }

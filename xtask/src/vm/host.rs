@@ -9,13 +9,19 @@ use crate::cmd;
 /// Debian packages the lab needs: the emulator and a static busybox for the guest's basic tools.
 const PACKAGES: [&str; 2] = ["qemu-system-x86", "busybox-static"];
 
-/// Installs the missing packages; quiet and fast when they are all there.
+/// Installs the lab's missing packages; quiet and fast when they are all there.
 pub fn ensure_packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.into_iter().filter(|package| !installed(package)).collect();
+    ensure("vm-test", &PACKAGES)
+}
+
+/// Installs those of `packages` that are missing (for `what`); quiet and fast when they are all
+/// there.
+pub fn ensure(what: &str, packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|package| !installed(package)).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("vm-test: installing {}", missing.join(" "));
+    eprintln!("{what}: installing {}", missing.join(" "));
     let install = |missing: &[&str]| {
         cmd::run(
             apt("apt-get")
