@@ -62,6 +62,38 @@ fn destroying_the_home_directory_alerts() {
 }
 
 #[test]
+fn an_agent_started_in_the_home_directory_still_has_its_home_protected() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let other = s.home().join("projects/app");
+    std::fs::create_dir_all(&other).expect("another project");
+    std::fs::write(other.join("main.rs"), "fn main() {}\n").expect("its source");
+    // Started in ~ itself: the home is no workspace, so removing a folder of it is destructive
+    // and each deletion there protected (the kernel judges it outside any workspace).
+    let alerts = s.run_in(&s.home(), "rm -rf projects", &[]);
+    let ids = rule_ids(&alerts);
+    for rule in ["destructive-command", "protected-delete"] {
+        assert!(ids.iter().any(|id| id == rule), "no {rule} among {ids:?}");
+    }
+    let protected = alert(&alerts, "protected-delete");
+    assert!(
+        str_field(protected, "file.path").starts_with(&s.home().join("projects").display().to_string()),
+        "{protected}"
+    );
+
+    // Started in ~/work: deleting its own build output and files stays quiet.
+    let work = s.home().join("work");
+    std::fs::create_dir_all(work.join("build")).expect("a project in the home");
+    std::fs::write(work.join("build/app.o"), "o").expect("build output");
+    std::fs::write(work.join("old.txt"), "old").expect("a file of it");
+    let alerts = s.run_in(&work, "rm -rf build && rm old.txt", &[]);
+    assert!(alerts.is_empty(), "{:?}", rule_ids(&alerts));
+    assert!(!work.join("build").exists() && !work.join("old.txt").exists());
+}
+
+#[test]
 fn deleting_many_files_the_session_did_not_create_alerts_whatever_the_tool() {
     if !require_root("rules e2e") {
         return;
