@@ -297,15 +297,15 @@ fn a_flood_of_noise_does_not_hide_protected_reads() {
     );
     let (text, alerts) = run(&lab, &pack, Mode::Monitor, &script);
     assert!(text.contains("done"), "{text}");
-    let reads = alerts_of(&alerts, "key-read");
-    let mut files: Vec<&str> = reads.iter().map(|a| str_field(a, "file.path")).collect();
-    files.sort_unstable();
-    files.dedup();
+    // The reads are one burst of the rule: its first alert and follow-ups that count every
+    // other verdict exactly (docs/rules.md), with a sample of their paths.
+    let (count, files) = matches_of(&alerts, "key-read");
     assert_eq!(
-        files.len(),
-        100,
-        "every protected read is alerted, however loud the session"
+        count, 100,
+        "every protected read is counted, however loud the session: {alerts:#?}"
     );
+    let keys = lab.path("keys").display().to_string();
+    assert!(files.iter().all(|file| file.starts_with(&keys)), "{files:?}");
 }
 
 /// The shipped pack's rules about the sensor's blind spots (`unreadable-argument`), as the test's

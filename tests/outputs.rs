@@ -74,16 +74,24 @@ fn reads(dir: &Path, prefix: &str, first: u32, last: u32) -> String {
     )
 }
 
-/// Writes the configuration (state in `<dir>/state`) with the given `outputs:` entries.
+/// Writes the configuration (state in `<dir>/state`) with the given `outputs:` entries. These
+/// tests count deliveries of every alert, so bursts are not folded (`alerts.fold`, tested in
+/// `output::fold` and tests/rules.rs).
 fn config(dir: &Path, outputs: &str) -> PathBuf {
     let path = dir.join("config.yaml");
     std::fs::write(
         &path,
-        format!("state_dir: {}\noutputs:\n{outputs}", dir.join("state").display()),
+        format!(
+            "state_dir: {}\n{NO_FOLDING}outputs:\n{outputs}",
+            dir.join("state").display()
+        ),
     )
     .expect("config");
     path
 }
+
+/// The configuration section that turns folding of alert bursts off.
+const NO_FOLDING: &str = "alerts:\n  fold: {window_ms: 0}\n";
 
 /// A running `agent-sensor watch --config CONFIG --rules PACK -- bash -c SCRIPT`.
 struct Watch {
@@ -860,7 +868,7 @@ fn the_daemon_delivers_batched_alerts_when_stopped() {
     std::fs::write(
         &config_path,
         format!(
-            "profiles: agents.yaml\nenforcement:\n  cgroup: {}\nstate_dir: {}\noutputs:\n\
+            "profiles: agents.yaml\n{NO_FOLDING}enforcement:\n  cgroup: {}\nstate_dir: {}\noutputs:\n\
              \x20 - name: siem\n    type: http\n    format: elasticsearch\n    url: {}\n\
              \x20   batch_max_events: 1000\n    batch_max_wait_ms: 600000\n    shutdown_timeout_seconds: 30\n\
              \x20 - {{name: reference, type: file, path: alerts.jsonl}}\n",

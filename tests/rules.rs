@@ -6,6 +6,7 @@ mod support;
 
 use std::{net::TcpListener, os::unix::fs::PermissionsExt, path::Path, process::Command};
 
+use serde_json::Value;
 use support::{scenario::*, *};
 
 #[test]
@@ -40,12 +41,17 @@ fn reading_a_private_key_alerts_and_three_keys_are_a_bulk_read() {
         str_field(bulk, "file.path"),
         s.home().join(".kube/config").display().to_string()
     );
-    let guarded: Vec<&str> = alerts
+    // The three guard verdicts come within the folding window: the first alert and one
+    // follow-up that counts the other two exactly and names their paths.
+    let (count, mut guarded) = matches_of(&alerts, "credential-read-blocked");
+    assert_eq!(count, 3, "{guarded:?}");
+    guarded.sort();
+    let mut expected: Vec<String> = [".aws/credentials", ".kube/config", ".ssh/id_rsa"]
         .iter()
-        .filter(|a| str_field(a, "rule.id") == "credential-read-blocked")
-        .map(|a| str_field(a, "file.path"))
+        .map(|file| s.home().join(file).display().to_string())
         .collect();
-    assert_eq!(guarded.len(), 3, "{guarded:?}");
+    expected.sort();
+    assert_eq!(guarded, expected);
 }
 
 #[test]
@@ -59,6 +65,80 @@ fn destroying_the_home_directory_alerts() {
     assert_eq!(str_field(destructive, "event.action"), "exec");
     assert!(str_field(destructive, "process.command_line").starts_with("rm -rf"));
     assert!(!s.home().join("Documents").exists(), "monitor mode only reports");
+}
+
+#[test]
+fn a_burst_of_protected_deletions_is_one_alert_and_a_folded_follow_up() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    for i in 0..62 {
+        std::fs::write(s.home().join(format!("Documents/doc{i:02}.txt")), "x").expect("document");
+    }
+    let events = s.root.path().join("events.jsonl");
+    let alerts = s.run("rm -rf ~/Documents", &["--events", &events.display().to_string()]);
+    // The audit trail keeps every deletion.
+    let documents = s.home().join("Documents").display().to_string();
+    let deletions = read_events(&events)
+        .iter()
+        .filter(|e| matches!(action(e), "unlink" | "rmdir") && str_field(e, "file.path").starts_with(&documents))
+        .count() as u64;
+    assert_eq!(deletions, 64, "63 files and the directory");
+    // The alerts: the first deletion's, then one follow-up folding the rest, counted exactly.
+    let protected: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| str_field(a, "rule.id") == "protected-delete")
+        .collect();
+    assert_eq!(protected.len(), 2, "{protected:#?}");
+    assert!(field(protected[0], "agent_sensor.alert.folded").is_null());
+    let folded = field(protected[1], "agent_sensor.alert.folded");
+    assert_eq!(folded["count"].as_u64(), Some(deletions - 1), "{folded}");
+    assert_eq!(folded["first_alert"], field(protected[0], "event.id").clone());
+    assert_eq!(folded["sample"].as_array().map(Vec::len), Some(10), "{folded}");
+    assert_eq!(folded["sample_truncated"], true);
+    let actions: u64 = folded["actions"]
+        .as_object()
+        .map(|counts| counts.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    assert_eq!(
+        actions,
+        deletions - 1,
+        "every verdict counted by what was done: {folded}"
+    );
+    assert!(folded["first"].as_str() <= folded["last"].as_str());
+}
+
+#[test]
+fn an_agent_started_in_the_home_directory_still_has_its_home_protected() {
+    if !require_root("rules e2e") {
+        return;
+    }
+    let s = Scenario::new();
+    let other = s.home().join("projects/app");
+    std::fs::create_dir_all(&other).expect("another project");
+    std::fs::write(other.join("main.rs"), "fn main() {}\n").expect("its source");
+    // Started in ~ itself: the home is no workspace, so removing a folder of it is destructive
+    // and each deletion there protected (the kernel judges it outside any workspace).
+    let alerts = s.run_in(&s.home(), "rm -rf projects", &[]);
+    let ids = rule_ids(&alerts);
+    for rule in ["destructive-command", "protected-delete"] {
+        assert!(ids.iter().any(|id| id == rule), "no {rule} among {ids:?}");
+    }
+    let protected = alert(&alerts, "protected-delete");
+    assert!(
+        str_field(protected, "file.path").starts_with(&s.home().join("projects").display().to_string()),
+        "{protected}"
+    );
+
+    // Started in ~/work: deleting its own build output and files stays quiet.
+    let work = s.home().join("work");
+    std::fs::create_dir_all(work.join("build")).expect("a project in the home");
+    std::fs::write(work.join("build/app.o"), "o").expect("build output");
+    std::fs::write(work.join("old.txt"), "old").expect("a file of it");
+    let alerts = s.run_in(&work, "rm -rf build && rm old.txt", &[]);
+    assert!(alerts.is_empty(), "{:?}", rule_ids(&alerts));
+    assert!(!work.join("build").exists() && !work.join("old.txt").exists());
 }
 
 #[test]

@@ -206,6 +206,25 @@ pub enum RulesCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Print the MITRE ATT&CK coverage map of packs: each technique named in `mitre:`, the rules
+    /// that name it, their action and which backend can prevent it.
+    Coverage {
+        /// Pack files or directories; default: the shipped packs (rules/default).
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: CoverageFormat,
+        /// Rewrite the generated section (between its marker comments) of this Markdown file,
+        /// e.g. docs/coverage.md, instead of printing.
+        #[arg(long, value_name = "FILE", conflicts_with = "format")]
+        write: Option<PathBuf>,
+    },
+}
+
+/// The form of `rules coverage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CoverageFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

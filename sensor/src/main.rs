@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use agent_sensor::{
     cli::{Cli, Command, ConfigCommand, OutputArgs, RulesCommand},
-    commands::{config, probe, replay, rules, run, session, session_exec, status, watch},
+    commands::{config, probe, replay, rules, rules_coverage, run, session, session_exec, status, watch},
     output::OutputTarget,
 };
 use clap::Parser;
@@ -50,6 +50,9 @@ fn main() -> ExitCode {
         .map(|()| 0),
         Command::Rules(RulesCommand::Check { paths }) => Ok(rules::check(&paths)),
         Command::Rules(RulesCommand::Test { paths }) => Ok(rules::test(&paths)),
+        Command::Rules(RulesCommand::Coverage { paths, format, write }) => {
+            rules_coverage::coverage(&paths, format, write.as_deref())
+        }
         Command::Baseline(command) => agent_sensor::commands::baseline::run(command),
         Command::Inventory(command) => agent_sensor::commands::inventory::run(command),
         Command::Replay { events, rules, alerts } => replay::run(&events, &rules, &alerts),

@@ -9,7 +9,10 @@ use crate::{
     decode::{RawEvent, decode},
     enforce::Enforcer,
     event::{Enricher, Event, ecs::EcsEvent},
-    output::Outputs,
+    output::{
+        Outputs,
+        fold::{Folder, Outgoing},
+    },
     process::SessionChange,
     rules::{Alert, Engine},
     telemetry::{Metrics, SensorAlert, sensor_alert::now_ns},
@@ -24,7 +27,7 @@ pub struct PipelineStats {
     pub decode_errors: u64,
     /// Events written to the event output.
     pub events_written: u64,
-    /// Alerts raised by the rules.
+    /// Alerts written (bursts folded: see `output::fold`; the metrics count every match).
     pub alerts: u64,
     /// Lines (events or alerts) an output could not take, and failed flushes; each output's own
     /// counters are in [`Outputs::stats`].
@@ -43,7 +46,10 @@ pub struct Pipeline {
     pub baseline: Option<Baselines>,
     /// Prometheus metrics (absent when the metrics endpoint is off).
     pub metrics: Option<Arc<Metrics>>,
+    /// Folds bursts of one rule's alerts in a session before they reach the outputs.
+    pub folder: Folder,
     raised: Vec<Alert>,
+    outgoing: Vec<Outgoing>,
     pub stats: PipelineStats,
 }
 
@@ -56,7 +62,9 @@ impl Pipeline {
             outputs,
             baseline: None,
             metrics: None,
+            folder: Folder::default(),
             raised: Vec::new(),
+            outgoing: Vec::new(),
             stats: PipelineStats::default(),
         }
     }
@@ -135,28 +143,54 @@ impl Pipeline {
         }
     }
 
-    /// Numbers and writes the alerts raised so far, and flushes at once: an alert does not wait
-    /// for the rest of the batch.
+    /// Counts the alerts raised so far, folds bursts (`output::fold`), numbers and writes what
+    /// is left, and flushes at once: an alert does not wait for the rest of the batch.
     fn write_alerts(&mut self) {
         if self.raised.is_empty() {
             return;
         }
-        for mut alert in std::mem::take(&mut self.raised) {
-            self.stats.alerts += 1;
-            alert.number = self.stats.alerts;
-            let severity = alert.rule.severity;
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        for alert in std::mem::take(&mut self.raised) {
             if let Some(metrics) = &self.metrics {
-                metrics.count_alert(&alert.rule.id, severity.as_str());
+                metrics.count_alert(&alert.rule.id, alert.rule.severity.as_str());
                 if let Some(response) = &alert.response {
                     metrics.count_enforcement(response.action, response.backend);
                 }
             }
+            self.folder.admit(alert, &mut outgoing);
+        }
+        self.write_outgoing(&mut outgoing);
+        self.outgoing = outgoing;
+        self.flush();
+    }
+
+    /// Numbers and writes alerts that passed the folder (and follow-ups of bursts).
+    fn write_outgoing(&mut self, outgoing: &mut Vec<Outgoing>) {
+        for mut out in outgoing.drain(..) {
+            self.stats.alerts += 1;
+            out.alert_mut().number = self.stats.alerts;
+            self.folder.written(&out);
+            let severity = out.alert().rule.severity;
             if self.outputs.wants_alert(severity) {
-                let delivery = self.outputs.write_alert(&alert.to_json(), severity);
+                let delivery = self.outputs.write_alert(&out.to_json(), severity);
                 self.stats.output_errors += u64::from(delivery.failed);
             }
         }
-        self.flush();
+    }
+
+    /// Writes the follow-ups of bursts whose window has closed (`finish`: of every burst).
+    fn close_bursts(&mut self, finish: bool) {
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        if finish {
+            self.folder.finish(&mut outgoing);
+        } else {
+            self.folder.expire(now_ns(), &mut outgoing);
+        }
+        if !outgoing.is_empty() {
+            self.write_outgoing(&mut outgoing);
+            self.flush();
+        }
+        self.outgoing = outgoing;
     }
 
     /// Numbers and writes an alert the sensor raises about itself (event loss, tampering).
@@ -212,11 +246,13 @@ impl Pipeline {
         }
     }
 
-    /// Once a second: the enforcer's bookkeeping (protected identities that changed on disk).
+    /// Once a second: the enforcer's bookkeeping (protected identities that changed on disk), and
+    /// the follow-ups of bursts whose window has closed.
     pub fn tick(&mut self) {
         if let Some(enforcer) = self.enforcer.as_mut() {
             enforcer.tick();
         }
+        self.close_bursts(false);
     }
 
     /// Flushes the outputs so readers see every complete line written so far.
@@ -227,6 +263,7 @@ impl Pipeline {
     /// Flushes and closes every output, giving syslog and HTTP outputs their shutdown time to
     /// deliver (what HTTP outputs cannot deliver stays spooled for the next start). Blocks.
     pub fn close_outputs(&mut self) {
+        self.close_bursts(true);
         self.outputs.close();
     }
 

@@ -120,6 +120,26 @@ pub fn str_field<'a>(doc: &'a Value, dotted: &str) -> &'a str {
     field(doc, dotted).as_str().unwrap_or("")
 }
 
+/// The matches of rule `id` that `alerts` account for, with bursts folded (docs/rules.md): each
+/// alert is one match, and a follow-up (`agent_sensor.alert.folded`) the `count` it folded. With
+/// their `file.path`s and the follow-ups' samples, in order.
+pub fn matches_of(alerts: &[Value], id: &str) -> (u64, Vec<String>) {
+    let mut count = 0;
+    let mut paths = Vec::new();
+    for alert in alerts.iter().filter(|alert| str_field(alert, "rule.id") == id) {
+        let folded = field(alert, "agent_sensor.alert.folded");
+        if folded.is_object() {
+            count += folded["count"].as_u64().unwrap_or(0);
+            let sample = folded["sample"].as_array().into_iter().flatten();
+            paths.extend(sample.filter_map(Value::as_str).map(str::to_string));
+        } else {
+            count += 1;
+            paths.push(str_field(alert, "file.path").to_string());
+        }
+    }
+    (count, paths)
+}
+
 pub fn action(doc: &Value) -> &str {
     str_field(doc, "event.action")
 }

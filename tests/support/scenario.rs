@@ -66,6 +66,11 @@ impl Scenario {
     /// Runs `script` under `agent-sensor watch` with this scenario's HOME, in its project, and
     /// returns the alerts.
     pub fn run(&self, script: &str, extra: &[&str]) -> Vec<Value> {
+        self.run_in(&self.project(), script, extra)
+    }
+
+    /// As `run`, started in `dir` instead of the project.
+    pub fn run_in(&self, dir: &Path, script: &str, extra: &[&str]) -> Vec<Value> {
         let alerts = self.root.path().join("alerts.jsonl");
         let _ = std::fs::remove_file(&alerts);
         let out = sensor()
@@ -75,7 +80,7 @@ impl Scenario {
             .args(extra)
             .args(["--", "bash", "-c", script])
             .env("HOME", self.home())
-            .current_dir(self.project())
+            .current_dir(dir)
             .stdin(Stdio::null())
             .output()
             .expect("run watch");

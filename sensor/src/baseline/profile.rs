@@ -98,7 +98,8 @@ impl Observation {
                     workspace: event
                         .session
                         .as_ref()
-                        .and_then(|session| session.working_directory.as_deref()),
+                        .and_then(|session| session.working_directory.as_deref())
+                        .and_then(|dir| crate::process::workspace::of(dir, event.user_home.as_deref())),
                     depth: options.area_depth,
                 };
                 observation.area = Some((area(&file.path, directory, &context), write));

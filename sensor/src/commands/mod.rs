@@ -7,6 +7,7 @@ pub mod inventory;
 pub mod probe;
 pub mod replay;
 pub mod rules;
+pub mod rules_coverage;
 pub mod run;
 pub mod session;
 pub mod session_exec;

@@ -100,6 +100,7 @@ pub fn run(options: RunOptions) -> Result<()> {
 
     runtime.block_on(async {
         let mut pipeline = Pipeline::new(enricher, Some(engine), outputs);
+        pipeline.folder.reconfigure(config.alerts.fold.clone());
         pipeline.enforcer = Some(enforcer);
         pipeline.baseline = crate::baseline::Baselines::open(&config);
         let mut metrics_url = None;

@@ -166,6 +166,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         );
         enricher.sessions.start(session);
         let mut pipeline = Pipeline::new(enricher, Some(engine), outputs);
+        pipeline.folder.reconfigure(config.alerts.fold.clone());
         pipeline.enforcer = Some(enforcer);
         pipeline.baseline = crate::baseline::Baselines::open(&config);
         let mut stream =

@@ -105,6 +105,9 @@ struct ConfigFile {
     metrics: crate::telemetry::MetricsConfig,
     #[serde(default)]
     loss_alert: crate::telemetry::LossPolicy,
+    /// Folding bursts of alerts.
+    #[serde(default)]
+    alerts: crate::output::fold::AlertsConfig,
     #[serde(default)]
     inventory: crate::inventory::daemon::InventoryConfig,
 }
@@ -133,6 +136,8 @@ pub struct Config {
     pub control: crate::control::ControlConfig,
     pub metrics: crate::telemetry::MetricsConfig,
     pub loss_alert: crate::telemetry::LossPolicy,
+    /// What alert outputs receive: bursts folded (docs/rules.md).
+    pub alerts: crate::output::fold::AlertsConfig,
     /// The daemon's inventory scans (docs/inventory.md).
     pub inventory: crate::inventory::daemon::InventoryConfig,
     /// The file this came from (`None`: built-in defaults).
@@ -157,6 +162,7 @@ impl Config {
             control: crate::control::ControlConfig::default(),
             metrics: crate::telemetry::MetricsConfig::default(),
             loss_alert: crate::telemetry::LossPolicy::default(),
+            alerts: Default::default(),
             inventory: Default::default(),
             source: None,
         })
@@ -210,6 +216,7 @@ impl Config {
             },
             metrics: file.metrics,
             loss_alert: file.loss_alert,
+            alerts: file.alerts,
             inventory: file.inventory.relative_to(base),
             source: Some(path.to_path_buf()),
         })

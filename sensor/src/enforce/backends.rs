@@ -10,7 +10,7 @@ use sensor_common::policy::{
 use crate::capture::enforcement::EnforcementPrograms;
 
 /// The LSM hook that judges each operation.
-fn lsm_hook(op: PolicyOp) -> &'static str {
+pub fn lsm_hook(op: PolicyOp) -> &'static str {
     match op {
         PolicyOp::OpenRead | PolicyOp::OpenWrite => "file_open",
         PolicyOp::Unlink => "path_unlink",
@@ -21,6 +21,16 @@ fn lsm_hook(op: PolicyOp) -> &'static str {
         PolicyOp::Link => "path_link",
         PolicyOp::Symlink => "path_symlink",
         PolicyOp::Truncate => "path_truncate",
+    }
+}
+
+/// The backend that judges `op` where BPF LSM is unavailable: the cgroup socket programs for
+/// connect, the syscall tracepoints (killing the process) for everything else.
+pub fn fallback_backend(op: PolicyOp) -> u32 {
+    if op == PolicyOp::Connect {
+        BACKEND_CGROUP
+    } else {
+        BACKEND_TRACEPOINT
     }
 }
 
@@ -96,12 +106,12 @@ impl Backends {
             };
             by_op[op as usize] = if lsm {
                 BACKEND_LSM
-            } else if op == PolicyOp::Connect {
-                if cgroup_attached { BACKEND_CGROUP } else { BACKEND_NONE }
-            } else if programs.entry_policy_problem.is_some() && judged_at_entry(op) {
+            } else if (op == PolicyOp::Connect && !cgroup_attached)
+                || (programs.entry_policy_problem.is_some() && judged_at_entry(op))
+            {
                 BACKEND_NONE
             } else {
-                BACKEND_TRACEPOINT
+                fallback_backend(op)
             };
         }
         Self {

@@ -320,9 +320,21 @@ impl Enforcer {
     }
 
     /// A session started: its workspace (for `in_workspace` rules), its `HOME` (for `~`), its own
-    /// cgroup (for killing its tree).
-    pub fn add_session(&mut self, session: u64, workspace: Option<&str>, home: Option<&str>, cgroup: Option<PathBuf>) {
-        if let Some(dir) = workspace.filter(|dir| dir.starts_with('/')) {
+    /// cgroup (for killing its tree). A session started in the home or `/` has no workspace
+    /// (`process::workspace`): the entry the kernel made at its first exec is removed, so every
+    /// path is outside it.
+    pub fn add_session(
+        &mut self,
+        session: u64,
+        working_directory: Option<&str>,
+        home: Option<&str>,
+        cgroup: Option<PathBuf>,
+    ) {
+        let workspace = working_directory.and_then(|dir| crate::process::workspace::of(dir, home));
+        if workspace.is_none() {
+            let _ = self.maps.workspaces.remove(&session);
+        }
+        if let Some(dir) = workspace {
             let entry = Workspace {
                 hash: path_hash(self.seed, dir.as_bytes()),
                 depth: components(dir).len() as u32,

@@ -7,6 +7,7 @@
 
 pub mod config;
 mod file;
+pub mod fold;
 pub mod http;
 mod jsonl;
 mod stats;

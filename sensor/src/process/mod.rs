@@ -6,6 +6,7 @@ pub mod resolve;
 pub mod sessions;
 pub mod table;
 pub mod users;
+pub mod workspace;
 
 pub use procfs::Procfs;
 pub use sessions::{Origin, Session, SessionChange, SessionHome, Sessions, agent_id, new_session_id};

@@ -34,8 +34,9 @@ pub struct EvalEvent<'a> {
     pub event: &'a Event,
     /// Home directory of the event's user, for `~` in rule values.
     pub home: Option<&'a str>,
-    /// The session's working directory.
-    pub workspace: Option<&'a str>,
+    /// The session's working directory (its workspace unless `process::workspace` says it is
+    /// none: the home or `/`).
+    pub working_directory: Option<&'a str>,
     /// The session wrote this event's path (for exec: the executed file) earlier.
     pub written_by_session: bool,
     /// Macro results already computed for this event.
@@ -78,10 +79,11 @@ impl<'a> EvalEvent<'a> {
         Self {
             event,
             home: event.user_home.as_deref(),
-            workspace: event
+            working_directory: event
                 .session
                 .as_ref()
-                .and_then(|session| session.working_directory.as_deref()),
+                .and_then(|session| session.working_directory.as_deref())
+                .filter(|dir| !dir.is_empty()),
             written_by_session,
             memo,
             uid: OnceCell::new(),
@@ -247,7 +249,7 @@ impl<'a> EvalEvent<'a> {
                 )
             }
             Field::UserHome => Value::Text(self.home?),
-            Field::SessionWorkingDirectory => Value::Text(self.workspace?),
+            Field::SessionWorkingDirectory => Value::Text(self.working_directory?),
             Field::Syscall => match &event.detail {
                 Detail::File(file) => Value::Text(file.syscall.name()),
                 Detail::Connect { .. } => Value::Text("connect"),
@@ -272,8 +274,12 @@ impl<'a> EvalEvent<'a> {
                 if event.action != Action::Exec {
                     return None;
                 }
-                let workspace = self.workspace?;
-                Value::Bool(self.path_args().iter().any(|path| !is_under(path, workspace)))
+                let workspace = self.workspace()?;
+                Value::Bool(
+                    self.path_args()
+                        .iter()
+                        .any(|path| workspace.is_none_or(|workspace| !is_under(path, workspace))),
+                )
             }
             Field::ForkChildPid => match event.detail {
                 Detail::Fork { child_pid } => Value::Number(child_pid as i64),
@@ -285,7 +291,7 @@ impl<'a> EvalEvent<'a> {
                     Detail::Exec { filename, .. } => filename.as_str(),
                     _ => file?.path.as_str(),
                 };
-                Value::Bool(is_under(path, self.workspace?))
+                Value::Bool(self.workspace()?.is_some_and(|workspace| is_under(path, workspace)))
             }
             Field::FileWrittenBySession if Field::FileWrittenBySession.actions().contains(event.action) => {
                 Value::Bool(self.written_by_session)
@@ -341,6 +347,13 @@ impl<'a> EvalEvent<'a> {
 
     fn parent_executable(&self) -> Option<&str> {
         self.event.parent.as_ref()?.executable.as_deref().and_then(non_empty)
+    }
+
+    /// The session's workspace: `None` when its working directory is unknown, `Some(None)` when
+    /// it has none (started in the home or `/`: every path is outside it).
+    fn workspace(&self) -> Option<Option<&'a str>> {
+        self.working_directory
+            .map(|dir| crate::process::workspace::of(dir, self.home))
     }
 
     /// Arguments after argv[0] that are not options, resolved against the working directory.

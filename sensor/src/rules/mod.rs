@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod compile;
 pub mod condition;
+pub mod coverage;
 pub mod diagnostics;
 pub mod engine;
 pub mod eval;

@@ -80,6 +80,7 @@ impl Reload<'_> {
             self.replace_outputs(&output_configs, &next)?;
         }
         self.health.set_policy(&next.loss_alert);
+        self.pipeline.folder.reconfigure(next.alerts.fold.clone());
         warn_about_restart(self.config, &next);
         *self.config = next;
         Ok(())
