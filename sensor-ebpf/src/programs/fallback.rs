@@ -15,7 +15,7 @@
 //!   never see them).
 
 use sensor_common::{
-    event::{PolicyEvent, Syscall},
+    event::{PolicyEvent, STR_MISSING, Syscall},
     maps::TrackedProcess,
     policy::{BACKEND_TRACEPOINT, IdentityKey, PolicyOp},
 };
@@ -180,7 +180,8 @@ fn judge_path(process: &TrackedProcess, op: PolicyOp, paths: Option<&PendingPath
         return;
     };
     let path = append_argument(&mut rec, paths, argument.which, argument.user);
-    if path.len == 0 && argument.user != 0 {
+    // An empty path is readable (the call fails with ENOENT); a missing one is not.
+    if path.flags & STR_MISSING != 0 && argument.user != 0 {
         unreadable(config, process);
         return;
     }

@@ -522,6 +522,7 @@ mod tests {
         let detail = Detail::Connect {
             destination: Destination::Unix(path.display().to_string()),
             fd: 3,
+            transport: None,
         };
         let mut enricher = enricher();
         assert_eq!(enricher.peer_of(&detail, Outcome::Failure, 7), None);
