@@ -323,9 +323,9 @@ fn on_socket_sendmsg(msg: u64) -> Option<u32> {
 /// Judges a connection to the `struct sockaddr` at `address` (kernel memory).
 #[inline(always)]
 fn judge_destination(address: u64, addrlen: i32) -> Option<u32> {
-    let process = tracking::current()?;
+    let process = tracking::current_in_place()?;
     let config = policy::judging(PolicyOp::Connect, BACKEND_LSM)?;
     let destination = destination_of(address, addrlen)?;
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
-    Some(judge_connect(&lsm_judging(config, &process), &destination, rec))
+    Some(judge_connect(&lsm_judging(config, process), &destination, rec))
 }

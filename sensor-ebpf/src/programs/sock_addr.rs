@@ -48,7 +48,8 @@ pub fn judge(ctx: &SockAddrContext, v4: bool, send: bool) -> i32 {
 fn on_sock_addr(ctx: &SockAddrContext, v4: bool, send: bool) -> Option<u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    // In place, not copied: 6.1's verifier leaves this chain no stack to spare.
+    let process = unsafe { TRACKED.get(&tgid) }?;
     let sa = ctx.sock_addr;
     let port = u16::from_be(field::user_port(sa) as u16);
     let (family, addr) = if v4 {
@@ -76,13 +77,13 @@ fn on_sock_addr(ctx: &SockAddrContext, v4: bool, send: bool) -> Option<u32> {
         } else {
             0
         };
-        report(&process, &destination, field::protocol(sa) as u16, send, flags);
+        report(process, &destination, field::protocol(sa) as u16, send, flags);
     }
     let config = policy::judging(PolicyOp::Connect, BACKEND_CGROUP)?;
     let rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
     let judging = Judging {
         config,
-        process: &process,
+        process,
         backend: BACKEND_CGROUP,
     };
     Some(judge_connect(&judging, &destination, rec))
