@@ -197,13 +197,11 @@ fn codex_writing_profile_with_its_patch_tool_raises_persistence_write() {
     assert!(["would-deny", "would-kill"].contains(&action), "{}", alerts[0]);
 }
 
-// --- What the sensor does not capture yet -------------------------------------------------------
+// --- Atomic saves and io_uring -------------------------------------------------------------------
 // Claude Code and Qwen Code save files by writing a temporary file and renaming it over the
-// target, so the target is never opened for writing. These become real tests when the sensor
-// captures renames (the lead is adding rename, link and truncate capture).
+// target, so the target is never opened for writing: the rename is the event.
 
 #[test]
-#[ignore = "needs rename capture"]
 fn claude_code_writing_profile_with_its_write_tool_raises_a_persistence_alert() {
     let Some((_sandbox, profile, run)) = single_write("claude", |s| s.home().join(".profile"), "export EVIL=1\n")
     else {
@@ -212,7 +210,7 @@ fn claude_code_writing_profile_with_its_write_tool_raises_a_persistence_alert() 
     let persistence: Vec<&Value> = run
         .alerts
         .iter()
-        .filter(|a| ["persistence-write", "persistence-file-replaced"].contains(&str_field(a, "rule.id")))
+        .filter(|a| ["persistence-write", "persistence-rename-blocked"].contains(&str_field(a, "rule.id")))
         .collect();
     assert_eq!(
         persistence.len(),
@@ -224,7 +222,6 @@ fn claude_code_writing_profile_with_its_write_tool_raises_a_persistence_alert() 
 }
 
 #[test]
-#[ignore = "needs rename capture"]
 fn claude_code_atomic_save_in_the_workspace_is_a_rename_and_raises_no_alert() {
     let Some((_sandbox, source, run)) = single_write("claude", |s| s.workspace().join("src/app.py"), "x = 1\n") else {
         return;
@@ -243,7 +240,6 @@ fn claude_code_atomic_save_in_the_workspace_is_a_rename_and_raises_no_alert() {
 // through io_uring when UV_USE_IO_URING=1 is set (off by default in Node 20): the opens never
 // reach the openat tracepoints. A prompt-injected agent can set it for the agents it starts.
 #[test]
-#[ignore = "needs io_uring capture (cargo xtask agents install gemini)"]
 fn gemini_cli_file_tools_over_io_uring_are_captured() {
     if !harness::require("gemini agent e2e", "gemini") {
         return;
