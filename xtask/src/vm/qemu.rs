@@ -64,15 +64,38 @@ pub fn boot(kernel: &Kernel, initrd: &Path, log_dir: &Path) -> Outcome {
 /// [`boot`] with a time limit of the caller's (else `AGENT_SENSOR_VM_TIMEOUT` or 15 minutes).
 pub fn boot_with_timeout(kernel: &Kernel, initrd: &Path, log_dir: &Path, limit: Option<Duration>) -> Outcome {
     let started = Instant::now();
-    let (status, error) = match run(kernel, initrd, log_dir, limit) {
-        Ok((status, error)) => (status, error),
-        Err(error) => (None, Some(format!("{error:#}"))),
+    let mut attempt = 1;
+    let (status, error) = loop {
+        let (status, error) = match run(kernel, initrd, log_dir, limit) {
+            Ok((status, error)) => (status, error),
+            Err(error) => (None, Some(format!("{error:#}"))),
+        };
+        // Under TCG with two CPUs the guest kernel now and then dies of its own code patching
+        // (an `int3` oops) before user space starts: that says nothing about the sensor, so
+        // the guest boots again (the console log of the last attempt is kept).
+        if status.is_none() && attempt < BOOT_ATTEMPTS && died_before_user_space(&log_dir.join("console.log")) {
+            eprintln!(
+                "vm-test: Linux {} died while booting (before the tests started); booting it again",
+                kernel.version
+            );
+            attempt += 1;
+            continue;
+        }
+        break (status, error);
     };
     Outcome {
         status,
         seconds: started.elapsed().as_secs_f64(),
         error,
     }
+}
+
+/// Boots of one kernel when it dies before user space starts.
+const BOOT_ATTEMPTS: u32 = 3;
+
+/// True when the console shows the kernel never reached the lab's init (its `vm: Linux` line).
+fn died_before_user_space(console: &Path) -> bool {
+    fs::read_to_string(console).is_ok_and(|text| !text.contains("vm: Linux"))
 }
 
 fn timeout() -> Result<Duration> {
