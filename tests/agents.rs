@@ -240,6 +240,7 @@ fn claude_code_atomic_save_in_the_workspace_is_a_rename_and_raises_no_alert() {
 // through io_uring when UV_USE_IO_URING=1 is set (off by default in Node 20): the opens never
 // reach the openat tracepoints. A prompt-injected agent can set it for the agents it starts.
 #[test]
+#[ignore = "needs the Gemini CLI, which `cargo xtask setup` does not install yet (`cargo xtask agents install gemini`)"]
 fn gemini_cli_file_tools_over_io_uring_are_captured() {
     if !harness::require("gemini agent e2e", "gemini") {
         return;
