@@ -113,7 +113,7 @@ fn emit_unlink(call: &PendingCall, paths: Option<&PendingPaths>, result: i64) {
 
 /// What the kernel did at the call's entry, as `SYSCALL_*` flags.
 #[inline(always)]
-fn call_flags(call: &PendingCall) -> u32 {
+pub fn call_flags(call: &PendingCall) -> u32 {
     let mut flags = 0;
     if call.flags & PENDING_KILLED != 0 {
         flags |= SYSCALL_KILLED;

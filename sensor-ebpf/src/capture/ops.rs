@@ -12,15 +12,12 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::{
-    event::{
-        EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_KILLED, SYSCALL_UNREADABLE, StrRef,
-        Syscall, SyscallEvent,
-    },
+    event::{EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, StrRef, Syscall, SyscallEvent},
     policy::{BACKEND_TRACEPOINT, PolicyOp},
 };
 
 use super::{
-    exit::{finish, pending, ret},
+    exit::{call_flags, finish, pending, ret},
     strings::{Which, append_argument, append_base, split},
 };
 use crate::{
@@ -28,7 +25,7 @@ use crate::{
     kernel::{self, AT_FDCWD, read, read_ptr},
     maps::{LAYOUT, ROUTE_REPORTED},
     paths::{Hashing, append_path},
-    pending::{FIRST_SOCKADDR, PENDING_KILLED, PENDING_UNREADABLE, PendingCall, PendingPaths},
+    pending::{FIRST_SOCKADDR, PendingCall, PendingPaths},
     policy::{self, path_key::PathKey, written},
     record::{Record, Ring},
     settings::offset,
@@ -65,14 +62,7 @@ pub fn on_exit_operation(ctx: &TracePointContext) -> Option<()> {
     if let Some(syscall) = syscall
         && !(exec && searched)
     {
-        let mut flags = 0;
-        if call.flags & PENDING_KILLED != 0 {
-            flags |= SYSCALL_KILLED;
-        }
-        if call.flags & PENDING_UNREADABLE != 0 {
-            flags |= SYSCALL_UNREADABLE;
-        }
-        emit(call, paths, result, flags as u64);
+        emit(call, paths, result, call_flags(call) as u64);
         if result >= 0 {
             lineage(call, syscall, paths, result);
         }

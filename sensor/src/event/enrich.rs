@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use sensor_common::event::{
-    CONNECT_UNREADABLE, FMODE_CREATED, ROUTE_SYSCALL, SYSCALL_KILLED, SYSCALL_UNREADABLE, Syscall,
-};
+use sensor_common::event::{CONNECT_UNREADABLE, FMODE_CREATED, ROUTE_SYSCALL, Syscall};
 
 use super::{
     Action, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ParentRef, SessionRef,
@@ -242,10 +240,7 @@ impl Enricher {
                     change: FileChange::None,
                 });
                 let mut event = self.syscall_event(&unlink.common, action, unlink.ret, detail);
-                event.syscall_flags = super::SyscallFlags {
-                    unreadable_argument: unlink.call_flags & SYSCALL_UNREADABLE as u32 != 0,
-                    killed: unlink.call_flags & SYSCALL_KILLED as u32 != 0,
-                };
+                event.syscall_flags = super::SyscallFlags::from_bits(unlink.call_flags);
                 Some(event)
             }
             RawEvent::Connect(connect) => {

@@ -425,3 +425,13 @@ pub struct SyscallFlags {
     /// The kernel killed the process for this call (`agent_sensor.call.killed`).
     pub killed: bool,
 }
+
+impl SyscallFlags {
+    /// From a record's `SYSCALL_KILLED` and `SYSCALL_UNREADABLE` bits.
+    pub fn from_bits(bits: u32) -> Self {
+        Self {
+            unreadable_argument: bits & sensor_common::event::SYSCALL_UNREADABLE as u32 != 0,
+            killed: bits & sensor_common::event::SYSCALL_KILLED as u32 != 0,
+        }
+    }
+}

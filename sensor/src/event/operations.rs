@@ -3,9 +3,7 @@
 //! listeners, ptrace, io_uring set-up, failed execs, and the 32-bit and io_uring forms of the
 //! calls that have records of their own.
 
-use sensor_common::event::{
-    EVENT_CONNECT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_IO_URING, SYSCALL_KILLED, SYSCALL_UNREADABLE, Syscall,
-};
+use sensor_common::event::{EVENT_CONNECT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, SYSCALL_IO_URING, Syscall};
 
 use super::{Action, Destination, Detail, Door, Event, FileChange, FileDetail, Outcome, ProcessOperation};
 use crate::{
@@ -220,10 +218,7 @@ impl super::Enricher {
         let error = (outcome == Outcome::Failure).then(|| errno_name(-op.ret)).flatten();
         let mut event = self.event(&op.common, action, outcome, error, detail);
         event.door = door;
-        event.syscall_flags = super::SyscallFlags {
-            unreadable_argument: op.flags & SYSCALL_UNREADABLE != 0,
-            killed: op.flags & SYSCALL_KILLED != 0,
-        };
+        event.syscall_flags = super::SyscallFlags::from_bits(op.flags as u32);
         Some(event)
     }
 
