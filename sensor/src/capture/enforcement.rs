@@ -4,6 +4,8 @@
 
 use std::{fs, os::fd::AsFd, path::Path};
 
+use super::kernel_layout;
+
 use aya::{
     Btf, Ebpf,
     programs::{
@@ -30,6 +32,17 @@ pub const LSM_HOOKS: [(&str, &str); 14] = [
     ("lsm_task_kill", "task_kill"),
     ("lsm_ptrace_access_check", "ptrace_access_check"),
     ("lsm_bpf", "bpf"),
+];
+
+/// The LSM hooks of file operations (`enforce::backends::lsm_hook` of each).
+const FILE_HOOKS: [&str; 7] = [
+    "file_open",
+    "path_unlink",
+    "path_rmdir",
+    "path_rename",
+    "path_link",
+    "path_symlink",
+    "path_truncate",
 ];
 
 /// The cgroup socket-address programs.
@@ -60,7 +73,8 @@ pub struct EnforcementPrograms {
 
 impl EnforcementPrograms {
     /// Loads and attaches the LSM hooks (unless `use_lsm` is false) and loads the cgroup programs.
-    pub fn load(ebpf: &mut Ebpf, use_lsm: bool) -> Self {
+    /// `kernel` is the kernel's BTF, parsed once by the caller.
+    pub fn load(ebpf: &mut Ebpf, use_lsm: bool, kernel: &btf_rs::Btf) -> Self {
         let mut programs = EnforcementPrograms {
             lsm_attached: Vec::new(),
             lsm_problem: None,
@@ -71,7 +85,7 @@ impl EnforcementPrograms {
             cgroup_links: Vec::new(),
         };
         if use_lsm {
-            programs.load_lsm(ebpf);
+            programs.load_lsm(ebpf, kernel);
         } else {
             programs.lsm_problem = Some("BPF LSM is turned off in the configuration (enforcement.lsm: false)".into());
         }
@@ -85,7 +99,14 @@ impl EnforcementPrograms {
         self.lsm_attached.contains(&"socket_connect") && self.lsm_attached.contains(&"socket_sendmsg")
     }
 
-    fn load_lsm(&mut self, ebpf: &mut Ebpf) {
+    /// Whether BPF LSM judges every file operation (open, removal, rename, link, symlink,
+    /// truncation), whatever door the call came through (syscall, 32-bit syscall, io_uring):
+    /// the tracepoint backend's entry judgement then never runs, and is not loaded.
+    pub fn lsm_judges_files(&self) -> bool {
+        FILE_HOOKS.iter().all(|hook| self.lsm_attached.contains(hook))
+    }
+
+    fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &btf_rs::Btf) {
         let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
         if !active.trim().split(',').any(|lsm| lsm == "bpf") {
             self.lsm_problem = Some(if active.is_empty() {
@@ -106,26 +127,18 @@ impl EnforcementPrograms {
             }
         };
         // The `bpf` hook's program depends on whether the kernel has BPF tokens (6.9+).
-        let bpf_program = if crate::capture::kernel_layout::lsm_bpf_has_token(Path::new(
-            crate::capture::kernel_layout::VMLINUX_BTF,
-        )) {
+        let bpf_program = if kernel_layout::lsm_bpf_has_token(kernel) {
             "lsm_bpf_token"
         } else {
             "lsm_bpf"
         };
         for (name, hook) in LSM_HOOKS {
             let name = if hook == "bpf" { bpf_program } else { name };
-            if hook == "file_truncate"
-                && !crate::capture::kernel_layout::has_function(
-                    Path::new(crate::capture::kernel_layout::VMLINUX_BTF),
-                    "bpf_lsm_file_truncate",
-                )
-            {
+            if hook == "file_truncate" && !kernel_layout::has_function(kernel, "bpf_lsm_file_truncate") {
                 continue;
             }
             if hook == "socket_sendmsg"
-                && let Err(reason) =
-                    crate::capture::kernel_layout::msghdr_matches(Path::new(crate::capture::kernel_layout::VMLINUX_BTF))
+                && let Err(reason) = kernel_layout::msghdr_matches(kernel)
             {
                 tracing::warn!(%reason, "datagram destinations are judged by the cgroup programs only");
                 continue;

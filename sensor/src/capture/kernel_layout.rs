@@ -23,13 +23,18 @@ pub enum LayoutError {
     BitField { structure: String, field: String },
 }
 
-/// Reads `path` (normally [`VMLINUX_BTF`]) and computes every offset of [`KernelLayout`].
-pub fn load(path: &Path) -> Result<KernelLayout, LayoutError> {
-    let btf = Btf::from_file(path).map_err(|source| LayoutError::Unreadable {
+/// Reads the kernel's BTF at `path` (normally [`VMLINUX_BTF`]), once: each question below is
+/// asked of the same parse (parsing takes a noticeable share of the sensor's start-up).
+pub fn read(path: &Path) -> Result<Btf, LayoutError> {
+    Btf::from_file(path).map_err(|source| LayoutError::Unreadable {
         path: path.display().to_string(),
         source,
-    })?;
-    let layout = Layouts { btf: &btf };
+    })
+}
+
+/// Computes every offset of [`KernelLayout`] from the kernel's BTF.
+pub fn load(btf: &Btf) -> Result<KernelLayout, LayoutError> {
+    let layout = Layouts { btf };
     Ok(KernelLayout {
         valid: 1,
         task_mm: layout.offset("task_struct", "mm")?,
@@ -81,7 +86,7 @@ pub fn load(path: &Path) -> Result<KernelLayout, LayoutError> {
 /// The offsets of io_uring's prepared requests (`IoUringLayout`), with the tracepoint's field
 /// offsets `req` and `opcode`; `valid` is 0, and the submissions are reported without their
 /// paths, when this kernel's BTF lacks any of them.
-pub fn io_uring(path: &Path, tp_req: Option<u32>, tp_opcode: Option<u32>) -> IoUringLayout {
+pub fn io_uring(btf: &Btf, tp_req: Option<u32>, tp_opcode: Option<u32>) -> IoUringLayout {
     let absent = IoUringLayout {
         valid: 0,
         kiocb_cmd: FIELD_ABSENT,
@@ -108,10 +113,7 @@ pub fn io_uring(path: &Path, tp_req: Option<u32>, tp_opcode: Option<u32>) -> IoU
     let (Some(tp_req), Some(tp_opcode)) = (tp_req, tp_opcode) else {
         return absent;
     };
-    let Ok(btf) = Btf::from_file(path) else {
-        return absent;
-    };
-    let layout = Layouts { btf: &btf };
+    let layout = Layouts { btf };
     let found = (|| -> Result<IoUringLayout, LayoutError> {
         Ok(IoUringLayout {
             valid: 1,
@@ -148,10 +150,7 @@ pub fn io_uring(path: &Path, tp_req: Option<u32>, tp_opcode: Option<u32>) -> IoU
 
 /// Whether the `bpf` LSM hook takes a `struct bpf_token *` (kernel 6.9+): its BPF programs then
 /// find the previous hook's answer in their fifth argument instead of the fourth.
-pub fn lsm_bpf_has_token(path: &Path) -> bool {
-    let Ok(btf) = Btf::from_file(path) else {
-        return false;
-    };
+pub fn lsm_bpf_has_token(btf: &Btf) -> bool {
     let Ok(candidates) = btf.resolve_types_by_name("bpf_lsm_bpf") else {
         return false;
     };
@@ -165,9 +164,8 @@ pub fn lsm_bpf_has_token(path: &Path) -> bool {
 
 /// Whether `struct msghdr` has `msg_name` and `msg_namelen` where the `socket_sendmsg` hook reads
 /// them (`sensor_common::policy::MSGHDR_*`).
-pub fn msghdr_matches(path: &Path) -> Result<(), String> {
-    let btf = Btf::from_file(path).map_err(|error| format!("cannot read the kernel's BTF: {error}"))?;
-    let layout = Layouts { btf: &btf };
+pub fn msghdr_matches(btf: &Btf) -> Result<(), String> {
+    let layout = Layouts { btf };
     let name = layout.offset("msghdr", "msg_name").map_err(|error| error.to_string())?;
     let namelen = layout
         .offset("msghdr", "msg_namelen")
@@ -188,10 +186,7 @@ pub fn msghdr_matches(path: &Path) -> Result<(), String> {
 }
 
 /// Whether the kernel's BTF has function `name` (e.g. an LSM hook's `bpf_lsm_<hook>`).
-pub fn has_function(path: &Path, name: &str) -> bool {
-    let Ok(btf) = Btf::from_file(path) else {
-        return false;
-    };
+pub fn has_function(btf: &Btf, name: &str) -> bool {
     btf.resolve_types_by_name(name)
         .is_ok_and(|candidates| candidates.iter().any(|candidate| matches!(candidate, Type::Func(_))))
 }
@@ -279,13 +274,14 @@ mod tests {
             eprintln!("skipped: {VMLINUX_BTF} is absent");
             return;
         }
-        let layout = load(path).expect("layout");
+        let btf = read(path).expect("BTF");
+        let layout = load(&btf).expect("layout");
         assert_eq!(layout.valid, 1);
         // struct path { struct vfsmount *mnt; struct dentry *dentry; } has been stable for ages.
         assert_eq!(layout.path_mnt, 0);
         assert_eq!(layout.path_dentry, 8);
         assert!(layout.mm_arg_end > layout.mm_arg_start);
         assert!(layout.task_mm > 0 && layout.task_files > 0 && layout.task_fs > 0);
-        assert_eq!(msghdr_matches(path), Ok(()));
+        assert_eq!(msghdr_matches(&btf), Ok(()));
     }
 }

@@ -13,8 +13,8 @@ use aya::{
 use sensor_common::{
     layout::CaptureSettings,
     maps::{
-        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, PRIORITY_MAP, RAW_TAIL_PROGRAMS, RAW_TAILS_MAP,
-        SESSION_LOSS_MAP, TAIL_PROGRAMS, TAILS_MAP, TRACKED_MAP, TrackedProcess,
+        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, PRIORITY_MAP, SESSION_LOSS_MAP, TRACKED_MAP,
+        TrackedProcess,
     },
     policy::{
         ESCALATION_MAP, KILLED_MAP, POLICY_CIDRS_MAP, POLICY_CONFIG_MAP, POLICY_DIRS_MAP, POLICY_FILES_MAP,
@@ -25,7 +25,7 @@ use sensor_common::{
 use super::{
     enforcement::EnforcementPrograms,
     environment::{Environment, has_tracepoint},
-    kernel_layout, tracepoint_format,
+    kernel_layout, tails, tracepoint_format,
 };
 use crate::enforce::PolicyMaps;
 
@@ -217,10 +217,12 @@ impl Capture {
             return Err(LoadError::RingSize(size));
         }
         let started = std::time::Instant::now();
-        let layout = kernel_layout::load(Path::new(kernel_layout::VMLINUX_BTF))?;
+        let kernel = kernel_layout::read(Path::new(kernel_layout::VMLINUX_BTF))?;
+        let layout = kernel_layout::load(&kernel)?;
+        tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF read");
         let tracepoints = tracepoint_format::load(&env.tracefs)?;
         let (tp_req, tp_opcode) = tracepoint_format::io_uring_submit(&env.tracefs);
-        let io_uring = kernel_layout::io_uring(Path::new(kernel_layout::VMLINUX_BTF), tp_req, tp_opcode);
+        let io_uring = kernel_layout::io_uring(&kernel, tp_req, tp_opcode);
         let mut raw_links = Vec::new();
         tracing::debug!(elapsed = ?started.elapsed(), "kernel layout derived");
         let settings = CaptureSettings {
@@ -239,25 +241,27 @@ impl Capture {
             .load(OBJECT)
             .map_err(LoadError::Maps)?;
 
-        // Tail-called programs go in before the programs that call them.
-        for (index, name) in TAIL_PROGRAMS {
-            load_tail::<TracePoint>(&mut ebpf, name, TAILS_MAP, index)?;
-        }
-        // The entry judgement of the tracepoint backend is the largest program: a kernel whose
-        // verifier gives up on it (6.1 counts every path through it) runs without it, and the
-        // operations only it would judge are reported, not enforced (see `Backends::choose`).
+        // The enforcement programs first: where BPF LSM judges every file operation, the
+        // tracepoint backend's judgements are not needed. Tail-called programs go in before the
+        // programs that call them are attached.
+        let mut enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm, &kernel);
+        drop(kernel);
         let mut entry_policy_problem = None;
-        for (index, name) in RAW_TAIL_PROGRAMS {
-            match load_tail::<RawTracePoint>(&mut ebpf, name, RAW_TAILS_MAP, index) {
-                Err(error) if ENTRY_POLICY_PROGRAMS.contains(&name) => {
-                    tracing::warn!(program = name, %error, "the kernel refused the entry judgement of the tracepoint backend");
+        for (tail, outcome) in tails::load(&mut ebpf, &tails::wanted(enforcement.lsm_judges_files())) {
+            match outcome {
+                Err(error) if tails::ENTRY_POLICY_PROGRAMS.contains(&tail.name) => {
+                    tracing::warn!(program = tail.name, %error, "the kernel refused the entry judgement of the tracepoint backend");
                     entry_policy_problem.get_or_insert_with(|| {
-                        format!("this kernel's verifier refused the program `{name}` (too complex for it)")
+                        format!(
+                            "this kernel's verifier refused the program `{}` (too complex for it)",
+                            tail.name
+                        )
                     });
                 }
                 other => other?,
             }
         }
+        enforcement.entry_policy_problem = entry_policy_problem;
         let mut attached = Vec::new();
         let mut missing = Vec::new();
         let mut links = Vec::new();
@@ -294,8 +298,6 @@ impl Capture {
             missing.push("io_uring/io_uring_submit_req".to_string());
         }
 
-        let mut enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm);
-        enforcement.entry_policy_problem = entry_policy_problem;
         // Protecting the sensor: where the LSM hook judges signals, the tracepoint would only
         // report the same call twice (ptrace and bpf() are seen at syscall entry).
         if !enforcement.lsm_attached.contains(&"task_kill") {
@@ -399,65 +401,6 @@ impl Drop for Capture {
         });
     }
 }
-
-/// A program type that can be loaded without arguments (tracepoints, raw tracepoints).
-trait Loadable {
-    fn load_program(&mut self) -> Result<(), ProgramError>;
-    fn program_fd(&self) -> Result<&aya::programs::ProgramFd, ProgramError>;
-}
-
-impl Loadable for TracePoint {
-    fn load_program(&mut self) -> Result<(), ProgramError> {
-        self.load()
-    }
-    fn program_fd(&self) -> Result<&aya::programs::ProgramFd, ProgramError> {
-        self.fd()
-    }
-}
-
-impl Loadable for RawTracePoint {
-    fn load_program(&mut self) -> Result<(), ProgramError> {
-        self.load()
-    }
-    fn program_fd(&self) -> Result<&aya::programs::ProgramFd, ProgramError> {
-        self.fd()
-    }
-}
-
-/// Loads program `name` without attaching it, as entry `index` of the tail-call map `map`.
-fn load_tail<P: Loadable>(ebpf: &mut Ebpf, name: &str, map: &'static str, index: u32) -> Result<(), LoadError>
-where
-    for<'a> &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
-{
-    let failed = |error| LoadError::Program {
-        program: name.to_string(),
-        error: Box::new(error),
-    };
-    let program: &mut P = ebpf
-        .program_mut(name)
-        .ok_or_else(|| LoadError::MissingProgram(name.to_string()))?
-        .try_into()
-        .map_err(failed)?;
-    program.load_program().map_err(failed)?;
-    let fd = program
-        .program_fd()
-        .map_err(failed)?
-        .try_clone()
-        .map_err(LoadError::Duplicate)?;
-    let tails = ebpf.map_mut(map).ok_or(LoadError::MissingMap(map))?;
-    let mut tails = aya::maps::ProgramArray::try_from(tails).map_err(|source| LoadError::Map { name: map, source })?;
-    tails
-        .set(index, &fd, 0)
-        .map_err(|source| LoadError::Map { name: map, source })
-}
-
-/// The tail-called programs that judge calls at syscall entry for the tracepoint backend.
-const ENTRY_POLICY_PROGRAMS: [&str; 4] = [
-    "enter_policy",
-    "enter_policy_second",
-    "compat_policy",
-    "compat_policy_second",
-];
 
 /// Loads the raw tracepoint program `name` and attaches it to `tracepoint`.
 fn attach_raw(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> Result<RawTracePointLink, LoadError> {

@@ -7,6 +7,7 @@ pub mod environment;
 pub mod kernel_layout;
 pub mod loader;
 pub mod ring;
+pub mod tails;
 pub mod tracepoint_format;
 pub mod tracking;
 

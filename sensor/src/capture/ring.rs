@@ -33,6 +33,7 @@ impl EventStream {
         // the AsyncFd owns the ring buffer.
         let events = unsafe { AsyncFd::register(events)? };
         let priority = match priority {
+            // SAFETY: as for the event ring above.
             Some(ring) => Some(unsafe { AsyncFd::register(ring)? }),
             None => None,
         };
