@@ -29,18 +29,20 @@ fn flags(event: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// The benign script: write a source file in the workspace, read it, run `ls` and `git status`.
-fn benign_steps<'a>(source: &'a Path) -> Vec<Step<'a>> {
+/// The benign script: write a source file in the workspace, read the README, run `ls` and
+/// `git status`. The read is of a file the agent did not write: an agent may answer a read of a
+/// file it has just written from its own cache, without opening it.
+fn benign_steps<'a>(source: &'a Path, readme: &'a Path) -> Vec<Step<'a>> {
     vec![
         Step::Write(source, "def main():\n    return 0\n"),
-        Step::Read(source),
+        Step::Read(readme),
         Step::Shell("ls && git status --short"),
     ]
 }
 
 /// What every agent's benign run must show: the shell tool's commands as execs whose parent is a
 /// shell, the file read by the agent's own process, and no alert.
-fn assert_benign_run_captured(run: &AgentRun, workspace: &Path, source: &Path) {
+fn assert_benign_run_captured(run: &AgentRun, workspace: &Path, readme: &Path) {
     let agent = run.agent_pid();
 
     // The shell tool: `ls` and `git status --short` ran, each from a shell started for the tool
@@ -75,7 +77,7 @@ fn assert_benign_run_captured(run: &AgentRun, workspace: &Path, source: &Path) {
     }
     // The read tool (Codex has none: its shell's `cat` reads instead).
     let reads: Vec<&Value> = run
-        .opens_of(source)
+        .opens_of(readme)
         .into_iter()
         .filter(|e| str_field(e, "agent_sensor.open.access") == "read" && !flags(e).contains(&"O_PATH"))
         .filter(|e| str_field(e, "event.outcome") == "success")
@@ -85,7 +87,7 @@ fn assert_benign_run_captured(run: &AgentRun, workspace: &Path, source: &Path) {
             .iter()
             .any(|e| pid(e) == agent || str_field(e, "process.name") == "cat"),
         "no read of {} by the agent or its shell\n{}",
-        source.display(),
+        readme.display(),
         run.context()
     );
 
@@ -100,8 +102,9 @@ fn benign_run(agent: &str) -> Option<(Sandbox, PathBuf, AgentRun)> {
     }
     let sandbox = Sandbox::new(agent);
     let source = sandbox.workspace().join("src/app.py");
-    let run = harness::run(agent, &sandbox, &benign_steps(&source));
-    assert_benign_run_captured(&run, &sandbox.workspace(), &source);
+    let readme = sandbox.workspace().join("README.md");
+    let run = harness::run(agent, &sandbox, &benign_steps(&source, &readme));
+    assert_benign_run_captured(&run, &sandbox.workspace(), &readme);
     Some((sandbox, source, run))
 }
 
