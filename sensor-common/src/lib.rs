@@ -4,29 +4,44 @@
 //! from maps, userspace reads and writes the same bytes. Keep the layouts stable and explicit
 //! (no implicit padding) so both sides agree without guessing.
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod event;
 pub mod hash;
 pub mod layout;
 pub mod maps;
 pub mod policy;
+mod sizes;
 
 #[cfg(feature = "user")]
 mod pod {
     //! `aya::Pod` marks types that userspace may copy to and from kernel maps.
     use crate::{layout, maps, policy};
 
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for maps::TrackedProcess {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for maps::ExecMatch {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for layout::KernelLayout {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for layout::TracepointLayout {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for layout::CaptureSettings {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::PolicyRule {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::PolicyConfig {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::DirPatterns {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::Workspace {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::IdentityKey {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::Protection {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for policy::Escalation {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for layout::IoUringLayout {}
 }

@@ -16,6 +16,11 @@
 //!   control socket (`status`, `watch` registration);
 //! - [`pipeline`]: the loop that joins them; [`commands`] and [`cli`]: the user's entry points.
 
+// The daemon's runtime paths never panic on a `None` or an error: they report and go on (tests
+// may). Every unsafe block says why it is sound.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod baseline;
 pub mod capture;
 pub mod cli;

@@ -1,3 +1,6 @@
+// The daemon's runtime paths never panic on a `None` or an error (see lib.rs).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 
 use agent_sensor::{
