@@ -1,0 +1,104 @@
+//! `file.*`: the file, and what changed about it.
+
+use super::*;
+
+#[derive(Serialize)]
+pub(super) struct FileFields<'a> {
+    pub(super) path: &'a str,
+    pub(super) name: &'a str,
+    pub(super) directory: &'a str,
+    /// The inode and device the kernel saw (ECS keywords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) inode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) device: Option<String>,
+    /// A symbolic link's target, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) target_path: Option<&'a str>,
+    /// chmod's new mode, chown's new owner (octal, numeric ids: ECS keywords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) gid: Option<String>,
+}
+
+impl<'a> FileFields<'a> {
+    pub(super) fn of(file: &'a crate::event::FileDetail) -> Self {
+        use crate::event::FileChange as C;
+        let identity = file.identity.filter(|identity| identity.ino != 0);
+        let mut fields = Self {
+            path: &file.path,
+            name: file.name(),
+            directory: file.directory(),
+            inode: identity.map(|identity| identity.ino.to_string()),
+            device: identity.map(|identity| format!("{}:{}", identity.dev >> 20, identity.dev & 0xfffff)),
+            target_path: None,
+            mode: None,
+            uid: None,
+            gid: None,
+        };
+        match &file.change {
+            C::Symlink { target } => fields.target_path = Some(target),
+            C::Chmod { mode } | C::Mkdir { mode } => fields.mode = Some(format!("{:04o}", mode & 0o7777)),
+            C::Chown { uid, gid } => {
+                fields.uid = uid.map(|uid| uid.to_string());
+                fields.gid = gid.map(|gid| gid.to_string());
+            }
+            _ => {}
+        }
+        fields
+    }
+}
+
+/// `agent_sensor.file`: what a file operation did beyond its path.
+#[derive(Serialize, Default)]
+pub(super) struct FileChangeFields<'a> {
+    /// A rename's or hard link's old name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) original: Option<OriginalPath<'a>>,
+    /// An open that created the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(super) created: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) truncate_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) xattr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mount: Option<MountFields<'a>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct OriginalPath<'a> {
+    pub(super) path: &'a str,
+}
+
+#[derive(Serialize)]
+pub(super) struct MountFields<'a> {
+    pub(super) source: &'a str,
+    pub(super) fstype: &'a str,
+    pub(super) flags: u64,
+}
+
+impl<'a> FileChangeFields<'a> {
+    pub(super) fn of(change: &'a crate::event::FileChange) -> Option<Self> {
+        use crate::event::FileChange as C;
+        let mut fields = Self::default();
+        match change {
+            C::From { original } => fields.original = Some(OriginalPath { path: original }),
+            C::Created => fields.created = true,
+            C::Truncate { length } => fields.truncate_length = Some(*length),
+            C::Xattr { name } => fields.xattr = Some(name),
+            C::Mount { source, fstype, flags } => {
+                fields.mount = Some(MountFields {
+                    source,
+                    fstype,
+                    flags: *flags,
+                })
+            }
+            _ => return None,
+        }
+        Some(fields)
+    }
+}

@@ -1,0 +1,218 @@
+//! The JSON form of events: one object per line, ECS field names (docs/events.md).
+
+use serde::{Serialize, Serializer, ser::SerializeStruct};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use super::{
+    Action, Destination, Detail, Event, SCHEMA_VERSION,
+    annotations::{BaselineFacts, DestinationInfo},
+    open_flags,
+};
+use crate::process::agent_id;
+
+mod baseline;
+mod file;
+mod network;
+mod process;
+mod sensor;
+
+pub use self::process::exit_code;
+use self::{baseline::*, file::*, network::*, process::*, sensor::*};
+
+/// ECS version whose field names the events follow.
+pub const ECS_VERSION: &str = "8.17.0";
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with nanoseconds.
+pub fn rfc3339(epoch_ns: i128) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(epoch_ns)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// What is the same for every event of one sensor run: the host, and the run's identity.
+#[derive(Clone, Debug)]
+pub struct SensorContext {
+    pub hostname: String,
+    /// Random per run (`agent.ephemeral_id`); with the sequence number it makes `event.id`.
+    pub run_id: u64,
+}
+
+impl SensorContext {
+    pub fn current() -> Self {
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+            .unwrap_or_else(|| "unknown".to_string());
+        Self {
+            hostname,
+            run_id: crate::random::random_u64(),
+        }
+    }
+}
+
+/// An event, ready to serialize as one ECS document.
+pub struct EcsEvent<'a> {
+    pub event: &'a Event,
+}
+
+impl EcsEvent<'_> {
+    /// Serializes to one JSON line (without the newline).
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs of strings and numbers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+fn categories(event: &Event) -> (&'static [&'static str], &'static [&'static str]) {
+    match event.action {
+        Action::Exec | Action::Fork => (&["process"], &["start"]),
+        Action::Exit => (&["process"], &["end"]),
+        Action::Open => {
+            let flags = event.file().map_or(0, |file| file.flags);
+            if flags as i32 & libc::O_CREAT != 0 {
+                (&["file"], &["creation"])
+            } else if open_flags::is_write(flags) {
+                (&["file"], &["change"])
+            } else {
+                (&["file"], &["access"])
+            }
+        }
+        Action::Unlink | Action::Rmdir => (&["file"], &["deletion"]),
+        Action::Rename | Action::Truncate | Action::Chmod | Action::Chown | Action::Setxattr => {
+            (&["file"], &["change"])
+        }
+        Action::Link | Action::Symlink | Action::Mkdir => (&["file"], &["creation"]),
+        Action::Mount | Action::Umount => (&["file", "configuration"], &["change"]),
+        Action::Unshare | Action::Setns | Action::Ptrace | Action::ProcessVmWritev => (&["process"], &["change"]),
+        Action::MemfdCreate | Action::IoUringSetup => (&["process"], &["info"]),
+        Action::Bind | Action::Listen => (&["network"], &["start"]),
+        Action::Connect => (&["network"], &["connection", "start"]),
+    }
+}
+
+impl Serialize for EcsEvent<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let event = self.event;
+        let file = event.file();
+        let destination = event.destination();
+        let mut doc = serializer.serialize_struct("Event", 12)?;
+        doc.serialize_field("@timestamp", &rfc3339(event.timestamp_ns))?;
+        doc.serialize_field("ecs", &EcsVersion { version: ECS_VERSION })?;
+        let (category, kind) = categories(event);
+        doc.serialize_field(
+            "agent",
+            &AgentFields {
+                r#type: "agent-sensor",
+                version: env!("CARGO_PKG_VERSION"),
+                ephemeral_id: format!("{:016x}", event.run_id),
+            },
+        )?;
+        doc.serialize_field(
+            "event",
+            &EventFields {
+                id: event.id(),
+                kind: "event",
+                category,
+                r#type: kind,
+                action: event.action.as_str(),
+                outcome: event.outcome.as_str(),
+                sequence: event.sequence,
+                module: "agent_sensor",
+                dataset: "agent_sensor.events",
+            },
+        )?;
+        doc.serialize_field(
+            "host",
+            &HostFields {
+                hostname: event.hostname.as_deref().unwrap_or(""),
+            },
+        )?;
+        doc.serialize_field("process", &ProcessFields::of(event))?;
+        doc.serialize_field(
+            "user",
+            &UserFields {
+                id: event.process.uid.to_string(),
+                name: event.user_name.as_deref(),
+            },
+        )?;
+        doc.serialize_field(
+            "group",
+            &GroupFields {
+                id: event.process.gid.to_string(),
+            },
+        )?;
+        if let Some(file) = file {
+            doc.serialize_field("file", &FileFields::of(file))?;
+        }
+        if let Some(destination) = destination {
+            doc.serialize_field(
+                "destination",
+                &DestinationFields::of(destination, event.annotations.destination.as_ref()),
+            )?;
+            doc.serialize_field(
+                "network",
+                &NetworkFields {
+                    r#type: match destination {
+                        Destination::Inet(address) if address.is_ipv4() => "ipv4",
+                        Destination::Inet(_) => "ipv6",
+                        Destination::Unix(_) => "unix",
+                    },
+                    transport: match &event.detail {
+                        Detail::Connect { transport, .. } => transport.map(super::Transport::as_str),
+                        _ => None,
+                    },
+                },
+            )?;
+        }
+        if let Some(code) = event.error {
+            doc.serialize_field("error", &ErrorFields { code })?;
+        }
+        if let Some(session) = &event.session {
+            doc.serialize_field(
+                "gen_ai",
+                &GenAi {
+                    agent: Agent {
+                        name: &session.agent,
+                        id: agent_id(session.id),
+                    },
+                },
+            )?;
+        }
+        doc.serialize_field("agent_sensor", &SensorFields::of(event))?;
+        doc.end()
+    }
+}
+
+#[derive(Serialize)]
+struct EcsVersion {
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct AgentFields {
+    r#type: &'static str,
+    version: &'static str,
+    ephemeral_id: String,
+}
+
+#[derive(Serialize)]
+struct EventFields {
+    id: String,
+    kind: &'static str,
+    category: &'static [&'static str],
+    r#type: &'static [&'static str],
+    action: &'static str,
+    outcome: &'static str,
+    sequence: u64,
+    module: &'static str,
+    dataset: &'static str,
+}
+
+#[derive(Serialize)]
+struct HostFields<'a> {
+    hostname: &'a str,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! `process.*`, `user.*` and `group.*`.
+
+use super::*;
+
+#[derive(Serialize)]
+pub(super) struct ProcessFields<'a> {
+    pub(super) pid: u32,
+    pub(super) name: &'a str,
+    pub(super) executable: &'a str,
+    pub(super) args: &'a [String],
+    pub(super) args_count: usize,
+    pub(super) command_line: &'a str,
+    pub(super) working_directory: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) start: Option<String>,
+    pub(super) thread: Thread,
+    pub(super) parent: Parent<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) exit_code: Option<i64>,
+}
+
+impl<'a> ProcessFields<'a> {
+    pub(super) fn of(event: &'a Event) -> Self {
+        let process = &event.process;
+        let exit_code = match event.detail {
+            Detail::Exit { status } => Some(exit_code(status)),
+            _ => None,
+        };
+        Self {
+            pid: process.pid,
+            name: process.name(),
+            executable: &process.executable,
+            args: &process.args,
+            args_count: process.args.len(),
+            command_line: &process.command_line,
+            working_directory: &process.cwd,
+            start: event.process_start_ns.map(rfc3339),
+            thread: Thread { id: event.tid },
+            parent: Parent {
+                pid: event.parent.as_ref().map_or(process.ppid, |parent| parent.pid),
+                executable: event.parent.as_ref().and_then(|parent| parent.executable.as_deref()),
+                command_line: event.parent.as_ref().and_then(|parent| parent.command_line.as_deref()),
+            },
+            exit_code,
+        }
+    }
+}
+
+/// ECS `process.exit_code`: the exit status, or 128 + signal for a process killed by a signal.
+pub fn exit_code(status: u32) -> i64 {
+    let signal = status & 0x7f;
+    if signal == 0 {
+        ((status >> 8) & 0xff) as i64
+    } else {
+        128 + signal as i64
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct Thread {
+    pub(super) id: u32,
+}
+
+#[derive(Serialize)]
+pub(super) struct Parent<'a> {
+    pub(super) pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) executable: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) command_line: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub(super) struct UserFields<'a> {
+    pub(super) id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub(super) struct GroupFields {
+    pub(super) id: String,
+}
