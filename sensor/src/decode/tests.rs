@@ -281,3 +281,41 @@ fn arbitrary_bytes_never_panic() {
         let _ = decode(&copy);
     }
 }
+
+mod hostile {
+    //! Whatever the ring buffer holds, decoding never panics: random records of every kind, with
+    //! string references pointing anywhere (past the end, overlapping, zero-length, huge).
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A record of `kind`, `len` bytes of `fill`, with string references written over it at
+    /// random places (offset, length, flags).
+    fn record(kind: u16, mut fill: Vec<u8>, refs: Vec<(usize, u16, u16, u16)>) -> Vec<u8> {
+        if fill.len() >= 2 {
+            fill[..2].copy_from_slice(&kind.to_le_bytes());
+        }
+        for (at, offset, len, flags) in refs {
+            let at = at & !1;
+            if at + 8 <= fill.len() {
+                fill[at..at + 2].copy_from_slice(&offset.to_le_bytes());
+                fill[at + 2..at + 4].copy_from_slice(&len.to_le_bytes());
+                fill[at + 4..at + 6].copy_from_slice(&flags.to_le_bytes());
+            }
+        }
+        fill
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn records_of_every_kind_with_wild_strings_decode_or_fail_cleanly(
+            kind in 0u16..14,
+            fill in proptest::collection::vec(any::<u8>(), 0..700),
+            refs in proptest::collection::vec((0usize..700, any::<u16>(), any::<u16>(), any::<u16>()), 0..12),
+        ) {
+            let _ = decode(&record(kind, fill, refs));
+        }
+    }
+}

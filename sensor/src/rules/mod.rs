@@ -38,6 +38,8 @@ pub use engine::Engine;
 pub use rule::{RuleAction, Severity};
 
 #[cfg(test)]
+mod hostile_packs;
+#[cfg(test)]
 mod quiet_events;
 #[cfg(test)]
 mod tests;
