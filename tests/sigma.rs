@@ -41,7 +41,11 @@ fn run(script: &str) -> Vec<Value> {
         .output()
         .expect("run watch");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.code().is_some(), "watch failed: {stderr}");
+    assert!(!stderr.contains("agent-sensor:"), "the sensor failed: {stderr}");
+    assert!(
+        stderr.contains("session summary"),
+        "the session did not run to its end: {stderr}"
+    );
     assert!(!stderr.contains("problems"), "rule packs did not load: {stderr}");
     assert!(!stderr.contains("not loaded"), "a Sigma rule was left out: {stderr}");
     read_events(&alerts)

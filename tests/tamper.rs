@@ -144,12 +144,20 @@ fn wait_for_kinds(alerts: &Path, kinds: &[&str], log: impl Fn() -> String) -> Ve
     }
 }
 
-/// Whether the daemon's BPF LSM hooks are attached (its start-up log lists the backends).
+/// Whether the daemon's BPF LSM hooks are attached (its start-up log lists the backends). In the
+/// kernel lab they must be: a lab run whose hooks failed to attach fails here, instead of being
+/// judged by the expectations of a kernel without BPF LSM.
 fn lsm_hooks_attached(daemon: &Daemon) -> bool {
-    daemon
+    let attached = daemon
         .log()
         .lines()
-        .any(|line| line.trim_start().starts_with("open-read") && line.contains("bpf-lsm"))
+        .any(|line| line.trim_start().starts_with("open-read") && line.contains("bpf-lsm"));
+    assert!(
+        attached || !support::lab::in_lab(),
+        "the kernel lab must enforce with BPF LSM; daemon log:\n{}",
+        daemon.log()
+    );
+    attached
 }
 
 #[test]

@@ -25,7 +25,19 @@ pub fn require_root(test: &str) -> bool {
         panic!("{test} needs root (it loads eBPF programs) and CI=true: run the tests as root");
     }
     eprintln!("skipped {test}: needs root (it loads eBPF programs)");
+    record_skip(test);
     false
+}
+
+/// Where skipped tests are listed, one per line: the test harness can only pass or fail a test,
+/// so `cargo xtask test` reads this list and reports them as skipped.
+pub const SKIPPED_LIST: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-e2e.txt");
+
+fn record_skip(test: &str) {
+    use std::io::Write as _;
+    if let Ok(mut list) = std::fs::OpenOptions::new().create(true).append(true).open(SKIPPED_LIST) {
+        let _ = writeln!(list, "{test}");
+    }
 }
 
 /// Where tests put trees that must not look temporary to the default pack (which ignores
