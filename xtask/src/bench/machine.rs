@@ -14,6 +14,24 @@ pub struct Machine {
     pub hypervisor: Option<String>,
     pub commit: String,
     pub rustc: String,
+    /// Why BPF LSM is unavailable here, as `agent-sensor probe` says (`None`: available, or the
+    /// probe did not run).
+    pub bpf_lsm_problem: Option<String>,
+    /// Whether the probe ran (its answer above is a measured fact only then).
+    pub probed: bool,
+}
+
+/// Asks the sensor at `sensor` what this kernel lets it do (`agent-sensor probe`): whether it ran,
+/// and why BPF LSM is unavailable when it is.
+pub fn probe(sensor: &std::path::Path) -> (bool, Option<String>) {
+    let Ok(out) = Command::new(sensor).arg("probe").output() else {
+        return (false, None);
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let problem = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("BPF LSM unavailable: ").map(str::to_string));
+    (out.status.success(), problem)
 }
 
 pub fn describe() -> Machine {
@@ -77,6 +95,8 @@ pub fn describe() -> Machine {
         rustc: cmd::output(Command::new("rustc").arg("--version"))
             .map(|text| text.trim().to_string())
             .unwrap_or_default(),
+        bpf_lsm_problem: None,
+        probed: false,
     }
 }
 

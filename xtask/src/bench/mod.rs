@@ -238,7 +238,8 @@ pub fn run(options: &Options) -> Result<()> {
 
     let measuring = Instant::now();
     let load_before = machine::load_average();
-    let machine = machine::describe();
+    let mut machine = machine::describe();
+    (machine.probed, machine.bpf_lsm_problem) = machine::probe(&env.sensor);
     let timed = |part: &str, stage: Instant| {
         eprintln!("bench: {part} took {:.0} s", stage.elapsed().as_secs_f64());
     };

@@ -7,6 +7,7 @@ use super::{
     Results,
     engine::Engine,
     load::{IdleMemory, LoadPhase},
+    machine::Machine,
     overhead::{AuditOutcome, Overhead},
     realistic::Realistic,
     report::{bytes, count, ns, percent},
@@ -44,7 +45,9 @@ pub fn write(out: &mut String, results: &Results) {
                     Variant::Untracked,
                     1.01
                 )),
-                overhead.map(untracked).unwrap_or_default()
+                overhead
+                    .map(|overhead| untracked(overhead, &results.machine))
+                    .unwrap_or_default()
             )),
             targets::REALISTIC_TRACKED => Some(format!(
                 "{}{}",
@@ -116,7 +119,7 @@ fn base_ns(overhead: &Overhead, kind: Loop) -> Option<f64> {
     overhead.baseline(kind, 1).map(|spread| spread.median)
 }
 
-fn untracked(overhead: &Overhead) -> String {
+fn untracked(overhead: &Overhead, machine: &Machine) -> String {
     let mut note = String::new();
     let per_loop: Vec<String> = Loop::ALL
         .iter()
@@ -147,8 +150,7 @@ fn untracked(overhead: &Overhead) -> String {
          process (the untraced `close` too) leaves the fast path for the tracing entry and exit \
          work, and each traced call goes through the perf tracepoint glue (arguments copied to a \
          buffer; on 6.18 the RCU-tasks-trace section of the faultable syscall tracepoints) \
-         before the program runs. On this kernel that is the only way to see opens, connects \
-         and deletions: BPF LSM and fentry are refused (EPERM) and kprobes are not built in. A \
+         before the program runs. {kernel} A \
          figure below zero, or far from the others, is the machine's noise, which is larger \
          than the effect when the load average is high. *What would close the gap*: where the \
          kernel allows it, capture from BPF LSM hooks or fentry/fexit on the operations \
@@ -158,9 +160,24 @@ fn untracked(overhead: &Overhead) -> String {
          xtask vm-test`, Debian 6.1 and 6.12 with BPF LSM) is where to build and measure that. \
          On tracepoint-only kernels the floor is the kernel's tracepoint price; it shrinks only \
          with fewer attached tracepoints (an exit-only design reads arguments after the call, \
-         which gives up the time-of-check guarantees in docs/architecture.md)."
+         which gives up the time-of-check guarantees in docs/architecture.md).",
+        kernel = kernel_sentence(machine)
     );
     note
+}
+
+/// What the probe said of this kernel, as a sentence (only what was measured).
+fn kernel_sentence(machine: &Machine) -> String {
+    match (machine.probed, &machine.bpf_lsm_problem) {
+        (false, _) => "(`agent-sensor probe` did not run, so what this kernel allows is not stated.)".to_string(),
+        (true, Some(problem)) => format!(
+            "On this kernel the sensor captures through syscall tracepoints; `agent-sensor probe` says BPF LSM \
+             is unavailable: {problem}."
+        ),
+        (true, None) => "On this kernel `agent-sensor probe` found BPF LSM available; capture still goes through \
+                         syscall tracepoints."
+            .to_string(),
+    }
 }
 
 fn signed_ns(value: f64) -> String {
