@@ -400,6 +400,53 @@ fn a_tree_of_100k_opens_loses_nothing_with_a_ring_that_holds_it() {
 }
 
 #[test]
+fn a_flood_that_overflows_the_ring_raises_a_loss_alert_naming_the_session() {
+    if !require_root("watch e2e") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    // One page of ring: a flood of distinct paths (identical opens are counted in the kernel, not
+    // reported one by one) overflows it at once.
+    std::fs::write(
+        &config,
+        "capture:\n  ring_buffer_bytes: 4096\nloss_alert:\n  lost_events: 1\n  interval_seconds: 3600\n",
+    )
+    .expect("config");
+    let alerts_path = dir.path().join("alerts.jsonl");
+    let script = format!(
+        "{PYTHON} -c \"import os, time\nend = time.time() + 2\ni = 0\nwhile time.time() < end:\n  i += 1\n  try: os.open('{}/missing-' + str(i), 0)\n  except OSError: pass\"",
+        dir.path().display()
+    );
+    let out = sensor()
+        .arg("watch")
+        .args(["--config", &config.display().to_string()])
+        .arg("--alerts")
+        .arg(&alerts_path)
+        .args(["--", "bash", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run watch");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("ring_buffer_full=0"),
+        "the flood lost nothing: {stderr}"
+    );
+    let alerts = read_events(&alerts_path);
+    let loss: Vec<&Value> = alerts
+        .iter()
+        .filter(|alert| str_field(alert, "rule.id") == "sensor-event-loss")
+        .collect();
+    assert!(!loss.is_empty(), "no sensor-event-loss alert in {alerts:#?}\n{stderr}");
+    let session = log_value(&stderr, "watching", "session").expect("the session id");
+    assert!(
+        loss.iter().any(|alert| alert.to_string().contains(&session)),
+        "the loss alert names the session {session}: {loss:#?}"
+    );
+}
+
+#[test]
 fn without_root_the_error_says_so_plainly() {
     if !require_root("watch e2e") {
         return;

@@ -215,6 +215,10 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             health.tick(pipeline, &capture, &kernel, &outputs);
         })
         .await?;
+        // Records lost in the session's last moments are alerted too, before the outputs close.
+        let kernel = KernelCounters::read(&capture.counters);
+        let outputs = pipeline.outputs.stats();
+        health.tick(&mut pipeline, &capture, &kernel, &outputs);
         if let Some(baseline) = pipeline.baseline.as_mut() {
             baseline.finish();
         }
