@@ -18,6 +18,7 @@ pub mod lab;
 mod load;
 mod machine;
 mod overhead;
+mod previous;
 mod procfs;
 mod realistic;
 mod report;
@@ -181,6 +182,8 @@ pub struct Results {
     /// Wall time of the measurements, and of the whole command (with setup and builds).
     pub measuring: Duration,
     pub total: Duration,
+    /// The standing of the report this run replaces (set when the report is written).
+    pub previous: Option<previous::Previous>,
 }
 
 /// `cargo build --release` with `args` (packages and targets), in the workspace.
@@ -296,6 +299,7 @@ pub fn run(options: &Options) -> Result<()> {
         load_average: (load_before, machine::load_average()),
         measuring: measuring.elapsed(),
         total: started.elapsed(),
+        previous: None,
     };
     drop(env);
 
@@ -318,6 +322,10 @@ pub fn run(options: &Options) -> Result<()> {
     if let Some(parent) = output.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
+    let results = Results {
+        previous: previous::read(&output),
+        ..results
+    };
     fs::write(&output, report::markdown(&results)).with_context(|| format!("writing {}", output.display()))?;
     eprintln!(
         "bench: report written to {} ({:.1} min in all, {:.1} min measuring)",

@@ -280,6 +280,20 @@ pub fn markdown(results: &Results) -> String {
         );
     }
     let _ = writeln!(out);
+    if let Some(previous) = &results.previous {
+        let _ = writeln!(
+            out,
+            "### Before: the report this one replaced
+
+{}, {}.
+
+{}
+",
+            previous.date,
+            previous.code,
+            previous.table.join("\n")
+        );
+    }
 
     super::report_realistic::markdown(&mut out, results);
     overhead_section(&mut out, results);
