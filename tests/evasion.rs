@@ -117,7 +117,9 @@ fn a_renamed_key_directory_still_holds_keys() {
         give_to_agent(&lab);
         let pack = key_pack(&lab);
         let script = format!(
-            "mv {r}/keys {r}/public && cp /usr/bin/cat {r}/c && {r}/c {r}/public/id_rsa; echo",
+            // The pause lets the sensor notice the move and re-seed its protected identities:
+            // the key must stay protected after that too.
+            "mv {r}/keys {r}/public && sleep 2 && cp /usr/bin/cat {r}/c && {r}/c {r}/public/id_rsa; echo",
             r = lab.root()
         );
         let (text, alerts) = run(&lab, &pack, mode, &script);
@@ -416,8 +418,15 @@ fn an_address_in_untouched_memory_is_still_judged() {
             "{connect:#}"
         );
         let hidden = unreadable_of(&alerts, "connect");
-        assert_eq!(hidden.len(), 1, "the hidden address is alerted: {alerts:#?}");
-        assert_eq!(field(hidden[0], "destination.port").as_u64(), Some(port as u64));
+        if in_lab() && mode == Mode::Enforce {
+            // BPF LSM denies the connect on the kernel's copy before the cgroup program that
+            // reports the hidden address runs: judged and denied, but no unreadable-argument
+            // alert (docs/enforcement.md, "Gaps").
+            assert!(hidden.is_empty(), "{alerts:#?}");
+        } else {
+            assert_eq!(hidden.len(), 1, "the hidden address is alerted: {alerts:#?}");
+            assert_eq!(field(hidden[0], "destination.port").as_u64(), Some(port as u64));
+        }
         match mode {
             Mode::Monitor => assert!(text.contains("connect 0 0"), "{text}"),
             Mode::Enforce => {

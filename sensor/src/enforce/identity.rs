@@ -78,6 +78,19 @@ pub struct Protected {
 }
 
 impl Protected {
+    /// Keeps the identities of `previous` this seed no longer found (their files moved away from
+    /// the protected paths, or were deleted), with their canonical paths.
+    pub fn keep_missing(&mut self, previous: &Protected) {
+        for (key, protection) in &previous.entries {
+            if !self.entries.contains_key(key) {
+                self.entries.insert(*key, *protection);
+                if let Some(path) = previous.canonical.get(key) {
+                    self.canonical.insert(*key, path.clone());
+                }
+            }
+        }
+    }
+
     /// Seeds the table from the image's patterns.
     pub fn seed(image: &PolicyImage) -> Self {
         let mut protected = Protected::default();

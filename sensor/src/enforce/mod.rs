@@ -63,6 +63,15 @@ pub enum EnforceError {
     Tracked(String),
 }
 
+/// What a re-seed of the protected identities keeps of the previous seed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Nothing: the policy changed.
+    Nothing,
+    /// Identities whose files left their protected paths (moved, or deleted).
+    Moved,
+}
+
 /// The running enforcement of one sensor.
 pub struct Enforcer {
     mode: Mode,
@@ -129,14 +138,20 @@ impl Enforcer {
         let image = enforcer.build(&rules)?;
         enforcer.maps.apply(&image, &enforcer.config_of(&image), None)?;
         enforcer.image = image;
-        enforcer.seed_identities();
+        enforcer.seed_identities(Kept::Nothing);
         Ok(enforcer)
     }
 
-    /// Seeds the protected identities from the current image and writes what changed.
-    fn seed_identities(&mut self) {
+    /// Seeds the protected identities from the current image and writes what changed. With
+    /// `Kept::Moved`, an identity whose file is no longer at a protected path stays protected: a
+    /// key whose directory was renamed is still the key (`mv ~/.ssh /tmp/x`, then read it a
+    /// second later, after the re-seed). Only a new policy (`Kept::Nothing`) drops identities.
+    fn seed_identities(&mut self, kept: Kept) {
         let started = std::time::Instant::now();
-        let next = identity::Protected::seed(&self.image);
+        let mut next = identity::Protected::seed(&self.image);
+        if kept == Kept::Moved {
+            next.keep_missing(&self.protected);
+        }
         for (key, protection) in &next.entries {
             if self.protected.entries.get(key) != Some(protection)
                 && let Err(error) = self.maps.protected.insert(key, protection, 0)
@@ -168,7 +183,7 @@ impl Enforcer {
     /// escalation of sessions an operator thawed or killed (call about once a second).
     pub fn tick(&mut self) {
         if self.identity_watch.changed() {
-            self.seed_identities();
+            self.seed_identities(Kept::Moved);
         }
         let mut ended = Vec::new();
         if let Some(link) = self.sessions.as_mut() {
@@ -302,7 +317,7 @@ impl Enforcer {
         }
         self.image = image;
         self.rules = rules;
-        self.seed_identities();
+        self.seed_identities(Kept::Nothing);
         Ok(())
     }
 
@@ -315,7 +330,7 @@ impl Enforcer {
             self.maps.apply(&image, &self.config_of(&image), Some(&self.image))?;
             self.image = image;
         }
-        self.seed_identities();
+        self.seed_identities(Kept::Moved);
         Ok(())
     }
 
