@@ -20,7 +20,7 @@ use crate::cmd;
 const SENTINEL: &str = "AGENT_SENSOR_VM_RESULT=";
 /// Seconds one boot may take, tests included, before QEMU is killed.
 const TIMEOUT_VARIABLE: &str = "AGENT_SENSOR_VM_TIMEOUT";
-const DEFAULT_TIMEOUT: u64 = 25 * 60;
+const DEFAULT_TIMEOUT: u64 = 40 * 60;
 const KERNEL_ARGS: &str = "console=ttyS0 lsm=lockdown,capability,landlock,bpf panic=-1 quiet";
 /// Extra kernel command-line arguments, for debugging a boot (`loglevel=7`, …).
 const EXTRA_ARGS_VARIABLE: &str = "AGENT_SENSOR_VM_KERNEL_ARGS";
@@ -61,7 +61,7 @@ pub fn boot(kernel: &Kernel, initrd: &Path, log_dir: &Path) -> Outcome {
     boot_with_timeout(kernel, initrd, log_dir, None)
 }
 
-/// [`boot`] with a time limit of the caller's (else `AGENT_SENSOR_VM_TIMEOUT` or 25 minutes).
+/// [`boot`] with a time limit of the caller's (else `AGENT_SENSOR_VM_TIMEOUT` or 40 minutes).
 pub fn boot_with_timeout(kernel: &Kernel, initrd: &Path, log_dir: &Path, limit: Option<Duration>) -> Outcome {
     let started = Instant::now();
     let mut attempt = 1;
