@@ -141,7 +141,7 @@ fn run(
     let mut command = Command::new("qemu-system-x86_64");
     command
         // One host thread runs both CPUs. With a thread per CPU (QEMU's default, about 1.2 to
-        // 1.4 times as fast here) the guest died of an `int3` oops in two of four full lab runs
+        // 1.4 times as fast here) the guest died of an `int3` oops in three of five long boots
         // (see `emulation_death`): too often to pay for the speed with retries.
         .args(["-accel", "tcg,thread=single", "-cpu", "max", "-m", "2048", "-smp", "2"])
         .arg("-kernel")
