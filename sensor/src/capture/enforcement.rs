@@ -4,6 +4,8 @@
 
 use std::{fs, os::fd::AsFd, path::Path};
 
+use sensor_common::policy::PolicyOp;
+
 use super::kernel_layout;
 
 use aya::{
@@ -34,16 +36,20 @@ pub const LSM_HOOKS: [(&str, &str); 14] = [
     ("lsm_bpf", "bpf"),
 ];
 
-/// The LSM hooks of file operations (`enforce::backends::lsm_hook` of each).
-const FILE_HOOKS: [&str; 7] = [
-    "file_open",
-    "path_unlink",
-    "path_rmdir",
-    "path_rename",
-    "path_link",
-    "path_symlink",
-    "path_truncate",
-];
+/// The LSM hook that judges each operation.
+pub fn lsm_hook(op: PolicyOp) -> &'static str {
+    match op {
+        PolicyOp::OpenRead | PolicyOp::OpenWrite => "file_open",
+        PolicyOp::Unlink => "path_unlink",
+        PolicyOp::Rmdir => "path_rmdir",
+        PolicyOp::Exec => "bprm_check_security",
+        PolicyOp::Connect => "socket_connect",
+        PolicyOp::Rename | PolicyOp::RenameFrom => "path_rename",
+        PolicyOp::Link => "path_link",
+        PolicyOp::Symlink => "path_symlink",
+        PolicyOp::Truncate => "path_truncate",
+    }
+}
 
 /// The cgroup socket-address programs.
 pub const CGROUP_CONNECT: [&str; 4] = [
@@ -103,7 +109,10 @@ impl EnforcementPrograms {
     /// truncation), whatever door the call came through (syscall, 32-bit syscall, io_uring):
     /// the tracepoint backend's entry judgement then never runs, and is not loaded.
     pub fn lsm_judges_files(&self) -> bool {
-        FILE_HOOKS.iter().all(|hook| self.lsm_attached.contains(hook))
+        PolicyOp::ALL
+            .into_iter()
+            .filter(|op| !matches!(op, PolicyOp::Exec | PolicyOp::Connect))
+            .all(|op| self.lsm_attached.contains(&lsm_hook(op)))
     }
 
     fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &btf_rs::Btf) {

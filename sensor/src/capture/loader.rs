@@ -219,7 +219,6 @@ impl Capture {
         let started = std::time::Instant::now();
         let kernel = kernel_layout::read(Path::new(kernel_layout::VMLINUX_BTF))?;
         let layout = kernel_layout::load(&kernel)?;
-        tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF read");
         let tracepoints = tracepoint_format::load(&env.tracefs)?;
         let (tp_req, tp_opcode) = tracepoint_format::io_uring_submit(&env.tracefs);
         let io_uring = kernel_layout::io_uring(&kernel, tp_req, tp_opcode);

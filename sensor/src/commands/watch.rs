@@ -209,16 +209,14 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             on_exit: options.on_exit,
         };
         let mut health = super::health::Health::new(&config.loss_alert);
-        let ended = run_until_ended(&mut pipeline, &mut stream, ended, |pipeline| {
+        let mut check_health = |pipeline: &mut Pipeline| {
             let kernel = KernelCounters::read(&capture.counters);
             let outputs = pipeline.outputs.stats();
             health.tick(pipeline, &capture, &kernel, &outputs);
-        })
-        .await?;
+        };
+        let ended = run_until_ended(&mut pipeline, &mut stream, ended, &mut check_health).await?;
         // Records lost in the session's last moments are alerted too, before the outputs close.
-        let kernel = KernelCounters::read(&capture.counters);
-        let outputs = pipeline.outputs.stats();
-        health.tick(&mut pipeline, &capture, &kernel, &outputs);
+        check_health(&mut pipeline);
         if let Some(baseline) = pipeline.baseline.as_mut() {
             baseline.finish();
         }

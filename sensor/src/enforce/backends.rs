@@ -8,21 +8,7 @@ use sensor_common::policy::{
 };
 
 use crate::capture::enforcement::EnforcementPrograms;
-
-/// The LSM hook that judges each operation.
-pub fn lsm_hook(op: PolicyOp) -> &'static str {
-    match op {
-        PolicyOp::OpenRead | PolicyOp::OpenWrite => "file_open",
-        PolicyOp::Unlink => "path_unlink",
-        PolicyOp::Rmdir => "path_rmdir",
-        PolicyOp::Exec => "bprm_check_security",
-        PolicyOp::Connect => "socket_connect",
-        PolicyOp::Rename | PolicyOp::RenameFrom => "path_rename",
-        PolicyOp::Link => "path_link",
-        PolicyOp::Symlink => "path_symlink",
-        PolicyOp::Truncate => "path_truncate",
-    }
-}
+pub use crate::capture::enforcement::lsm_hook;
 
 /// The backend that judges `op` where BPF LSM is unavailable: the cgroup socket programs for
 /// connect, the syscall tracepoints (killing the process) for everything else.
