@@ -51,12 +51,27 @@ pub fn test() -> Result<()> {
     if in_ci && !cmd::is_root() {
         bail!("CI must run the tests as root: the end-to-end tests load eBPF programs");
     }
+    // The kernel lab's guests run beside the host's tests: a guest keeps one emulator thread
+    // busy for most of its run, and the host's end-to-end tests mostly wait on processes, so
+    // side by side the two take little longer than the lab alone.
+    let lab = vm::prepare(&vm::Options::default())?;
     let skipped_list = workspace().join("target/tmp/skipped-e2e.txt");
     let _ = std::fs::remove_file(&skipped_list);
-    let tests = cmd::run(cargo().args(["test", "--workspace", "--no-fail-fast"])).context("tests failed");
+    let (tests, lab) = std::thread::scope(|scope| {
+        let guests = scope.spawn(|| lab.boot());
+        let tests = cmd::run(cargo().args(["test", "--workspace", "--no-fail-fast"])).context("tests failed");
+        let lab = guests
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the kernel lab's thread panicked")));
+        (tests, lab)
+    });
     report_skipped(&skipped_list);
-    tests?;
-    vm::run(&vm::Options::default())
+    match (tests, lab) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(tests), Ok(())) => Err(tests),
+        (Ok(()), Err(lab)) => Err(lab),
+        (Err(tests), Err(lab)) => Err(tests.context(format!("and the kernel lab failed too: {lab:#}"))),
+    }
 }
 
 /// Lists the end-to-end tests that skipped (not root, outside CI), which the test harness

@@ -45,7 +45,23 @@ pub struct Options {
     pub args: Vec<String>,
 }
 
+/// Builds what the guests need and boots them (what `cargo xtask vm-test` does).
 pub fn run(options: &Options) -> Result<()> {
+    prepare(options)?.boot()
+}
+
+/// What the guests boot: the kernels, the test binaries and the initramfs holding them, built
+/// before any guest starts so that the boots need no cargo (`cargo xtask test` runs the host's
+/// tests beside them).
+pub struct Lab {
+    kernels: Vec<kernels::Kernel>,
+    name: String,
+    initrd: std::path::PathBuf,
+    out_dir: std::path::PathBuf,
+}
+
+/// Downloads the kernels, builds the test binaries and the initramfs.
+pub fn prepare(options: &Options) -> Result<Lab> {
     let mut versions: Vec<String> = Vec::new();
     for version in &options.kernels {
         if !versions.contains(version) {
@@ -76,34 +92,45 @@ pub fn run(options: &Options) -> Result<()> {
         initrd.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(Lab {
+        kernels,
+        name: binaries.name,
+        initrd,
+        out_dir,
+    })
+}
 
-    let outcomes = boot_all(&kernels, &initrd, &out_dir)?;
-
-    eprintln!("vm-test summary ({}):", binaries.name);
-    for (kernel, outcome) in kernels.iter().zip(&outcomes) {
-        eprintln!(
-            "  {:<5} {:<28} {:<7} {:>6.1} s  {}",
-            kernel.version,
-            kernel.release,
-            if outcome.passed() { "passed" } else { "FAILED" },
-            outcome.seconds,
-            outcome.describe()
-        );
+impl Lab {
+    /// Boots every kernel, prints a summary, and fails when any guest's tests failed.
+    pub fn boot(&self) -> Result<()> {
+        let outcomes = boot_all(&self.kernels, &self.initrd, &self.out_dir)?;
+        eprintln!("vm-test summary ({}):", self.name);
+        for (kernel, outcome) in self.kernels.iter().zip(&outcomes) {
+            eprintln!(
+                "  {:<5} {:<28} {:<7} {:>6.1} s  {}",
+                kernel.version,
+                kernel.release,
+                if outcome.passed() { "passed" } else { "FAILED" },
+                outcome.seconds,
+                outcome.describe()
+            );
+        }
+        let failed: Vec<&str> = self
+            .kernels
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| !outcome.passed())
+            .map(|(kernel, _)| kernel.version.as_str())
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "vm-test failed on Linux {} (console logs under {})",
+                failed.join(", "),
+                self.out_dir.display()
+            );
+        }
+        Ok(())
     }
-    let failed: Vec<&str> = kernels
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, outcome)| !outcome.passed())
-        .map(|(kernel, _)| kernel.version.as_str())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "vm-test failed on Linux {} (console logs under {})",
-            failed.join(", "),
-            out_dir.display()
-        );
-    }
-    Ok(())
 }
 
 /// How many guests may run at once (default: one per host CPU).
