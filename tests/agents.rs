@@ -86,8 +86,13 @@ fn assert_benign_run_captured(run: &AgentRun, workspace: &Path, readme: &Path) {
         reads
             .iter()
             .any(|e| pid(e) == agent || str_field(e, "process.name") == "cat"),
-        "no read of {} by the agent or its shell\n{}",
+        "no read of {} by the agent (pid {agent}) or its shell; its opens:\n{}\n{}",
         readme.display(),
+        run.opens_of(readme)
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
         run.context()
     );
 

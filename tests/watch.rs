@@ -400,6 +400,47 @@ fn a_tree_of_100k_opens_loses_nothing_with_a_ring_that_holds_it() {
 }
 
 #[test]
+fn a_read_after_o_path_opens_of_the_same_file_is_its_own_record() {
+    if !require_root("watch e2e") {
+        return;
+    }
+    // An `O_PATH` handle reads nothing (Node's realpath and stat take them): the real read that
+    // follows must not be counted as one more repeat of them, or it vanishes from the trail.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("notes.txt");
+    std::fs::write(&target, "x").expect("fixture");
+    let events_path = dir.path().join("events.jsonl");
+    let script = format!(
+        "{PYTHON} -c \"import os\nfor _ in range(3): os.close(os.open('{0}', os.O_PATH))\nos.close(os.open('{0}', os.O_RDONLY))\"",
+        target.display()
+    );
+    let out = watch(&events_path, &[], &script);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let target_path = target.display().to_string();
+    let events = read_events(&events_path);
+    let opens: Vec<&Value> = events
+        .iter()
+        .filter(|event| action(event) == "open" && str_field(event, "file.path") == target_path)
+        .collect();
+    let is_path_only = |event: &Value| {
+        field(event, "agent_sensor.open.flags")
+            .as_array()
+            .is_some_and(|flags| flags.iter().any(|flag| flag == "O_PATH"))
+    };
+    let path_only: u64 = opens
+        .iter()
+        .filter(|event| is_path_only(event))
+        .map(|event| field(event, "agent_sensor.repeat.count").as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(path_only, 3, "the O_PATH opens are reported or counted: {opens:#?}");
+    assert_eq!(
+        opens.iter().filter(|event| !is_path_only(event)).count(),
+        1,
+        "the read is a record of its own: {opens:#?}"
+    );
+}
+
+#[test]
 fn a_flood_that_overflows_the_ring_raises_a_loss_alert_naming_the_session() {
     if !require_root("watch e2e") {
         return;

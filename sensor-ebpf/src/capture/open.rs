@@ -41,10 +41,12 @@ pub const O_RDWR: u64 = 0o2;
 pub const O_CREAT: u64 = 0o100;
 pub const O_TRUNC: u64 = 0o1000;
 pub const O_DIRECTORY: u64 = 0o200000;
+/// A handle that cannot read or write: a later real open of the same file is a new record.
+pub const O_PATH: u64 = 0o10000000;
 
-/// Repeat classes of opens.
-const CLASS_OPEN_OK: u64 = 1 << 8;
-const CLASS_OPEN_FAILED: u64 = 2 << 8;
+/// Repeat classes of opens (above every open flag the key keeps).
+const CLASS_OPEN_OK: u64 = 1 << 40;
+const CLASS_OPEN_FAILED: u64 = 2 << 40;
 
 /// dirfd, path pointer, flags and mode of a pending open.
 #[inline(always)]
@@ -142,7 +144,7 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     opened.protected = protected_self(&opened.identity);
     let (dentry, mount) = kernel::file_dentry_mount(file);
     let repeat_key = RepeatKey {
-        class: CLASS_OPEN_OK | (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_DIRECTORY)),
+        class: CLASS_OPEN_OK | (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_DIRECTORY | O_PATH)),
         a: dentry,
         b: mount,
         c: opened.identity.ino,
