@@ -25,9 +25,10 @@ use sensor_common::{
 use super::{
     enforcement::EnforcementPrograms,
     environment::{Environment, has_tracepoint},
-    kernel_layout, tails, tracepoint_format,
+    kernel_layout,
+    policy_maps::PolicyMaps,
+    tails, tracepoint_format,
 };
-use crate::enforce::PolicyMaps;
 
 /// The kernel programs, built by `sensor/build.rs`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf.o"));
