@@ -182,7 +182,7 @@ impl<'de> Deserialize<'de> for PortRange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
+    use crate::yaml;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
