@@ -6,6 +6,7 @@ use super::{EventHeader, FileIdentity, StrRef};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PolicyEvent {
+    /// The common header (`kind` says which record this is).
     pub header: EventHeader,
     /// A `policy::PolicyOp` value.
     pub op: u16,
@@ -23,6 +24,7 @@ pub struct PolicyEvent {
     pub flags: u32,
     /// Destination port, network byte order, for connect.
     pub port_be: u16,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u16,
     /// Destination address for connect, as IPv6 (IPv4 as `::ffff:a.b.c.d`).
     pub addr: [u8; 16],
@@ -34,6 +36,7 @@ pub struct PolicyEvent {
     pub object: FileIdentity,
     /// The second path of a rename or link (the new name), and its base.
     pub path2: StrRef,
+    /// The base of `path2`, as `base` is of `path`.
     pub base2: StrRef,
     /// `policy::ESCALATE_*` bits: what the verdict did to the session beyond this operation.
     pub escalation: u32,
@@ -62,6 +65,7 @@ pub const TAMPER_ATTEMPT: u32 = 3;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TamperEvent {
+    /// The common header (`kind` says which record this is).
     pub header: EventHeader,
     /// One of the `TAMPER_*` kinds.
     pub kind: u32,

@@ -21,12 +21,19 @@ pub const MAX_ARGS: usize = 8_192;
 /// Longest unix socket path (`sizeof(sun_path)`).
 pub const MAX_UNIX_PATH: usize = 108;
 
+/// Record kind: an exec ([`ExecEvent`]).
 pub const EVENT_EXEC: u16 = 1;
+/// Record kind: a fork ([`ForkEvent`]).
 pub const EVENT_FORK: u16 = 2;
+/// Record kind: a process exit ([`ExitEvent`]).
 pub const EVENT_EXIT: u16 = 3;
+/// Record kind: an open ([`OpenEvent`]).
 pub const EVENT_OPEN: u16 = 4;
+/// Record kind: a connect ([`ConnectEvent`]).
 pub const EVENT_CONNECT: u16 = 5;
+/// Record kind: an unlink or rmdir ([`UnlinkEvent`]).
 pub const EVENT_UNLINK: u16 = 6;
+/// Record kind: a working-directory change ([`ChdirEvent`]).
 pub const EVENT_CHDIR: u16 = 7;
 /// A judgement of the enforcement policy ([`PolicyEvent`]).
 pub const EVENT_POLICY: u16 = 8;
@@ -74,7 +81,9 @@ pub struct EventHeader {
     pub tgid: u32,
     /// Thread id.
     pub tid: u32,
+    /// Real user id of the task.
     pub uid: u32,
+    /// Real group id of the task.
     pub gid: u32,
     /// cgroup v2 id of the task.
     pub cgroup_id: u64,
@@ -97,6 +106,7 @@ pub struct StrRef {
     pub len: u16,
     /// `STR_*` flags.
     pub flags: u16,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u16,
 }
 
@@ -120,11 +130,16 @@ pub struct FileIdentity {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RepeatEvent {
+    /// The common header (`kind` says which record this is).
     pub header: EventHeader,
     /// The kind of the repeated record (`EVENT_OPEN`).
     pub kind: u16,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u16,
+    /// How many more times the operation was repeated.
     pub count: u32,
+    /// When the first counted repeat happened (`CLOCK_BOOTTIME` ns).
     pub first_ns: u64,
+    /// When the last counted repeat happened (`CLOCK_BOOTTIME` ns).
     pub last_ns: u64,
 }

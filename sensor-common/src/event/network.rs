@@ -2,15 +2,19 @@
 
 use super::{EventHeader, StrRef};
 
+/// A connect call, or a connection or datagram the cgroup programs saw (`EVENT_CONNECT`; `ROUTE_*` says which).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConnectEvent {
+    /// The common header (`kind` says which record this is).
     pub header: EventHeader,
+    /// The socket's descriptor.
     pub fd: i32,
     /// `sa_family` of the address (`AF_INET`, `AF_INET6`, `AF_UNIX`, …).
     pub family: u16,
     /// Port in network byte order, as in the sockaddr.
     pub port_be: u16,
+    /// Return value: 0, or a negative errno (0 for routes seen before the call completes).
     pub ret: i64,
     /// IPv4 (first 4 bytes) or IPv6 address.
     pub addr: [u8; 16],

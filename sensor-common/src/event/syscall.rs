@@ -8,50 +8,95 @@ use super::{EventHeader, FileIdentity, StrRef};
 #[repr(u16)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Syscall {
+    /// `open`.
     Open = 1,
+    /// `openat`.
     Openat = 2,
+    /// `openat2`.
     Openat2 = 3,
+    /// `creat`.
     Creat = 4,
+    /// `unlink`.
     Unlink = 5,
+    /// `unlinkat`.
     Unlinkat = 6,
+    /// `rmdir`.
     Rmdir = 7,
+    /// `connect`.
     Connect = 8,
+    /// `chdir`.
     Chdir = 9,
+    /// `fchdir`.
     Fchdir = 10,
+    /// `rename`.
     Rename = 11,
+    /// `renameat`.
     Renameat = 12,
+    /// `renameat2`.
     Renameat2 = 13,
+    /// `link`.
     Link = 14,
+    /// `linkat`.
     Linkat = 15,
+    /// `symlink`.
     Symlink = 16,
+    /// `symlinkat`.
     Symlinkat = 17,
+    /// `truncate`.
     Truncate = 18,
+    /// `ftruncate`.
     Ftruncate = 19,
+    /// `chmod`.
     Chmod = 20,
+    /// `fchmod`.
     Fchmod = 21,
+    /// `fchmodat`.
     Fchmodat = 22,
+    /// `fchmodat2`.
     Fchmodat2 = 23,
+    /// `chown`.
     Chown = 24,
+    /// `fchown`.
     Fchown = 25,
+    /// `lchown`.
     Lchown = 26,
+    /// `fchownat`.
     Fchownat = 27,
+    /// `setxattr`.
     Setxattr = 28,
+    /// `lsetxattr`.
     Lsetxattr = 29,
+    /// `fsetxattr`.
     Fsetxattr = 30,
+    /// `mount`.
     Mount = 31,
+    /// `move_mount`.
     MoveMount = 32,
+    /// `umount2`.
     Umount2 = 33,
+    /// `unshare`.
     Unshare = 34,
+    /// `setns`.
     Setns = 35,
+    /// `memfd_create`.
     MemfdCreate = 36,
+    /// `execve`.
     Execve = 37,
+    /// `execveat`.
     Execveat = 38,
+    /// `bind`.
     Bind = 39,
+    /// `listen`.
     Listen = 40,
+    /// `ptrace`.
     Ptrace = 41,
+    /// `process_vm_writev`.
     ProcessVmWritev = 42,
+    /// `io_uring_setup`.
     IoUringSetup = 43,
+    /// `mkdir`.
     Mkdir = 44,
+    /// `mkdirat`.
     Mkdirat = 45,
 }
 
@@ -157,6 +202,7 @@ impl Syscall {
         })
     }
 
+    /// The call's name, as in its man page.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Open => "open",
@@ -256,22 +302,32 @@ pub const SYSCALL_UNREADABLE: u16 = 16;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyscallEvent {
+    /// The common header (`kind` says which record this is).
     pub header: EventHeader,
     /// A [`Syscall`] value.
     pub syscall: u16,
     /// `SYSCALL_*` flags.
     pub flags: u16,
+    /// The directory descriptor the first path starts from (or the descriptor the call acts on).
     pub dirfd: i32,
+    /// The directory descriptor the second path starts from.
     pub dirfd2: i32,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u32,
     /// Return value (a negative errno on failure); see `SYSCALL_AT_ENTRY`.
     pub ret: i64,
+    /// The call's integer arguments (see the table above).
     pub args: [u64; 4],
     /// The identity of the file the call acted on, when the kernel knew it.
     pub object: FileIdentity,
+    /// The first path as the caller gave it, or the file's path as components.
     pub path: StrRef,
+    /// The directory a relative `path` starts from, as components.
     pub base: StrRef,
+    /// The second path as the caller gave it.
     pub path2: StrRef,
+    /// The directory a relative `path2` starts from, as components.
     pub base2: StrRef,
+    /// A name or bytes the call carries (symlink target, xattr name, filesystem type, socket address).
     pub text: StrRef,
 }
