@@ -23,7 +23,7 @@ use sensor_common::{
 };
 
 use super::{
-    enforcement::EnforcementPrograms,
+    enforcement::{AttachError, EnforcementPrograms},
     environment::{Environment, has_tracepoint},
     kernel_layout,
     policy_maps::PolicyMaps,
@@ -378,7 +378,7 @@ impl Capture {
     }
 
     /// Attaches the network enforcement programs to the cgroup at `path`.
-    pub fn attach_connect_programs(&mut self, path: &Path) -> Result<(), String> {
+    pub fn attach_connect_programs(&mut self, path: &Path) -> Result<(), AttachError> {
         self.enforcement.attach_cgroup(&mut self.ebpf, path)
     }
 }
