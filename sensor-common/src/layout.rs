@@ -11,38 +11,71 @@
 pub struct KernelLayout {
     /// Non-zero once userspace filled the structure in.
     pub valid: u32,
+    /// `task_struct.mm`.
     pub task_mm: u32,
+    /// `task_struct.fs`.
     pub task_fs: u32,
+    /// `task_struct.files`.
     pub task_files: u32,
+    /// `task_struct.real_parent`.
     pub task_real_parent: u32,
+    /// `task_struct.tgid`.
     pub task_tgid: u32,
+    /// `task_struct.exit_code`.
     pub task_exit_code: u32,
+    /// `task_struct.signal`.
     pub task_signal: u32,
+    /// `task_struct.start_boottime`.
     pub task_start_boottime: u32,
+    /// `mm_struct.arg_start`.
     pub mm_arg_start: u32,
+    /// `mm_struct.arg_end`.
     pub mm_arg_end: u32,
+    /// `mm_struct.exe_file`.
     pub mm_exe_file: u32,
+    /// `fs_struct.pwd`.
     pub fs_pwd: u32,
+    /// `files_struct.fdt`.
     pub files_fdt: u32,
+    /// `fdtable.max_fds`.
     pub fdt_max_fds: u32,
+    /// `fdtable.fd`.
     pub fdt_fd: u32,
+    /// `file.f_path`.
     pub file_f_path: u32,
+    /// `path.mnt`.
     pub path_mnt: u32,
+    /// `path.dentry`.
     pub path_dentry: u32,
+    /// `dentry.d_parent`.
     pub dentry_d_parent: u32,
+    /// `dentry.d_name`.
     pub dentry_d_name: u32,
+    /// `qstr.name`.
     pub qstr_name: u32,
+    /// `vfsmount.mnt_root`.
     pub vfsmount_mnt_root: u32,
+    /// `mount.mnt`.
     pub mount_mnt: u32,
+    /// `mount.mnt_parent`.
     pub mount_mnt_parent: u32,
+    /// `mount.mnt_mountpoint`.
     pub mount_mnt_mountpoint: u32,
+    /// `signal_struct.live`.
     pub signal_live: u32,
+    /// `file.f_flags`.
     pub file_f_flags: u32,
+    /// `file.f_mode`.
     pub file_f_mode: u32,
+    /// `file.f_inode`.
     pub file_f_inode: u32,
+    /// `inode.i_ino`.
     pub inode_i_ino: u32,
+    /// `inode.i_sb`.
     pub inode_i_sb: u32,
+    /// `super_block.s_dev`.
     pub sb_s_dev: u32,
+    /// `linux_binprm.file`.
     pub binprm_file: u32,
     /// `inode.i_mode` (u16).
     pub inode_i_mode: u32,
@@ -54,12 +87,16 @@ pub struct KernelLayout {
     pub task_ti_status: u32,
     /// `file.private_data` (a `struct socket *` for sockets), `socket.sk`.
     pub file_private_data: u32,
+    /// `socket.sk`.
     pub socket_sk: u32,
     /// `sock_common` fields (at the start of `struct sock`): family, bound port (host order),
     /// bound IPv4 address, bound IPv6 address.
     pub skc_family: u32,
+    /// `sock_common.skc_num`.
     pub skc_num: u32,
+    /// `sock_common.skc_rcv_saddr`.
     pub skc_rcv_saddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`.
     pub skc_v6_rcv_saddr: u32,
 }
 
@@ -73,27 +110,43 @@ pub struct IoUringLayout {
     pub valid: u32,
     /// `io_kiocb.cmd`: the per-operation data (`struct io_open`, `io_unlink`, …).
     pub kiocb_cmd: u32,
+    /// `io_open.dfd`.
     pub open_dfd: u32,
+    /// `io_open.filename`.
     pub open_filename: u32,
+    /// `io_open.how`.
     pub open_how: u32,
+    /// `io_unlink.dfd`.
     pub unlink_dfd: u32,
+    /// `io_unlink.flags`.
     pub unlink_flags: u32,
+    /// `io_unlink.filename`.
     pub unlink_filename: u32,
     /// `struct io_rename` (renameat) and `struct io_link` (linkat, symlinkat) share a shape.
     pub rename_old_dfd: u32,
+    /// `io_rename.new_dfd`.
     pub rename_new_dfd: u32,
+    /// `io_rename.oldpath`.
     pub rename_oldpath: u32,
+    /// `io_rename.newpath`.
     pub rename_newpath: u32,
+    /// `io_rename.flags`.
     pub rename_flags: u32,
+    /// `io_link.old_dfd`.
     pub link_old_dfd: u32,
+    /// `io_link.new_dfd`.
     pub link_new_dfd: u32,
+    /// `io_link.oldpath`.
     pub link_oldpath: u32,
+    /// `io_link.newpath`.
     pub link_newpath: u32,
+    /// `io_link.flags`.
     pub link_flags: u32,
     /// `filename.name`.
     pub filename_name: u32,
     /// `io_uring_submit_req` tracepoint: offsets of `req` and `opcode`.
     pub tp_req: u32,
+    /// See `tp_req`.
     pub tp_opcode: u32,
 }
 

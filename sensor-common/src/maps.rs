@@ -30,6 +30,7 @@ pub const TAIL_PROGRAMS: [(u32, &str); 7] = [
     (TAIL_OPEN_POLICY, "open_policy"),
     (TAIL_EXIT_OPERATION, "exit_operation"),
 ];
+/// The raw tracepoint tail programs, by `RAW_TAIL_*` slot, with their program names.
 pub const RAW_TAIL_PROGRAMS: [(u32, &str); 5] = [
     (RAW_TAIL_ENTER_POLICY, "enter_policy"),
     (RAW_TAIL_COMPAT_RECORD, "compat_record"),

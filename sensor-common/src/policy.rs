@@ -32,6 +32,7 @@ pub const ESCALATION_MAP: &str = "ESCALATION";
 /// Interpreters whose script argument is judged as the program executed: base-name hash
 /// (`component_hash`, `u64`) to 1 (`u32`).
 pub const SCRIPT_HOSTS_MAP: &str = "SCRIPT_HOSTS";
+/// Most entries of `SCRIPT_HOSTS`.
 pub const MAX_SCRIPT_HOSTS: u32 = 256;
 
 /// Most rules the kernel judges (one bit each in `u64` masks).
@@ -49,15 +50,22 @@ pub const MAX_HASH_DEPTH: usize = 64;
 /// Bytes of a name's start and end kept for prefix and suffix patterns.
 pub const NAME_EDGE: usize = 16;
 
+/// Most entries of `POLICY_FILES`.
 pub const MAX_POLICY_FILES: u32 = 65_536;
+/// Most entries of `POLICY_DIRS`.
 pub const MAX_POLICY_DIRS: u32 = 8_192;
+/// Most entries of `POLICY_PROGRAMS`.
 pub const MAX_POLICY_PROGRAMS: u32 = 4_096;
 /// Networks of every address set together (an LPM trie allocates per entry, not up front: the
 /// country sets of a large allowlist take tens of thousands; docs/enforcement.md).
 pub const MAX_POLICY_CIDRS: u32 = 524_288;
+/// Most entries of `WORKSPACES`.
 pub const MAX_WORKSPACES: u32 = 4_096;
+/// Most entries of `KILLED`.
 pub const MAX_KILLED: u32 = 1_024;
+/// Most entries of `PROTECTED`.
 pub const MAX_PROTECTED: u32 = 65_536;
+/// Most entries of `ESCALATION`.
 pub const MAX_ESCALATIONS: u32 = 1_024;
 
 /// The operations the policy judges. Their bit in masks is `1 << op as u32`.
@@ -68,9 +76,13 @@ pub enum PolicyOp {
     OpenRead = 0,
     /// Opening a file with write access, `O_CREAT` or `O_TRUNC`.
     OpenWrite = 1,
+    /// Removing a file: unlink(2), unlinkat(2).
     Unlink = 2,
+    /// Removing a directory: rmdir(2), unlinkat(2) with `AT_REMOVEDIR`.
     Rmdir = 3,
+    /// Executing a program.
     Exec = 4,
+    /// Connecting to an address.
     Connect = 5,
     /// A rename, judged on the new name (what is created or replaced there).
     Rename = 6,
@@ -84,11 +96,13 @@ pub enum PolicyOp {
     Truncate = 10,
 }
 
+/// How many operations there are.
 pub const OP_COUNT: usize = 11;
 /// Slots of the per-operation arrays of [`PolicyConfig`] (a power of two above `OP_COUNT`).
 pub const OP_SLOTS: usize = 16;
 
 impl PolicyOp {
+    /// Every operation, in value order.
     pub const ALL: [PolicyOp; OP_COUNT] = [
         PolicyOp::OpenRead,
         PolicyOp::OpenWrite,
@@ -103,6 +117,7 @@ impl PolicyOp {
         PolicyOp::Truncate,
     ];
 
+    /// The operation's bit in `PolicyRule::ops` and other masks.
     pub const fn bit(self) -> u32 {
         1 << self as u32
     }
@@ -125,6 +140,7 @@ impl PolicyOp {
         })
     }
 
+    /// The operation's name, as in rules and alerts.
     pub const fn name(self) -> &'static str {
         match self {
             Self::OpenRead => "open-read",
@@ -151,7 +167,9 @@ impl PolicyOp {
 /// What a rule does when it fires, weakest first (a stronger action includes the weaker ones:
 /// killing a process also stops the operation).
 pub const ACTION_DENY: u32 = 1;
+/// Rule action: kill the process.
 pub const ACTION_KILL: u32 = 2;
+/// Rule action: kill every process of the session.
 pub const ACTION_KILL_TREE: u32 = 3;
 
 /// How an operation is judged.
@@ -175,6 +193,7 @@ pub const RULE_NOT_DIRECTORY: u32 = 8;
 pub const RULE_DISTINCT: u32 = 16;
 /// Rule flags: only IPv4 (or only IPv6) destinations; neither means both.
 pub const RULE_IPV4_ONLY: u32 = 32;
+/// See `RULE_IPV4_ONLY`.
 pub const RULE_IPV6_ONLY: u32 = 64;
 /// Rule flag: only files that existed before the operation (opens that did not create the file).
 pub const RULE_EXISTING: u32 = 128;
@@ -183,11 +202,14 @@ pub const RULE_EXISTING: u32 = 128;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortRange {
+    /// First port of the range.
     pub low: u16,
+    /// Last port of the range (inclusive).
     pub high: u16,
 }
 
 impl PortRange {
+    /// The range no port is in.
     pub const EMPTY: PortRange = PortRange { low: 1, high: 0 };
 }
 
@@ -206,6 +228,7 @@ pub struct PolicyRule {
     pub flags: u32,
     /// 0: every match fires; otherwise the count (at most [`MAX_THRESHOLD`]).
     pub threshold: u32,
+    /// The threshold's window (ns).
     pub window_ns: u64,
     /// Path sets the path must be in (one of them). File rules always have one; connect rules none.
     pub include_sets: u64,
@@ -218,15 +241,21 @@ pub struct PolicyRule {
     pub ip_include: u32,
     /// Address set that excludes the destination (set id + 1; 0: none).
     pub ip_exclude: u32,
+    /// Entries of `port_include` in use.
     pub port_include_count: u32,
+    /// Entries of `port_exclude` in use.
     pub port_exclude_count: u32,
+    /// The destination port must be in one of these ranges (when any).
     pub port_include: [PortRange; MAX_PORT_RANGES],
+    /// The destination port must be in none of these ranges.
     pub port_exclude: [PortRange; MAX_PORT_RANGES],
     /// Escalation in enforce mode (see [`Escalation`]): how long after a denial the session
     /// stays escalated (0: the rule does not escalate), how many denials within that window
     /// escalate further, and what that does (`ESCALATE_FREEZE` or `ESCALATE_KILL_TREE`).
     pub escalate_window_ns: u64,
+    /// See `escalate_window_ns`.
     pub escalate_after: u32,
+    /// See `escalate_window_ns`.
     pub escalate_then: u32,
 }
 
@@ -263,6 +292,7 @@ pub struct PolicyConfig {
     /// Non-zero when the BPF LSM hooks that guard the sensor (`ptrace_access_check`, `bpf`)
     /// are attached: they report those attempts, so the syscall entry does not as well.
     pub lsm_guards_sensor: u32,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u32,
 }
 
@@ -271,7 +301,9 @@ pub const MAX_TRUSTED_DIRS: usize = 8;
 
 /// Name tests of a [`NamePattern`] (none: any name).
 pub const NAME_EXACT: u32 = 1;
+/// Name test: the name starts with the prefix.
 pub const NAME_PREFIX: u32 = 2;
+/// Name test: the name ends with the suffix.
 pub const NAME_SUFFIX: u32 = 4;
 /// Where the name is, relative to the pattern's directory `D`: `D/name` (the path is the child).
 pub const AT_CHILD: u32 = 8;
@@ -295,22 +327,29 @@ pub struct NamePattern {
     pub kind: u32,
     /// Length of the prefix and of the suffix in bytes (at most [`NAME_EDGE`] each).
     pub prefix_len: u16,
+    /// See `prefix_len`.
     pub suffix_len: u16,
     /// The name's `component_hash` (for `NAME_EXACT`).
     pub exact: u64,
     /// The prefix bytes, and which bytes of the name's first 16 they are compared with.
     pub prefix: [u64; 2],
+    /// See `prefix`.
     pub prefix_mask: [u64; 2],
     /// The suffix bytes (right-aligned), and which bytes of the name's last 16 they are compared with.
     pub suffix: [u64; 2],
+    /// See `suffix`.
     pub suffix_mask: [u64; 2],
 }
 
+/// The name patterns under one directory (`POLICY_DIRS` value).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DirPatterns {
+    /// Entries of `patterns` in use.
     pub count: u32,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u32,
+    /// The patterns; the first `count` are used.
     pub patterns: [NamePattern; MAX_DIR_PATTERNS],
 }
 
@@ -323,20 +362,26 @@ pub const CIDR_KEY_BYTES: usize = 20;
 /// `socket_sendmsg` hook reads them: the same on every 64-bit kernel since 2.6; the sensor checks
 /// them in the running kernel's BTF and leaves the hook off where they differ.
 pub const MSGHDR_MSG_NAME: u32 = 0;
+/// See `MSGHDR_MSG_NAME`.
 pub const MSGHDR_MSG_NAMELEN: u32 = 8;
 
 /// The working directory a session started in, as its path prefix hash and depth.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Workspace {
+    /// The hash of the directory's path prefix.
     pub hash: u64,
+    /// The directory's depth (components).
     pub depth: u32,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u32,
 }
 
 /// What the kernel did about a judged operation (`PolicyEvent::applied` bits).
 pub const APPLIED_DENIED: u32 = 1;
+/// The process was killed.
 pub const APPLIED_KILLED: u32 = 2;
+/// The session's processes were killed.
 pub const APPLIED_KILLED_TREE: u32 = 4;
 /// Monitor mode: nothing was done; the other bits say what would have been.
 pub const APPLIED_MONITOR: u32 = 8;
@@ -370,8 +415,11 @@ pub struct Escalation {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdentityKey {
+    /// The file's device (`super_block.s_dev`).
     pub dev: u32,
+    /// Padding (zero), keeping the layout explicit.
     pub reserved: u32,
+    /// The file's inode number.
     pub ino: u64,
 }
 

@@ -2,7 +2,11 @@
 //! backend) and cgroup socket-address programs (the network backend without BPF LSM). Each
 //! failure is kept with its reason, so the sensor can say what it enforces with.
 
-use std::{fs, os::fd::AsFd, path::Path};
+use std::{
+    fs,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
 
 use sensor_common::policy::PolicyOp;
 
@@ -159,7 +163,7 @@ impl EnforcementPrograms {
                 }
                 Err(reason) => {
                     tracing::debug!(hook, %reason, "LSM hook unavailable");
-                    self.lsm_problem.get_or_insert(reason);
+                    self.lsm_problem.get_or_insert(reason.to_string());
                 }
             }
         }
@@ -184,21 +188,29 @@ impl EnforcementPrograms {
 
     /// Attaches the cgroup socket-address programs to the cgroup at `path` (they then judge every
     /// process in it and below). Links live as long as this value.
-    pub fn attach_cgroup(&mut self, ebpf: &mut Ebpf, path: &Path) -> Result<(), String> {
+    pub fn attach_cgroup(&mut self, ebpf: &mut Ebpf, path: &Path) -> Result<(), AttachError> {
         if !self.cgroup_loaded {
-            return Err(self.cgroup_problem.clone().unwrap_or_else(|| "not loaded".into()));
+            return Err(AttachError::NotLoaded(
+                self.cgroup_problem.clone().unwrap_or_else(|| "not loaded".into()),
+            ));
         }
-        let cgroup = fs::File::open(path).map_err(|error| format!("cannot open cgroup {}: {error}", path.display()))?;
+        let cgroup = fs::File::open(path).map_err(|source| AttachError::OpenCgroup {
+            path: path.to_path_buf(),
+            source,
+        })?;
         for name in CGROUP_CONNECT {
             let program: &mut CgroupSockAddr = ebpf
                 .program_mut(name)
-                .ok_or_else(|| format!("the eBPF object lacks `{name}`"))?
-                .try_into()
-                .map_err(|e: ProgramError| e.to_string())?;
+                .ok_or(AttachError::MissingProgram(name))?
+                .try_into()?;
             let id = program
                 .attach(cgroup.as_fd(), CgroupAttachMode::Single)
-                .map_err(|error| format!("attaching {name} to {}: {}", path.display(), describe(&error)))?;
-            let link = program.take_link(id).map_err(|error| error.to_string())?;
+                .map_err(|error| AttachError::AttachCgroup {
+                    name,
+                    path: path.to_path_buf(),
+                    reason: describe(&error),
+                })?;
+            let link = program.take_link(id)?;
             self.cgroup_links.push(link);
         }
         Ok(())
@@ -222,15 +234,45 @@ impl EnforcementPrograms {
     }
 }
 
-fn attach_lsm(ebpf: &mut Ebpf, name: &str, hook: &str, btf: &Btf) -> Result<LsmLink, String> {
+/// Why an enforcement program did not load or attach.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// The cgroup socket programs did not load (the reason is the load's).
+    #[error("{0}")]
+    NotLoaded(String),
+    #[error("cannot open cgroup {}: {source}", path.display())]
+    OpenCgroup {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the eBPF object lacks `{0}`")]
+    MissingProgram(&'static str),
+    #[error("attaching {name} to {}: {reason}", path.display())]
+    AttachCgroup {
+        name: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    /// The kernel refused the program (`describe` says why in one line).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Program(#[from] ProgramError),
+}
+
+fn attach_lsm(ebpf: &mut Ebpf, name: &'static str, hook: &str, btf: &Btf) -> Result<LsmLink, AttachError> {
     let program: &mut Lsm = ebpf
         .program_mut(name)
-        .ok_or_else(|| format!("the eBPF object lacks `{name}`"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
-    program.load(hook, btf).map_err(|error| describe(&error))?;
-    let id = program.attach().map_err(|error| describe(&error))?;
-    program.take_link(id).map_err(|error| error.to_string())
+        .ok_or(AttachError::MissingProgram(name))?
+        .try_into()?;
+    program
+        .load(hook, btf)
+        .map_err(|error| AttachError::Refused(describe(&error)))?;
+    let id = program
+        .attach()
+        .map_err(|error| AttachError::Refused(describe(&error)))?;
+    Ok(program.take_link(id)?)
 }
 
 /// A one-line reason for a program that would not load or attach.

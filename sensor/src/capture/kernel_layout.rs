@@ -164,12 +164,10 @@ pub fn lsm_bpf_has_token(btf: &Btf) -> bool {
 
 /// Whether `struct msghdr` has `msg_name` and `msg_namelen` where the `socket_sendmsg` hook reads
 /// them (`sensor_common::policy::MSGHDR_*`).
-pub fn msghdr_matches(btf: &Btf) -> Result<(), String> {
+pub fn msghdr_matches(btf: &Btf) -> Result<(), MsghdrError> {
     let layout = Layouts { btf };
-    let name = layout.offset("msghdr", "msg_name").map_err(|error| error.to_string())?;
-    let namelen = layout
-        .offset("msghdr", "msg_namelen")
-        .map_err(|error| error.to_string())?;
+    let name = layout.offset("msghdr", "msg_name")?;
+    let namelen = layout.offset("msghdr", "msg_namelen")?;
     if (name, namelen)
         == (
             sensor_common::policy::MSGHDR_MSG_NAME,
@@ -178,11 +176,20 @@ pub fn msghdr_matches(btf: &Btf) -> Result<(), String> {
     {
         Ok(())
     } else {
-        Err(format!(
-            "struct msghdr has msg_name at {name} and msg_namelen at {namelen} in this kernel, not where the \
-             socket_sendmsg hook reads them"
-        ))
+        Err(MsghdrError::Moved { name, namelen })
     }
+}
+
+/// Why the `socket_sendmsg` hook cannot read `struct msghdr` in this kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum MsghdrError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(
+        "struct msghdr has msg_name at {name} and msg_namelen at {namelen} in this kernel, not where the \
+         socket_sendmsg hook reads them"
+    )]
+    Moved { name: u32, namelen: u32 },
 }
 
 /// Whether the kernel's BTF has function `name` (e.g. an LSM hook's `bpf_lsm_<hook>`).
@@ -282,6 +289,6 @@ mod tests {
         assert_eq!(layout.path_dentry, 8);
         assert!(layout.mm_arg_end > layout.mm_arg_start);
         assert!(layout.task_mm > 0 && layout.task_files > 0 && layout.task_fs > 0);
-        assert_eq!(msghdr_matches(&btf), Ok(()));
+        assert!(matches!(msghdr_matches(&btf), Ok(())), "{:?}", msghdr_matches(&btf));
     }
 }

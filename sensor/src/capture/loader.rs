@@ -23,11 +23,12 @@ use sensor_common::{
 };
 
 use super::{
-    enforcement::EnforcementPrograms,
+    enforcement::{AttachError, EnforcementPrograms},
     environment::{Environment, has_tracepoint},
-    kernel_layout, tails, tracepoint_format,
+    kernel_layout,
+    policy_maps::PolicyMaps,
+    tails, tracepoint_format,
 };
-use crate::enforce::PolicyMaps;
 
 /// The kernel programs, built by `sensor/build.rs`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf.o"));
@@ -377,7 +378,7 @@ impl Capture {
     }
 
     /// Attaches the network enforcement programs to the cgroup at `path`.
-    pub fn attach_connect_programs(&mut self, path: &Path) -> Result<(), String> {
+    pub fn attach_connect_programs(&mut self, path: &Path) -> Result<(), AttachError> {
         self.enforcement.attach_cgroup(&mut self.ebpf, path)
     }
 }

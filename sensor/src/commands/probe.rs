@@ -30,7 +30,9 @@ pub fn run(config: Option<&std::path::Path>) -> Result<()> {
         Err(_) => None,
     };
     let network = match (&cgroup, &hierarchy) {
-        (Some(cgroup), _) => capture.attach_connect_programs(cgroup.path()),
+        (Some(cgroup), _) => capture
+            .attach_connect_programs(cgroup.path())
+            .map_err(|error| error.to_string()),
         (None, Err(error)) => Err(error.to_string()),
         (None, Ok(_)) => Err("cannot create a cgroup to try the socket programs on".into()),
     };

@@ -228,7 +228,11 @@ fn attach_connect_programs(capture: &mut Capture, config: &Config) {
         Some(path) => Ok(path.clone()),
         None => find_cgroup2_mount().map_err(|error| error.to_string()),
     };
-    let attached = target.and_then(|path| capture.attach_connect_programs(&path));
+    let attached = target.and_then(|path| {
+        capture
+            .attach_connect_programs(&path)
+            .map_err(|error| error.to_string())
+    });
     if let Err(problem) = attached {
         tracing::warn!(%problem, "datagrams, Fast Open and io_uring connects are not reported (and without BPF LSM not judged): no cgroup socket programs");
     }

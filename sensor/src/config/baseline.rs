@@ -325,7 +325,7 @@ impl fmt::Display for ConfigDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
+    use crate::yaml;
 
     #[test]
     fn defaults_and_overrides() {

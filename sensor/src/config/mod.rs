@@ -3,12 +3,13 @@
 pub mod baseline;
 pub mod dns;
 pub mod network;
-pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+// `config::yaml` stays a path for the outputs' configuration, which reads its section with it.
+pub use crate::yaml;
 use crate::{
     enforce::Mode,
     profiles::{ProfileError, Profiles},

@@ -60,10 +60,18 @@ struct EgressRuleFields {
     scopes: Vec<Scope>,
 }
 
-impl TryFrom<EgressRuleFields> for EgressRule {
-    type Error = String;
+/// An `egress.allow` entry with none of its fields, which would allow everything.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "an egress.allow entry needs at least one of cidrs, countries, ports, scopes \
+                        (an empty one would allow everything)"
+)]
+pub struct EmptyEgressRule;
 
-    fn try_from(fields: EgressRuleFields) -> Result<Self, String> {
+impl TryFrom<EgressRuleFields> for EgressRule {
+    type Error = EmptyEgressRule;
+
+    fn try_from(fields: EgressRuleFields) -> Result<Self, EmptyEgressRule> {
         let rule = EgressRule {
             cidrs: fields.cidrs,
             countries: fields.countries,
@@ -71,11 +79,7 @@ impl TryFrom<EgressRuleFields> for EgressRule {
             scopes: fields.scopes,
         };
         if rule.cidrs.is_empty() && rule.countries.is_empty() && rule.ports.is_empty() && rule.scopes.is_empty() {
-            return Err(
-                "an egress.allow entry needs at least one of cidrs, countries, ports, scopes \
-                        (an empty one would allow everything)"
-                    .to_string(),
-            );
+            return Err(EmptyEgressRule);
         }
         Ok(rule)
     }
@@ -182,7 +186,7 @@ impl<'de> Deserialize<'de> for PortRange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
+    use crate::yaml;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

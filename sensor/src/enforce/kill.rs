@@ -3,7 +3,10 @@
 //! process of the session until none is left (the kernel also kills any process of a killed
 //! session at its next exec, fork or file syscall).
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use aya::maps::{HashMap, MapData};
 use nix::{
@@ -16,11 +19,32 @@ use sensor_common::maps::TrackedProcess;
 /// the previous one.
 const SWEEP_ROUNDS: usize = 20;
 
+/// Why killing a process or a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KillError {
+    #[error("cannot kill process {pid}: {source}")]
+    Signal {
+        pid: u32,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("writing {}: {source}", path.display())]
+    CgroupKill {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("processes of the session were still alive after {SWEEP_ROUNDS} rounds of SIGKILL")]
+    Survivors,
+    #[error("the event has no session")]
+    NoSession,
+}
+
 /// Sends SIGKILL to `pid`.
-pub fn kill_process(pid: u32) -> Result<(), String> {
+pub fn kill_process(pid: u32) -> Result<(), KillError> {
     match kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-        Err(error) => Err(format!("cannot kill process {pid}: {error}")),
+        Err(source) => Err(KillError::Signal { pid, source }),
     }
 }
 
@@ -29,11 +53,14 @@ pub fn kill_session(
     session: u64,
     cgroup: Option<&Path>,
     tracked: &HashMap<MapData, u32, TrackedProcess>,
-) -> Result<usize, String> {
+) -> Result<usize, KillError> {
     if let Some(cgroup) = cgroup {
         let kill_file = cgroup.join("cgroup.kill");
         if kill_file.exists() {
-            std::fs::write(&kill_file, "1").map_err(|error| format!("writing {}: {error}", kill_file.display()))?;
+            std::fs::write(&kill_file, "1").map_err(|source| KillError::CgroupKill {
+                path: kill_file.clone(),
+                source,
+            })?;
             let remaining = members(tracked, session);
             return Ok(remaining.len().max(1));
         }
@@ -54,9 +81,7 @@ pub fn kill_session(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    Err(format!(
-        "processes of the session were still alive after {SWEEP_ROUNDS} rounds of SIGKILL"
-    ))
+    Err(KillError::Survivors)
 }
 
 /// The tracked processes of `session`.

@@ -390,7 +390,7 @@ impl Enforcer {
     /// tree when a kill-tree rule fired.
     pub fn respond_to_verdict(&mut self, event: &Event, verdict: &Policy) -> Vec<Alert> {
         let monitor = verdict.applied & APPLIED_MONITOR != 0;
-        let mut tree: Option<Result<(), String>> = None;
+        let mut tree: Option<Result<(), kill::KillError>> = None;
         let mut alerts: Vec<Alert> = Vec::new();
         for slot in 0..64 {
             if verdict.fired & (1u64 << slot) == 0 {
@@ -482,15 +482,19 @@ impl Enforcer {
             (Mode::Enforce, RuleAction::KillTree) => {
                 Some(self.kill_tree(alert.event.session.as_ref().map_or(0, |session| session.id)))
             }
-            (Mode::Enforce, RuleAction::Deny) => Some(Err(note.clone().unwrap_or_default())),
             _ => None,
+        };
+        // A deny rule the kernel did not judge fails: the note says why.
+        let note = match (self.mode, action) {
+            (Mode::Enforce, RuleAction::Deny) => Some(note.unwrap_or_default()),
+            _ => note,
         };
         alert.response = Some(response::sensor_response(action, self.mode, outcome, note));
     }
 
-    fn kill_tree(&mut self, session: u64) -> Result<(), String> {
+    fn kill_tree(&mut self, session: u64) -> Result<(), kill::KillError> {
         if session == 0 {
-            return Err("the event has no session".into());
+            return Err(kill::KillError::NoSession);
         }
         let _ = self.maps.killed.insert(session, 1, 0);
         let cgroup = self.session_cgroups.get(&session).cloned();

@@ -1,30 +1,11 @@
 //! Writing a policy image into the kernel's policy maps, changing only what differs from the image
-//! already there.
+//! already there. The map handles themselves are taken at load time by `capture`.
 
-use aya::maps::{
-    Array, HashMap, MapData, MapError,
-    lpm_trie::{Key, LpmTrie},
-};
-use sensor_common::policy::{
-    CIDR_KEY_BYTES, DirPatterns, Escalation, IdentityKey, PolicyConfig, PolicyRule, Protection, Workspace,
-};
+use aya::maps::{MapError, lpm_trie::Key};
+use sensor_common::policy::PolicyConfig;
 
 use super::image::PolicyImage;
-
-/// The policy maps of the loaded kernel programs.
-pub struct PolicyMaps {
-    pub config: Array<MapData, PolicyConfig>,
-    pub rules: Array<MapData, PolicyRule>,
-    pub files: HashMap<MapData, u64, u64>,
-    pub dirs: HashMap<MapData, u64, DirPatterns>,
-    pub programs: HashMap<MapData, u64, u64>,
-    pub cidrs: LpmTrie<MapData, [u8; CIDR_KEY_BYTES], u32>,
-    pub workspaces: HashMap<MapData, u64, Workspace>,
-    pub killed: HashMap<MapData, u64, u64>,
-    pub protected: HashMap<MapData, IdentityKey, Protection>,
-    pub escalation: HashMap<MapData, u64, Escalation>,
-    pub script_hosts: HashMap<MapData, u64, u32>,
-}
+pub use crate::capture::policy_maps::PolicyMaps;
 
 #[derive(Debug, thiserror::Error)]
 #[error("writing the enforcement policy into the kernel map `{map}` failed: {source}")]

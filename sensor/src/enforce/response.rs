@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sensor_common::policy::{ESCALATE_FREEZE, ESCALATE_KILL_TREE, ESCALATE_WINDOW};
 
-use super::{backends::backend_name, mode::Mode};
+use super::{backends::backend_name, kill::KillError, mode::Mode};
 use crate::{
     decode::Policy,
     event::Event,
@@ -21,7 +21,12 @@ pub const SENSOR: &str = "sensor";
 
 /// The response of a kernel rule with action `action` to a verdict (`applied`, by `backend`);
 /// `tree` is the outcome of killing the session's tree when the rule asks for it.
-pub fn kernel_response(action: RuleAction, backend: u32, applied: u32, tree: Option<&Result<(), String>>) -> Response {
+pub fn kernel_response(
+    action: RuleAction,
+    backend: u32,
+    applied: u32,
+    tree: Option<&Result<(), KillError>>,
+) -> Response {
     let monitor = applied & APPLIED_MONITOR != 0;
     let stops = backend == BACKEND_LSM || backend == BACKEND_CGROUP;
     let (done, would) = match action {
@@ -135,7 +140,7 @@ fn note(backend: u32, action: RuleAction) -> Option<String> {
 pub fn sensor_response(
     action: RuleAction,
     mode: Mode,
-    outcome: Option<Result<(), String>>,
+    outcome: Option<Result<(), KillError>>,
     note: Option<String>,
 ) -> Response {
     let (done, would) = match action {
@@ -152,7 +157,7 @@ pub fn sensor_response(
     };
     if let Some(Err(reason)) = outcome {
         response.action = "failed";
-        response.note = Some(reason);
+        response.note = Some(reason.to_string());
     }
     response
 }

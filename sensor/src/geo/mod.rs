@@ -105,7 +105,7 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{network::EgressConfig, yaml};
+    use crate::{config::network::EgressConfig, yaml};
 
     fn network(egress: &str) -> Network {
         let egress: Option<EgressConfig> = (!egress.is_empty()).then(|| yaml::parse(egress, "egress").expect("egress"));

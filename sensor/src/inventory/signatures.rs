@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::catalogue::{self, Category, Check};
-use crate::config::yaml::{self, YamlError};
+use crate::yaml::{self, YamlError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

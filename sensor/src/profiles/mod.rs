@@ -11,7 +11,7 @@ use sensor_common::{
 };
 use serde::Deserialize;
 
-use crate::config::yaml;
+use crate::yaml;
 
 /// The profiles shipped with the sensor.
 pub const DEFAULT_PROFILES: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agents.yaml"));

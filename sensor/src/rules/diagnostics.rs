@@ -2,7 +2,12 @@
 
 use std::{fmt, sync::Arc};
 
-use super::yaml_tree::Pos;
+/// A 1-based line and column in a pack or test file (every YAML node carries one: `yaml_tree`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {

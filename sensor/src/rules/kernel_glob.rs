@@ -43,8 +43,29 @@ pub enum NameTest {
     },
 }
 
+/// Why a path's components do not fit one of the shapes the kernel matches.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("`{text}`: the kernel compares at most {NAME_EDGE} bytes {side} the `*` ({len} here)")]
+    EdgeTooLong {
+        text: String,
+        side: &'static str,
+        len: usize,
+    },
+    #[error("`{0}`: a name the kernel matches may have one `*` at most")]
+    TwoWildcards(String),
+    #[error("the root directory itself cannot be matched")]
+    Root,
+    #[error("`**` is only supported as `DIR/**`, `DIR/**/NAME` or `DIR/NAME/**`")]
+    DeepWildcard,
+    #[error(
+        "directory component `{0}`: a directory is matched whole (`*` or a literal name), except just before a final `/**`"
+    )]
+    PartialDirectory(String),
+}
+
 impl NameTest {
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(text: &str) -> Result<Self, ShapeError> {
         match text.matches('*').count() {
             0 => Ok(NameTest::Exact(text.to_string())),
             1 => {
@@ -54,10 +75,11 @@ impl NameTest {
                 }
                 for (part, what) in [(prefix, "before"), (suffix, "after")] {
                     if part.len() > NAME_EDGE {
-                        return Err(format!(
-                            "`{text}`: the kernel compares at most {NAME_EDGE} bytes {what} the `*` ({} here)",
-                            part.len()
-                        ));
+                        return Err(ShapeError::EdgeTooLong {
+                            text: text.to_string(),
+                            side: what,
+                            len: part.len(),
+                        });
                     }
                 }
                 Ok(NameTest::Wildcard {
@@ -65,7 +87,7 @@ impl NameTest {
                     suffix: suffix.to_string(),
                 })
             }
-            _ => Err(format!("`{text}`: a name the kernel matches may have one `*` at most")),
+            _ => Err(ShapeError::TwoWildcards(text.to_string())),
         }
     }
 
@@ -177,9 +199,9 @@ impl KernelGlob {
 }
 
 /// The directory steps and tail of an absolute path's components.
-pub fn shape(parts: &[String]) -> Result<Shape, String> {
+pub fn shape(parts: &[String]) -> Result<Shape, ShapeError> {
     let Some((last, before)) = parts.split_last() else {
-        return Err("the root directory itself cannot be matched".into());
+        return Err(ShapeError::Root);
     };
     let (dir_parts, tail) = if last == "**" {
         match before.split_last() {
@@ -197,14 +219,12 @@ pub fn shape(parts: &[String]) -> Result<Shape, String> {
     let mut dirs = Vec::with_capacity(dir_parts.len());
     for part in dir_parts {
         if part == "**" {
-            return Err("`**` is only supported as `DIR/**`, `DIR/**/NAME` or `DIR/NAME/**`".into());
+            return Err(ShapeError::DeepWildcard);
         }
         if part == "*" {
             dirs.push(DirStep::AnyName);
         } else if part.contains('*') {
-            return Err(format!(
-                "directory component `{part}`: a directory is matched whole (`*` or a literal name), except just before a final `/**`"
-            ));
+            return Err(ShapeError::PartialDirectory(part.clone()));
         } else {
             dirs.push(DirStep::Literal(part.clone()));
         }

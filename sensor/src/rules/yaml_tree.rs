@@ -7,20 +7,13 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Options, Spanned};
 
 use super::diagnostics::Diagnostic;
+pub use super::diagnostics::Pos;
 
-/// A 1-based line and column.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    pub line: u32,
-    pub column: u32,
-}
-
-impl Pos {
-    fn of<T>(spanned: &Spanned<T>) -> Self {
-        Self {
-            line: spanned.referenced.line() as u32,
-            column: spanned.referenced.column() as u32,
-        }
+/// Where a spanned YAML value starts.
+fn pos_of<T>(spanned: &Spanned<T>) -> Pos {
+    Pos {
+        line: spanned.referenced.line() as u32,
+        column: spanned.referenced.column() as u32,
     }
 }
 
@@ -138,7 +131,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Spanned<NodeValue>>()? {
             items.push(Node {
-                pos: Pos::of(&item),
+                pos: pos_of(&item),
                 value: item.value.0,
             });
         }
@@ -151,11 +144,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
             let value = map.next_value::<Spanned<NodeValue>>()?;
             entries.push((
                 Key {
-                    pos: Pos::of(&key),
+                    pos: pos_of(&key),
                     name: key.value,
                 },
                 Node {
-                    pos: Pos::of(&value),
+                    pos: pos_of(&value),
                     value: value.value.0,
                 },
             ));
@@ -174,7 +167,7 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
     let parsed: Result<Spanned<NodeValue>, _> = serde_saphyr::from_str_with_options(text, options);
     match parsed {
         Ok(root) => Ok(Node {
-            pos: Pos::of(&root),
+            pos: pos_of(&root),
             value: root.value.0,
         }),
         Err(error) => {

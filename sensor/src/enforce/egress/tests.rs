@@ -4,9 +4,10 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::{
-    config::{network::EgressConfig, yaml},
+    config::network::EgressConfig,
     geo::{EgressPolicy, Network, ranges},
     rules::kernel_form::Ops,
+    yaml,
 };
 
 const OVERRIDES: &str = concat!(

@@ -164,7 +164,7 @@ impl Translator<'_> {
         let mut parts = key.name.split('|');
         let name = parts.next().unwrap_or_default();
         let modifiers = parts
-            .map(|m| Modifier::parse(m).map_err(|message| Unsupported::new(key.pos, message)))
+            .map(|m| Modifier::parse(m).map_err(|error| Unsupported::new(key.pos, error.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         if name.is_empty() {
             return Err(Unsupported::new(
@@ -516,14 +516,14 @@ fn string_value(raw: &str, modifiers: &[Modifier], pos: Pos) -> Result<Vec<Sigma
                 .iter()
                 .map(base64)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|message| Unsupported::new(pos, message))?,
+                .map_err(|error| Unsupported::new(pos, error.to_string()))?,
             Modifier::Base64Offset => {
                 if !modifiers.contains(&Modifier::Contains) {
                     return Err(Unsupported::new(pos, "`base64offset` needs `contains` after it"));
                 }
                 let mut out = Vec::new();
                 for variant in &variants {
-                    out.extend(base64_offsets(variant).map_err(|message| Unsupported::new(pos, message))?);
+                    out.extend(base64_offsets(variant).map_err(|error| Unsupported::new(pos, error.to_string()))?);
                 }
                 out
             }

@@ -25,9 +25,32 @@ pub enum Modifier {
     Cased,
 }
 
+/// Why a Sigma value modifier is not supported.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModifierError {
+    #[error("unsupported modifier `{0}`: UTF-16 encodings are Windows data; Linux events are UTF-8")]
+    Utf16(String),
+    #[error("unsupported modifier `expand`: the sensor has no placeholder values")]
+    Expand,
+    #[error("unsupported modifier `fieldref`: the engine does not compare two fields of an event")]
+    FieldRef,
+    #[error("unsupported modifier `{0}`: the engine does not test parts of timestamps")]
+    TimePart(String),
+    #[error("unknown modifier `{0}`")]
+    Unknown(String),
+}
+
+/// A Sigma value that `base64` or `base64offset` cannot encode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{modifier}` cannot encode wildcards; escape `*` and `?` as `\\*` and `\\?`")]
+pub struct EncodeError {
+    /// The modifier: `base64` or `base64offset`.
+    pub modifier: &'static str,
+}
+
 impl Modifier {
     /// Parses one modifier; `Err` says why it is not supported.
-    pub fn parse(name: &str) -> Result<Modifier, String> {
+    pub fn parse(name: &str) -> Result<Modifier, ModifierError> {
         Ok(match name {
             "contains" => Self::Contains,
             "startswith" => Self::StartsWith,
@@ -48,22 +71,16 @@ impl Modifier {
             "base64offset" => Self::Base64Offset,
             "cased" => Self::Cased,
             "wide" | "utf16" | "utf16le" | "utf16be" => {
-                return Err(format!(
-                    "unsupported modifier `{name}`: UTF-16 encodings are Windows data; Linux events are UTF-8"
-                ));
+                return Err(ModifierError::Utf16(name.to_string()));
             }
-            "expand" => return Err("unsupported modifier `expand`: the sensor has no placeholder values".into()),
+            "expand" => return Err(ModifierError::Expand),
             "fieldref" => {
-                return Err(
-                    "unsupported modifier `fieldref`: the engine does not compare two fields of an event".into(),
-                );
+                return Err(ModifierError::FieldRef);
             }
             "minute" | "hour" | "day" | "week" | "month" | "year" => {
-                return Err(format!(
-                    "unsupported modifier `{name}`: the engine does not test parts of timestamps"
-                ));
+                return Err(ModifierError::TimePart(name.to_string()));
             }
-            other => return Err(format!("unknown modifier `{other}`")),
+            other => return Err(ModifierError::Unknown(other.to_string())),
         })
     }
 
@@ -188,19 +205,17 @@ impl SigmaString {
 }
 
 /// `base64`: the value encoded. Wildcards cannot be encoded.
-pub fn base64(value: &SigmaString) -> Result<SigmaString, String> {
-    let plain = value
-        .plain()
-        .ok_or("`base64` cannot encode wildcards; escape `*` and `?` as `\\*` and `\\?`")?;
+pub fn base64(value: &SigmaString) -> Result<SigmaString, EncodeError> {
+    let plain = value.plain().ok_or(EncodeError { modifier: "base64" })?;
     Ok(SigmaString::literal(&encode(plain.as_bytes())))
 }
 
 /// `base64offset`: the three encodings of the value at each offset within base64's 3-byte
 /// groups, without the characters that depend on what surrounds it.
-pub fn base64_offsets(value: &SigmaString) -> Result<Vec<SigmaString>, String> {
-    let plain = value
-        .plain()
-        .ok_or("`base64offset` cannot encode wildcards; escape `*` and `?` as `\\*` and `\\?`")?;
+pub fn base64_offsets(value: &SigmaString) -> Result<Vec<SigmaString>, EncodeError> {
+    let plain = value.plain().ok_or(EncodeError {
+        modifier: "base64offset",
+    })?;
     let bytes = plain.as_bytes();
     const START: [usize; 3] = [0, 2, 3];
     const END: [usize; 3] = [0, 3, 2];
@@ -306,7 +321,12 @@ mod tests {
     #[test]
     fn modifiers() {
         assert_eq!(Modifier::parse("contains"), Ok(Modifier::Contains));
-        assert!(Modifier::parse("wide").unwrap_err().contains("UTF-16"));
-        assert!(Modifier::parse("bogus").unwrap_err().contains("unknown modifier"));
+        assert!(Modifier::parse("wide").unwrap_err().to_string().contains("UTF-16"));
+        assert!(
+            Modifier::parse("bogus")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown modifier")
+        );
     }
 }
