@@ -25,6 +25,7 @@ mod report;
 mod report_notes;
 mod report_realistic;
 mod sensor;
+pub mod soak;
 mod stats;
 mod targets;
 mod variants;
