@@ -133,7 +133,7 @@ pub fn run(options: &SoakOptions) -> Result<()> {
     let mut next_sample = Duration::ZERO;
     let cycle = Duration::from_secs(options.restart_every_seconds.max(RECEIVER_DOWN.as_secs() + 10));
     let mut down_since: Option<Instant> = None;
-    while procfs::cpu_ticks(pid).is_some() {
+    while running(pid) {
         let elapsed = started.elapsed();
         if elapsed >= next_sample {
             if let (Some(rss), Some(fds)) = (procfs::status_bytes(pid, "VmRSS"), open_fds(pid)) {
@@ -230,6 +230,14 @@ pub fn run(options: &SoakOptions) -> Result<()> {
         fds.iter().max().unwrap_or(&0)
     );
     Ok(())
+}
+
+/// Whether `pid` runs (an exited child not yet reaped, a zombie, does not).
+fn running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(')').next().map(|rest| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// Open file descriptors of `pid`.
