@@ -58,6 +58,10 @@ enum Task {
     /// throughput, memory, load) and write docs/benchmarks.md; `--lab` measures under the kernel
     /// lab's kernels instead. As root; installs auditd when missing.
     Bench(bench::Options),
+    /// Run the sensor under sustained load for a while (100,000 events/s from one tracked tree,
+    /// alerts to a file and to an HTTP receiver that restarts) and print memory, descriptors,
+    /// alerts lost and kernel drops over time. As root; not part of `test`.
+    Soak(bench::soak::SoakOptions),
     /// Install (pinned, from the npm registry) the coding agent CLIs the end-to-end tests drive:
     /// Claude Code, Codex, Gemini CLI, Qwen Code.
     Agents {
@@ -81,6 +85,7 @@ fn main() -> Result<()> {
         Task::VmTest { kernels, tests, args } => tasks::vm_test(&vm::Options { kernels, tests, args }),
         Task::Package => tasks::package(),
         Task::Bench(options) => bench::run(&options),
+        Task::Soak(options) => bench::soak::run(&options),
         Task::Agents { action } => agents::run(&action),
         Task::BenchWorkload(args) => bench::workload::run(args),
         Task::BenchLabGuest(args) => bench::lab::guest::run(args),

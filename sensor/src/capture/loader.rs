@@ -231,15 +231,19 @@ impl Capture {
             repeat_window_ns: options.repeat_window.as_nanos() as u64,
             wakeup_interval_ns: options.wakeup_interval.as_nanos() as u64,
         };
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global("KERNEL_LAYOUT", &layout, true)
             .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
             .override_global("IO_URING_LAYOUT", &io_uring, true)
             .override_global("CAPTURE_SETTINGS", &settings, true)
             .map_max_entries(EVENTS_MAP, size)
-            .map_max_entries(PRIORITY_MAP, options.priority_ring_bytes)
-            .load(OBJECT)
-            .map_err(LoadError::Maps)?;
+            .map_max_entries(PRIORITY_MAP, options.priority_ring_bytes);
+        if let Some(entries) = tracked_map_size_for_tests() {
+            tracing::warn!(entries, "test-only: the tracked-process map is shrunk");
+            loader.map_max_entries(TRACKED_MAP, entries);
+        }
+        let mut ebpf = loader.load(OBJECT).map_err(LoadError::Maps)?;
 
         // The enforcement programs first: where BPF LSM judges every file operation, the
         // tracepoint backend's judgements are not needed. Tail-called programs go in before the
@@ -475,4 +479,14 @@ fn attach(ebpf: &mut Ebpf, name: &str, points: &[(&str, &str)]) -> Result<Vec<Tr
         links.push(program.take_link(id).map_err(failed)?);
     }
     Ok(links)
+}
+
+/// Test-only (docs/reliability.md): `AGENT_SENSOR_TEST_MAX_TRACKED=N` shrinks the tracked-process
+/// map to N entries at load time, so the end-to-end tests can fill it with a few processes.
+fn tracked_map_size_for_tests() -> Option<u32> {
+    std::env::var("AGENT_SENSOR_TEST_MAX_TRACKED")
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&entries| entries > 0)
 }

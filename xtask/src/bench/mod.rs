@@ -27,6 +27,7 @@ mod report_notes;
 mod report_overhead;
 mod report_realistic;
 mod sensor;
+pub mod soak;
 mod stats;
 mod targets;
 mod variants;

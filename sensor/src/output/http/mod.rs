@@ -41,10 +41,16 @@ pub enum HttpError {
 /// The pipeline's end of an HTTP output.
 pub struct HttpSink {
     name: String,
+    config_url: String,
     spool: Arc<Spool>,
     thread: Option<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    close_deadline: Option<Instant>,
 }
+
+/// How long past its shutdown deadline the sender is waited for (it stops at the deadline, but a
+/// request under way ends only at its own timeout).
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 impl HttpSink {
     /// Opens the spool in `spool_dir` (sending what an earlier run left there first) and starts
@@ -70,6 +76,7 @@ impl HttpSink {
             spool: spool.clone(),
             counters,
             failures: 0,
+            max_request_bytes: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("http-{name}"))
@@ -84,9 +91,11 @@ impl HttpSink {
         );
         Ok(Self {
             name: name.to_string(),
+            config_url: config.url.clone(),
             spool,
             thread: Some(thread),
             shutdown_timeout: config.shutdown_timeout,
+            close_deadline: None,
         })
     }
 
@@ -106,15 +115,28 @@ impl HttpSink {
 
     /// Seals what is spooled and lets the sender deliver until `deadline`.
     pub fn begin_close(&mut self, deadline: Instant) {
+        self.close_deadline = Some(deadline);
         self.spool.begin_close(deadline);
     }
 
-    /// Waits for the sender; reports what stays in the spool for the next start.
+    /// Waits for the sender until the deadline (and a moment more for it to notice); a request
+    /// still unanswered then is abandoned, its lines staying spooled. Reports what stays in the
+    /// spool for the next start.
     pub fn finish_close(&mut self) {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        if thread.join().is_err() {
+        let give_up = self.close_deadline.unwrap_or_else(Instant::now) + CLOSE_GRACE;
+        while !thread.is_finished() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !thread.is_finished() {
+            tracing::warn!(
+                output = %self.name,
+                url = %self.config_url,
+                "a request was still unanswered at the shutdown deadline: abandoned, its lines stay spooled"
+            );
+        } else if thread.join().is_err() {
             tracing::error!(output = %self.name, "the http output thread panicked");
         }
         let (lines, bytes) = self.spool.pending();
@@ -179,8 +201,10 @@ enum Outcome {
         rejected: Vec<usize>,
         reason: Option<String>,
     },
-    /// Never acceptable as it is (400, 413, 422).
+    /// Never acceptable as it is (400, 422).
     Refused(String),
+    /// The request of `bytes` bytes was too large (413): smaller ones may go through.
+    TooLarge { reason: String, bytes: usize },
     /// Try again later.
     Failed(String),
 }
@@ -193,6 +217,8 @@ struct Sender {
     spool: Arc<Spool>,
     counters: Arc<Counters>,
     failures: u64,
+    /// Set once the receiver answered 413: requests stay under this size.
+    max_request_bytes: Option<usize>,
 }
 
 impl Sender {
@@ -200,7 +226,7 @@ impl Sender {
         let mut backoff = self.config.retry_initial;
         while let Next::Send(mut segment) = self.spool.next() {
             loop {
-                let lines = match self.spool.read(&segment) {
+                let lines = match self.spool.read(&mut segment) {
                     Ok(lines) => lines,
                     Err(error) => {
                         tracing::error!(output = %self.name, segment = segment.seq, %error, "cannot read a spool segment: its lines are lost");
@@ -214,23 +240,35 @@ impl Sender {
                     break;
                 }
                 let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-                match self.send(&refs) {
+                let (sent, rest) = refs.split_at(self.request_lines(&refs));
+                // Lines to keep in the segment after this request, and whether to wait first.
+                let (kept, wait): (Vec<&[u8]>, bool) = match self.send(sent) {
                     Outcome::Delivered => {
                         self.recovered();
                         backoff = self.config.retry_initial;
-                        self.spool.acknowledge(&segment, refs.len() as u64);
-                        break;
+                        Counters::add(&self.counters.delivered, sent.len() as u64);
+                        (rest.to_vec(), false)
                     }
-                    Outcome::Refused(reason) => {
-                        let kept = self.spool.reject(&segment, &refs, true);
+                    Outcome::TooLarge { reason, bytes } if sent.len() > 1 => {
+                        let limit = bytes / 2;
+                        self.max_request_bytes = Some(limit);
+                        tracing::warn!(
+                            output = %self.name,
+                            url = %self.config.url,
+                            "the receiver refused a request of {bytes} bytes as too large ({reason}): sending at most {limit} bytes per request"
+                        );
+                        continue;
+                    }
+                    Outcome::Refused(reason) | Outcome::TooLarge { reason, .. } => {
+                        let kept = self.spool.reject(&segment, sent, false);
                         tracing::error!(
                             output = %self.name,
                             url = %self.config.url,
-                            lines = refs.len(),
+                            lines = sent.len(),
                             kept = %kept.as_deref().map_or("no (rejected/ is full)".to_string(), |p| p.display().to_string()),
                             "the receiver refused a batch for good: {reason}"
                         );
-                        break;
+                        (rest.to_vec(), false)
                     }
                     Outcome::Partly {
                         retry,
@@ -239,7 +277,7 @@ impl Sender {
                     } => {
                         self.recovered();
                         if !rejected.is_empty() {
-                            let refused: Vec<&[u8]> = rejected.iter().map(|&i| refs[i]).collect();
+                            let refused: Vec<&[u8]> = rejected.iter().map(|&i| sent[i]).collect();
                             let kept = self.spool.reject(&segment, &refused, false);
                             tracing::error!(
                                 output = %self.name,
@@ -249,26 +287,15 @@ impl Sender {
                                 reason.as_deref().unwrap_or("no reason given")
                             );
                         }
-                        if retry.is_empty() {
-                            let delivered = refs.len() - rejected.len();
-                            self.spool.acknowledge(&segment, delivered as u64);
-                            break;
+                        let delivered = sent.len() - rejected.len() - retry.len();
+                        Counters::add(&self.counters.delivered, delivered as u64);
+                        if !retry.is_empty() {
+                            Counters::add(&self.counters.failed, 1);
+                            tracing::warn!(output = %self.name, lines = retry.len(), "the receiver asked for documents again (429/5xx items); retrying in {:.1}s", backoff.as_secs_f64());
                         }
-                        let again: Vec<&[u8]> = retry.iter().map(|&i| refs[i]).collect();
-                        let delivered = (refs.len() - rejected.len() - again.len()) as u64;
-                        Counters::add(&self.counters.delivered, delivered);
-                        Counters::add(&self.counters.failed, 1);
-                        match self.spool.rewrite(&segment, &again) {
-                            Ok(replaced) => segment = replaced,
-                            Err(error) => {
-                                tracing::error!(output = %self.name, %error, "cannot rewrite a spool segment; sending it whole again");
-                            }
-                        }
-                        tracing::warn!(output = %self.name, lines = again.len(), "the receiver asked for documents again (429/5xx items); retrying in {:.1}s", backoff.as_secs_f64());
-                        if !self.spool.pause(jitter(backoff)) {
-                            return;
-                        }
-                        backoff = (backoff * 2).min(self.config.retry_max);
+                        let wait = !retry.is_empty();
+                        let again = retry.iter().map(|&i| sent[i]).chain(rest.iter().copied());
+                        (again.collect(), wait)
                     }
                     Outcome::Failed(reason) => {
                         self.failures += 1;
@@ -289,9 +316,53 @@ impl Sender {
                             return;
                         }
                         backoff = (backoff * 2).min(self.config.retry_max);
+                        continue;
+                    }
+                };
+                if kept.is_empty() {
+                    self.spool.acknowledge(&segment, 0);
+                    break;
+                }
+                match self.spool.rewrite(&segment, &kept) {
+                    Ok(replaced) => segment = replaced,
+                    Err(error) => {
+                        tracing::error!(output = %self.name, %error, "cannot rewrite a spool segment; sending it whole again");
                     }
                 }
+                if wait {
+                    if !self.spool.pause(jitter(backoff)) {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(self.config.retry_max);
+                }
             }
+        }
+    }
+
+    /// How many of `lines` go in the next request: all of them, unless the receiver refused
+    /// a request as too large (413); then as many as fit in half that request (at least one).
+    fn request_lines(&self, lines: &[&[u8]]) -> usize {
+        let Some(limit) = self.max_request_bytes else {
+            return lines.len();
+        };
+        let mut count = lines.len();
+        while count > 1 && self.body(&lines[..count]).0.len() > limit {
+            count = count.div_ceil(2);
+        }
+        count
+    }
+
+    /// The request body of `lines` and its content type.
+    fn body(&self, lines: &[&[u8]]) -> (Vec<u8>, &'static str) {
+        match self.config.format {
+            HttpFormat::Elasticsearch => (
+                body::bulk(lines, self.config.index.as_deref().unwrap_or(HttpConfig::DEFAULT_INDEX)),
+                "application/x-ndjson",
+            ),
+            HttpFormat::Splunk => (
+                body::hec(lines, self.config.index.as_deref(), &self.config.sourcetype),
+                "application/json",
+            ),
         }
     }
 
@@ -304,16 +375,7 @@ impl Sender {
 
     /// POSTs one batch and classifies the answer.
     fn send(&self, lines: &[&[u8]]) -> Outcome {
-        let (body, content_type) = match self.config.format {
-            HttpFormat::Elasticsearch => (
-                body::bulk(lines, self.config.index.as_deref().unwrap_or(HttpConfig::DEFAULT_INDEX)),
-                "application/x-ndjson",
-            ),
-            HttpFormat::Splunk => (
-                body::hec(lines, self.config.index.as_deref(), &self.config.sourcetype),
-                "application/json",
-            ),
-        };
+        let (body, content_type) = self.body(lines);
         let mut request = self.agent.post(&self.config.url).header("Content-Type", content_type);
         if let Some(authorization) = &self.config.authorization {
             request = request.header("Authorization", &authorization.0);
@@ -358,7 +420,11 @@ impl Sender {
                 }
                 HttpFormat::Splunk => Outcome::Delivered,
             },
-            400 | 413 | 422 => Outcome::Refused(format!("HTTP {status}: {}", snippet(&answer))),
+            413 => Outcome::TooLarge {
+                reason: format!("HTTP 413: {}", snippet(&answer)),
+                bytes: body.len(),
+            },
+            400 | 422 => Outcome::Refused(format!("HTTP {status}: {}", snippet(&answer))),
             401 | 403 => Outcome::Failed(format!("HTTP {status} (check the credentials): {}", snippet(&answer))),
             300..=399 => Outcome::Failed(format!(
                 "HTTP {status}: a redirect (redirects are not followed; check the url)"

@@ -120,7 +120,7 @@ impl Spool {
         let mut bytes = 0;
         for (seq, path) in &found {
             let data = fs::read(path).map_err(|e| fail(path, e))?;
-            let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+            let lines = complete_lines(&data).0.len() as u64;
             if lines == 0 {
                 let _ = fs::remove_file(path);
                 continue;
@@ -292,7 +292,10 @@ impl Spool {
             return;
         };
         if let Err(error) = open.writer.flush() {
-            tracing::error!(output = %self.name, path = %self.path(open.seq).display(), %error, "cannot write the spool");
+            state.write_errors += 1;
+            if throttled(state.write_errors) {
+                tracing::error!(output = %self.name, path = %self.path(open.seq).display(), %error, "cannot write the spool");
+            }
         }
         if open.lines == 0 {
             let _ = fs::remove_file(self.path(open.seq));
@@ -314,11 +317,20 @@ impl Spool {
         let Some(open) = state.open.as_mut() else {
             return;
         };
-        if let Err(error) = open.writer.flush() {
-            let path = self.path(open.seq);
-            tracing::error!(output = %self.name, path = %path.display(), %error, "cannot write the spool");
+        let (seq, flushed, due) = (
+            open.seq,
+            open.writer.flush(),
+            open.opened.elapsed() >= self.limits.batch_max_wait,
+        );
+        if let Err(error) = flushed {
+            // The lines stay buffered, written if room returns before the segment is sealed;
+            // those still buffered then are counted as lost when the segment is read.
+            state.write_errors += 1;
+            if throttled(state.write_errors) {
+                tracing::error!(output = %self.name, path = %self.path(seq).display(), %error, "cannot write the spool");
+            }
         }
-        if open.opened.elapsed() >= self.limits.batch_max_wait {
+        if due {
             self.seal(&mut state);
         }
     }
@@ -365,19 +377,55 @@ impl Spool {
         }
     }
 
-    /// The lines of a segment (complete lines only; a partial last line, left by a crash, is
-    /// skipped).
-    pub fn read(&self, segment: &Segment) -> io::Result<Vec<Vec<u8>>> {
-        let data = fs::read(self.path(segment.seq))?;
-        let mut lines: Vec<Vec<u8>> = data.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
-        if lines.last().is_some_and(|line| !line.ends_with(b"\n")) {
-            tracing::warn!(output = %self.name, segment = segment.seq, "a spool segment ends in a partial line (the sensor stopped while writing it): skipped");
-            lines.pop();
+    /// The lines of a segment, each a JSON document. What the file lacks or holds damaged is
+    /// dropped (counted) here, once, and the segment shrinks to what is left:
+    /// - a partial last line (the sensor stopped while writing it) is skipped;
+    /// - lines that never reached the file (a write failed, e.g. a full disk) are lost;
+    /// - lines that are not JSON (a damaged file) are set aside in `rejected/`: sent, one of them
+    ///   would make the receiver refuse the whole request.
+    pub fn read(&self, segment: &mut Segment) -> io::Result<Vec<Vec<u8>>> {
+        let path = self.path(segment.seq);
+        let data = fs::read(&path)?;
+        let (complete, partial) = complete_lines(&data);
+        if partial {
+            tracing::warn!(output = %self.name, path = %path.display(), "a spool segment ends in a partial line (the sensor stopped while writing it): skipped");
         }
-        for line in &mut lines {
-            line.pop();
+        let (lines, damaged): (Vec<&[u8]>, Vec<&[u8]>) = complete
+            .into_iter()
+            .partition(|line| serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok());
+        let lines: Vec<Vec<u8>> = lines.into_iter().map(<[u8]>::to_vec).collect();
+        let lost = segment.lines.saturating_sub(lines.len() as u64);
+        if lost == 0 {
+            return Ok(lines);
         }
-        lines.retain(|line| !line.is_empty());
+        if !damaged.is_empty() {
+            let kept = self.set_aside(segment.seq, &damaged);
+            tracing::error!(
+                output = %self.name,
+                path = %path.display(),
+                lines = damaged.len(),
+                kept = %kept.as_deref().map_or("no (rejected/ is full)".to_string(), |p| p.display().to_string()),
+                "lines of a spool segment are not JSON (the file was damaged): set aside, not sent"
+            );
+        }
+        let missing = lost.saturating_sub(damaged.len() as u64);
+        if missing > 0 {
+            tracing::error!(
+                output = %self.name,
+                path = %path.display(),
+                lines = missing,
+                "lines never reached the spool file (a write failed): lost"
+            );
+        }
+        Counters::add(&self.counters.dropped, lost);
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        *segment = if damaged.is_empty() {
+            self.recount(segment, &refs)
+        } else {
+            // Rewritten, so that a retry does not find the damaged lines again.
+            self.rewrite(segment, &refs)
+                .unwrap_or_else(|_| self.recount(segment, &refs))
+        };
         Ok(lines)
     }
 
@@ -392,12 +440,24 @@ impl Spool {
     /// The receiver refused these lines for good: keep them in `rejected/` while that holds
     /// less than a quarter of the spool's bound, and count them as dropped.
     pub fn reject(&self, segment: &Segment, lines: &[&[u8]], whole: bool) -> Option<PathBuf> {
+        let kept = self.set_aside(segment.seq, lines);
+        Counters::add(&self.counters.dropped, lines.len() as u64);
+        if whole {
+            let _ = fs::remove_file(self.path(segment.seq));
+            let mut state = self.lock();
+            self.forget(&mut state, segment);
+        }
+        kept
+    }
+
+    /// Keeps `lines` in `rejected/` while that holds less than a quarter of the spool's bound.
+    fn set_aside(&self, seq: u64, lines: &[&[u8]]) -> Option<PathBuf> {
         let mut state = self.lock();
         let bytes: u64 = lines.iter().map(|line| line.len() as u64 + 1).sum();
         let mut kept = None;
         if state.rejected_bytes + bytes <= self.limits.max_bytes / 4 {
             let dir = self.dir.join("rejected");
-            let path = dir.join(format!("{:020}.ndjson", segment.seq));
+            let path = dir.join(format!("{seq:020}.ndjson"));
             let written = fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -416,11 +476,6 @@ impl Spool {
                 kept = Some(path);
             }
         }
-        Counters::add(&self.counters.dropped, lines.len() as u64);
-        if whole {
-            let _ = fs::remove_file(self.path(segment.seq));
-            self.forget(&mut state, segment);
-        }
         kept
     }
 
@@ -435,9 +490,14 @@ impl Spool {
         }
         fs::write(&temporary, &data)?;
         fs::rename(&temporary, &path)?;
+        Ok(self.recount(segment, lines))
+    }
+
+    /// The segment now holds `lines`: its size and the queue counters follow.
+    fn recount(&self, segment: &Segment, lines: &[&[u8]]) -> Segment {
         let replaced = Segment {
             seq: segment.seq,
-            bytes: data.len() as u64,
+            bytes: lines.iter().map(|line| line.len() as u64 + 1).sum(),
             lines: lines.len() as u64,
         };
         let mut guard = self.lock();
@@ -451,7 +511,7 @@ impl Spool {
             &self.counters.queued_bytes,
             segment.bytes.saturating_sub(replaced.bytes),
         );
-        Ok(replaced)
+        replaced
     }
 
     fn forget(&self, state: &mut State, segment: &Segment) {
@@ -504,6 +564,16 @@ impl Spool {
     }
 }
 
+/// The complete, non-empty lines of a segment's data (without their newline), and whether it
+/// ends in a partial line.
+fn complete_lines(data: &[u8]) -> (Vec<&[u8]>, bool) {
+    let partial = !data.is_empty() && !data.ends_with(b"\n");
+    let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    lines.pop(); // after the last newline: empty, or the partial line
+    lines.retain(|line| !line.is_empty());
+    (lines, partial)
+}
+
 fn dir_size(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .map(|entries| {
@@ -547,9 +617,9 @@ mod tests {
             assert!(spool.append(format!("{{\"n\":{n}}}").as_bytes()));
         }
         spool.flush();
-        let first = take(&spool);
+        let mut first = take(&spool);
         assert_eq!(first.lines, 2);
-        let lines = spool.read(&first).expect("read");
+        let lines = spool.read(&mut first).expect("read");
         assert_eq!(lines, [b"{\"n\":0}".to_vec(), b"{\"n\":1}".to_vec()]);
         spool.acknowledge(&first, 2);
         assert_eq!(counters.delivered.load(Relaxed), 2);
@@ -562,8 +632,8 @@ mod tests {
         assert_eq!(counters.queued.load(Relaxed), 3);
         let mut seen = Vec::new();
         for _ in 0..2 {
-            let segment = take(&spool);
-            seen.extend(spool.read(&segment).expect("read"));
+            let mut segment = take(&spool);
+            seen.extend(spool.read(&mut segment).expect("read"));
             spool.acknowledge(&segment, segment.lines);
         }
         assert_eq!(
@@ -584,25 +654,29 @@ mod tests {
     fn a_full_spool_evicts_the_oldest_segment_but_not_the_one_being_sent() {
         let dir = tempfile::tempdir().expect("tempdir");
         let counters = Arc::new(Counters::default());
-        // Lines of 10 bytes with the newline, 2 per segment, 60 bytes: 3 segments fit.
-        let spool = Spool::open("t", dir.path(), limits(60, 2), counters.clone()).expect("open");
+        // Lines of 12 bytes with the newline, 2 per segment, 72 bytes: 3 segments fit.
+        let spool = Spool::open("t", dir.path(), limits(72, 2), counters.clone()).expect("open");
         for n in 0..6 {
-            assert!(spool.append(format!("line-{n:04}").as_bytes()));
+            assert!(spool.append(format!("\"line-{n:04}\"").as_bytes()));
         }
-        let sending = take(&spool);
-        assert_eq!(spool.read(&sending).expect("read")[0], b"line-0000");
-        assert!(spool.append(b"line-0006"), "the second segment is evicted");
+        let mut sending = take(&spool);
+        assert_eq!(spool.read(&mut sending).expect("read")[0], b"\"line-0000\"");
+        assert!(spool.append(b"\"line-0006\""), "the second segment is evicted");
         assert_eq!(counters.dropped.load(Relaxed), 2);
         spool.acknowledge(&sending, 2);
         spool.begin_close(Instant::now() + Duration::from_secs(60));
         let mut left = Vec::new();
-        while let Next::Send(segment) = spool.next() {
-            left.extend(spool.read(&segment).expect("read"));
+        while let Next::Send(mut segment) = spool.next() {
+            left.extend(spool.read(&mut segment).expect("read"));
             spool.acknowledge(&segment, segment.lines);
         }
         assert_eq!(
             left,
-            [b"line-0004".to_vec(), b"line-0005".to_vec(), b"line-0006".to_vec()]
+            [
+                b"\"line-0004\"".to_vec(),
+                b"\"line-0005\"".to_vec(),
+                b"\"line-0006\"".to_vec()
+            ]
         );
         assert_eq!(counters.written.load(Relaxed), 7);
         assert_eq!(
@@ -622,13 +696,13 @@ mod tests {
         .expect("seed");
         let counters = Arc::new(Counters::default());
         let spool = Spool::open("t", dir.path(), limits(1 << 20, 10), counters.clone()).expect("open");
-        let segment = take(&spool);
+        let mut segment = take(&spool);
         assert_eq!(segment.seq, 7);
-        let lines = spool.read(&segment).expect("read");
+        let lines = spool.read(&mut segment).expect("read");
         assert_eq!(lines, [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]);
-        let again = spool.rewrite(&segment, &[&lines[1]]).expect("rewrite");
+        let mut again = spool.rewrite(&segment, &[&lines[1]]).expect("rewrite");
         assert_eq!(again.lines, 1);
-        assert_eq!(spool.read(&again).expect("read"), [b"{\"b\":2}".to_vec()]);
+        assert_eq!(spool.read(&mut again).expect("read"), [b"{\"b\":2}".to_vec()]);
         let kept = spool.reject(&again, &[&lines[1]], true).expect("kept");
         assert_eq!(std::fs::read_to_string(kept).expect("rejected"), "{\"b\":2}\n");
         assert_eq!(counters.dropped.load(Relaxed), 1);
@@ -636,5 +710,45 @@ mod tests {
         spool.begin_close(Instant::now() + Duration::from_secs(60));
         let next = take(&spool);
         assert_eq!(next.seq, 8);
+    }
+
+    #[test]
+    fn damaged_lines_are_set_aside_and_lines_missing_from_the_file_counted_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(format!("{:020}.ndjson", 3)),
+            "{\"a\":1}\nnot json\n\n\u{1}\u{2}\n{\"b\":2}\n",
+        )
+        .expect("seed");
+        let counters = Arc::new(Counters::default());
+        let spool = Spool::open("t", dir.path(), limits(1 << 20, 10), counters.clone()).expect("open");
+        assert_eq!(counters.queued.load(Relaxed), 4, "complete, non-empty lines");
+        let mut segment = take(&spool);
+        let good = [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()];
+        assert_eq!(spool.read(&mut segment).expect("read"), good);
+        assert_eq!(counters.dropped.load(Relaxed), 2);
+        assert_eq!((segment.lines, counters.queued.load(Relaxed)), (2, 2));
+        let aside = std::fs::read_to_string(dir.path().join("rejected").join(format!("{:020}.ndjson", 3)));
+        assert_eq!(aside.expect("rejected"), "not json\n\u{1}\u{2}\n");
+        assert_eq!(spool.read(&mut segment).expect("read again"), good);
+        assert_eq!(counters.dropped.load(Relaxed), 2, "counted once");
+        spool.acknowledge(&segment, 2);
+
+        // Three lines written, two of them never reached the file (a failed write).
+        for n in 0..3 {
+            assert!(spool.append(format!("{{\"n\":{n}}}").as_bytes()));
+        }
+        spool.begin_close(Instant::now() + Duration::from_secs(60));
+        let mut segment = take(&spool);
+        std::fs::write(spool.path(segment.seq), "{\"n\":0}\n").expect("cut the file");
+        assert_eq!(spool.read(&mut segment).expect("read"), [b"{\"n\":0}".to_vec()]);
+        assert_eq!(counters.dropped.load(Relaxed), 4);
+        spool.acknowledge(&segment, 1);
+        assert_eq!(counters.queued.load(Relaxed), 0);
+        assert_eq!(
+            4 + counters.written.load(Relaxed),
+            counters.delivered.load(Relaxed) + counters.dropped.load(Relaxed),
+            "every line found or written is delivered or counted as dropped"
+        );
     }
 }
