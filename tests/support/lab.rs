@@ -97,6 +97,12 @@ impl Lab {
                 !stderr.contains("BPF LSM unavailable"),
                 "the kernel lab must enforce with BPF LSM:\n{stderr}"
             );
+            // The cgroup programs are the connection backend wherever BPF LSM is off: the lab's
+            // kernels must load them too, though the hooks judge connections there.
+            assert!(
+                !stderr.contains("cgroup socket programs do not load"),
+                "the kernel lab must load the cgroup socket programs:\n{stderr}"
+            );
         }
         (output, read_events(&alerts))
     }

@@ -82,7 +82,7 @@ pub fn file_open(ctx: &LsmContext) -> i32 {
 }
 
 fn on_file_open(file: u64) -> Option<u32> {
-    let process = tracking::current()?;
+    let process = tracking::current_in_place()?;
     let mode = read::<u32>(file + offset!(file_f_mode))?;
     if mode & FMODE_EXEC != 0 {
         // The open of a program being executed: judged by `bprm_check_security`.
@@ -105,22 +105,19 @@ fn on_file_open(file: u64) -> Option<u32> {
     operation.object = kernel::file_identity(file);
     operation.identity_sets = protected_self(&operation.object);
     operation.existing = (mode & FMODE_CREATED == 0) as u32;
-    Some(judge_key(&lsm_judging(config, &process), operation, key, rec))
+    Some(judge_key(&lsm_judging(config, process), operation, key, rec))
 }
 
-/// A file as the hooks see it: its dentry and the mount it was reached through.
-#[derive(Clone, Copy)]
-struct Entry {
-    dentry: u64,
-    mount: Option<u64>,
-}
-
-/// Judges `op` on `entry`: its path, its identity, and the protected directories above it;
-/// `other` is the other name of a rename or link (reported with the verdict).
+/// Judges `op` on the file at `dentry`, reached through the mount `mount` (0: unknown): its
+/// path, its identity, and the protected directories above it; `other` (0: none) is the dentry
+/// of the other name of a rename or link, reached through `other_mount` (reported with the
+/// verdict). Everything comes in registers and the process is looked up here: the hooks keep no
+/// frame of their own worth counting against 6.1's 512 bytes for the chain.
 #[inline(never)]
-fn judge_dentry(process: &TrackedProcess, op: PolicyOp, entry: &Entry, other: Option<&Entry>) -> u32 {
-    let dentry = entry.dentry;
-    let vfsmount = entry.mount;
+fn judge_dentry(op: PolicyOp, dentry: u64, mount: u64, other: u64, other_mount: u64) -> u32 {
+    let Some(process) = tracking::current_in_place() else {
+        return 0;
+    };
     let Some(config) = policy::judging(op, BACKEND_LSM) else {
         return 0;
     };
@@ -131,16 +128,17 @@ fn judge_dentry(process: &TrackedProcess, op: PolicyOp, entry: &Entry, other: Op
         return 0;
     };
     // The other name of a rename or link first (without hashes), then the judged one.
-    let path2 = match other {
-        Some(other) => crate::paths::append_walk(&mut rec, Some(other.dentry), other.mount),
-        None => Default::default(),
+    let path2 = if other != 0 {
+        crate::paths::append_walk(&mut rec, Some(other), Some(other_mount))
+    } else {
+        Default::default()
     };
     let hashing = if op.is_destructive() {
         Hashing::KeyAndDirectories
     } else {
         Hashing::Key
     };
-    let path = append_walk_hashed(&mut rec, Some(dentry), vfsmount, key, hashing);
+    let path = append_walk_hashed(&mut rec, Some(dentry), Some(mount), key, hashing);
     let Some(operation) = FileOperation::new(op, PathRefs::of(path)) else {
         return Default::default();
     };
@@ -154,83 +152,61 @@ fn judge_dentry(process: &TrackedProcess, op: PolicyOp, entry: &Entry, other: Op
     judge_key(&lsm_judging(config, process), operation, key, rec)
 }
 
-/// The mount of a `struct path`.
+/// The mount of a `struct path` (0 when it cannot be read).
 #[inline(always)]
-fn mount_of(path: u64) -> Option<u64> {
-    read_ptr(path + offset!(path_mnt))
+fn mount_of(path: u64) -> u64 {
+    read_ptr(path + offset!(path_mnt)).unwrap_or(0)
+}
+
+/// True when the current process is tracked (untracked ones leave after this one lookup).
+#[inline(always)]
+fn tracked() -> bool {
+    tracking::current_in_place().is_some()
 }
 
 /// `path_unlink(const struct path *dir, struct dentry *dentry)` and `path_rmdir` (same arguments).
 pub fn path_remove(ctx: &LsmContext, op: PolicyOp) -> i32 {
     let previous: i32 = ctx.arg(2);
-    if previous != 0 {
+    if previous != 0 || !tracked() {
         return previous;
     }
-    let entry = Entry {
-        dentry: pointer(ctx, 1),
-        mount: mount_of(pointer(ctx, 0)),
-    };
-    let applied = tracking::current().map(|process| judge_dentry(&process, op, &entry, None));
-    verdict(previous, applied)
+    let applied = judge_dentry(op, pointer(ctx, 1), mount_of(pointer(ctx, 0)), 0, 0);
+    verdict(previous, Some(applied))
 }
 
 /// `path_rename(old_dir, old_dentry, new_dir, new_dentry, flags)`: judged on the old name (what
 /// is taken away) and on the new one (what appears or is replaced there).
 pub fn path_rename(ctx: &LsmContext) -> i32 {
     let previous: i32 = ctx.arg(5);
-    if previous != 0 {
+    if previous != 0 || !tracked() {
         return previous;
     }
-    let Some(process) = tracking::current() else {
-        return 0;
-    };
-    let old = Entry {
-        dentry: pointer(ctx, 1),
-        mount: mount_of(pointer(ctx, 0)),
-    };
-    let new = Entry {
-        dentry: pointer(ctx, 3),
-        mount: mount_of(pointer(ctx, 2)),
-    };
-    let from = judge_dentry(&process, PolicyOp::RenameFrom, &old, Some(&new));
-    let to = judge_dentry(&process, PolicyOp::Rename, &new, Some(&old));
+    let (old, old_mount) = (pointer(ctx, 1), mount_of(pointer(ctx, 0)));
+    let (new, new_mount) = (pointer(ctx, 3), mount_of(pointer(ctx, 2)));
+    let from = judge_dentry(PolicyOp::RenameFrom, old, old_mount, new, new_mount);
+    let to = judge_dentry(PolicyOp::Rename, new, new_mount, old, old_mount);
     verdict(previous, Some(from | to))
 }
 
 /// `path_link(struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)`.
 pub fn path_link(ctx: &LsmContext) -> i32 {
     let previous: i32 = ctx.arg(3);
-    if previous != 0 {
+    if previous != 0 || !tracked() {
         return previous;
     }
-    let Some(process) = tracking::current() else {
-        return 0;
-    };
     let mount = mount_of(pointer(ctx, 1));
-    let new = Entry {
-        dentry: pointer(ctx, 2),
-        mount,
-    };
-    let old = Entry {
-        dentry: pointer(ctx, 0),
-        mount,
-    };
-    let applied = judge_dentry(&process, PolicyOp::Link, &new, Some(&old));
+    let applied = judge_dentry(PolicyOp::Link, pointer(ctx, 2), mount, pointer(ctx, 0), mount);
     verdict(previous, Some(applied))
 }
 
 /// `path_symlink(const struct path *dir, struct dentry *dentry, const char *old_name)`.
 pub fn path_symlink(ctx: &LsmContext) -> i32 {
     let previous: i32 = ctx.arg(3);
-    if previous != 0 {
+    if previous != 0 || !tracked() {
         return previous;
     }
-    let entry = Entry {
-        dentry: pointer(ctx, 1),
-        mount: mount_of(pointer(ctx, 0)),
-    };
-    let applied = tracking::current().map(|process| judge_dentry(&process, PolicyOp::Symlink, &entry, None));
-    verdict(previous, applied)
+    let applied = judge_dentry(PolicyOp::Symlink, pointer(ctx, 1), mount_of(pointer(ctx, 0)), 0, 0);
+    verdict(previous, Some(applied))
 }
 
 /// `path_truncate(const struct path *path)` (truncate(2), and before 6.2 also ftruncate and
@@ -257,12 +233,11 @@ pub fn file_truncate(ctx: &LsmContext) -> i32 {
 /// Judges the truncation of the file at the `struct path` at `path`.
 #[inline(always)]
 fn truncate(path: u64) -> Option<u32> {
-    let process = tracking::current()?;
-    let entry = Entry {
-        dentry: read_ptr(path + offset!(path_dentry))?,
-        mount: mount_of(path),
-    };
-    Some(judge_dentry(&process, PolicyOp::Truncate, &entry, None))
+    if !tracked() {
+        return None;
+    }
+    let dentry = read_ptr(path + offset!(path_dentry))?;
+    Some(judge_dentry(PolicyOp::Truncate, dentry, mount_of(path), 0, 0))
 }
 
 /// `bprm_check_security(struct linux_binprm *bprm)`: once for a program, and again for the
@@ -276,7 +251,7 @@ pub fn bprm_check_security(ctx: &LsmContext) -> i32 {
 }
 
 fn on_bprm_check(bprm: u64) -> Option<u32> {
-    let process = tracking::current()?;
+    let process = tracking::current_in_place()?;
     let config = policy::judging(PolicyOp::Exec, BACKEND_LSM)?;
     let file = read_ptr(bprm + offset!(binprm_file))?;
     let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
@@ -288,7 +263,7 @@ fn on_bprm_check(bprm: u64) -> Option<u32> {
     operation.file = file;
     operation.object = kernel::file_identity(file);
     operation.identity_sets = protected_self(&operation.object);
-    Some(judge_key(&lsm_judging(config, &process), operation, key, rec))
+    Some(judge_key(&lsm_judging(config, process), operation, key, rec))
 }
 
 /// `socket_connect(struct socket *sock, struct sockaddr *address, int addrlen)`.

@@ -179,7 +179,11 @@ impl EnforcementPrograms {
                     program.load().map_err(|error| describe(&error))
                 });
             if let Err(reason) = loaded {
-                self.cgroup_problem = Some(format!("cgroup socket programs do not load: {reason}"));
+                let problem = format!("cgroup socket programs do not load: {reason}");
+                // Said here as well: where BPF LSM judges connections, the start-up table does
+                // not mention the cgroup programs.
+                tracing::warn!("{problem}");
+                self.cgroup_problem = Some(problem);
                 return;
             }
         }
