@@ -17,14 +17,14 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use injected::{Behaviour, FaultyReceiver, Tmpfs};
 use serde_json::Value;
-use support::*;
+use support::{configured_watch::ConfiguredWatch, *};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -75,75 +75,6 @@ fn siem_outputs(url: &str, extra: &str) -> String {
          {extra}\
          \x20 - {{name: reference, type: file, path: alerts.jsonl}}\n"
     )
-}
-
-/// A running `agent-sensor watch --config CONFIG --rules PACK -- bash -c SCRIPT`.
-struct Watch {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Watch {
-    fn start(dir: &Path, tag: &str, config: &Path, pack: &Path, script: &str) -> Self {
-        Self::start_with(dir, tag, config, pack, script, &[])
-    }
-
-    fn start_with(dir: &Path, tag: &str, config: &Path, pack: &Path, script: &str, env: &[(&str, &str)]) -> Self {
-        let log = dir.join(format!("watch-{tag}.log"));
-        let stderr = std::fs::File::create(&log).expect("log");
-        let child = sensor()
-            .env_remove("AGENT_SENSOR_STATE_DIR")
-            .envs(env.iter().copied())
-            .current_dir(dir)
-            .arg("watch")
-            .arg("--config")
-            .arg(config)
-            .arg("--rules")
-            .arg(pack)
-            .args(["--", "bash", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start agent-sensor watch");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        wait_until(&format!("watch to log {needle:?}"), timeout, || {
-            self.log().contains(needle).then_some(())
-        });
-    }
-
-    /// Waits for the sensor to exit; it must succeed. Its log.
-    fn finish(mut self) -> String {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                start.elapsed() < patience(Duration::from_secs(400)),
-                "watch did not finish; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = self.log();
-        assert!(status.success(), "watch failed ({status}):\n{log}");
-        log
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The alerts of rule `e2e-high` in a JSON lines file, in order (complete lines only).
@@ -404,7 +335,7 @@ fn a_full_disk_under_the_spool_is_reported_by_path_counted_and_recovered() {
         checkpoint(d, "phase2", "go3"),
         reads(d, 21, 30)
     );
-    let watch = Watch::start(d, "disk", &config, &pack, &script);
+    let watch = ConfiguredWatch::start(d, "disk", &config, &pack, &script);
     wait_for_file(&d.join("phase1"), Duration::from_secs(300));
     wait_until("the first ten alerts delivered", Duration::from_secs(300), || {
         (accepted_high(&behaviour).len() >= 10).then_some(())
@@ -553,7 +484,7 @@ fn a_receiver_answering_500_gets_every_alert_once_it_recovers() {
         &d.join("state"),
         &siem_outputs(&url, "    shutdown_timeout_seconds: 60\n"),
     );
-    let log = Watch::start(d, "500", &config, &pack, &reads(d, 1, 20)).finish();
+    let log = ConfiguredWatch::start(d, "500", &config, &pack, &reads(d, 1, 20)).finish();
 
     let failure = log
         .lines()
@@ -596,7 +527,7 @@ fn a_receiver_answering_413_gets_smaller_requests_until_it_takes_them() {
             receiver.url("/_bulk")
         ),
     );
-    let log = Watch::start(d, "413", &config, &pack, &reads(d, 1, 40)).finish();
+    let log = ConfiguredWatch::start(d, "413", &config, &pack, &reads(d, 1, 40)).finish();
 
     let reference = ids(&high_alerts(&d.join("alerts.jsonl")));
     assert_eq!(reference.len(), 40);
@@ -633,7 +564,7 @@ fn a_receiver_that_answers_very_slowly_holds_nothing_up_and_loses_nothing() {
         &siem_outputs(&url, "    timeout_seconds: 1\n    shutdown_timeout_seconds: 60\n"),
     );
     let script = format!("{}; {}", reads(d, 1, 20), checkpoint(d, "raised", "go"));
-    let watch = Watch::start(d, "slow", &config, &pack, &script);
+    let watch = ConfiguredWatch::start(d, "slow", &config, &pack, &script);
 
     // Every alert reaches the file output while the receiver answers nothing: the pipeline does
     // not wait for the network.
@@ -695,7 +626,7 @@ fn a_receiver_that_never_answers_cannot_hold_the_sensor_at_exit() {
     );
     // The sensor exits at its shutdown deadline, not the request's ten-minute timeout; the
     // alerts stay spooled for the next start.
-    let log = Watch::start(d, "never", &config, &pack, &reads(d, 1, 5)).finish();
+    let log = ConfiguredWatch::start(d, "never", &config, &pack, &reads(d, 1, 5)).finish();
     assert!(!behaviour.requests().is_empty(), "a request was sent");
     assert!(log.contains("undelivered lines stay in the spool"), "{log}");
     let counters = closed_counters(&log, "siem");
@@ -751,7 +682,7 @@ fn a_corrupt_spool_segment_delivers_its_good_lines_and_sets_the_rest_aside() {
             receiver.url("/services/collector/event")
         ),
     );
-    let log = Watch::start(d, "corrupt", &config, &pack, "true").finish();
+    let log = ConfiguredWatch::start(d, "corrupt", &config, &pack, "true").finish();
 
     let delivered: Vec<String> = ids(&behaviour.accepted())
         .into_iter()
@@ -824,7 +755,7 @@ fn a_full_tracked_process_map_leaves_children_untracked_counted_and_reported() {
         fifo = fifo.display(),
         dir = d.display()
     );
-    let watch = Watch::start_with(
+    let watch = ConfiguredWatch::start_with(
         d,
         "map",
         &config,

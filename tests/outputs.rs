@@ -29,7 +29,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::*;
+use support::{configured_watch::ConfiguredWatch, *};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -93,72 +93,6 @@ fn config(dir: &Path, outputs: &str) -> PathBuf {
 /// The configuration section that turns folding of alert bursts off.
 const NO_FOLDING: &str = "alerts:\n  fold: {window_ms: 0}\n";
 
-/// A running `agent-sensor watch --config CONFIG --rules PACK -- bash -c SCRIPT`.
-struct Watch {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Watch {
-    fn start(dir: &Path, tag: &str, config: &Path, pack: &Path, script: &str) -> Self {
-        let log = dir.join(format!("watch-{tag}.log"));
-        let stderr = std::fs::File::create(&log).expect("log");
-        let child = sensor()
-            .env_remove("AGENT_SENSOR_STATE_DIR")
-            .arg("watch")
-            .arg("--config")
-            .arg(config)
-            .arg("--rules")
-            .arg(pack)
-            .args(["--", "bash", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start agent-sensor watch");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for the sensor to exit; it must succeed.
-    fn finish(mut self) -> String {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                start.elapsed() < patience(Duration::from_secs(120)),
-                "watch did not finish; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = self.log();
-        assert!(status.success(), "watch failed ({status}):\n{log}");
-        assert!(!log.contains("agent-sensor:"), "the sensor reported an error:\n{log}");
-        log
-    }
-
-    fn run(dir: &Path, tag: &str, config: &Path, pack: &Path, script: &str) -> String {
-        Self::start(dir, tag, config, pack, script).finish()
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn lines(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
@@ -205,7 +139,7 @@ fn file_outputs_rotate_by_size_with_whole_lines_and_a_retention_count() {
          \x20 - {name: kept, type: file, path: kept.jsonl, kinds: [events], max_bytes: 65536, keep: 2}\n\
          \x20 - {type: file, path: alerts.jsonl}\n",
     );
-    Watch::run(d, "files", &config, &pack, &reads(d, "low", 1, 40));
+    ConfiguredWatch::run(d, "files", &config, &pack, &reads(d, "low", 1, 40));
 
     let all = lines(&d.join("all.jsonl"));
     assert!(all.len() > 200, "40 cats make hundreds of events: {}", all.len());
@@ -424,9 +358,9 @@ fn syslog_reaches_rsyslog_over_udp_tcp_and_unix_sockets() {
         ),
     );
     let script = format!("{}; {}", reads(d, "high", 1, 3), reads(d, "low", 1, 2));
-    let watch = Watch::start(d, "syslog", &config, &pack, &script);
+    let watch = ConfiguredWatch::start(d, "syslog", &config, &pack, &script);
     let pid = watch.pid().to_string();
-    watch.finish();
+    watch.finish_clean();
 
     let reference = read_events(&d.join("alerts.jsonl"));
     assert_eq!(reference.len(), 5, "three high alerts and two low ones");
@@ -678,7 +612,7 @@ fn http_delivers_every_alert_across_a_receiver_outage() {
         step("go3"),
         reads(d, "high", 21, 30),
     );
-    let watch = Watch::start(d, "outage", &config, &pack, &script);
+    let watch = ConfiguredWatch::start(d, "outage", &config, &pack, &script);
 
     // Phase 1: the receiver is up; alerts arrive as they happen.
     wait_for_file(&d.join("phase1"), Duration::from_secs(60));
@@ -713,7 +647,7 @@ fn http_delivers_every_alert_across_a_receiver_outage() {
     received.fail_next.store(2, Ordering::SeqCst);
     let _receiver = Receiver::start(receiver.port, received.clone());
     std::fs::write(d.join("go3"), "").expect("go3");
-    let log = watch.finish();
+    let log = watch.finish_clean();
     assert!(log.contains("http output delivers again"), "{log}");
 
     let reference = read_events(&d.join("alerts.jsonl"));
@@ -757,7 +691,7 @@ fn http_spool_survives_a_sensor_restart() {
         ),
     );
     // Nothing listens on the port: the alerts of the first run stay spooled.
-    let log = Watch::run(d, "first", &config, &pack, &reads(d, "high", 1, 6));
+    let log = ConfiguredWatch::run(d, "first", &config, &pack, &reads(d, "high", 1, 6));
     assert!(log.contains("undelivered lines stay in the spool"), "{log}");
     assert!(spooled(&d.join("state"), "siem") > 0);
     let reference = read_events(&d.join("alerts.jsonl"));
@@ -773,7 +707,7 @@ fn http_spool_survives_a_sensor_restart() {
             .replace("shutdown_timeout_seconds: 1", "shutdown_timeout_seconds: 30"),
     )
     .expect("config");
-    let log = Watch::run(d, "second", &config, &pack, "true");
+    let log = ConfiguredWatch::run(d, "second", &config, &pack, "true");
     assert!(log.contains("undelivered lines from an earlier run"), "{log}");
     assert_eq!(
         ids(&received.documents()),
@@ -805,7 +739,7 @@ fn splunk_hec_and_filters_by_kind_and_severity() {
         ),
     );
     let script = format!("{}; {}", reads(d, "high", 1, 3), reads(d, "low", 1, 4));
-    Watch::run(d, "filters", &config, &pack, &script);
+    ConfiguredWatch::run(d, "filters", &config, &pack, &script);
 
     let alerts = read_events(&d.join("alerts.jsonl"));
     let high: Vec<Value> = alerts

@@ -2,6 +2,7 @@
 //! kernel, and reading what it wrote.
 #![allow(dead_code)]
 
+pub mod configured_watch;
 pub mod lab;
 
 use std::{
