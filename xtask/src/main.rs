@@ -39,8 +39,7 @@ enum Task {
     /// Run an end-to-end test target under Debian cloud kernels with BPF LSM enabled, in QEMU.
     /// Installs QEMU and busybox and downloads the kernels (cached) when missing.
     VmTest {
-        /// A kernel version to boot (repeatable): 6.1, 6.12. Default: 6.12 (6.1 refuses some of the
-        /// current programs; docs/enforcement.md).
+        /// A kernel version to boot (repeatable): 6.1, 6.12. Default: both, side by side.
         #[arg(long = "kernel", value_name = "VERSION")]
         kernels: Vec<String>,
         /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce,
