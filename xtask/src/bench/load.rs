@@ -27,6 +27,47 @@ use super::{
 pub const TIMED_RULE: &str = "credential-file-read";
 const TRIGGER_INTERVAL_MS: u64 = 10;
 
+/// One run of the load generator (`__bench-workload load`): opens of `file` for `seconds` at
+/// `rate` per second (0: as fast as it can) from `workers` threads, and a credential read in
+/// `trigger_dir` every `trigger_interval_ms` (`triggers` files); its counts go to `out`.
+pub struct LoadRun<'a> {
+    pub file: &'a Path,
+    pub out: &'a Path,
+    pub seconds: f64,
+    pub rate: u64,
+    pub workers: u32,
+    pub trigger_dir: &'a Path,
+    pub triggers: u64,
+    pub trigger_interval_ms: u64,
+}
+
+impl LoadRun<'_> {
+    /// The command line that runs it.
+    pub fn command(&self, env: &Env) -> Vec<String> {
+        vec![
+            env.workload.to_string_lossy().into_owned(),
+            "__bench-workload".into(),
+            "load".into(),
+            "--file".into(),
+            self.file.to_string_lossy().into_owned(),
+            "--out".into(),
+            self.out.to_string_lossy().into_owned(),
+            "--seconds".into(),
+            self.seconds.to_string(),
+            "--rate".into(),
+            self.rate.to_string(),
+            "--workers".into(),
+            self.workers.to_string(),
+            "--triggers".into(),
+            self.trigger_dir.to_string_lossy().into_owned(),
+            "--trigger-count".into(),
+            self.triggers.to_string(),
+            "--trigger-interval-ms".into(),
+            self.trigger_interval_ms.to_string(),
+        ]
+    }
+}
+
 /// One load phase's figures.
 #[derive(Clone, Debug, Default)]
 pub struct LoadPhase {
@@ -108,27 +149,17 @@ fn phase(
     let events = Path::new("/dev/null");
     let out = env.root.join("load.json");
     let _ = fs::remove_file(&out);
-    let command = vec![
-        env.workload.to_string_lossy().into_owned(),
-        "__bench-workload".into(),
-        "load".into(),
-        "--file".into(),
-        file.to_string_lossy().into_owned(),
-        "--out".into(),
-        out.to_string_lossy().into_owned(),
-        "--seconds".into(),
-        settings.load_seconds.to_string(),
-        "--rate".into(),
-        rate.unwrap_or(0).to_string(),
-        "--workers".into(),
-        workers.to_string(),
-        "--triggers".into(),
-        trigger_dir.to_string_lossy().into_owned(),
-        "--trigger-count".into(),
-        triggers.to_string(),
-        "--trigger-interval-ms".into(),
-        TRIGGER_INTERVAL_MS.to_string(),
-    ];
+    let command = LoadRun {
+        file,
+        out: &out,
+        seconds: settings.load_seconds,
+        rate: rate.unwrap_or(0),
+        workers,
+        trigger_dir,
+        triggers,
+        trigger_interval_ms: TRIGGER_INTERVAL_MS,
+    }
+    .command(env);
     let sensor = Sensor::watch(
         &env.sensor,
         &WatchSpec {

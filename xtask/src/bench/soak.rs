@@ -26,6 +26,7 @@ use serde_json::Value;
 use super::{
     build_release,
     env::Env,
+    load::LoadRun,
     procfs,
     sensor::{Alerts, Isolation, Sensor, WatchSpec},
     targets,
@@ -80,27 +81,17 @@ pub fn run(options: &SoakOptions) -> Result<()> {
     )
     .with_context(|| format!("writing {}", config.display()))?;
     let out = env.root.join("soak-load.json");
-    let command = vec![
-        env.workload.to_string_lossy().into_owned(),
-        "__bench-workload".into(),
-        "load".into(),
-        "--file".into(),
-        file.to_string_lossy().into_owned(),
-        "--out".into(),
-        out.to_string_lossy().into_owned(),
-        "--seconds".into(),
-        seconds.to_string(),
-        "--rate".into(),
-        targets::LATENCY_RATE.to_string(),
-        "--workers".into(),
-        "1".into(),
-        "--triggers".into(),
-        trigger_dir.to_string_lossy().into_owned(),
-        "--trigger-count".into(),
-        triggers.to_string(),
-        "--trigger-interval-ms".into(),
-        TRIGGER_INTERVAL_MS.to_string(),
-    ];
+    let command = LoadRun {
+        file: &file,
+        out: &out,
+        seconds: seconds as f64,
+        rate: targets::LATENCY_RATE,
+        workers: 1,
+        trigger_dir: &trigger_dir,
+        triggers,
+        trigger_interval_ms: TRIGGER_INTERVAL_MS,
+    }
+    .command(&env);
     eprintln!(
         "soak: {} min at {} opens/s, receiver down {} s every {} s",
         options.minutes,
