@@ -12,7 +12,7 @@ mod support;
 
 use std::{
     collections::{BTreeSet, HashMap},
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufReader, Write},
     net::{Shutdown, TcpListener, TcpStream, UdpSocket},
     os::unix::{
         fs::PermissionsExt,
@@ -29,7 +29,11 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{configured_watch::ConfiguredWatch, *};
+use support::{
+    configured_watch::ConfiguredWatch,
+    http::{HttpRequest as Request, read_request, write_json_answer},
+    *,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -406,13 +410,6 @@ fn syslog_reaches_rsyslog_over_udp_tcp_and_unix_sockets() {
 // ---------------------------------------------------------------------------------------------
 // HTTP: a receiver of the test's own
 
-#[derive(Clone, Debug)]
-struct Request {
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
 #[derive(Default)]
 struct Received {
     requests: Mutex<Vec<Request>>,
@@ -510,42 +507,11 @@ impl Drop for Receiver {
 }
 
 fn serve(stream: TcpStream, received: &Received) {
-    let mut writer = match stream.try_clone() {
-        Ok(writer) => writer,
-        Err(_) => return,
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-            }
-        }
-        if headers
-            .get("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-        {
-            let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(request) = read_request(&mut reader, &mut writer) {
         let failing = received
             .fail_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -553,18 +519,10 @@ fn serve(stream: TcpStream, received: &Received) {
         let (status, answer) = if failing {
             ("503 Service Unavailable", r#"{"error":"busy"}"#)
         } else {
-            received
-                .requests
-                .lock()
-                .expect("lock")
-                .push(Request { path, headers, body });
+            received.requests.lock().expect("lock").push(request);
             ("200 OK", r#"{"took":1,"errors":false,"items":[]}"#)
         };
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
+        if !write_json_answer(&mut writer, status, answer) {
             return;
         }
     }

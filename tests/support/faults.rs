@@ -3,8 +3,8 @@
 //! mounts in its own directory and fills.
 
 use std::{
-    collections::{HashMap, VecDeque},
-    io::{BufRead, BufReader, Read, Write},
+    collections::VecDeque,
+    io::{BufReader, Write},
     net::{Shutdown, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::Command,
@@ -17,6 +17,8 @@ use std::{
 };
 
 use serde_json::Value;
+
+use crate::support::http::{HttpRequest, read_request, write_json_answer};
 
 /// One request the receiver read, and the status it chose for it.
 #[derive(Clone, Debug)]
@@ -153,31 +155,7 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, stop: &AtomicBool) {
         return;
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-            }
-        }
-        let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(HttpRequest { path, body, .. }) = read_request(&mut reader, &mut writer) {
         let max_body = behaviour.max_body.load(Ordering::SeqCst);
         let mut request = Request { path, body, status: 0 };
         request.status = if max_body > 0 && request.body.len() > max_body {
@@ -201,11 +179,7 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, stop: &AtomicBool) {
             400 => r#"{"error":"malformed document"}"#,
             _ => r#"{"error":"internal error"}"#,
         };
-        let response = format!(
-            "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
+        if !write_json_answer(&mut writer, &format!("{status} Whatever"), answer) {
             return;
         }
     }
