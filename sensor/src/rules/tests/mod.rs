@@ -28,7 +28,7 @@ fn problems(text: &str) -> Vec<String> {
 }
 
 /// An event from `(dotted field, value)` pairs, in alice's session in /home/alice/project.
-fn event(fields: &[(&str, Value)]) -> crate::event::Event {
+pub(crate) fn event(fields: &[(&str, Value)]) -> crate::event::Event {
     let mut flat = Map::new();
     flat.insert("agent_sensor.user.home".into(), json!("/home/alice"));
     flat.insert(

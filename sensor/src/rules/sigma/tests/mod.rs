@@ -2,12 +2,9 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::{
-    event::from_json::{event_from_json, nest_dotted},
-    rules::{compile::RuleSet, engine::Engine, loader::compile_sources},
-};
+use crate::rules::{compile::RuleSet, engine::Engine, loader::compile_sources};
 
 mod loading;
 
@@ -38,19 +35,9 @@ fn rule(id: &str, category: &str, detection: &str) -> String {
     )
 }
 
+/// [`crate::rules::tests::event`] at `seconds` past its timestamp, sequence number `seconds + 1`.
 fn event(seconds: u64, fields: &[(&str, Value)]) -> crate::event::Event {
-    let mut flat = Map::new();
-    flat.insert("agent_sensor.user.home".into(), json!("/home/alice"));
-    flat.insert(
-        "agent_sensor.session.working_directory".into(),
-        json!("/home/alice/project"),
-    );
-    flat.insert("process.working_directory".into(), json!("/home/alice/project"));
-    flat.insert("@timestamp".into(), json!("2026-01-01T00:00:00Z"));
-    for (key, value) in fields {
-        flat.insert((*key).to_string(), value.clone());
-    }
-    let mut e = event_from_json(&nest_dotted(&flat)).expect("test event");
+    let mut e = crate::rules::tests::event(fields);
     e.timestamp_ns += seconds as i128 * 1_000_000_000;
     e.sequence = seconds + 1;
     e
