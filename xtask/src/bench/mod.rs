@@ -170,6 +170,22 @@ impl<T> Outcome<T> {
             _ => None,
         }
     }
+
+    /// The figures, or `None` after writing to the report why there are none.
+    pub fn measured_or_say_why(&self, out: &mut String) -> Option<&T> {
+        use std::fmt::Write as _;
+        match self {
+            Outcome::Measured(value) => Some(value),
+            Outcome::Failed(error) => {
+                let _ = writeln!(out, "**Not measured**: {error}\n");
+                None
+            }
+            Outcome::Skipped => {
+                let _ = writeln!(out, "Not run this time.\n");
+                None
+            }
+        }
+    }
 }
 
 pub struct Results {

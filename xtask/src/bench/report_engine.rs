@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use super::{
     Outcome, Results,
-    engine::Engine,
     load::{LoadPhase, TIMED_RULE},
     report::{bytes, count, ms, ns},
 };
@@ -22,16 +21,8 @@ pub(super) fn engine_markdown(out: &mut String, results: &Results) {
          measurement {} s; the figure is the median, the range criterion's 95% interval.\n",
         results.settings.criterion_warm_up, results.settings.criterion_measurement
     );
-    let engine: &Engine = match &results.engine {
-        Outcome::Measured(engine) => engine,
-        Outcome::Failed(error) => {
-            let _ = writeln!(out, "**Not measured**: {error}\n");
-            return;
-        }
-        Outcome::Skipped => {
-            let _ = writeln!(out, "Not run this time.\n");
-            return;
-        }
+    let Some(engine) = results.engine.measured_or_say_why(out) else {
+        return;
     };
     let _ = writeln!(out, "| benchmark | events/s | per event |\n|---|---|---|");
     for result in &engine.throughput {
@@ -111,16 +102,8 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
          can wrap) and the rest.\n",
         settings.load_seconds
     );
-    let phases: &Vec<LoadPhase> = match &results.load {
-        Outcome::Measured(phases) => phases,
-        Outcome::Failed(error) => {
-            let _ = writeln!(out, "**Not measured**: {error}\n");
-            return;
-        }
-        Outcome::Skipped => {
-            let _ = writeln!(out, "Not run this time.\n");
-            return;
-        }
+    let Some(phases) = results.load.measured_or_say_why(out) else {
+        return;
     };
     let _ = write!(out, "| |");
     for phase in phases {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    Outcome, Results,
+    Results,
     overhead::AuditOutcome,
     report::{ns, overhead_cell},
     variants::Variant,
@@ -55,16 +55,8 @@ pub(super) fn markdown(out: &mut String, results: &Results) {
         settings.rounds,
         if settings.rounds == 1 { "" } else { "s" }
     );
-    let overhead = match &results.overhead {
-        Outcome::Measured(overhead) => overhead,
-        Outcome::Failed(error) => {
-            let _ = writeln!(out, "**Not measured**: {error}\n");
-            return;
-        }
-        Outcome::Skipped => {
-            let _ = writeln!(out, "Not run this time.\n");
-            return;
-        }
+    let Some(overhead) = results.overhead.measured_or_say_why(out) else {
+        return;
     };
     let _ = writeln!(
         out,

@@ -88,16 +88,8 @@ pub fn text(out: &mut String, results: &Results) {
 
 pub fn markdown(out: &mut String, results: &Results) {
     let _ = writeln!(out, "## Realistic work\n");
-    let realistic = match &results.realistic {
-        Outcome::Measured(realistic) => realistic,
-        Outcome::Failed(error) => {
-            let _ = writeln!(out, "**Not measured**: {error}\n");
-            return;
-        }
-        Outcome::Skipped => {
-            let _ = writeln!(out, "Not run this time.\n");
-            return;
-        }
+    let Some(realistic) = results.realistic.measured_or_say_why(out) else {
+        return;
     };
     let _ = writeln!(
         out,
