@@ -18,7 +18,10 @@ use tokio::{
 };
 
 use super::protocol::{Answer, Registration, Request, SessionReply, SessionRequest, StatusReport, WatchSessionStatus};
-use crate::process::cgroup::{SessionCgroup, SessionState, find_cgroup2_mount};
+use crate::process::{
+    cgroup::{CgroupError, SessionCgroup, SessionState, find_cgroup2_mount},
+    sessions::SessionLookupError,
+};
 
 /// A request line may not be longer than this.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -41,11 +44,27 @@ struct Shared {
     commands: mpsc::UnboundedSender<SessionCommand>,
 }
 
+/// Why a session action asked for on the socket was not carried out; its text is the answer's
+/// `message`.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionActionError {
+    #[error(transparent)]
+    Lookup(#[from] SessionLookupError),
+    #[error("the watch session {0} has no cgroup")]
+    NoCgroup(String),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("no cgroup v2 hierarchy is mounted: sessions cannot be frozen or killed")]
+    NoHierarchy,
+    #[error("the daemon is stopping")]
+    Stopping,
+}
+
 /// A session action asked for on the socket, for the daemon's event loop to carry out and answer.
 #[derive(Debug)]
 pub struct SessionCommand {
     pub request: SessionRequest,
-    pub reply: oneshot::Sender<Result<SessionReply, String>>,
+    pub reply: oneshot::Sender<Result<SessionReply, SessionActionError>>,
 }
 
 /// The listening socket; removed from the file system when dropped.
@@ -225,14 +244,14 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
         Request::Session(request) => {
             let (reply, replied) = oneshot::channel();
             let outcome = match shared.commands.send(SessionCommand { request, reply }) {
-                Ok(()) => replied
-                    .await
-                    .unwrap_or_else(|_| Err("the daemon is stopping".to_string())),
-                Err(_) => Err("the daemon is stopping".to_string()),
+                Ok(()) => replied.await.unwrap_or(Err(SessionActionError::Stopping)),
+                Err(_) => Err(SessionActionError::Stopping),
             };
             let reply = match outcome {
                 Ok(done) => Answer::Session(done),
-                Err(message) => Answer::Error { message },
+                Err(error) => Answer::Error {
+                    message: error.to_string(),
+                },
             };
             let _ = answer(&mut write, &reply).await;
         }

@@ -17,14 +17,14 @@ use crate::{
     control::{
         Registration,
         protocol::{SessionReply, SessionRequest},
-        server::SessionCommand,
+        server::{SessionActionError, SessionCommand},
     },
     pipeline::Pipeline,
     process::{
         agent_id,
         cgroup::{
-            Actor, CgroupKind, CgroupOnly, Happening, SessionAction, SessionCgroup, SessionCgroups, SessionState,
-            SessionStateChange, StateChange, freezer::act,
+            Actor, CgroupError, CgroupKind, CgroupOnly, Happening, SessionAction, SessionCgroup, SessionCgroups,
+            SessionState, SessionStateChange, StateChange, freezer::act,
         },
         sessions::find_session,
     },
@@ -76,7 +76,7 @@ impl SessionOperator {
         pipeline: &mut Pipeline,
         capture: &mut Capture,
         registrations: &[Registration],
-    ) -> Result<SessionReply, String> {
+    ) -> Result<SessionReply, SessionActionError> {
         let hierarchy = self.cgroups.hierarchy().to_path_buf();
         let own = pipeline
             .enricher
@@ -90,8 +90,7 @@ impl SessionOperator {
         let on_disk = SessionCgroup::list(&hierarchy)
             .into_iter()
             .map(|(kind, id, cgroup)| (id, Target::Cgroup(kind, cgroup)));
-        let (id, target) =
-            find_session(&request.session, own.chain(watched).chain(on_disk)).map_err(|error| error.to_string())?;
+        let (id, target) = find_session(&request.session, own.chain(watched).chain(on_disk))?;
         let action = request.action;
         let started = std::time::Instant::now();
         let reply = match target {
@@ -108,13 +107,13 @@ impl SessionOperator {
                 let relative = registration
                     .cgroup
                     .as_deref()
-                    .ok_or_else(|| format!("the watch session {} has no cgroup", registration.session))?;
-                let cgroup = SessionCgroup::open(&hierarchy, relative).map_err(|error| error.to_string())?;
-                let outcome = act(&cgroup, id, action, &CgroupOnly).map_err(|error| error.to_string())?;
+                    .ok_or_else(|| SessionActionError::NoCgroup(registration.session.clone()))?;
+                let cgroup = SessionCgroup::open(&hierarchy, relative)?;
+                let outcome = act(&cgroup, id, action, &CgroupOnly)?;
                 SessionReply::new(outcome, "watch", Some(registration.agent), "daemon")
             }
             Target::Cgroup(kind, cgroup) => {
-                let outcome = act(&cgroup, id, action, &CgroupOnly).map_err(|error| error.to_string())?;
+                let outcome = act(&cgroup, id, action, &CgroupOnly)?;
                 SessionReply::new(outcome, kind.as_str(), None, "daemon")
             }
         };
@@ -139,11 +138,8 @@ impl SessionOperator {
         by: Actor,
         pipeline: &mut Pipeline,
         capture: &mut Capture,
-    ) -> Result<crate::process::cgroup::Outcome, String> {
-        let outcome = self
-            .cgroups
-            .apply(session, action, &capture.tracked, by)
-            .map_err(|error| error.to_string())?;
+    ) -> Result<crate::process::cgroup::Outcome, CgroupError> {
+        let outcome = self.cgroups.apply(session, action, &capture.tracked, by)?;
         if !outcome.unmoved.is_empty() {
             tracing::error!(
                 session = %agent_id(session),
@@ -241,7 +237,7 @@ pub fn answer(
 ) {
     let reply = match operator {
         Some(operator) => operator.handle(&command.request, pipeline, capture, registrations),
-        None => Err("no cgroup v2 hierarchy is mounted: sessions cannot be frozen or killed".to_string()),
+        None => Err(SessionActionError::NoHierarchy),
     };
     let _ = command.reply.send(reply);
 }
