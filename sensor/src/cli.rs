@@ -122,6 +122,10 @@ pub enum Command {
         /// Where to write alerts: a file, or `-` for standard output.
         #[arg(long, value_name = "PATH", default_value = "-")]
         alerts: String,
+        /// The configuration the live run used (rules, Sigma pack, DNS resolvers, alert
+        /// folding); default: the one `run` reads, or the built-in one.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Internal: the trampoline `watch` starts COMMAND through.
     #[command(name = "__session-exec", hide = true)]

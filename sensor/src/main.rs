@@ -58,7 +58,12 @@ fn main() -> ExitCode {
         }
         Command::Baseline(command) => agent_sensor::commands::baseline::run(command),
         Command::Inventory(command) => agent_sensor::commands::inventory::run(command),
-        Command::Replay { events, rules, alerts } => replay::run(&events, &rules, &alerts),
+        Command::Replay {
+            events,
+            rules,
+            alerts,
+            config,
+        } => replay::run(&events, &replay_flags(rules, config), &alerts),
         Command::Probe { config } => probe::run(config.as_deref()).map(|()| 0),
         Command::Config(ConfigCommand::Check { config: path }) => Ok(config::check(path.as_deref())),
         Command::Status {
@@ -85,6 +90,18 @@ fn outputs(args: OutputArgs) -> agent_sensor::commands::Outputs {
         config: args.config,
         mode: args.mode,
         control_socket: args.control_socket,
+    }
+}
+
+/// What `replay` shares with `run`: the rule packs and the configuration.
+fn replay_flags(rules: Vec<std::path::PathBuf>, config: Option<std::path::PathBuf>) -> agent_sensor::commands::Outputs {
+    agent_sensor::commands::Outputs {
+        events: None,
+        alerts: None,
+        rules,
+        config,
+        mode: None,
+        control_socket: None,
     }
 }
 

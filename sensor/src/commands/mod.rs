@@ -11,6 +11,7 @@ pub mod rules_coverage;
 pub mod run;
 pub mod session;
 pub mod session_exec;
+mod startup;
 pub mod status;
 pub mod watch;
 
@@ -19,13 +20,11 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Result;
 
 use crate::{
-    capture::{Capture, KernelCounters},
     config::Config,
     config::dns::DnsConfig,
-    enforce::{Enforcer, Mode, egress::EgressPlan},
+    enforce::{Mode, egress::EgressPlan},
     geo::Network,
     output::{self, OutputTarget},
-    pipeline::PipelineStats,
     rules::{Engine, RuleSet, loader},
 };
 
@@ -71,28 +70,6 @@ impl Outputs {
         tracing::info!("outputs:\n  {}", outputs.describe().join("\n  "));
         Ok((Engine::new(Arc::new(rules)), outputs))
     }
-}
-
-/// Starts enforcement: writes the kernel rules of `engine`'s rule set (and the configuration's
-/// egress allowlist) into the kernel, tells the engine which rules the kernel judges, and logs
-/// the backends.
-pub fn start_enforcement(
-    capture: &mut Capture,
-    engine: &mut Engine,
-    config: &Config,
-    network: &Network,
-    mode: Mode,
-) -> Result<Enforcer> {
-    let egress = egress_plan(config, network)?;
-    let enforcer = Enforcer::start(capture, engine.rules().clone(), egress, mode)?;
-    engine.skip_rules(enforcer.skipped_rules());
-    tracing::info!(
-        mode = %mode,
-        kernel_rules = enforcer.kernel_rule_count(),
-        "enforcement started; backends:\n{}",
-        enforcer.backends()
-    );
-    Ok(enforcer)
 }
 
 /// The configuration's egress allowlist compiled for the kernel (`None` without one).
@@ -144,60 +121,4 @@ fn resolvers_pack(sources: &[(String, String)], dns: &DnsConfig) -> Option<Strin
         "ruleset: system-resolvers\noverrides:\n  lists:\n    system_resolvers: {{append: [{}]}}\n",
         items.join(", ")
     ))
-}
-
-/// Logs what the kernel and the pipeline counted, and warns about any loss.
-pub fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounters {
-    let kernel = KernelCounters::read(&capture.counters);
-    tracing::info!(
-        kernel_emitted = kernel.emitted,
-        ring_buffer_full = kernel.ringbuf_full,
-        priority_ring_full = kernel.priority_full,
-        repeats_counted = kernel.repeats,
-        compat_calls = kernel.compat_calls,
-        io_uring_submissions = kernel.io_uring_submissions,
-        unreadable_arguments = kernel.unreadable_arguments,
-        policy_verdicts = kernel.policy_fired,
-        records = stats.records,
-        events_written = stats.events_written,
-        alerts = stats.alerts,
-        decode_errors = stats.decode_errors,
-        output_errors = stats.output_errors,
-        "capture totals"
-    );
-    if kernel.lost() > 0 {
-        tracing::warn!(
-            lost = kernel.lost(),
-            "events were lost in the kernel because the ring buffer was full; raise capture.ring_buffer_bytes"
-        );
-    }
-    if kernel.signal_failed > 0 {
-        tracing::warn!(
-            signals = kernel.signal_failed,
-            "the kernel could not send SIGKILL for some kill verdicts (see the alerts marked failed)"
-        );
-    }
-    if kernel.policy_depth > 0 {
-        tracing::warn!(
-            paths = kernel.policy_depth,
-            "some paths were too deep for the enforcement policy to match"
-        );
-    }
-    if kernel.tracked_full > 0 {
-        tracing::warn!(
-            children = kernel.tracked_full,
-            "children of tracked processes could not be tracked: the tracked-process map was full"
-        );
-    }
-    kernel
-}
-
-/// Hands the memory start-up used and freed (the kernel's BTF, program verification logs) back
-/// to the system: glibc keeps freed memory otherwise, tens of MB of resident size.
-pub fn release_startup_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }

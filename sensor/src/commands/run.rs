@@ -18,9 +18,12 @@ use self::{
     reload::Reload,
     sessions::SessionOperator,
 };
-use super::{Outputs, report_counters};
+use super::{
+    Outputs,
+    startup::{self, Prepared},
+};
 use crate::{
-    capture::{Capture, CaptureOptions, EventStream, RING_LINGER, environment},
+    capture::{Capture, EventStream, RING_LINGER, environment},
     config::Config,
     control::server::ControlServer,
     enforce::SessionLink,
@@ -54,31 +57,24 @@ pub fn run(options: RunOptions) -> Result<()> {
         let _context = runtime.enter();
         Signals::install()?
     };
-    let env = environment::check()?;
-    let mut config = Config::load(options.outputs.config.as_deref())?;
-    let network = Arc::new(crate::geo::Network::from_config(&config)?);
-    let (mut engine, outputs) = options.outputs.open(&config)?;
-    let mode = options.outputs.mode.unwrap_or(config.enforcement.mode);
-    let mut capture = Capture::load(
-        &env,
-        &CaptureOptions {
-            ring_buffer_bytes: config.capture.ring_buffer_bytes,
-            match_profiles: true,
-            use_lsm: config.enforcement.lsm,
-            ..CaptureOptions::default()
-        },
-    )?;
-    for (hash, entry) in config.profiles.kernel_entries() {
+    let mut prepared = Prepared::load(&options.outputs)?;
+    let (mut capture, rings) = prepared.capture(true)?;
+    for (hash, entry) in prepared.config.profiles.kernel_entries() {
         capture
             .exec_names
             .insert(hash, entry, 0)
             .context("loading agent profiles into the kernel")?;
     }
-    let rings = capture.take_rings().context("the ring buffers were already taken")?;
-    attach_connect_programs(&mut capture, &config);
-    let enforcer = super::start_enforcement(&mut capture, &mut engine, &config, &network, mode)?;
+    attach_connect_programs(&mut capture, &prepared.config);
+    let enforcer = prepared.enforce(&mut capture)?;
+    let Prepared {
+        mut config,
+        network,
+        engine,
+        outputs,
+        ..
+    } = prepared;
     let hashes = |exe: &str| enforcer.program_hashes(exe);
-    super::release_startup_memory();
 
     let procfs = Procfs::default();
     let table = ProcessTable::seeded(procfs.clone());
@@ -99,10 +95,7 @@ pub fn run(options: RunOptions) -> Result<()> {
     }
 
     runtime.block_on(async {
-        let mut pipeline = Pipeline::new(enricher, Some(engine), outputs);
-        pipeline.folder.reconfigure(config.alerts.fold.clone());
-        pipeline.enforcer = Some(enforcer);
-        pipeline.baseline = crate::baseline::Baselines::open(&config);
+        let mut pipeline = startup::pipeline(enricher, engine, outputs, Some(enforcer), &config, true);
         let mut metrics_url = None;
         if let Some(listen) = config.metrics.listen {
             let metrics = Arc::new(Metrics::new());
@@ -194,11 +187,7 @@ pub fn run(options: RunOptions) -> Result<()> {
         if let Some(operator) = operator.as_mut() {
             operator.shutdown(&pipeline);
         }
-        if let Some(baseline) = pipeline.baseline.as_mut() {
-            baseline.finish();
-        }
-        pipeline.close_outputs();
-        report_counters(&capture, &pipeline.stats);
+        startup::finish(&mut pipeline, &capture);
         Ok(())
     })
 }

@@ -26,11 +26,13 @@ use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
 
 use self::supervise::{Ended, Supervised};
-use super::{Outputs, report_counters};
+use super::{
+    Outputs,
+    startup::{self, Prepared},
+};
 use crate::{
-    capture::{Capture, CaptureOptions, EventStream, KernelCounters, RING_LINGER, environment, tracking},
+    capture::{EventStream, KernelCounters, RING_LINGER, tracking},
     cli::OnExit,
-    config::Config,
     control::{Registration, client},
     enforce::SessionLink,
     event::{Enricher, ecs::SensorContext},
@@ -88,23 +90,9 @@ pub fn run(options: WatchOptions) -> Result<i32> {
     if options.command.is_empty() {
         bail!("watch needs a command to run: agent-sensor watch [OPTIONS] -- COMMAND [ARGS...]");
     }
-    let env = environment::check()?;
-    let config = Config::load(options.outputs.config.as_deref())?;
-    let network = Arc::new(crate::geo::Network::from_config(&config)?);
+    let mut prepared = Prepared::load(&options.outputs)?;
     let run_as = options.user.as_deref().map(RunAs::lookup).transpose()?;
-    let (mut engine, outputs) = options.outputs.open(&config)?;
-    let mode = options.outputs.mode.unwrap_or(config.enforcement.mode);
-
-    let mut capture = Capture::load(
-        &env,
-        &CaptureOptions {
-            ring_buffer_bytes: config.capture.ring_buffer_bytes,
-            match_profiles: false,
-            use_lsm: config.enforcement.lsm,
-            ..CaptureOptions::default()
-        },
-    )?;
-    let rings = capture.take_rings().context("the ring buffers were already taken")?;
+    let (mut capture, rings) = prepared.capture(false)?;
 
     let session_id = new_session_id();
     let agent: Arc<str> = options
@@ -117,8 +105,15 @@ pub fn run(options: WatchOptions) -> Result<i32> {
     if let Err(problem) = capture.attach_connect_programs(cgroup.path()) {
         tracing::warn!(%problem, "the session's datagrams, Fast Open and io_uring connects are not reported (and without BPF LSM not judged)");
     }
-    let mut enforcer = super::start_enforcement(&mut capture, &mut engine, &config, &network, mode)?;
-    super::release_startup_memory();
+    let mut enforcer = prepared.enforce(&mut capture)?;
+    let Prepared {
+        config,
+        network,
+        engine,
+        outputs,
+        mode,
+        ..
+    } = prepared;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -165,10 +160,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             Some(cgroup.path().to_path_buf()),
         );
         enricher.sessions.start(session);
-        let mut pipeline = Pipeline::new(enricher, Some(engine), outputs);
-        pipeline.folder.reconfigure(config.alerts.fold.clone());
-        pipeline.enforcer = Some(enforcer);
-        pipeline.baseline = crate::baseline::Baselines::open(&config);
+        let mut pipeline = startup::pipeline(enricher, engine, outputs, Some(enforcer), &config, true);
         let mut stream =
             EventStream::new(rings.events, rings.priority, RING_LINGER).context("watching the ring buffers")?;
         tracing::info!(
@@ -217,10 +209,6 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         let ended = run_until_ended(&mut pipeline, &mut stream, ended, &mut check_health).await?;
         // Records lost in the session's last moments are alerted too, before the outputs close.
         check_health(&mut pipeline);
-        if let Some(baseline) = pipeline.baseline.as_mut() {
-            baseline.finish();
-        }
-        pipeline.close_outputs();
         tracing::info!(
             session = %agent_id(session_id),
             exit_code = exit_code(ended.status),
@@ -229,7 +217,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             on_exit = ?options.on_exit,
             "session summary"
         );
-        report_counters(&capture, &pipeline.stats);
+        startup::finish(&mut pipeline, &capture);
         if !cgroups.remove_if_empty(session_id) {
             tracing::warn!(cgroup = %cgroup.path().display(), "the session cgroup could not be removed");
         }
