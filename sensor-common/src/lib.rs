@@ -3,9 +3,11 @@
 //! Everything here is `#[repr(C)]` plain data: the kernel writes it into the ring buffer or reads it
 //! from maps, userspace reads and writes the same bytes. Keep the layouts stable and explicit
 //! (no implicit padding) so both sides agree without guessing.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 
+pub mod abi;
+pub mod decide;
 pub mod event;
 pub mod hash;
 pub mod layout;

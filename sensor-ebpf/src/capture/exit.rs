@@ -7,6 +7,7 @@ use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
     programs::TracePointContext,
 };
+use sensor_common::abi::{AF_INET, AF_INET6, AF_UNIX};
 use sensor_common::event::{
     CONNECT_UNREADABLE, ChdirEvent, ConnectEvent, EVENT_CHDIR, EVENT_CONNECT, EVENT_UNLINK, MAX_UNIX_PATH,
     RESOLVED_BASE, RESOLVED_NONE, ROUTE_SYSCALL, SYSCALL_KILLED, SYSCALL_UNREADABLE, StrRef, Syscall, UnlinkEvent,
@@ -23,10 +24,6 @@ use crate::{
     pending::{FIRST_SOCKADDR, PENDING_HAS_PATHS, PENDING_KILLED, PENDING_UNREADABLE, PendingCall, PendingPaths},
     record::Record,
 };
-
-const AF_UNIX: u16 = 1;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
 
 /// The return value of a `sys_exit_*` tracepoint (stable ABI: 8 bytes at offset 16).
 #[inline(always)]

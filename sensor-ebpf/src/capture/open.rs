@@ -8,6 +8,7 @@
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::programs::TracePointContext;
 use sensor_common::{
+    abi,
     event::{
         EVENT_OPEN, FMODE_CREATED, FileIdentity, MAX_PATH, OpenEvent, PolicyEvent, RESOLVED_BASE, RESOLVED_FILE,
         RESOLVED_NONE, StrRef, Syscall,
@@ -36,13 +37,14 @@ use crate::{
     repeat::{self, Repeat, RepeatKey},
 };
 
-pub const O_WRONLY: u64 = 0o1;
-pub const O_RDWR: u64 = 0o2;
-pub const O_CREAT: u64 = 0o100;
-pub const O_TRUNC: u64 = 0o1000;
-pub const O_DIRECTORY: u64 = 0o200000;
+// The open flags as the capture reads them (64-bit syscall arguments).
+pub const O_WRONLY: u64 = abi::O_WRONLY as u64;
+pub const O_RDWR: u64 = abi::O_RDWR as u64;
+pub const O_CREAT: u64 = abi::O_CREAT as u64;
+pub const O_TRUNC: u64 = abi::O_TRUNC as u64;
+pub const O_DIRECTORY: u64 = abi::O_DIRECTORY as u64;
 /// A handle that cannot read or write: a later real open of the same file is a new record.
-pub const O_PATH: u64 = 0o10000000;
+pub const O_PATH: u64 = abi::O_PATH as u64;
 
 /// Repeat classes of opens (above every open flag the key keeps).
 const CLASS_OPEN_OK: u64 = 1 << 40;

@@ -11,6 +11,7 @@ use aya_ebpf::{
     helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user},
     programs::TracePointContext,
 };
+use sensor_common::abi::{AF_INET, AF_INET6};
 use sensor_common::{
     event::{EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, StrRef, Syscall, SyscallEvent},
     policy::{BACKEND_TRACEPOINT, PolicyOp},
@@ -33,8 +34,6 @@ use crate::{
 
 const ENOENT: i64 = 2;
 const ENOTDIR: i64 = 20;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
 
 /// Reports the pending 32-bit call of the current thread (at entry: its outcome is unknown).
 pub fn emit_pending_compat() {

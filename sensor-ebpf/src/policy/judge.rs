@@ -2,19 +2,16 @@
 
 use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop, maps::lpm_trie::Key};
 use sensor_common::{
+    abi::AF_INET,
+    decide::{self, file_flags_admit, in_ports},
     event::FileIdentity,
     policy::{
-        CIDR_KEY_BYTES, MAX_PORT_RANGES, MAX_RULES, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT,
-        RULE_EXISTING, RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE,
-        RULE_WRITTEN_BY_SESSION,
+        CIDR_KEY_BYTES, MAX_RULES, PolicyConfig, PolicyOp, PolicyRule, RULE_DISTINCT, RULE_IPV4_ONLY, RULE_IPV6_ONLY,
     },
 };
 
 use super::{path_sets::path_sets, threshold};
 use crate::maps::{JUDGEMENT, PATH_KEY, POLICY_CIDRS, POLICY_PROGRAMS, POLICY_RULES, WORKSPACES};
-
-const O_DIRECTORY: u32 = 0o200000;
-const AF_INET: u16 = 2;
 
 /// An operation of a tracked process, as the rules see it. It lives in a per-CPU map
 /// (`SUBJECT`), not on the stack: the programs' call chains must fit in 512 bytes of stack.
@@ -164,38 +161,22 @@ extern "C" fn rule_step<const NET: bool>(slot: u64, ctx: *mut c_void) -> i64 {
     0
 }
 
-/// The tests every rule has: paths, path exclusions, program exceptions. A file the rule covers
-/// by identity (a protected file or directory, whatever it is called now) stays covered where
-/// its current name is excluded: moving `~/Documents` into `~/.cache` does not make it fair game.
+/// The tests every rule has: paths, path exclusions, program exceptions (`decide::in_scope`).
 #[inline(always)]
 fn in_scope(rule: &PolicyRule, scan: &RuleScan) -> bool {
-    if rule.include_sets != 0 && scan.sets & rule.include_sets == 0 {
-        return false;
-    }
-    let by_identity = scan.identity & rule.include_sets != 0;
-    let excluded = scan.sets & rule.exclude_sets != 0 && !by_identity;
-    !excluded && scan.sets & rule.except_sets & scan.exempt == 0
+    decide::in_scope(rule, scan.sets, scan.identity, scan.exempt)
 }
 
 #[inline(always)]
 fn applies_to_file(rule: &PolicyRule, scan: &RuleScan, subject: &Subject) -> bool {
-    if !in_scope(rule, scan) {
-        return false;
-    }
-    let flags = rule.flags;
-    if flags & RULE_NOT_DIRECTORY != 0 && subject.open_flags & O_DIRECTORY != 0 {
-        return false;
-    }
-    if flags & RULE_WRITTEN_BY_SESSION != 0 && subject.written == 0 {
-        return false;
-    }
-    if flags & RULE_EXISTING != 0 && subject.existing == 0 {
-        return false;
-    }
-    if flags & RULE_IN_WORKSPACE != 0 && scan.in_workspace == 0 {
-        return false;
-    }
-    !(flags & RULE_OUTSIDE_WORKSPACE != 0 && scan.in_workspace != 0)
+    in_scope(rule, scan)
+        && file_flags_admit(
+            rule.flags,
+            subject.open_flags,
+            subject.written != 0,
+            subject.existing != 0,
+            scan.in_workspace != 0,
+        )
 }
 
 #[inline(always)]
@@ -239,15 +220,4 @@ fn in_cidrs(set: u32, addr: &[u8; 16]) -> bool {
     data[4..].copy_from_slice(addr);
     let key = Key::new(32 + 128, data);
     POLICY_CIDRS.get(&key).is_some()
-}
-
-/// True when `port` is in one of the ranges. Unused ranges are empty (`low > high`), so every
-/// entry is tested: a loop bounded by a count from the map confuses older verifiers.
-#[inline(always)]
-fn in_ports(ranges: &[PortRange; MAX_PORT_RANGES], port: u16) -> bool {
-    let mut found = false;
-    for range in ranges {
-        found |= port >= range.low && port <= range.high;
-    }
-    found
 }

@@ -2,12 +2,12 @@
 //! directory above it in `POLICY_DIRS`.
 
 use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop};
-use sensor_common::policy::{
-    AT_ANY_DEPTH, AT_CHILD, BELOW_CHILD, DirPatterns, MAX_DIR_PATTERNS, MAX_HASH_DEPTH, NAME_EXACT, NAME_PREFIX,
-    NAME_SUFFIX, NamePattern,
+use sensor_common::{
+    decide::{name_matches, pattern_component, pattern_placed},
+    policy::{DirPatterns, MAX_DIR_PATTERNS, MAX_HASH_DEPTH},
 };
 
-use super::path_key::{Component, PathKey};
+use super::path_key::PathKey;
 use crate::{
     bounds::bounded,
     maps::{POLICY_DIRS, POLICY_FILES},
@@ -87,45 +87,12 @@ extern "C" fn pattern_step(index: u64, ctx: *mut c_void) -> i64 {
     let key = unsafe { &mut *scan.key };
     let pattern = &dir.patterns[bounded(index as usize, MAX_DIR_PATTERNS - 1)];
     let kind = pattern.kind;
-    let child_is_leaf = scan.depth + 1 == key.depth;
-    let name = if kind & AT_ANY_DEPTH != 0 {
-        key.part(key.depth)
-    } else {
-        key.part(scan.depth + 1)
-    };
-    let placed = kind & AT_ANY_DEPTH != 0
-        || (kind & AT_CHILD != 0 && child_is_leaf)
-        || (kind & BELOW_CHILD != 0 && !child_is_leaf);
-    if placed && name_matches(pattern, name) {
+    if !pattern_placed(kind, scan.depth, key.depth) {
+        return 0;
+    }
+    let name = key.part(pattern_component(kind, scan.depth, key.depth));
+    if name_matches(pattern, name.hash, name.len, &name.head, &name.tail) {
         key.sets |= pattern.sets;
     }
     0
-}
-
-#[inline(always)]
-fn name_matches(pattern: &NamePattern, name: &Component) -> bool {
-    let kind = pattern.kind;
-    if kind & NAME_EXACT != 0 {
-        return name.hash == pattern.exact;
-    }
-    let prefix = kind & NAME_PREFIX != 0;
-    let suffix = kind & NAME_SUFFIX != 0;
-    let needed =
-        if prefix { pattern.prefix_len as u32 } else { 0 } + if suffix { pattern.suffix_len as u32 } else { 0 };
-    if name.len < needed {
-        return false;
-    }
-    if prefix
-        && ((name.head[0] & pattern.prefix_mask[0]) != pattern.prefix[0]
-            || (name.head[1] & pattern.prefix_mask[1]) != pattern.prefix[1])
-    {
-        return false;
-    }
-    if suffix
-        && ((name.tail[0] & pattern.suffix_mask[0]) != pattern.suffix[0]
-            || (name.tail[1] & pattern.suffix_mask[1]) != pattern.suffix[1])
-    {
-        return false;
-    }
-    true
 }

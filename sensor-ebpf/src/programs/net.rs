@@ -3,8 +3,7 @@
 
 use crate::kernel::read;
 
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
+pub use sensor_common::abi::{AF_INET, AF_INET6};
 
 pub struct Destination {
     pub family: u16,

@@ -10,10 +10,9 @@ use std::{
 use ipnet::IpNet;
 use sensor_common::policy::{
     ACTION_DENY, ACTION_KILL, ACTION_KILL_TREE, AT_ANY_DEPTH, AT_CHILD, BELOW_CHILD, CIDR_KEY_BYTES, DirPatterns,
-    ESCALATE_FREEZE, ESCALATE_KILL_TREE, MAX_DIR_PATTERNS, MAX_PATH_SETS, MAX_PORT_RANGES, MAX_RULES, NAME_EDGE,
-    NAME_EXACT, NAME_PREFIX, NAME_SUFFIX, NamePattern, PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT,
-    RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY, RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE,
-    RULE_WRITTEN_BY_SESSION, component_hash, path_hash,
+    ESCALATE_FREEZE, ESCALATE_KILL_TREE, MAX_DIR_PATTERNS, MAX_PATH_SETS, MAX_PORT_RANGES, MAX_RULES, NamePattern,
+    PolicyConfig, PolicyOp, PolicyRule, PortRange, RULE_DISTINCT, RULE_IN_WORKSPACE, RULE_IPV4_ONLY, RULE_IPV6_ONLY,
+    RULE_NOT_DIRECTORY, RULE_OUTSIDE_WORKSPACE, RULE_WRITTEN_BY_SESSION, component_hash, path_hash,
 };
 
 use super::{
@@ -372,46 +371,11 @@ fn flags(form: &KernelForm) -> u32 {
 
 /// The kernel encoding of a name test.
 pub fn name_pattern(seed: u64, test: &NameTest) -> NamePattern {
-    let mut pattern = NamePattern::default();
     match test {
-        NameTest::Any => {}
-        NameTest::Exact(name) => {
-            pattern.kind = NAME_EXACT;
-            pattern.exact = component_hash(seed, name.as_bytes());
-        }
-        NameTest::Wildcard { prefix, suffix } => {
-            if !prefix.is_empty() {
-                pattern.kind |= NAME_PREFIX;
-                pattern.prefix_len = prefix.len() as u16;
-                let mut bytes = [0u8; NAME_EDGE];
-                let mut mask = [0u8; NAME_EDGE];
-                bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
-                mask[..prefix.len()].fill(0xff);
-                pattern.prefix = words(bytes);
-                pattern.prefix_mask = words(mask);
-            }
-            if !suffix.is_empty() {
-                pattern.kind |= NAME_SUFFIX;
-                pattern.suffix_len = suffix.len() as u16;
-                let mut bytes = [0u8; NAME_EDGE];
-                let mut mask = [0u8; NAME_EDGE];
-                bytes[NAME_EDGE - suffix.len()..].copy_from_slice(suffix.as_bytes());
-                mask[NAME_EDGE - suffix.len()..].fill(0xff);
-                pattern.suffix = words(bytes);
-                pattern.suffix_mask = words(mask);
-            }
-        }
+        NameTest::Any => NamePattern::default(),
+        NameTest::Exact(name) => NamePattern::exact(seed, name.as_bytes()),
+        NameTest::Wildcard { prefix, suffix } => NamePattern::wildcard(prefix.as_bytes(), suffix.as_bytes()),
     }
-    pattern
-}
-
-/// 16 bytes as two little-endian words, as the kernel loads them.
-fn words(bytes: [u8; NAME_EDGE]) -> [u64; 2] {
-    let mut low = [0u8; 8];
-    let mut high = [0u8; 8];
-    low.copy_from_slice(&bytes[..8]);
-    high.copy_from_slice(&bytes[8..]);
-    [u64::from_le_bytes(low), u64::from_le_bytes(high)]
 }
 
 /// The hashes a program is known by in the kernel: its base name, or its path (and the path it

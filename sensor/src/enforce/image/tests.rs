@@ -3,8 +3,9 @@
 
 use std::{collections::HashMap, path::Path, sync::Arc};
 
-use sensor_common::policy::{
-    ACTION_DENY, ACTION_KILL_TREE, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash,
+use sensor_common::{
+    decide::in_scope,
+    policy::{ACTION_DENY, ACTION_KILL_TREE, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash},
 };
 
 use super::*;
@@ -63,12 +64,7 @@ fn matching(image: &PolicyImage, op: PolicyOp, path: &str, program: Option<&str>
         .iter()
         .enumerate()
         .filter(|(slot, _)| image.config.op_rules[op as usize] & (1 << slot) != 0)
-        .filter(|(slot, _)| {
-            let rule = &image.rules[*slot];
-            (rule.include_sets == 0 || sets & rule.include_sets != 0)
-                && sets & rule.exclude_sets == 0
-                && sets & rule.except_sets & exempt == 0
-        })
+        .filter(|(slot, _)| in_scope(&image.rules[*slot], sets, 0, exempt))
         .map(|(_, rule)| rule.meta.id.to_string())
         .collect()
 }
@@ -308,4 +304,46 @@ fn the_shipped_pack_fits_the_kernel() {
         image.slots.len(),
         rules.rules.iter().filter(|rule| rule.kernel_form().is_some()).count()
     );
+}
+
+/// A glob as the rule engine builds it.
+fn engine_glob(pattern: &str) -> globset::GlobMatcher {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .expect("glob")
+        .compile_matcher()
+}
+
+proptest::proptest! {
+    // The kernel's answer (its decisions from sensor-common, over the image) against the rule
+    // engine's glob matcher, for the shapes of glob the kernel takes: exact paths, `D/**`,
+    // `D/PREFIX*SUFFIX`, `D/**/PREFIX*SUFFIX` and `D/PREFIX*SUFFIX/**`.
+    #[test]
+    fn the_kernel_matches_paths_like_the_rule_engine(
+        shape in 0usize..5,
+        prefix in "[ab.]{0,3}",
+        suffix in "[ab.]{0,3}",
+        parts in proptest::collection::vec(
+            proptest::strategy::Strategy::prop_filter("[ab.]{1,5}", "paths are canonical", |p: &String| p != "." && p != ".."),
+            1..5,
+        ),
+    ) {
+        let name = format!("{prefix}*{suffix}");
+        let glob = match shape {
+            0 => format!("/srv/d/{}", parts.join("/")),
+            1 => "/srv/d/**".to_string(),
+            2 => format!("/srv/d/{name}"),
+            3 => format!("/srv/d/**/{name}"),
+            _ => format!("/srv/d/{name}/**"),
+        };
+        let pack = format!(
+            "rules:\n  - id: r\n    name: n\n    description: d\n    severity: high\n    action: deny\n    when:\n      all:\n        - event.action: unlink\n        - file.path: {{glob: '{glob}'}}\n"
+        );
+        let image = image(&pack);
+        let path = format!("/srv/d/{}", parts.join("/"));
+        let kernel = !matching(&image, PolicyOp::Unlink, &path, None).is_empty();
+        proptest::prop_assert_eq!(kernel, engine_glob(&glob).is_match(&path), "{} against {}", path, glob);
+    }
 }
