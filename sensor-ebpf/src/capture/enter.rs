@@ -21,7 +21,7 @@ use crate::{
     calls::{self, BPF_IA32, BPF_X86_64, Call, Family, SOCKETCALL, SYS_BIND, SYS_CONNECT, SYS_LISTEN},
     counters::count,
     kernel::{self, PtRegs},
-    maps::{PENDING, PENDING_PATHS, PENDING_PATHS_SCRATCH, PENDING_SCRATCH, TRACKED},
+    maps::{PENDING, PENDING_PATHS, PENDING_PATHS_SCRATCH, PENDING_SCRATCH},
     pending::{
         FIRST_COMPLETE, FIRST_SOCKADDR, INLINE_SIZE, PENDING_COMPAT, PENDING_HAS_PATHS, PENDING_KILLED, PendingPaths,
         SECOND_COMPLETE,
@@ -31,7 +31,7 @@ use crate::{
         act::{kill_current, kill_if_session_killed},
     },
     programs::tamper,
-    settings,
+    settings, tracking,
 };
 
 /// What the entry program does next.
@@ -54,7 +54,7 @@ pub fn on_enter(ctx: &RawTracePointContext) -> Option<Next> {
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let process = tracking::of(tgid)?;
     kill_if_session_killed(process.session_id);
     let task = kernel::current_task();
     let compat = kernel::in_compat_syscall(task);

@@ -40,6 +40,7 @@ use crate::{
     },
     record::{EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
     settings::{self, offset},
+    tracking,
 };
 
 /// A fresh session id for a session the kernel starts.
@@ -63,7 +64,7 @@ pub fn on_exec(ctx: &TracePointContext) -> Option<bool> {
     if tgid == settings::sensor_tgid() {
         return None;
     }
-    let known = unsafe { TRACKED.get(&tgid) }.copied();
+    let known = tracking::of(tgid);
     if known.is_none() && !settings::match_profiles() {
         return None;
     }
@@ -185,7 +186,7 @@ fn match_profile(rec: &mut Record, filename: StrRef, args_area: Option<(u64, u64
 pub fn exec_script() -> Option<()> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let handoff = unsafe { &mut *EXEC_HANDOFF.get_ptr_mut(0)? };
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let process = tracking::of(tgid)?;
     let config = policy::config()?;
     let session_start = process.flags & TRACKED_NEW_SESSION != 0;
     let interpreter = handoff.name_hash != 0 && unsafe { SCRIPT_HOSTS.get(&handoff.name_hash) }.is_some();
@@ -490,7 +491,7 @@ fn report_stop(process: &TrackedProcess, handoff: &ExecHandoff) {
 pub fn exec_judge() -> Option<()> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let handoff = unsafe { &*EXEC_HANDOFF.get_ptr(0)? };
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let process = tracking::of(tgid)?;
     let config = policy::config()?;
     let backend_judges = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_some();
     let (target, written) = if handoff.script.len > 0 {

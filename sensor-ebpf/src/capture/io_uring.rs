@@ -16,7 +16,7 @@ use super::{open::is_write, strings::append_base};
 use crate::{
     counters::count,
     kernel::{read, read_ptr},
-    maps::{TRACKED, URING_REQUEST},
+    maps::URING_REQUEST,
     paths::Hashing,
     policy::{
         self,
@@ -26,6 +26,7 @@ use crate::{
     },
     record::{POLICY_SCRATCH, Record, Ring},
     settings::{io_uring_layout_valid, uring_offset},
+    tracking,
 };
 
 const OP_OPENAT: u8 = 18;
@@ -57,7 +58,7 @@ pub struct Request {
 /// it next (the caller tail-calls it).
 pub fn on_submit(ctx: &TracePointContext) -> Option<bool> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let process = tracking::of(tgid)?;
     kill_if_session_killed(process.session_id);
     count(Counter::IoUringSubmissions);
     if !io_uring_layout_valid() {

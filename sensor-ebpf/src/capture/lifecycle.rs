@@ -13,7 +13,7 @@ use crate::{
     maps::{PENDING, PENDING_PATHS, TRACKED},
     policy::act::kill_if_session_killed,
     record::{Ring, fill_header, output_fixed},
-    repeat, settings,
+    repeat, settings, tracking,
 };
 
 const CLONE_THREAD: u64 = 0x0001_0000;
@@ -21,7 +21,7 @@ const CLONE_THREAD: u64 = 0x0001_0000;
 /// `task_newtask`, in the parent before the child first runs: the child inherits the session.
 pub fn on_newtask(ctx: &TracePointContext) -> Option<()> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let parent = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let parent = tracking::of(tgid)?;
     kill_if_session_killed(parent.session_id);
     let (flags_offset, flags_size) = settings::newtask_clone_flags();
     let clone_flags: u64 = if flags_size == 8 {
@@ -59,7 +59,7 @@ pub fn on_newtask(ctx: &TracePointContext) -> Option<()> {
 pub fn on_exit(ctx: &TracePointContext) -> Option<()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let process = tracking::of(tgid)?;
     let _ = PENDING.remove(&pid_tgid);
     let _ = PENDING_PATHS.remove(&pid_tgid);
     repeat::flush_thread(process.session_id);

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     kernel::{self, AT_FDCWD},
-    maps::{HANDOFF, OPENED, PATH_KEY, PROTECTED, TRACKED},
+    maps::{HANDOFF, OPENED, PATH_KEY, PROTECTED},
     paths::{Hashing, append_path_hashed},
     pending::PendingCall,
     policy::{
@@ -35,6 +35,7 @@ use crate::{
     },
     record::{EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
     repeat::{self, Repeat, RepeatKey},
+    tracking,
 };
 
 // The open flags as the capture reads them (64-bit syscall arguments).
@@ -278,7 +279,7 @@ fn judge_open(call: &PendingCall) -> Option<()> {
     }
     let config = policy::judging(op, BACKEND_TRACEPOINT)?;
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let process = unsafe { TRACKED.get(&tgid) }.copied()?;
+    let process = tracking::of(tgid)?;
     let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
     let path = rec.copy_from(EVENT_SCRATCH, handoff.path);
     let Some(operation) = FileOperation::new(op, PathRefs::of(path)) else {

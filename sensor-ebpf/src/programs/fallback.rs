@@ -31,7 +31,7 @@ use crate::{
     },
     counters::count,
     kernel::{self, AT_FDCWD},
-    maps::{PENDING, PROTECTED, TRACKED},
+    maps::{PENDING, PROTECTED},
     paths::{Hashing, append_path_hashed},
     pending::{PENDING_KILLED, PENDING_UNREADABLE},
     pending::{PendingCall, PendingPaths},
@@ -43,6 +43,7 @@ use crate::{
         path_key::PathKey,
     },
     record::{POLICY_SCRATCH, Record},
+    tracking,
 };
 
 const AT_REMOVEDIR: u64 = 0x200;
@@ -62,7 +63,7 @@ pub fn judge_at_entry(part: Part, forget: bool) -> Option<bool> {
     let (pid_tgid, call, paths) = pending()?;
     let tgid = (pid_tgid >> 32) as u32;
     let mut more = false;
-    if let Some(process) = unsafe { TRACKED.get(&tgid) }.copied()
+    if let Some(process) = tracking::of(tgid)
         && let Some(syscall) = Syscall::from_u16(call.syscall)
     {
         more = judge(&process, call, syscall, paths, part);

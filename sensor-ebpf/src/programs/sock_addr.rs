@@ -20,7 +20,7 @@ use super::net::{AF_INET, AF_INET6, Destination, mapped_v4};
 use crate::{
     calls::Family,
     counters::count,
-    maps::{PENDING, PENDING_PATHS, ROUTE_REPORTED, TRACKED},
+    maps::{PENDING, PENDING_PATHS, ROUTE_REPORTED},
     pending::FIRST_SOCKADDR,
     policy::{
         self,
@@ -28,6 +28,7 @@ use crate::{
     },
     record::{POLICY_SCRATCH, Record},
     repeat::{self, CLASS_SEND, Repeat, RepeatKey},
+    tracking,
 };
 
 /// How long a 32-bit connect reported at its entry marks its thread (see `ROUTE_REPORTED`).
@@ -49,7 +50,7 @@ fn on_sock_addr(ctx: &SockAddrContext, v4: bool, send: bool) -> Option<u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // In place, not copied: 6.1's verifier leaves this chain no stack to spare.
-    let process = unsafe { TRACKED.get(&tgid) }?;
+    let process = tracking::of_in_place(tgid)?;
     let sa = ctx.sock_addr;
     let port = u16::from_be(field::user_port(sa) as u16);
     let (family, addr) = if v4 {
