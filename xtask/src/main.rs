@@ -6,6 +6,7 @@
 mod agents;
 mod bench;
 mod cmd;
+mod fuzz;
 mod setup;
 mod tasks;
 mod vm;
@@ -61,6 +62,10 @@ enum Task {
     /// alerts to a file and to an HTTP receiver that restarts) and print memory, descriptors,
     /// alerts lost and kernel drops over time. As root; not part of `test`.
     Soak(bench::soak::SoakOptions),
+    /// Run the coverage-guided fuzz targets (fuzz/: ring records, rule packs, Sigma rules, the
+    /// configuration, baseline state, spool segments, control requests) for a while each;
+    /// installs cargo-fuzz when missing. Not part of `test`.
+    Fuzz(fuzz::FuzzOptions),
     /// Install (pinned, from the npm registry) the coding agent CLIs the end-to-end tests drive:
     /// Claude Code, Codex, Gemini CLI, Qwen Code.
     Agents {
@@ -85,6 +90,7 @@ fn main() -> Result<()> {
         Task::Package => tasks::package(),
         Task::Bench(options) => bench::run(&options),
         Task::Soak(options) => bench::soak::run(&options),
+        Task::Fuzz(options) => fuzz::run(&options),
         Task::Agents { action } => agents::run(&action),
         Task::BenchWorkload(args) => bench::workload::run(args),
         Task::BenchLabGuest(args) => bench::lab::guest::run(args),

@@ -181,8 +181,14 @@ impl Config {
     /// Reads the configuration file at `path`.
     pub fn load_file(path: &Path) -> Result<Self, ConfigError> {
         let text = yaml::read(path)?;
+        Self::from_text(&text, path)
+    }
+
+    /// The configuration `text`, as if read from `path` (relative paths in it are relative to
+    /// `path`'s directory; the profiles file it names is read).
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let origin = path.display().to_string();
-        let file: ConfigFile = yaml::parse(&text, &origin)?;
+        let file: ConfigFile = yaml::parse(text, &origin)?;
         let size = file.capture.ring_buffer_bytes;
         if !size.is_power_of_two() || size < 4096 {
             return Err(ConfigError::RingSize { origin, value: size });
