@@ -37,7 +37,7 @@ const O_TRUNC: u32 = 0o1000;
 
 /// The hook's return value: the previous LSM's error, or ours.
 #[inline(always)]
-fn verdict(previous: i32, applied: Option<u32>) -> i32 {
+pub(crate) fn verdict(previous: i32, applied: Option<u32>) -> i32 {
     if previous != 0 {
         return previous;
     }

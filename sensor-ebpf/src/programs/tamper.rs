@@ -111,7 +111,8 @@ pub fn task_kill(ctx: &LsmContext) -> i32 {
     deny(&process, TAMPER_SIGNAL, sig as u32, target)
 }
 
-/// `ptrace_access_check(struct task_struct *child, unsigned int mode)`.
+/// `ptrace_access_check(struct task_struct *child, unsigned int mode)`: attach access to the
+/// sensor is tampering; to another process outside the caller's session, a hand-off (`handoff`).
 pub fn ptrace_access_check(ctx: &LsmContext) -> i32 {
     let previous: i32 = ctx.arg(2);
     if previous != 0 {
@@ -130,7 +131,7 @@ pub fn ptrace_access_check(ctx: &LsmContext) -> i32 {
     let target = kernel::tgid(task);
     let sensor = settings::sensor_tgid();
     if sensor == 0 || target != sensor {
-        return 0;
+        return super::handoff::attach(&process, target);
     }
     deny(&process, TAMPER_PTRACE, mode, target)
 }

@@ -58,6 +58,7 @@ const PROGRAMS: &[&str] = &[
     "tee",
     "test",
     "timeout",
+    "tmux",
     "touch",
     "truncate",
     "tr",

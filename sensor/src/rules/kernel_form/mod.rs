@@ -185,3 +185,39 @@ fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
 pub fn enforces(action: RuleAction) -> bool {
     action != RuleAction::Alert
 }
+
+/// What `rules check` says about rules the kernel does not (or not wholly) judge: `kill` and
+/// `kill-tree` rules carried out after detection, and hand-off rules, which only BPF LSM judges
+/// and whose attach branch covers more than the rule names.
+pub fn judgement_notes(set: &super::RuleSet) -> Vec<String> {
+    use super::compile::RuleEnforcement;
+    let mut notes = Vec::new();
+    for rule in &set.rules {
+        let id = &rule.meta.id;
+        let action = rule.meta.action.as_str();
+        match &rule.enforcement {
+            Some(RuleEnforcement::Sensor { reason }) => notes.push(format!(
+                "rule `{id}` ({action}) is not judged by the kernel ({reason}): the sensor carries it out after \
+                 detection"
+            )),
+            Some(RuleEnforcement::Kernel(form)) => {
+                if form.ops.contains(PolicyOp::HandoffConnect) {
+                    notes.push(format!(
+                        "rule `{id}` ({action}): unix connects are judged in the kernel only with BPF LSM \
+                         (unix_stream_connect), for listeners outside the session running tmux or screen, or the \
+                         systemd user manager's private socket; without BPF LSM they are detected after the call"
+                    ));
+                }
+                if form.ops.contains(PolicyOp::HandoffAttach) {
+                    notes.push(format!(
+                        "rule `{id}` ({action}): ptrace, process_vm_writev and /proc/PID/mem are judged in the kernel \
+                         only with BPF LSM (ptrace_access_check in attach mode, which also covers process_vm_readv \
+                         and opens of /proc/PID/mem for reading); without BPF LSM they are detected after the call"
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+    notes
+}
