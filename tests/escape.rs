@@ -567,7 +567,11 @@ tmux -S $S kill-server; true",
             "{context}"
         );
         for call in ["ptrace", "mem"] {
-            assert_eq!(call_result(&text, "child", call), (0, 0), "{call} of its own child: {context}");
+            assert_eq!(
+                call_result(&text, "child", call),
+                (0, 0),
+                "{call} of its own child: {context}"
+            );
         }
         // Every session-escape is a hand-off to the outside server or the outside target (the
         // default pack's ptrace-attach and process-memory-write report the calls themselves,

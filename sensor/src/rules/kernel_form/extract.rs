@@ -52,11 +52,7 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
     };
     let mut flat = Flat::default();
     conjunction(when, false, defs, &mut flat, &mut Vec::new())?;
-    if flat
-        .atoms
-        .iter()
-        .any(|atom| atom.test.field == Field::PeerInSession)
-    {
+    if flat.atoms.iter().any(|atom| atom.test.field == Field::PeerInSession) {
         return handoff_form(rule, &flat, defs);
     }
     let Some(branches) = flat.choices.pop() else {
@@ -135,7 +131,10 @@ fn handoff_form(rule: &RuleAst, flat: &Flat, defs: &Definitions) -> Result<Kerne
         return Err(not_kernel(union[0].pos, "a kernel hand-off rule takes no path test"));
     }
     if flat.choices.len() > 1 {
-        return Err(not_kernel(rule.pos, "the kernel takes one `any` of conditions per rule"));
+        return Err(not_kernel(
+            rule.pos,
+            "the kernel takes one `any` of conditions per rule",
+        ));
     }
     let branches: Vec<Vec<Atom>> = match flat.choices.first() {
         None => vec![top.clone()],

@@ -168,7 +168,8 @@ const KERNEL_FIELDS: &str = "event.action, file.path (or agent_sensor.exec.filen
      agent_sensor.file.created: false, not agent_sensor.open.flags: O_DIRECTORY, \
      agent_sensor.file.written_by_session, agent_sensor.file.in_workspace, destination.ip, destination.port, \
      network.type, agent_sensor.destination.allowed (true, false, exists); `any` of path tests or of connection \
-     conditions; exceptions by process.name or process.executable (optionally with file.path)";
+     conditions; exceptions by process.name or process.executable (optionally with file.path); and hand-offs: \
+     agent_sensor.peer.in_session: false with unix connects, or ptrace, process_vm_writev and /proc/PID/mem writes";
 
 fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
     NotKernel {

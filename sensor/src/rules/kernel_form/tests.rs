@@ -246,8 +246,11 @@ fn hand_off_rules_the_kernel_cannot_judge_say_why() {
     .expect_err("refused");
     assert!(error.contains("names all three"), "{error}");
     // A peer inside the session is not a hand-off.
-    let error = rule(&format!("    action: deny\n{}", HANDOFF.replace("in_session: false", "in_session: true")))
-        .expect_err("refused");
+    let error = rule(&format!(
+        "    action: deny\n{}",
+        HANDOFF.replace("in_session: false", "in_session: true")
+    ))
+    .expect_err("refused");
     assert!(error.contains("in_session: false"), "{error}");
     // Connects over IP have no spawner at the other end.
     let error = rule(
