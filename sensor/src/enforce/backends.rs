@@ -167,7 +167,7 @@ impl fmt::Display for Backends {
             let backend = self.of(op);
             writeln!(
                 f,
-                "  {:<11} {:<18} {}",
+                "  {:<15} {:<18} {}",
                 op.name(),
                 backend_name(backend),
                 guarantee(op, backend)
