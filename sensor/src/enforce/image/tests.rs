@@ -309,3 +309,33 @@ fn the_shipped_pack_fits_the_kernel() {
         rules.rules.iter().filter(|rule| rule.kernel_form().is_some()).count()
     );
 }
+
+#[test]
+fn a_hand_off_rule_takes_one_slot_judged_for_both_hand_off_operations_on_any_path() {
+    let image = image(
+        r#"
+rules:
+  - id: escape
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - any:
+            - {event.action: connect, network.type: unix}
+            - event.action: [ptrace, process_vm_writev]
+            - {event.action: open, agent_sensor.open.write: true}
+"#,
+    );
+    assert_eq!(image.slots.len(), 1);
+    let rule = &image.rules[0];
+    assert_eq!(rule.action, ACTION_DENY);
+    assert_eq!(rule.ops, PolicyOp::HandoffConnect.bit() | PolicyOp::HandoffAttach.bit());
+    // No path, address or port test: the peer is judged by the hook.
+    assert_eq!((rule.include_sets, rule.ip_include, rule.port_include_count), (0, 0, 0));
+    for op in PolicyOp::ALL {
+        assert_eq!(image.config.op_rules[op as usize], u64::from(op.is_handoff()), "{op:?}");
+    }
+}
