@@ -442,44 +442,39 @@ git -C {repo} rev-list --count HEAD"#,
     assert!(alerts.is_empty(), "benign work raised {alerts:#?}");
 }
 
-/// Attaches to a process with ptrace (and detaches), writes 8 bytes at an unmapped address of it
-/// with process_vm_writev (EFAULT where the call is allowed: nothing is written), and opens its
-/// /proc/PID/mem for writing; prints `LABEL CALL RESULT ERRNO` for each. `child` as the pid: a
-/// `sleep` this script starts itself (a process of the same session).
+/// For the process given as its argument (`outside`), then for a `sleep` it starts itself (`child`,
+/// a process of the same session): attaches with ptrace (and detaches), writes 8 bytes at an
+/// unmapped address with process_vm_writev (EFAULT where the call is allowed: nothing is
+/// written), and opens /proc/PID/mem for writing; prints `LABEL CALL RESULT ERRNO` for each. One
+/// interpreter for both (Python starts slowly under the lab's emulator).
 const INJECT: &str = r#"import ctypes, os, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
-label = sys.argv[1]
-child = None
-if label == "child":
-    child = subprocess.Popen(["sleep", "30"])
-    pid = child.pid
-else:
-    pid = int(label)
-    label = "outside"
-def report(call, result):
-    print(label, call, result, ctypes.get_errno() if result != 0 else 0, flush=True)
 libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-result = libc.ptrace(16, pid, None, None)
-report("ptrace", result)
-if result == 0:
-    os.waitpid(pid, 0x40000000)
-    libc.ptrace(17, pid, None, None)
+libc.process_vm_writev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
 class Iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-buf = ctypes.create_string_buffer(8)
-local = Iovec(ctypes.cast(buf, ctypes.c_void_p), 8)
-remote = Iovec(ctypes.c_void_p(0x1000), 8)
-libc.process_vm_writev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-result = libc.process_vm_writev(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
-report("process_vm_writev", result)
-try:
-    open("/proc/%d/mem" % pid, "r+b").close()
-    print(label, "mem", 0, 0, flush=True)
-except OSError as error:
-    print(label, "mem", -1, error.errno, flush=True)
-if child:
-    child.kill()
-    child.wait()
+def report(label, call, result):
+    print(label, call, result, ctypes.get_errno() if result != 0 else 0, flush=True)
+def inject(label, pid):
+    result = libc.ptrace(16, pid, None, None)
+    report(label, "ptrace", result)
+    if result == 0:
+        os.waitpid(pid, 0x40000000)
+        libc.ptrace(17, pid, None, None)
+    buf = ctypes.create_string_buffer(8)
+    local = Iovec(ctypes.cast(buf, ctypes.c_void_p), 8)
+    remote = Iovec(ctypes.c_void_p(0x1000), 8)
+    report(label, "process_vm_writev", libc.process_vm_writev(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+    try:
+        open("/proc/%d/mem" % pid, "r+b").close()
+        print(label, "mem", 0, 0, flush=True)
+    except OSError as error:
+        print(label, "mem", -1, error.errno, flush=True)
+inject("outside", int(sys.argv[1]))
+child = subprocess.Popen(["sleep", "30"])
+inject("child", child.pid)
+child.kill()
+child.wait()
 "#;
 
 /// What the script printed for `label`'s `call`: (result, errno).
@@ -547,7 +542,6 @@ fn hand_offs_are_denied_where_bpf_lsm_judges_them_and_detected_elsewhere() {
             "export HOME={home} SHELL=/bin/sh
 tmux -S {outside} send-keys -t outside 'echo typed > {typed}' Enter; echo send-keys=$?
 python3 {inject} {pid}
-python3 {inject} child
 S={own_sock}; tmux -S $S new-session -d -s own /bin/sh && tmux -S $S send-keys -t own 'echo inside > {own}' Enter && {wait}
 tmux -S $S kill-server; true",
             home = lab.path("home").display(),
