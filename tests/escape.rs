@@ -1,13 +1,17 @@
 //! End-to-end: work handed out of an agent session (`session-escape`), tried by an unprivileged
 //! agent session (`watch --user nobody`) against processes of the same account that the test
 //! starts outside the session: a tmux server reached with `tmux -S SOCK send-keys`, a process
-//! attached with ptrace and one whose `/proc/PID/mem` is opened for writing. And the benign side:
-//! a tmux server the session starts itself, a dev server on loopback, `git` signing through an
-//! ssh-agent that runs outside the session, all silent.
+//! attached with ptrace, written with process_vm_writev and whose `/proc/PID/mem` is opened for
+//! writing. And the benign side: a tmux server the session starts itself, a process the session
+//! started and attaches to, a dev server on loopback, `git` signing through an ssh-agent that runs
+//! outside the session, all silent.
 //!
-//! The kernel cannot judge session escape on any backend, so the default pack alerts; a site that
-//! makes it `kill-tree` gets the session killed after the hand-off is detected
-//! (docs/enforcement.md), which the tests assert too.
+//! The default pack alerts. A site that makes `session-escape` a `deny` gets the hand-offs refused
+//! with EPERM where BPF LSM judges them (`unix_stream_connect`, `ptrace_access_check`), and
+//! detected after the call elsewhere; one that makes it `kill-tree` gets the session killed after
+//! the hand-off is detected (docs/enforcement.md). The kernel lab runs the deny test (both modes,
+//! one sensor start each); the others need programs the lab's image lacks (curl, git, ssh) or
+//! repeat what the deny test covers there, and run on the host only.
 
 mod support;
 
@@ -22,6 +26,9 @@ use std::{
 
 use serde_json::Value;
 use support::{lab::*, scenario::rule_ids, *};
+
+/// The tests of this target the kernel lab runs.
+const LAB_TESTS: &[&str] = &["hand_offs_are_denied_where_bpf_lsm_judges_them_and_detected_elsewhere"];
 
 /// The unprivileged account of the agent and of the processes it reaches.
 const AGENT_USER: &str = "nobody";
@@ -77,6 +84,10 @@ fn run_as_agent(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
 /// drives must be installed (`cargo xtask setup` installs them).
 fn prepare(test: &str, programs: &[&str], name: &str) -> Option<Lab> {
     if !require_root(test) {
+        return None;
+    }
+    if in_lab() && !LAB_TESTS.contains(&test) {
+        eprintln!("{test}: a host test (the kernel lab runs {LAB_TESTS:?} of this target)");
         return None;
     }
     for program in programs {
@@ -225,8 +236,8 @@ fn a_kill_tree_session_escape_stops_the_session_after_the_hand_off() {
         return;
     };
     let server = OutsideTmux::start(lab.path("user.sock"));
-    // A site that kills the session on a hand-off: the kernel cannot judge session-escape, so
-    // the sensor carries the kill out after it detects the connect (docs/enforcement.md).
+    // A site that kills the session on a hand-off: the kernel judges session-escape for `deny`
+    // only, so the sensor carries the kill out after it detects the connect (docs/enforcement.md).
     let site = lab.path("site.yaml");
     std::fs::write(
         &site,
@@ -429,4 +440,211 @@ git -C {repo} rev-list --count HEAD"#,
     let (text, alerts) = run_session(&lab, &script);
     assert_eq!(text.trim(), "2", "both signed commits were made: {text}");
     assert!(alerts.is_empty(), "benign work raised {alerts:#?}");
+}
+
+/// For the process given as its argument (`outside`), then for a `sleep` it starts itself (`child`,
+/// a process of the same session): attaches with ptrace (and detaches), writes 8 bytes at an
+/// unmapped address with process_vm_writev (EFAULT where the call is allowed: nothing is
+/// written), and opens /proc/PID/mem for writing; prints `LABEL CALL RESULT ERRNO` for each. One
+/// interpreter for both (Python starts slowly under the lab's emulator).
+const INJECT: &str = r#"import ctypes, os, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+libc.process_vm_writev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+def report(label, call, result):
+    print(label, call, result, ctypes.get_errno() if result != 0 else 0, flush=True)
+def inject(label, pid):
+    result = libc.ptrace(16, pid, None, None)
+    report(label, "ptrace", result)
+    if result == 0:
+        os.waitpid(pid, 0x40000000)
+        libc.ptrace(17, pid, None, None)
+    buf = ctypes.create_string_buffer(8)
+    local = Iovec(ctypes.cast(buf, ctypes.c_void_p), 8)
+    remote = Iovec(ctypes.c_void_p(0x1000), 8)
+    report(label, "process_vm_writev", libc.process_vm_writev(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+    try:
+        open("/proc/%d/mem" % pid, "r+b").close()
+        print(label, "mem", 0, 0, flush=True)
+    except OSError as error:
+        print(label, "mem", -1, error.errno, flush=True)
+inject("outside", int(sys.argv[1]))
+child = subprocess.Popen(["sleep", "30"])
+inject("child", child.pid)
+child.kill()
+child.wait()
+"#;
+
+/// What the script printed for `label`'s `call`: (result, errno).
+fn call_result(text: &str, label: &str, call: &str) -> (i64, i64) {
+    let prefix = format!("{label} {call} ");
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let (result, errno) = rest.split_once(' ')?;
+            Some((result.parse().ok()?, errno.trim().parse().ok()?))
+        })
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
+}
+
+/// The ptrace tracer of a live process (0: none).
+fn tracer_of(pid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("TracerPid:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+const EPERM: i64 = 1;
+const EACCES: i64 = 13;
+const EFAULT: i64 = 14;
+
+#[test]
+fn hand_offs_are_denied_where_bpf_lsm_judges_them_and_detected_elsewhere() {
+    let Some(lab) = prepare(
+        "hand_offs_are_denied_where_bpf_lsm_judges_them_and_detected_elsewhere",
+        &["tmux", "python3"],
+        "handoff-deny",
+    ) else {
+        return;
+    };
+    let server = OutsideTmux::start(lab.path("user.sock"));
+    let target = ChildGuard(as_agent("sleep").arg("600").spawn().expect("start the target"));
+    let pid = target.0.id();
+    let inject = lab.path("inject.py");
+    std::fs::write(&inject, INJECT).expect("inject.py");
+    let site = lab.path("site.yaml");
+    std::fs::write(
+        &site,
+        "ruleset: site\noverrides:\n  rules:\n    session-escape:\n      action: deny\n",
+    )
+    .expect("site pack");
+    // Every alert written (no folding of bursts: each call is asserted).
+    let config = lab.path("config.yaml");
+    std::fs::write(&config, "alerts:\n  fold: {window_ms: 0}\n").expect("config");
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
+    let session = Session {
+        packs: vec![&default, &site],
+        user: Some(AGENT_USER),
+        home: None,
+        config: Some(&config),
+    };
+    // Both modes, one sensor start each: the hand-offs, then the session's own tmux server and
+    // its own child, which stay allowed and silent.
+    for mode in [Mode::Monitor, Mode::Enforce] {
+        let typed = lab.path(&format!("typed-{}", mode.flag()));
+        let own = lab.path(&format!("own-{}", mode.flag()));
+        let script = format!(
+            "export HOME={home} SHELL=/bin/sh
+tmux -S {outside} send-keys -t outside 'echo typed > {typed}' Enter; echo send-keys=$?
+python3 {inject} {pid}
+S={own_sock}; tmux -S $S new-session -d -s own /bin/sh && tmux -S $S send-keys -t own 'echo inside > {own}' Enter && {wait}
+tmux -S $S kill-server; true",
+            home = lab.path("home").display(),
+            outside = server.socket.display(),
+            typed = typed.display(),
+            inject = inject.display(),
+            own_sock = lab.path(&format!("own-{}.sock", mode.flag())).display(),
+            own = own.display(),
+            wait = wait_in_script(&own),
+        );
+        let (output, alerts) = lab.watch_with(&session, mode, &script);
+        let text = stdout(&output);
+        let context = format!("{mode:?}: {text}{}", String::from_utf8_lossy(&output.stderr));
+        // The session's own server and child: allowed in both modes.
+        assert_eq!(
+            std::fs::read_to_string(&own).unwrap_or_default().trim(),
+            "inside",
+            "{context}"
+        );
+        for call in ["ptrace", "mem"] {
+            assert_eq!(
+                call_result(&text, "child", call),
+                (0, 0),
+                "{call} of its own child: {context}"
+            );
+        }
+        // Every session-escape is a hand-off to the outside server or the outside target (the
+        // default pack's ptrace-attach and process-memory-write report the calls themselves,
+        // inside the session too).
+        let alerts: Vec<Value> = alerts_of(&alerts, "session-escape").into_iter().cloned().collect();
+        for alert in &alerts {
+            let peer = field(alert, "agent_sensor.peer.pid").as_u64();
+            assert!(
+                peer == Some(u64::from(server.pid)) || peer == Some(u64::from(pid)),
+                "a hand-off to an unexpected process: {alert:#}"
+            );
+            assert_eq!(
+                field(alert, "agent_sensor.peer.in_session").as_bool(),
+                Some(false),
+                "{alert:#}"
+            );
+        }
+        let connect = alerts
+            .iter()
+            .find(|alert| str_field(alert, "event.action") == "connect")
+            .unwrap_or_else(|| panic!("no session-escape on the tmux connect: {alerts:#?}\n{context}"));
+        assert_peer(connect, server.pid);
+        assert_eq!(
+            str_field(connect, "destination.address"),
+            server.socket.display().to_string(),
+            "{connect:#}"
+        );
+        let lsm = backend(connect) == "bpf-lsm";
+        if in_lab() {
+            assert!(lsm, "the lab judges hand-offs with BPF LSM: {connect:#}");
+        }
+        let attach: Vec<&Value> = alerts
+            .iter()
+            .filter(|alert| field(alert, "agent_sensor.peer.pid").as_u64() == Some(u64::from(pid)))
+            .collect();
+        if lsm {
+            // One hook judges the three calls, each reported as an attach (event.action ptrace).
+            assert_eq!(attach.len(), 3, "{attach:#?}\n{context}");
+        } else {
+            for action in ["ptrace", "process_vm_writev", "open"] {
+                assert!(
+                    attach.iter().any(|alert| str_field(alert, "event.action") == action),
+                    "no session-escape on {action}: {attach:#?}\n{context}"
+                );
+            }
+        }
+        for alert in attach.iter().chain([&connect]) {
+            let expected = match (mode, lsm) {
+                (Mode::Monitor, _) => "would-deny",
+                (Mode::Enforce, true) => "denied",
+                // Without BPF LSM the deny is detected after the call, and says so.
+                (Mode::Enforce, false) => "failed",
+            };
+            assert_eq!(done(alert), expected, "{alert:#}");
+            assert_eq!(backend(alert), if lsm { "bpf-lsm" } else { "sensor" }, "{alert:#}");
+        }
+        let outside = |call| call_result(&text, "outside", call);
+        if mode == Mode::Enforce && lsm {
+            assert_ne!(status(&text, "send-keys"), 0, "{context}");
+            assert_eq!(outside("ptrace"), (-1, EPERM), "{context}");
+            assert_eq!(outside("process_vm_writev"), (-1, EPERM), "{context}");
+            // /proc/PID/mem turns any refusal of its access check into EACCES.
+            assert_eq!(outside("mem"), (-1, EACCES), "{context}");
+            // The outside server never got the command, and the target is untouched.
+            std::thread::sleep(Duration::from_secs(1));
+            assert!(!typed.exists(), "the typed command ran: {context}");
+            assert!(process_alive(pid), "the target died");
+            assert_eq!(tracer_of(pid), 0, "the target is traced");
+        } else {
+            // Monitor mode, or no BPF LSM: the hand-off went through (the documented fallback).
+            assert_eq!(status(&text, "send-keys"), 0, "{context}");
+            assert_eq!(outside("ptrace"), (0, 0), "{context}");
+            assert_eq!(outside("process_vm_writev"), (-1, EFAULT), "{context}");
+            assert_eq!(outside("mem"), (0, 0), "{context}");
+            wait_until("the typed command", Duration::from_secs(10), || {
+                typed.exists().then_some(())
+            });
+        }
+    }
+    drop(target);
 }

@@ -143,18 +143,30 @@ pub fn pattern_component(kind: u32, dir_depth: u32, path_depth: u32) -> u32 {
     }
 }
 
-/// The tests every rule has: its paths, its path exclusions, its program exceptions. `sets`:
-/// the path's sets; `identity`: the sets the file carries by identity (a protected file or
-/// directory, whatever it is called now), which outweigh exclusions; `exempt`: the sets where
-/// the program is excepted.
+/// What a rule's scope is tested against.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The path's sets.
+    pub sets: u64,
+    /// The sets the file carries by identity (a protected file or directory, whatever it is
+    /// called now): they outweigh path exclusions.
+    pub identity: u64,
+    /// The sets where the program is excepted.
+    pub exempt: u64,
+}
+
+/// The tests every rule has: its paths, its path exclusions, its program exceptions. (By
+/// reference: the kernel reads each field only when it is needed, which keeps the connect
+/// rule step's frame within 6.1's budget.)
 #[inline(always)]
-pub fn in_scope(rule: &PolicyRule, sets: u64, identity: u64, exempt: u64) -> bool {
-    if rule.include_sets != 0 && sets & rule.include_sets == 0 {
+pub fn in_scope(rule: &PolicyRule, scope: &Scope) -> bool {
+    if rule.include_sets != 0 && scope.sets & rule.include_sets == 0 {
         return false;
     }
-    let by_identity = identity & rule.include_sets != 0;
-    let excluded = sets & rule.exclude_sets != 0 && !by_identity;
-    !excluded && sets & rule.except_sets & exempt == 0
+    let by_identity = scope.identity & rule.include_sets != 0;
+    let excluded = scope.sets & rule.exclude_sets != 0 && !by_identity;
+    !excluded && scope.sets & rule.except_sets & scope.exempt == 0
 }
 
 /// Whether the rule's `RULE_*` flags admit a file operation: `open_flags` of an open (0

@@ -100,6 +100,30 @@ pub struct KernelLayout {
     pub skc_v6_rcv_saddr: u32,
 }
 
+/// Offsets the hand-off hook (`unix_stream_connect`) needs to find who listens on a unix socket
+/// and what it runs. `valid` is 0 when this kernel's BTF lacks one of them (the hook is then not
+/// attached).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerLayout {
+    /// Non-zero once userspace filled the structure in and every field was found.
+    pub valid: u32,
+    /// `sock.sk_peer_pid` (set by `listen()` to the listener's thread-group pid).
+    pub sock_peer_pid: u32,
+    /// `pid.numbers` (`numbers[0].nr` is the pid in the initial namespace; `upid.nr` is first).
+    pub pid_numbers: u32,
+    /// `pid.tasks` (`tasks[PIDTYPE_PID]` is first).
+    pub pid_tasks: u32,
+    /// `task_struct.pid_links` (`pid_links[PIDTYPE_PID]` is first).
+    pub task_pid_links: u32,
+    /// `unix_sock.addr`.
+    pub unix_addr: u32,
+    /// `unix_address.len`.
+    pub unix_address_len: u32,
+    /// `unix_address.name` (a `struct sockaddr_un`).
+    pub unix_address_name: u32,
+}
+
 /// Offsets of io_uring's request structures, where the kernel copied an operation's arguments
 /// when it was submitted. Every field is [`FIELD_ABSENT`] on kernels whose BTF lacks them (the
 /// submissions are then reported without their paths).

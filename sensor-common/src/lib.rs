@@ -46,4 +46,6 @@ mod pod {
     unsafe impl aya::Pod for policy::Escalation {}
     // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
     unsafe impl aya::Pod for layout::IoUringLayout {}
+    // SAFETY: `#[repr(C)]` plain data (integers and arrays of them), every bit pattern valid.
+    unsafe impl aya::Pod for layout::PeerLayout {}
 }

@@ -94,10 +94,16 @@ pub enum PolicyOp {
     Symlink = 9,
     /// Shortening a file: truncate(2), ftruncate(2).
     Truncate = 10,
+    /// Connecting to the unix socket of a server that runs commands for its clients (tmux,
+    /// screen, the systemd user manager's private socket) whose listener is outside the session.
+    HandoffConnect = 11,
+    /// Attach access (`PTRACE_MODE_ATTACH`) to a process outside the session: ptrace attach,
+    /// process_vm_readv/writev, opening /proc/PID/mem (one LSM hook: `ptrace_access_check`).
+    HandoffAttach = 12,
 }
 
 /// How many operations there are.
-pub const OP_COUNT: usize = 11;
+pub const OP_COUNT: usize = 13;
 /// Slots of the per-operation arrays of [`PolicyConfig`] (a power of two above `OP_COUNT`).
 pub const OP_SLOTS: usize = 16;
 
@@ -115,6 +121,8 @@ impl PolicyOp {
         PolicyOp::Link,
         PolicyOp::Symlink,
         PolicyOp::Truncate,
+        PolicyOp::HandoffConnect,
+        PolicyOp::HandoffAttach,
     ];
 
     /// The operation's bit in `PolicyRule::ops` and other masks.
@@ -136,6 +144,8 @@ impl PolicyOp {
             8 => Self::Link,
             9 => Self::Symlink,
             10 => Self::Truncate,
+            11 => Self::HandoffConnect,
+            12 => Self::HandoffAttach,
             _ => return None,
         })
     }
@@ -154,6 +164,8 @@ impl PolicyOp {
             Self::Link => "link",
             Self::Symlink => "symlink",
             Self::Truncate => "truncate",
+            Self::HandoffConnect => "handoff-connect",
+            Self::HandoffAttach => "handoff-attach",
         }
     }
 
@@ -161,6 +173,12 @@ impl PolicyOp {
     /// protected directories above the path, by identity).
     pub const fn is_destructive(self) -> bool {
         matches!(self, Self::Unlink | Self::Rmdir | Self::RenameFrom | Self::Truncate)
+    }
+
+    /// Operations that hand work to a process outside the session (judged by who is at the other
+    /// end, not by a path or an address).
+    pub const fn is_handoff(self) -> bool {
+        matches!(self, Self::HandoffConnect | Self::HandoffAttach)
     }
 }
 

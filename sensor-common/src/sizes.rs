@@ -33,6 +33,7 @@ sizes! {
     layout::KernelLayout = 176,
     layout::TracepointLayout = 36,
     layout::IoUringLayout = 84,
+    layout::PeerLayout = 32,
     layout::CaptureSettings = 24,
     policy::PolicyConfig = 400,
     policy::PolicyRule = 208,

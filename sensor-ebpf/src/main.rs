@@ -37,7 +37,7 @@ use sensor_common::{
 };
 
 use capture::{enter, exec, exit, io_uring, lifecycle, open, ops};
-use programs::{fallback, lsm, sock_addr, tamper};
+use programs::{fallback, handoff, lsm, sock_addr, tamper};
 
 // Process lifecycle.
 
@@ -276,6 +276,11 @@ pub fn lsm_socket_sendmsg(ctx: LsmContext) -> i32 {
 pub fn signal_generate(ctx: TracePointContext) -> u32 {
     let _ = tamper::on_signal_generate(&ctx);
     0
+}
+
+#[lsm(hook = "unix_stream_connect")]
+pub fn lsm_unix_stream_connect(ctx: LsmContext) -> i32 {
+    handoff::unix_stream_connect(&ctx)
 }
 
 #[lsm(hook = "task_kill")]

@@ -1,6 +1,6 @@
 //! Read-only globals that userspace fills in before loading (see `sensor_common::layout`).
 
-use sensor_common::layout::{CaptureSettings, IoUringLayout, KernelLayout, TracepointLayout};
+use sensor_common::layout::{CaptureSettings, IoUringLayout, KernelLayout, PeerLayout, TracepointLayout};
 
 #[unsafe(no_mangle)]
 pub(crate) static KERNEL_LAYOUT: KernelLayout = KernelLayout {
@@ -73,6 +73,18 @@ pub(crate) static IO_URING_LAYOUT: IoUringLayout = IoUringLayout {
     filename_name: 0,
     tp_req: 0,
     tp_opcode: 0,
+};
+
+#[unsafe(no_mangle)]
+pub(crate) static PEER_LAYOUT: PeerLayout = PeerLayout {
+    valid: 0,
+    sock_peer_pid: 0,
+    pid_numbers: 0,
+    pid_tasks: 0,
+    task_pid_links: 0,
+    unix_addr: 0,
+    unix_address_len: 0,
+    unix_address_name: 0,
 };
 
 #[unsafe(no_mangle)]
@@ -153,6 +165,20 @@ pub fn repeat_window_ns() -> u64 {
 #[inline(always)]
 pub fn wakeup_interval_ns() -> u64 {
     global!(CAPTURE_SETTINGS.wakeup_interval_ns)
+}
+
+/// Offset of a field of `PeerLayout`, as a `u64`.
+macro_rules! peer_offset {
+    ($field:ident) => {
+        unsafe { core::ptr::read_volatile(&raw const $crate::settings::PEER_LAYOUT.$field) as u64 }
+    };
+}
+pub(crate) use peer_offset;
+
+/// True when userspace found every field of `PeerLayout` in this kernel's BTF.
+#[inline(always)]
+pub fn peer_layout_valid() -> bool {
+    global!(PEER_LAYOUT.valid) != 0
 }
 
 /// Offset of an io_uring field (see `IoUringLayout`), as a `u64`.

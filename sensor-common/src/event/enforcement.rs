@@ -20,7 +20,7 @@ pub struct PolicyEvent {
     pub applied: u32,
     /// The rules that fired (bits of rule slots).
     pub fired: u64,
-    /// Open flags (`O_*`) for opens.
+    /// Open flags (`O_*`) for opens; for hand-offs, the tgid of the process at the other end.
     pub flags: u32,
     /// Destination port, network byte order, for connect.
     pub port_be: u16,
@@ -28,7 +28,8 @@ pub struct PolicyEvent {
     pub reserved: u16,
     /// Destination address for connect, as IPv6 (IPv4 as `::ffff:a.b.c.d`).
     pub addr: [u8; 16],
-    /// The path: components, leaf first (`STR_COMPONENTS`), or a string as the caller gave it.
+    /// The path: components, leaf first (`STR_COMPONENTS`), or a string as the caller gave it
+    /// (for a hand-off over a unix socket: the socket's path, as a string).
     pub path: StrRef,
     /// When `path` is a relative string: the directory it starts from, as components.
     pub base: StrRef,

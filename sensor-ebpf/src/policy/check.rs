@@ -153,6 +153,26 @@ pub fn judge_connect(judging: &Judging, destination: &Destination, rec: Record) 
     finish::<true>(judging, subject, rec, &none, &none)
 }
 
+/// A hand-off to judge: attach access to, or a connect to a spawner's socket held by, the process
+/// `peer` (its tgid, reported in the record's `flags`); `path` is where the record holds the
+/// socket's path (empty for attach access).
+pub struct Handoff {
+    pub op: PolicyOp,
+    pub peer: u32,
+    pub path: StrRef,
+}
+
+/// Judges a hand-off; reports and applies the verdict. Returns the `APPLIED_*` bits.
+#[inline(never)]
+pub fn judge_handoff(judging: &Judging, handoff: &Handoff, rec: Record) -> u32 {
+    let Some(subject) = subject(judging, handoff.op) else {
+        return 0;
+    };
+    subject.open_flags = handoff.peer;
+    let none = PathRefs::default();
+    finish::<true>(judging, subject, rec, &PathRefs::of(handoff.path), &none)
+}
+
 #[inline(always)]
 fn finish<const NET: bool>(
     judging: &Judging,

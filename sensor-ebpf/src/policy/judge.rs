@@ -3,7 +3,7 @@
 use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop, maps::lpm_trie::Key};
 use sensor_common::{
     abi::AF_INET,
-    decide::{self, file_flags_admit, in_ports},
+    decide::{self, Scope, file_flags_admit, in_ports},
     event::FileIdentity,
     policy::{
         CIDR_KEY_BYTES, MAX_RULES, PolicyConfig, PolicyOp, PolicyRule, RULE_DISTINCT, RULE_IPV4_ONLY, RULE_IPV6_ONLY,
@@ -64,10 +64,9 @@ struct RuleScan {
     subject: *const Subject,
     verdict: *mut Verdict,
     rules: u64,
-    sets: u64,
-    /// The sets found by identity alone (they outweigh path exclusions, see `in_scope`).
-    identity: u64,
-    exempt: u64,
+    /// The path's sets, those found by identity alone (they outweigh path exclusions), and
+    /// those where the program is excepted.
+    scope: Scope,
     in_workspace: u32,
 }
 
@@ -100,9 +99,11 @@ pub fn judge<const NET: bool>(config: &PolicyConfig, subject: &Subject) -> Verdi
         subject: subject as *const Subject,
         verdict,
         rules,
-        sets,
-        identity: subject.own_identity_sets,
-        exempt,
+        scope: Scope {
+            sets,
+            identity: subject.own_identity_sets,
+            exempt,
+        },
         in_workspace,
     };
     unsafe {
@@ -164,7 +165,7 @@ extern "C" fn rule_step<const NET: bool>(slot: u64, ctx: *mut c_void) -> i64 {
 /// The tests every rule has: paths, path exclusions, program exceptions (`decide::in_scope`).
 #[inline(always)]
 fn in_scope(rule: &PolicyRule, scan: &RuleScan) -> bool {
-    decide::in_scope(rule, scan.sets, scan.identity, scan.exempt)
+    decide::in_scope(rule, &scan.scope)
 }
 
 #[inline(always)]

@@ -5,6 +5,7 @@
 
 use aya_ebpf::{cty::c_void, programs::LsmContext};
 use sensor_common::{
+    abi::{EPERM, O_CREAT, O_TRUNC},
     event::{FMODE_CREATED, FileIdentity, PolicyEvent},
     maps::TrackedProcess,
     policy::{
@@ -29,15 +30,12 @@ use crate::{
     tracking,
 };
 
-const EPERM: i32 = 1;
 const FMODE_WRITE: u32 = 0x2;
 const FMODE_EXEC: u32 = 0x20;
-const O_CREAT: u32 = 0o100;
-const O_TRUNC: u32 = 0o1000;
 
 /// The hook's return value: the previous LSM's error, or ours.
 #[inline(always)]
-fn verdict(previous: i32, applied: Option<u32>) -> i32 {
+pub(crate) fn verdict(previous: i32, applied: Option<u32>) -> i32 {
     if previous != 0 {
         return previous;
     }

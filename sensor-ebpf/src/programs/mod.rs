@@ -1,4 +1,5 @@
 pub mod fallback;
+pub mod handoff;
 pub mod lsm;
 pub mod net;
 pub mod sock_addr;

@@ -4,6 +4,7 @@
 
 use aya_ebpf::{cty::c_void, helpers::bpf_get_current_uid_gid, programs::LsmContext, programs::TracePointContext};
 use sensor_common::{
+    abi::EPERM,
     event::{
         EVENT_TAMPER, HEADER_PRIORITY, TAMPER_ATTEMPT, TAMPER_BPF, TAMPER_DENIED, TAMPER_PTRACE, TAMPER_SEEN,
         TAMPER_SIGNAL, TAMPER_WOULD_DENY, TamperEvent,
@@ -17,7 +18,6 @@ use crate::{
     settings,
 };
 
-const EPERM: i32 = 1;
 const PTRACE_MODE_ATTACH: u32 = 0x02;
 
 #[inline(always)]
@@ -111,7 +111,8 @@ pub fn task_kill(ctx: &LsmContext) -> i32 {
     deny(&process, TAMPER_SIGNAL, sig as u32, target)
 }
 
-/// `ptrace_access_check(struct task_struct *child, unsigned int mode)`.
+/// `ptrace_access_check(struct task_struct *child, unsigned int mode)`: attach access to the
+/// sensor is tampering; to another process outside the caller's session, a hand-off (`handoff`).
 pub fn ptrace_access_check(ctx: &LsmContext) -> i32 {
     let previous: i32 = ctx.arg(2);
     if previous != 0 {
@@ -130,7 +131,7 @@ pub fn ptrace_access_check(ctx: &LsmContext) -> i32 {
     let target = kernel::tgid(task);
     let sensor = settings::sensor_tgid();
     if sensor == 0 || target != sensor {
-        return 0;
+        return super::handoff::attach(&process, target);
     }
     deny(&process, TAMPER_PTRACE, mode, target)
 }

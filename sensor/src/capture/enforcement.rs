@@ -20,7 +20,7 @@ use aya::{
 };
 
 /// The LSM hooks, by program name.
-pub const LSM_HOOKS: [(&str, &str); 14] = [
+pub const LSM_HOOKS: [(&str, &str); 15] = [
     ("lsm_file_open", "file_open"),
     ("lsm_path_unlink", "path_unlink"),
     ("lsm_path_rmdir", "path_rmdir"),
@@ -34,6 +34,9 @@ pub const LSM_HOOKS: [(&str, &str); 14] = [
     ("lsm_socket_connect", "socket_connect"),
     // The destination of sendto/sendmsg (UDP, TCP Fast Open).
     ("lsm_socket_sendmsg", "socket_sendmsg"),
+    // Hand-offs out of the session: a connect to a spawner's socket (ptrace-style access is
+    // judged by `ptrace_access_check`, below).
+    ("lsm_unix_stream_connect", "unix_stream_connect"),
     // Protecting the sensor itself.
     ("lsm_task_kill", "task_kill"),
     ("lsm_ptrace_access_check", "ptrace_access_check"),
@@ -52,6 +55,8 @@ pub fn lsm_hook(op: PolicyOp) -> &'static str {
         PolicyOp::Link => "path_link",
         PolicyOp::Symlink => "path_symlink",
         PolicyOp::Truncate => "path_truncate",
+        PolicyOp::HandoffConnect => "unix_stream_connect",
+        PolicyOp::HandoffAttach => "ptrace_access_check",
     }
 }
 
@@ -84,7 +89,8 @@ pub struct EnforcementPrograms {
 impl EnforcementPrograms {
     /// Loads and attaches the LSM hooks (unless `use_lsm` is false) and loads the cgroup programs.
     /// `kernel` is the kernel's BTF, parsed once by the caller.
-    pub fn load(ebpf: &mut Ebpf, use_lsm: bool, kernel: &btf_rs::Btf) -> Self {
+    /// `peer_layout`: the offsets of the `unix_stream_connect` hook were found (it stays off otherwise).
+    pub fn load(ebpf: &mut Ebpf, use_lsm: bool, kernel: &btf_rs::Btf, peer_layout: bool) -> Self {
         let mut programs = EnforcementPrograms {
             lsm_attached: Vec::new(),
             lsm_problem: None,
@@ -95,7 +101,7 @@ impl EnforcementPrograms {
             cgroup_links: Vec::new(),
         };
         if use_lsm {
-            programs.load_lsm(ebpf, kernel);
+            programs.load_lsm(ebpf, kernel, peer_layout);
         } else {
             programs.lsm_problem = Some("BPF LSM is turned off in the configuration (enforcement.lsm: false)".into());
         }
@@ -115,11 +121,11 @@ impl EnforcementPrograms {
     pub fn lsm_judges_files(&self) -> bool {
         PolicyOp::ALL
             .into_iter()
-            .filter(|op| !matches!(op, PolicyOp::Exec | PolicyOp::Connect))
+            .filter(|op| !matches!(op, PolicyOp::Exec | PolicyOp::Connect) && !op.is_handoff())
             .all(|op| self.lsm_attached.contains(&lsm_hook(op)))
     }
 
-    fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &btf_rs::Btf) {
+    fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &btf_rs::Btf, peer_layout: bool) {
         let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
         if !active.trim().split(',').any(|lsm| lsm == "bpf") {
             self.lsm_problem = Some(if active.is_empty() {
@@ -148,6 +154,9 @@ impl EnforcementPrograms {
         for (name, hook) in LSM_HOOKS {
             let name = if hook == "bpf" { bpf_program } else { name };
             if hook == "file_truncate" && !kernel_layout::has_function(kernel, "bpf_lsm_file_truncate") {
+                continue;
+            }
+            if hook == "unix_stream_connect" && !peer_layout {
                 continue;
             }
             if hook == "socket_sendmsg"

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use btf_rs::{Btf, Type};
-use sensor_common::layout::{FIELD_ABSENT, IoUringLayout, KernelLayout};
+use sensor_common::layout::{FIELD_ABSENT, IoUringLayout, KernelLayout, PeerLayout};
 
 /// Where the running kernel publishes its BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -146,6 +146,22 @@ pub fn io_uring(btf: &Btf, tp_req: Option<u32>, tp_opcode: Option<u32>) -> IoUri
             absent
         }
     }
+}
+
+/// The offsets of the hand-off hook (`PeerLayout`); `valid` is 0 when this kernel's BTF lacks
+/// one of them (the `unix_stream_connect` hook then stays off).
+pub fn peer(btf: &Btf) -> Result<PeerLayout, LayoutError> {
+    let layout = Layouts { btf };
+    Ok(PeerLayout {
+        valid: 1,
+        sock_peer_pid: layout.offset("sock", "sk_peer_pid")?,
+        pid_numbers: layout.offset("pid", "numbers")? + layout.offset("upid", "nr")?,
+        pid_tasks: layout.offset("pid", "tasks")?,
+        task_pid_links: layout.offset("task_struct", "pid_links")?,
+        unix_addr: layout.offset("unix_sock", "addr")?,
+        unix_address_len: layout.offset("unix_address", "len")?,
+        unix_address_name: layout.offset("unix_address", "name")?,
+    })
 }
 
 /// Whether the `bpf` LSM hook takes a `struct bpf_token *` (kernel 6.9+): its BPF programs then

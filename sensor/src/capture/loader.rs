@@ -223,6 +223,10 @@ impl Capture {
         let tracepoints = tracepoint_format::load(&env.tracefs)?;
         let (tp_req, tp_opcode) = tracepoint_format::io_uring_submit(&env.tracefs);
         let io_uring = kernel_layout::io_uring(&kernel, tp_req, tp_opcode);
+        let peer = kernel_layout::peer(&kernel).unwrap_or_else(|error| {
+            tracing::warn!(%error, "hand-offs over unix sockets cannot be judged in the kernel");
+            sensor_common::layout::PeerLayout::default()
+        });
         let mut raw_links = Vec::new();
         tracing::debug!(elapsed = ?started.elapsed(), "kernel layout derived");
         let settings = CaptureSettings {
@@ -236,6 +240,7 @@ impl Capture {
             .override_global("KERNEL_LAYOUT", &layout, true)
             .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
             .override_global("IO_URING_LAYOUT", &io_uring, true)
+            .override_global("PEER_LAYOUT", &peer, true)
             .override_global("CAPTURE_SETTINGS", &settings, true)
             .map_max_entries(EVENTS_MAP, size)
             .map_max_entries(PRIORITY_MAP, options.priority_ring_bytes);
@@ -248,7 +253,7 @@ impl Capture {
         // The enforcement programs first: where BPF LSM judges every file operation, the
         // tracepoint backend's judgements are not needed. Tail-called programs go in before the
         // programs that call them are attached.
-        let mut enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm, &kernel);
+        let mut enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm, &kernel, peer.valid != 0);
         drop(kernel);
         let mut entry_policy_problem = None;
         for (tail, outcome) in tails::load(&mut ebpf, &tails::wanted(enforcement.lsm_judges_files())) {

@@ -11,6 +11,9 @@ pub fn check(paths: &[PathBuf]) -> i32 {
             for skipped in &set.skipped {
                 println!("not loaded: {skipped}");
             }
+            for note in crate::rules::kernel_form::judgement_notes(&set) {
+                println!("note: {note}");
+            }
             let sigma = set
                 .rules
                 .iter()

@@ -11,10 +11,13 @@ use crate::capture::enforcement::EnforcementPrograms;
 pub use crate::capture::enforcement::lsm_hook;
 
 /// The backend that judges `op` where BPF LSM is unavailable: the cgroup socket programs for
-/// connect, the syscall tracepoints (killing the process) for everything else.
+/// connect, none for hand-offs (the sensor detects them after the call), the syscall
+/// tracepoints (killing the process) for everything else.
 pub fn fallback_backend(op: PolicyOp) -> u32 {
     if op == PolicyOp::Connect {
         BACKEND_CGROUP
+    } else if op.is_handoff() {
+        BACKEND_NONE
     } else {
         BACKEND_TRACEPOINT
     }
@@ -48,6 +51,9 @@ fn guarantee(op: PolicyOp, backend: u32) -> &'static str {
             "the process is killed at syscall entry; its first truncation still completes"
         }
         (BACKEND_TRACEPOINT, PolicyOp::Exec) => "the new program is killed before its first instruction",
+        (_, PolicyOp::HandoffConnect | PolicyOp::HandoffAttach) => {
+            "not judged by the kernel: detected after the call (kill and kill-tree rules act then)"
+        }
         _ => "not enforced: reported only",
     }
 }
@@ -161,7 +167,7 @@ impl fmt::Display for Backends {
             let backend = self.of(op);
             writeln!(
                 f,
-                "  {:<11} {:<18} {}",
+                "  {:<15} {:<18} {}",
                 op.name(),
                 backend_name(backend),
                 guarantee(op, backend)

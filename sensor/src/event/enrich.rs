@@ -358,8 +358,39 @@ impl Enricher {
                     transport: None,
                 },
             ),
+            PolicyOp::HandoffConnect => (
+                Action::Connect,
+                Detail::Connect {
+                    destination: Destination::Unix(path.clone()),
+                    fd: -1,
+                    transport: None,
+                },
+            ),
+            // The hook (`ptrace_access_check`) cannot tell ptrace from process_vm_writev or an
+            // open of /proc/PID/mem: every attach access is reported as ptrace (request 0: unknown).
+            PolicyOp::HandoffAttach => (
+                Action::Ptrace,
+                Detail::Process(super::ProcessOperation::Ptrace {
+                    request: 0,
+                    pid: policy.flags,
+                }),
+            ),
         };
-        self.event(&policy.common, action, outcome, error, detail)
+        let mut event = self.event(&policy.common, action, outcome, error, detail);
+        if policy.op.is_handoff() {
+            // The kernel named the process at the other end, and judged it outside the session.
+            let pid = policy.flags;
+            let name = self
+                .table
+                .get(pid)
+                .map_or_else(|| super::peer::name_of(pid), |process| process.name().to_string());
+            event.annotations.peer = Some(super::peer::PeerInfo {
+                pid,
+                name,
+                in_session: false,
+            });
+        }
+        event
     }
 
     pub(super) fn cwd_of(&mut self, pid: u32) -> Option<Arc<str>> {

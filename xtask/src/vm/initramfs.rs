@@ -58,6 +58,7 @@ const PROGRAMS: &[&str] = &[
     "tee",
     "test",
     "timeout",
+    "tmux",
     "touch",
     "truncate",
     "tr",
@@ -164,6 +165,11 @@ pub fn build_guest(guest: &Guest, out_dir: &Path) -> Result<PathBuf> {
         }
     }
     elf_files.extend(python(&mut tree)?);
+    // tmux refuses to start without a UTF-8 locale: C.UTF-8's character classes.
+    let utf8 = Path::new("/usr/lib/locale/C.utf8/LC_CTYPE");
+    if utf8.is_file() {
+        tree.host(utf8)?;
+    }
 
     let stripped = out_dir.join("bin");
     let _ = fs::remove_dir_all(&stripped); // copies of earlier builds

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use sensor_common::{
-    decide::in_scope,
+    decide::{Scope, in_scope},
     policy::{ACTION_DENY, ACTION_KILL_TREE, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash},
 };
 
@@ -64,7 +64,16 @@ fn matching(image: &PolicyImage, op: PolicyOp, path: &str, program: Option<&str>
         .iter()
         .enumerate()
         .filter(|(slot, _)| image.config.op_rules[op as usize] & (1 << slot) != 0)
-        .filter(|(slot, _)| in_scope(&image.rules[*slot], sets, 0, exempt))
+        .filter(|(slot, _)| {
+            in_scope(
+                &image.rules[*slot],
+                &Scope {
+                    sets,
+                    identity: 0,
+                    exempt,
+                },
+            )
+        })
         .map(|(_, rule)| rule.meta.id.to_string())
         .collect()
 }
@@ -345,5 +354,35 @@ proptest::proptest! {
         let path = format!("/srv/d/{}", parts.join("/"));
         let kernel = !matching(&image, PolicyOp::Unlink, &path, None).is_empty();
         proptest::prop_assert_eq!(kernel, engine_glob(&glob).is_match(&path), "{} against {}", path, glob);
+    }
+}
+
+#[test]
+fn a_hand_off_rule_takes_one_slot_judged_for_both_hand_off_operations_on_any_path() {
+    let image = image(
+        r#"
+rules:
+  - id: escape
+    name: n
+    description: d
+    severity: high
+    action: deny
+    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - any:
+            - {event.action: connect, network.type: unix}
+            - event.action: [ptrace, process_vm_writev]
+            - {event.action: open, agent_sensor.open.write: true}
+"#,
+    );
+    assert_eq!(image.slots.len(), 1);
+    let rule = &image.rules[0];
+    assert_eq!(rule.action, ACTION_DENY);
+    assert_eq!(rule.ops, PolicyOp::HandoffConnect.bit() | PolicyOp::HandoffAttach.bit());
+    // No path, address or port test: the peer is judged by the hook.
+    assert_eq!((rule.include_sets, rule.ip_include, rule.port_include_count), (0, 0, 0));
+    for op in PolicyOp::ALL {
+        assert_eq!(image.config.op_rules[op as usize], u64::from(op.is_handoff()), "{op:?}");
     }
 }

@@ -52,6 +52,9 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
     };
     let mut flat = Flat::default();
     conjunction(when, false, defs, &mut flat, &mut Vec::new())?;
+    if flat.atoms.iter().any(|atom| atom.test.field == Field::PeerInSession) {
+        return handoff_form(rule, &flat, defs);
+    }
     let Some(branches) = flat.choices.pop() else {
         return form_of(rule, &flat.atoms, &flat.unions, defs);
     };
@@ -96,6 +99,140 @@ pub fn extract(rule: &RuleAst, defs: &Definitions) -> Result<KernelForm, NotKern
         top.alternatives.push(form);
     }
     Ok(top)
+}
+
+/// The kernel form of a hand-off rule (`agent_sensor.peer.in_session: false`): each branch is a
+/// connect to a unix socket (judged when its listener is a spawner outside the session:
+/// `unix_stream_connect`) or attach access to another process (ptrace, process_vm_writev and a
+/// write-open of /proc/PID/mem together: the kernel judges the three in one hook,
+/// `ptrace_access_check`, and cannot tell them apart).
+fn handoff_form(rule: &RuleAst, flat: &Flat, defs: &Definitions) -> Result<KernelForm, NotKernel> {
+    let mut top: Vec<Atom> = Vec::new();
+    for atom in &flat.atoms {
+        if atom.test.field == Field::PeerInSession {
+            if atom.negated || boolean(atom.test, defs)? {
+                return Err(not_kernel(
+                    atom.test.pos,
+                    "the kernel judges hand-offs to processes outside the session only \
+                     (`agent_sensor.peer.in_session: false`)",
+                ));
+            }
+        } else {
+            top.push(*atom);
+        }
+    }
+    if rule.threshold.is_some() || !rule.except.is_empty() {
+        return Err(not_kernel(
+            rule.pos,
+            "a kernel hand-off rule takes no threshold and no exception",
+        ));
+    }
+    if let Some(union) = flat.unions.first() {
+        return Err(not_kernel(union[0].pos, "a kernel hand-off rule takes no path test"));
+    }
+    if flat.choices.len() > 1 {
+        return Err(not_kernel(
+            rule.pos,
+            "the kernel takes one `any` of conditions per rule",
+        ));
+    }
+    let branches: Vec<Vec<Atom>> = match flat.choices.first() {
+        None => vec![top.clone()],
+        Some(parts) => {
+            let mut out = Vec::new();
+            for part in parts.iter() {
+                let mut inner = Flat::default();
+                conjunction(part, false, defs, &mut inner, &mut Vec::new())?;
+                if !inner.choices.is_empty() || !inner.unions.is_empty() {
+                    return Err(not_kernel(
+                        first_pos(part),
+                        "a kernel hand-off rule's alternatives are plain conditions",
+                    ));
+                }
+                out.push(top.iter().chain(&inner.atoms).copied().collect());
+            }
+            out
+        }
+    };
+    let mut form = KernelForm::empty();
+    // ptrace, process_vm_writev, a write-open of /proc/PID/mem.
+    let mut attach = [false; 3];
+    for atoms in &branches {
+        let mut actions: Option<Vec<String>> = None;
+        let mut unix = false;
+        let mut write = false;
+        for &Atom { test, negated } in atoms {
+            match (test.field, negated) {
+                (Field::EventAction, false) => {
+                    let these = strings(test, defs)?;
+                    actions = Some(match actions {
+                        None => these,
+                        Some(known) => known.into_iter().filter(|action| these.contains(action)).collect(),
+                    });
+                }
+                (Field::NetworkType, false) => unix = strings(test, defs)? == ["unix"],
+                (Field::OpenWrite, false) => write = boolean(test, defs)?,
+                (field, _) => {
+                    return Err(not_kernel(
+                        test.pos,
+                        format!(
+                            "in a kernel hand-off rule the kernel evaluates event.action, network.type: unix and \
+                             agent_sensor.open.write: true, not `{}`",
+                            field.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        let Some(actions) = actions.filter(|actions| !actions.is_empty()) else {
+            return Err(not_kernel(
+                rule.pos,
+                "a kernel hand-off rule must say which operations it judges with `event.action`",
+            ));
+        };
+        for action in &actions {
+            match action.as_str() {
+                "connect" if unix => form.ops.0 |= PolicyOp::HandoffConnect.bit(),
+                "connect" => {
+                    return Err(not_kernel(
+                        rule.pos,
+                        "the kernel judges hand-offs over unix sockets only: add `network.type: unix`",
+                    ));
+                }
+                "ptrace" => attach[0] = true,
+                "process_vm_writev" => attach[1] = true,
+                "open" if write => attach[2] = true,
+                "open" => {
+                    return Err(not_kernel(
+                        rule.pos,
+                        "the kernel judges opens of another process's /proc/PID/mem for writing: add \
+                         `agent_sensor.open.write: true`",
+                    ));
+                }
+                other => {
+                    return Err(not_kernel(
+                        rule.pos,
+                        format!(
+                            "the kernel judges hand-offs by unix connect, ptrace, process_vm_writev and \
+                             /proc/PID/mem, not `{other}`"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    match attach {
+        [false, false, false] => {}
+        [true, true, true] => form.ops.0 |= PolicyOp::HandoffAttach.bit(),
+        _ => {
+            return Err(not_kernel(
+                rule.pos,
+                "the kernel judges ptrace, process_vm_writev and write-opens of /proc/PID/mem in one hook \
+                 (ptrace_access_check) and cannot tell them apart: a kernel hand-off rule names all three",
+            ));
+        }
+    }
+    Ok(form)
 }
 
 /// The kernel form of one conjunction of `rule`.

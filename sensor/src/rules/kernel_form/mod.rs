@@ -168,7 +168,8 @@ const KERNEL_FIELDS: &str = "event.action, file.path (or agent_sensor.exec.filen
      agent_sensor.file.created: false, not agent_sensor.open.flags: O_DIRECTORY, \
      agent_sensor.file.written_by_session, agent_sensor.file.in_workspace, destination.ip, destination.port, \
      network.type, agent_sensor.destination.allowed (true, false, exists); `any` of path tests or of connection \
-     conditions; exceptions by process.name or process.executable (optionally with file.path)";
+     conditions; exceptions by process.name or process.executable (optionally with file.path); and hand-offs: \
+     agent_sensor.peer.in_session: false with unix connects, or ptrace, process_vm_writev and /proc/PID/mem writes";
 
 fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
     NotKernel {
@@ -184,4 +185,40 @@ fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
 /// Whether `action` asks for enforcement at all.
 pub fn enforces(action: RuleAction) -> bool {
     action != RuleAction::Alert
+}
+
+/// What `rules check` says about rules the kernel does not (or not wholly) judge: `kill` and
+/// `kill-tree` rules carried out after detection, and hand-off rules, which only BPF LSM judges
+/// and whose attach branch covers more than the rule names.
+pub fn judgement_notes(set: &super::RuleSet) -> Vec<String> {
+    use super::compile::RuleEnforcement;
+    let mut notes = Vec::new();
+    for rule in &set.rules {
+        let id = &rule.meta.id;
+        let action = rule.meta.action.as_str();
+        match &rule.enforcement {
+            Some(RuleEnforcement::Sensor { reason }) => notes.push(format!(
+                "rule `{id}` ({action}) is not judged by the kernel ({reason}): the sensor carries it out after \
+                 detection"
+            )),
+            Some(RuleEnforcement::Kernel(form)) => {
+                if form.ops.contains(PolicyOp::HandoffConnect) {
+                    notes.push(format!(
+                        "rule `{id}` ({action}): unix connects are judged in the kernel only with BPF LSM \
+                         (unix_stream_connect), for listeners outside the session running tmux or screen, or the \
+                         systemd user manager's private socket; without BPF LSM they are detected after the call"
+                    ));
+                }
+                if form.ops.contains(PolicyOp::HandoffAttach) {
+                    notes.push(format!(
+                        "rule `{id}` ({action}): ptrace, process_vm_writev and /proc/PID/mem are judged in the kernel \
+                         only with BPF LSM (ptrace_access_check in attach mode, which also covers process_vm_readv \
+                         and opens of /proc/PID/mem for reading); without BPF LSM they are detected after the call"
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+    notes
 }

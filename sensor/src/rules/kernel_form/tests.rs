@@ -201,3 +201,78 @@ fn the_shipped_unexpected_egress_has_a_kernel_form_once_made_deny() {
     let dns = dns.kernel_form().expect("a kernel form");
     assert_eq!(dns.port_include, [(53, 53), (853, 853)]);
 }
+
+const HANDOFF: &str = "    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - any:
+            - {event.action: connect, network.type: unix}
+            - event.action: [ptrace, process_vm_writev]
+            - {event.action: open, agent_sensor.open.write: true}
+";
+
+#[test]
+fn a_deny_of_hand_offs_becomes_the_two_hand_off_operations() {
+    let form = kernel(&format!("    action: deny\n{HANDOFF}"));
+    assert_eq!(
+        form.ops,
+        Ops(PolicyOp::HandoffConnect.bit() | PolicyOp::HandoffAttach.bit())
+    );
+    assert!(form.paths.is_empty() && form.alternatives.is_empty());
+    // Connects alone.
+    let form = kernel(
+        "    action: deny
+    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - event.action: connect
+        - network.type: unix
+",
+    );
+    assert_eq!(form.ops, Ops(PolicyOp::HandoffConnect.bit()));
+}
+
+#[test]
+fn hand_off_rules_the_kernel_cannot_judge_say_why() {
+    // ptrace alone: the hook cannot tell it from process_vm_writev and /proc/PID/mem.
+    let error = rule(
+        "    action: deny
+    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - event.action: ptrace
+",
+    )
+    .expect_err("refused");
+    assert!(error.contains("names all three"), "{error}");
+    // A peer inside the session is not a hand-off.
+    let error = rule(&format!(
+        "    action: deny\n{}",
+        HANDOFF.replace("in_session: false", "in_session: true")
+    ))
+    .expect_err("refused");
+    assert!(error.contains("in_session: false"), "{error}");
+    // Connects over IP have no spawner at the other end.
+    let error = rule(
+        "    action: deny
+    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - event.action: connect
+",
+    )
+    .expect_err("refused");
+    assert!(error.contains("network.type: unix"), "{error}");
+    // Kill rules the kernel cannot judge fall back to the sensor.
+    match rule(
+        "    action: kill
+    when:
+      all:
+        - agent_sensor.peer.in_session: false
+        - {event.action: ptrace, process.name: gdb}
+",
+    ) {
+        Ok(RuleEnforcement::Sensor { reason }) => assert!(reason.contains("process.name"), "{reason}"),
+        other => panic!("expected the sensor to carry it out, got {other:?}"),
+    }
+}
