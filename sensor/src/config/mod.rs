@@ -265,4 +265,25 @@ mod tests {
         assert!(error.contains("power of two"), "{error}");
         assert!(error.contains("config.yaml"), "{error}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The packaged configuration mangled (lines dropped, indentation broken, colons
+        /// removed, stray bytes) and cut: it loads or is refused with an error naming the file;
+        /// never a panic.
+        #[test]
+        fn a_mangled_configuration_loads_or_is_refused_never_panics(
+            edits in proptest::collection::vec((0usize..1000, 0u8..6, proptest::prelude::any::<u8>()), 0..6),
+            cut in 0usize..60,
+        ) {
+            let text = include_str!("../../../packaging/config.yaml");
+            let mangled = crate::rules::hostile_packs::mangle(text, &edits, cut);
+            let path = Path::new("/nonexistent/agent-sensor/config.yaml");
+            if let Err(error) = Config::from_text(&mangled, path) {
+                let message = error.to_string();
+                proptest::prop_assert!(message.contains("config.yaml") || message.contains("agents"), "{}", message);
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ fn default_packs() -> Vec<(String, String)> {
 }
 
 /// `text` with `edits` applied (each: where, what, a byte), then cut after `cut` lines.
-fn mangle(text: &str, edits: &[(usize, u8, u8)], cut: usize) -> String {
+pub(crate) fn mangle(text: &str, edits: &[(usize, u8, u8)], cut: usize) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     for &(at, kind, byte) in edits {
         if lines.is_empty() {

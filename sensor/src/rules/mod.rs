@@ -38,7 +38,7 @@ pub use engine::Engine;
 pub use rule::{RuleAction, Severity};
 
 #[cfg(test)]
-mod hostile_packs;
+pub(crate) mod hostile_packs;
 #[cfg(test)]
 mod quiet_events;
 #[cfg(test)]
