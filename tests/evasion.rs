@@ -10,6 +10,13 @@
 
 mod support;
 
+#[path = "evasion/destruction.rs"]
+mod destruction;
+#[path = "evasion/namespaces.rs"]
+mod namespaces;
+#[path = "evasion/staged.rs"]
+mod staged;
+
 use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use serde_json::Value;
