@@ -1,6 +1,6 @@
 //! Destroying documents without unlinking them, in one session per mode, each case a process of
 //! its own: overwriting in place (`open(…, 'r+')`, `dd conv=notrunc`), moving the protected tree
-//! away (`mv docs /tmp/x`) and deleting it there, and writing ciphertext beside each file and
+//! away (`mv docs /tmp/x`) and deleting it there (or where it stayed), and writing ciphertext beside each file and
 //! renaming it over the original.
 
 use super::*;
@@ -80,7 +80,7 @@ fn documents_destroyed_without_unlink_are_judged() {
             r#"python3 -c 'open("{r}/over/a.txt", "r+").write("XXXX")'; echo rplus=$?
 printf ZZZZ | dd of={r}/over/b.txt conv=notrunc status=none; echo dd=$?
 mv {r}/away {moved}; echo mv=$?
-rm -rf {moved}; echo rm=$?
+rm -rf {moved} {r}/away; echo rm=$?
 python3 -c "{encrypt}" {r}/crypt; echo crypt=$?
 "#
         );

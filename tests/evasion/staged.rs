@@ -73,9 +73,17 @@ python3 -c 'import os; fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/ec
             }
         }
         let memfd = the_alert(&alerts, "staged-memfd");
-        assert_eq!(str_field(memfd, "process.command_line"), "x RAN-MEMFD", "{memfd:#}");
-        if !in_lab() {
-            // The path given to execve, as the exec event has it.
+        if in_lab() {
+            // `bprm_check_security` judges before the program is replaced: the process is still
+            // the loader.
+            assert!(
+                str_field(memfd, "process.command_line").starts_with("python3 "),
+                "{memfd:#}"
+            );
+        } else {
+            // Judged once the program is loaded, by the path given to execve (as the exec event
+            // has it).
+            assert_eq!(str_field(memfd, "process.command_line"), "x RAN-MEMFD", "{memfd:#}");
             assert!(
                 str_field(memfd, "agent_sensor.exec.filename").starts_with("/proc/self/fd/"),
                 "{memfd:#}"
