@@ -6,14 +6,16 @@
 
 use super::*;
 
-/// The cases: rule id, the directory its files are staged in, and the marker the staged code
-/// prints when it runs.
-const CASES: [(&str, &str, &str); 5] = [
-    ("staged-sh", "sh", "RAN-SH"),
-    ("staged-python", "py", "RAN-PYTHON"),
-    ("staged-renamed", "renamed", "RAN-RENAMED"),
-    ("staged-agent-write", "agent", "RAN-AGENT-WRITE"),
-    ("staged-workspace", "work", "RAN-WORKSPACE"),
+/// The cases: rule id, the directory its files are staged in, the marker the staged code prints
+/// when it runs, and whether the file is a script given to an interpreter as an argument (BPF
+/// LSM's `bprm_check_security` sees only the interpreter then: the tracepoint at
+/// `sched_process_exec` judges the script on every backend, and kills).
+const CASES: [(&str, &str, &str, bool); 5] = [
+    ("staged-sh", "sh", "RAN-SH", true),
+    ("staged-python", "py", "RAN-PYTHON", true),
+    ("staged-renamed", "renamed", "RAN-RENAMED", false),
+    ("staged-agent-write", "agent", "RAN-AGENT-WRITE", true),
+    ("staged-workspace", "work", "RAN-WORKSPACE", false),
 ];
 
 #[test]
@@ -23,7 +25,7 @@ fn staged_code_run_indirectly_is_judged() {
     }
     for mode in [Mode::Monitor, Mode::Enforce] {
         let lab = scenario("staged");
-        for (_, dir, _) in CASES {
+        for (_, dir, _, _) in CASES {
             std::fs::create_dir_all(lab.path(dir)).expect("stage dir");
         }
         give_to_agent(&lab);
@@ -35,7 +37,7 @@ fn staged_code_run_indirectly_is_judged() {
         };
         let mut rules: Vec<String> = CASES
             .iter()
-            .map(|(id, dir, _)| rule(id, "deny", &staged(dir)))
+            .map(|(id, dir, _, _)| rule(id, "deny", &staged(dir)))
             .collect();
         // A memory file has no path under the scenario: any other program the session wrote.
         rules.push(rule(
@@ -56,19 +58,28 @@ python3 -c 'import os; fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/ec
 "#
         );
         let (text, alerts) = run(&lab, &pack, mode, &script);
-        let cases = CASES.iter().map(|(id, _, marker)| (*id, *marker));
-        for (id, marker) in cases.chain([("staged-memfd", "RAN-MEMFD")]) {
+        let cases = CASES.iter().map(|(id, _, marker, argument)| (*id, *marker, *argument));
+        for (id, marker, argument) in cases.chain([("staged-memfd", "RAN-MEMFD", false)]) {
             let found = alerts_of(&alerts, id);
-            assert_eq!(found.len(), 1, "one alert of {id}: {alerts:#?}");
+            // With BPF LSM in monitor mode a `#!` script is judged twice: by the hook as the
+            // program, then, as the exec goes on, as the script its interpreter is given
+            // (docs/enforcement.md, "Gaps").
+            let twice = in_lab() && mode == Mode::Monitor && id == "staged-renamed";
+            assert_eq!(found.len(), if twice { 2 } else { 1 }, "alerts of {id}: {alerts:#?}");
             let alert = found[0];
+            let by_lsm = in_lab() && !argument;
+            let expected_backend = if by_lsm { "bpf-lsm" } else { "tracepoint-sigkill" };
+            assert_eq!(backend(alert), expected_backend, "{id}: {alert:#}");
             match mode {
                 Mode::Monitor => {
                     assert!(text.contains(marker), "monitor mode must not interfere ({id}): {text}");
-                    assert!(matches!(done(alert), "would-deny" | "would-kill"), "{alert:#}");
+                    let would = if by_lsm { "would-deny" } else { "would-kill" };
+                    assert_eq!(done(alert), would, "{id}: {alert:#}");
                 }
                 Mode::Enforce => {
                     assert!(!text.contains(marker), "{id} ran: {text}");
-                    assert!(matches!(done(alert), "denied" | "killed"), "{alert:#}");
+                    let did = if by_lsm { "denied" } else { "killed" };
+                    assert_eq!(done(alert), did, "{id}: {alert:#}");
                 }
             }
         }
