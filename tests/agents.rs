@@ -275,7 +275,12 @@ fn claude_code_script_written_to_tmp_and_run_raises_staged_exec() {
         staged[0]
     );
     // Monitor mode: the script is judged by the tracepoint at exec on every backend.
-    assert_eq!(str_field(staged[0], "agent_sensor.action"), "would-kill", "{}", staged[0]);
+    assert_eq!(
+        str_field(staged[0], "agent_sensor.action"),
+        "would-kill",
+        "{}",
+        staged[0]
+    );
 }
 
 // Node's libuv (Gemini CLI, Qwen Code, Codex's launcher) submits file opens, reads and writes

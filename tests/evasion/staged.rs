@@ -1,8 +1,8 @@
-//! Running code the session staged itself, indirectly, in one session per mode: a script given to
+//! Running code the session staged itself, indirectly: a script given to
 //! `sh` and to `python3`, a script renamed after it was written, a script written the way agents'
 //! file tools write (`<path>.tmp.<pid>.<hex>`, then renamed), a binary copied into the workspace,
 //! and a program run from a memfd through `/proc/self/fd/N`. The written-by-session lineage must
-//! follow each one to the exec.
+//! follow each one to the exec. Under `stage/`.
 
 use super::*;
 
@@ -18,93 +18,92 @@ const CASES: [(&str, &str, &str, bool); 5] = [
     ("staged-workspace", "work", "RAN-WORKSPACE", false),
 ];
 
-#[test]
-fn staged_code_run_indirectly_is_judged() {
-    if !require_root("staged_code_run_indirectly_is_judged") {
-        return;
+/// Makes the staging directories; returns the rules.
+pub fn prepare(lab: &Lab) -> String {
+    for (_, dir, _, _) in CASES {
+        std::fs::create_dir_all(lab.path(&format!("stage/{dir}"))).expect("stage dir");
     }
-    for mode in [Mode::Monitor, Mode::Enforce] {
-        let lab = scenario("staged");
-        for (_, dir, _, _) in CASES {
-            std::fs::create_dir_all(lab.path(dir)).expect("stage dir");
-        }
-        give_to_agent(&lab);
-        let r = lab.root();
-        let staged = |dir: &str| {
-            format!(
-                "      all:\n        - event.action: exec\n        - agent_sensor.exec.filename: {{glob: '{r}/{dir}/**'}}\n        - agent_sensor.file.written_by_session: true\n"
-            )
-        };
-        let mut rules: Vec<String> = CASES
-            .iter()
-            .map(|(id, dir, _, _)| rule(id, "deny", &staged(dir)))
-            .collect();
-        // A memory file has no path under the scenario: any other program the session wrote.
-        rules.push(rule(
-            "staged-memfd",
-            "deny",
-            &format!(
-                "      all:\n        - event.action: exec\n        - agent_sensor.file.written_by_session: true\n        - not: {{agent_sensor.exec.filename: {{glob: '{r}/**'}}}}\n"
-            ),
-        ));
-        let pack = lab.pack(&rules.concat());
-        let script = format!(
-            r#"printf 'echo RAN-SH\n' > {r}/sh/p.sh; sh {r}/sh/p.sh; echo sh=$?
-printf 'print("RAN-PYTHON")\n' > {r}/py/p.py; python3 {r}/py/p.py; echo python=$?
-printf '#!/bin/sh\necho RAN-RENAMED\n' > {r}/renamed/notes.txt; chmod +x {r}/renamed/notes.txt; mv {r}/renamed/notes.txt {r}/renamed/run; {r}/renamed/run; echo renamed=$?
-printf 'echo RAN-AGENT-WRITE\n' > {r}/agent/p.sh.tmp.4242.9f3a1c; mv {r}/agent/p.sh.tmp.4242.9f3a1c {r}/agent/p.sh; bash {r}/agent/p.sh; echo agent=$?
-cp /usr/bin/echo {r}/work/tool; {r}/work/tool RAN-WORKSPACE; echo workspace=$?
+    let r = lab.root();
+    let staged = |dir: &str| {
+        format!(
+            "      all:\n        - event.action: exec\n        - agent_sensor.exec.filename: {{glob: '{r}/stage/{dir}/**'}}\n        - agent_sensor.file.written_by_session: true\n"
+        )
+    };
+    let mut rules: Vec<String> = CASES
+        .iter()
+        .map(|(id, dir, _, _)| rule(id, "deny", &staged(dir)))
+        .collect();
+    // A memory file has no path under the scenario: any other program the session wrote.
+    rules.push(rule(
+        "staged-memfd",
+        "deny",
+        &format!(
+            "      all:\n        - event.action: exec\n        - agent_sensor.file.written_by_session: true\n        - not: {{agent_sensor.exec.filename: {{glob: '{r}/**'}}}}\n"
+        ),
+    ));
+    rules.concat()
+}
+
+pub fn script(lab: &Lab) -> String {
+    let s = format!("{}/stage", lab.root());
+    format!(
+        r#"printf 'echo RAN-SH\n' > {s}/sh/p.sh; sh {s}/sh/p.sh; echo sh=$?
+printf 'print("RAN-PYTHON")\n' > {s}/py/p.py; python3 {s}/py/p.py; echo python=$?
+printf '#!/bin/sh\necho RAN-RENAMED\n' > {s}/renamed/notes.txt; chmod +x {s}/renamed/notes.txt; mv {s}/renamed/notes.txt {s}/renamed/run; {s}/renamed/run; echo renamed=$?
+printf 'echo RAN-AGENT-WRITE\n' > {s}/agent/p.sh.tmp.4242.9f3a1c; mv {s}/agent/p.sh.tmp.4242.9f3a1c {s}/agent/p.sh; bash {s}/agent/p.sh; echo agent=$?
+cp /usr/bin/echo {s}/work/tool; {s}/work/tool RAN-WORKSPACE; echo workspace=$?
 python3 -c 'import os; fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/echo", "rb").read()); os.execv(f"/proc/self/fd/{{fd}}", ["x", "RAN-MEMFD"])'; echo memfd=$?
 "#
-        );
-        let (text, alerts) = run(&lab, &pack, mode, &script);
-        let cases = CASES.iter().map(|(id, _, marker, argument)| (*id, *marker, *argument));
-        for (id, marker, argument) in cases.chain([("staged-memfd", "RAN-MEMFD", false)]) {
-            let found = alerts_of(&alerts, id);
-            // With BPF LSM in monitor mode a `#!` script is judged twice: by the hook as the
-            // program, then, as the exec goes on, as the script its interpreter is given
-            // (docs/enforcement.md, "Gaps").
-            let twice = in_lab() && mode == Mode::Monitor && id == "staged-renamed";
-            assert_eq!(found.len(), if twice { 2 } else { 1 }, "alerts of {id}: {alerts:#?}");
-            let alert = found[0];
-            let by_lsm = in_lab() && !argument;
-            let expected_backend = if by_lsm { "bpf-lsm" } else { "tracepoint-sigkill" };
-            assert_eq!(backend(alert), expected_backend, "{id}: {alert:#}");
-            match mode {
-                Mode::Monitor => {
-                    assert!(text.contains(marker), "monitor mode must not interfere ({id}): {text}");
-                    let would = if by_lsm { "would-deny" } else { "would-kill" };
-                    assert_eq!(done(alert), would, "{id}: {alert:#}");
-                }
-                Mode::Enforce => {
-                    assert!(!text.contains(marker), "{id} ran: {text}");
-                    let did = if by_lsm { "denied" } else { "killed" };
-                    assert_eq!(done(alert), did, "{id}: {alert:#}");
-                }
+    )
+}
+
+pub fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
+    let cases = CASES.iter().map(|(id, _, marker, argument)| (*id, *marker, *argument));
+    for (id, marker, argument) in cases.chain([("staged-memfd", "RAN-MEMFD", false)]) {
+        let found = alerts_of(alerts, id);
+        // With BPF LSM in monitor mode a `#!` script is judged twice: by the hook as the
+        // program, then, as the exec goes on, as the script its interpreter is given
+        // (docs/enforcement.md, "Gaps").
+        let twice = in_lab() && mode == Mode::Monitor && id == "staged-renamed";
+        assert_eq!(found.len(), if twice { 2 } else { 1 }, "alerts of {id}: {alerts:#?}");
+        let alert = found[0];
+        let by_lsm = in_lab() && !argument;
+        let expected_backend = if by_lsm { "bpf-lsm" } else { "tracepoint-sigkill" };
+        assert_eq!(backend(alert), expected_backend, "{id}: {alert:#}");
+        match mode {
+            Mode::Monitor => {
+                assert!(text.contains(marker), "monitor mode must not interfere ({id}): {text}");
+                let would = if by_lsm { "would-deny" } else { "would-kill" };
+                assert_eq!(done(alert), would, "{id}: {alert:#}");
+            }
+            Mode::Enforce => {
+                assert!(!text.contains(marker), "{id} ran: {text}");
+                let did = if by_lsm { "denied" } else { "killed" };
+                assert_eq!(done(alert), did, "{id}: {alert:#}");
             }
         }
-        let memfd = the_alert(&alerts, "staged-memfd");
-        if in_lab() {
-            // `bprm_check_security` judges before the program is replaced: the process is still
-            // the loader.
-            assert!(
-                str_field(memfd, "process.command_line").starts_with("python3 "),
-                "{memfd:#}"
-            );
-        } else {
-            // Judged once the program is loaded, by the path given to execve (as the exec event
-            // has it).
-            assert_eq!(str_field(memfd, "process.command_line"), "x RAN-MEMFD", "{memfd:#}");
-            assert!(
-                str_field(memfd, "agent_sensor.exec.filename").starts_with("/proc/self/fd/"),
-                "{memfd:#}"
-            );
-        }
-        let renamed = the_alert(&alerts, "staged-renamed");
-        assert_eq!(
-            str_field(renamed, "agent_sensor.exec.filename"),
-            format!("{r}/renamed/run"),
-            "{renamed:#}"
+    }
+    let memfd = the_alert(alerts, "staged-memfd");
+    if in_lab() {
+        // `bprm_check_security` judges before the program is replaced: the process is still
+        // the loader.
+        assert!(
+            str_field(memfd, "process.command_line").starts_with("python3 "),
+            "{memfd:#}"
+        );
+    } else {
+        // Judged once the program is loaded, by the path given to execve (as the exec event
+        // has it).
+        assert_eq!(str_field(memfd, "process.command_line"), "x RAN-MEMFD", "{memfd:#}");
+        assert!(
+            str_field(memfd, "agent_sensor.exec.filename").starts_with("/proc/self/fd/"),
+            "{memfd:#}"
         );
     }
+    let renamed = the_alert(alerts, "staged-renamed");
+    assert_eq!(
+        str_field(renamed, "agent_sensor.exec.filename"),
+        format!("{}/stage/renamed/run", lab.root()),
+        "{renamed:#}"
+    );
 }
