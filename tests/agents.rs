@@ -244,6 +244,45 @@ fn claude_code_atomic_save_in_the_workspace_is_a_rename_and_raises_no_alert() {
     );
 }
 
+#[test]
+fn claude_code_script_written_to_tmp_and_run_raises_staged_exec() {
+    if !harness::require("claude agent e2e", "claude") {
+        return;
+    }
+    let sandbox = Sandbox::new("claude");
+    // A directory of the test's own under /tmp (not one of the tool scratch trees the pack skips).
+    let scratch = tempfile::Builder::new()
+        .prefix("agent-e2e-staged-")
+        .tempdir_in("/tmp")
+        .expect("a directory under /tmp");
+    let script = scratch.path().join("p.sh");
+    let command = format!("sh {}", script.display());
+    let run = harness::run(
+        "claude",
+        &sandbox,
+        &[Step::Write(&script, "echo staged\n"), Step::Shell(&command)],
+    );
+    // The Write tool wrote `p.sh.tmp.<pid>.<hex>` and renamed it onto p.sh: the session's
+    // lineage follows the rename to the script `sh` is given.
+    let renames = support::find(&run.events, "rename", "file.path", &script.display().to_string());
+    assert_eq!(renames.len(), 1, "the save's rename onto the script\n{}", run.context());
+    let staged = run.alerts_of("staged-exec-blocked");
+    assert_eq!(staged.len(), 1, "one staged-exec-blocked alert\n{}", run.context());
+    assert_eq!(
+        str_field(staged[0], "agent_sensor.exec.filename"),
+        script.display().to_string(),
+        "{}",
+        staged[0]
+    );
+    // Monitor mode: the script is judged by the tracepoint at exec on every backend.
+    assert_eq!(
+        str_field(staged[0], "agent_sensor.action"),
+        "would-kill",
+        "{}",
+        staged[0]
+    );
+}
+
 // Node's libuv (Gemini CLI, Qwen Code, Codex's launcher) submits file opens, reads and writes
 // through io_uring when UV_USE_IO_URING=1 is set (off by default in Node 20): the opens never
 // reach the openat tracepoints. A prompt-injected agent can set it for the agents it starts.

@@ -1,14 +1,24 @@
 //! End-to-end: the classic ways around a path-and-syscall sensor, tried by an unprivileged agent
 //! session (`watch --user nobody`) in monitor and in enforce mode: a hard link to a protected
 //! key, the key's directory renamed away, truncation, a persistence file replaced by rename, a
-//! copy of an excepted program under the excepted name, one `rm` per protected file, and a flood
-//! of noise around protected reads.
+//! copy of an excepted program under the excepted name, one `rm` per protected file, a flood of
+//! noise around protected reads, arguments in untouched memory; and, all in one session per mode
+//! (a session costs half a minute in the kernel lab), the cases in `evasion/`: a bind mount in a
+//! user namespace (`namespaces.rs`), destruction without unlink (`destruction.rs`), and staged
+//! code run indirectly (`staged.rs`).
 //!
 //! On the dev/CI kernel (no BPF LSM) the tracepoint fallback enforces and the tests assert its
 //! documented result (docs/enforcement.md: the first operation of a killed process may complete);
 //! inside the kernel lab (`cargo xtask vm-test --test evasion`) BPF LSM must refuse each one.
 
 mod support;
+
+#[path = "evasion/destruction.rs"]
+mod destruction;
+#[path = "evasion/namespaces.rs"]
+mod namespaces;
+#[path = "evasion/staged.rs"]
+mod staged;
 
 use std::{os::unix::fs::PermissionsExt, path::Path};
 
@@ -74,6 +84,44 @@ fn assert_key_judged(mode: Mode, text: &str, secret: &str, alerts: &[Value]) {
             assert!(!text.contains(secret), "the key reached the agent: {text}");
             assert!(matches!(done(alert), "denied" | "killed"), "{alert:#}");
         }
+    }
+}
+
+/// Removes a path when dropped (a failed assertion included).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn bind_mounts_destruction_without_unlink_and_staged_code_are_judged() {
+    if !require_root("bind_mounts_destruction_without_unlink_and_staged_code_are_judged") {
+        return;
+    }
+    for mode in [Mode::Monitor, Mode::Enforce] {
+        let lab = scenario("cases");
+        let rules = [
+            namespaces::prepare(&lab),
+            destruction::prepare(&lab),
+            staged::prepare(&lab),
+        ]
+        .concat();
+        let _moved = RemoveOnDrop(destruction::moved(&lab));
+        give_to_agent(&lab);
+        let pack = lab.pack(&rules);
+        let script = [
+            namespaces::script(&lab),
+            destruction::script(&lab),
+            staged::script(&lab),
+        ]
+        .concat();
+        let (text, alerts) = run(&lab, &pack, mode, &script);
+        namespaces::check(&lab, mode, &text, &alerts);
+        destruction::check(&lab, mode, &text, &alerts);
+        staged::check(&lab, mode, &text, &alerts);
     }
 }
 

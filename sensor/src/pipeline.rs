@@ -51,6 +51,8 @@ pub struct Pipeline {
     raised: Vec<Alert>,
     outgoing: Vec<Outgoing>,
     pub stats: PipelineStats,
+    /// The last execs BPF LSM judged (see `judged_again`).
+    lsm_execs: std::collections::VecDeque<(u32, String, u64)>,
 }
 
 impl Pipeline {
@@ -66,6 +68,39 @@ impl Pipeline {
             raised: Vec::new(),
             outgoing: Vec::new(),
             stats: PipelineStats::default(),
+            lsm_execs: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// True for the tracepoint's verdict on a `#!` script that BPF LSM judged a moment before:
+    /// the hook judges the script as the program, and when it lets the exec go on (monitor mode)
+    /// the tracepoint at `sched_process_exec` finds the same file as the script its interpreter
+    /// is given and judges it again, with the same rules. One exec, one alert.
+    fn judged_again(&mut self, verdict: &crate::decode::Policy, event: &crate::event::Event) -> bool {
+        use sensor_common::policy::{BACKEND_LSM, BACKEND_TRACEPOINT, PolicyOp};
+        let crate::event::Detail::Exec { filename, .. } = &event.detail else {
+            return false;
+        };
+        if verdict.op != PolicyOp::Exec {
+            return false;
+        }
+        let key = (verdict.common.pid, filename.clone(), verdict.fired);
+        if verdict.backend == BACKEND_LSM {
+            if self.lsm_execs.len() == 16 {
+                self.lsm_execs.pop_front();
+            }
+            self.lsm_execs.push_back(key);
+            return false;
+        }
+        if verdict.backend != BACKEND_TRACEPOINT {
+            return false;
+        }
+        match self.lsm_execs.iter().position(|seen| *seen == key) {
+            Some(index) => {
+                self.lsm_execs.remove(index);
+                true
+            }
+            None => false,
         }
     }
 
@@ -75,6 +110,9 @@ impl Pipeline {
         match decode(bytes) {
             Ok(RawEvent::Policy(verdict)) => {
                 let event = self.enricher.verdict_event(&verdict);
+                if self.judged_again(&verdict, &event) {
+                    return;
+                }
                 if let Some(enforcer) = self.enforcer.as_mut() {
                     self.raised.extend(enforcer.respond_to_verdict(&event, &verdict));
                 }

@@ -273,8 +273,8 @@ fn judge_open(call: &PendingCall) -> Option<()> {
     let key = unsafe { &mut *PATH_KEY.get_ptr_mut(0)? };
     let flags = handoff.flags as u64;
     if op == PolicyOp::OpenWrite && config.track_written != 0 && flags & O_DIRECTORY == 0 {
-        // The exec fallback knows a script only by its path, so it needs the path hash too.
-        let by_path = policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_some();
+        // A script given to an interpreter is known only by its path, so the path hash too.
+        let by_path = policy::scripts_judged(config);
         written::remember(call.session_id, handoff.file, by_path.then(|| key.full()));
     }
     let config = policy::judging(op, BACKEND_TRACEPOINT)?;

@@ -332,7 +332,7 @@ fn local_address(rec: &mut Record, task: u64, fd: i64) -> StrRef {
 }
 
 /// After a successful rename or link: the new name was written by the session when the old one
-/// was (the fallback knows scripts by path). A memfd is written by the session that made it.
+/// was (scripts given to interpreters are known by path, on every backend). A memfd is written by the session that made it.
 #[inline(never)]
 fn lineage(call: &PendingCall, syscall: Syscall, paths: Option<&PendingPaths>, result: i64) {
     let Some(config) = policy::config() else {
@@ -350,7 +350,7 @@ fn lineage(call: &PendingCall, syscall: Syscall, paths: Option<&PendingPaths>, r
     if !matches!(
         syscall,
         Syscall::Rename | Syscall::Renameat | Syscall::Renameat2 | Syscall::Link | Syscall::Linkat
-    ) || policy::judging(PolicyOp::Exec, BACKEND_TRACEPOINT).is_none()
+    ) || !policy::scripts_judged(config)
     {
         return;
     }

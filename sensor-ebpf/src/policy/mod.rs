@@ -35,6 +35,15 @@ pub fn judging(op: PolicyOp, backend: u32) -> Option<&'static PolicyConfig> {
     (config.backends[index] == backend && config.op_rules[index] != 0).then_some(config)
 }
 
+/// True when some kernel rule judges execs, whichever backend judges them: the script an
+/// interpreter is given (`sh /tmp/p.sh`) is found and judged at `sched_process_exec` on every
+/// backend (BPF LSM's `bprm_check_security` sees the interpreter only), and it is found by the
+/// hash of its path, so writes and renames must remember path hashes whenever this holds.
+#[inline(always)]
+pub fn scripts_judged(config: &PolicyConfig) -> bool {
+    config.op_rules[op_index(PolicyOp::Exec)] != 0
+}
+
 /// The policy settings.
 #[inline(always)]
 pub fn config() -> Option<&'static PolicyConfig> {

@@ -299,6 +299,10 @@ impl Enricher {
             (Outcome::Success, None)
         };
         let path = match (&policy.path, &policy.base) {
+            // An exec's base is the working directory, and its filename is reported as the exec
+            // event reports it: `/proc/self/fd/N` (a memfd run) names the program, not the
+            // directory of descriptor N, which is gone (close-on-exec) by the time it is read.
+            (Some(path), Some(base)) if policy.op == PolicyOp::Exec => resolve(Some(&base.path), &path.path),
             (Some(path), Some(base)) => resolve_argument(Some(&base.path), &path.path, policy.common.pid),
             (Some(path), None) => {
                 let cwd = self.cwd_of(policy.common.pid);

@@ -3,7 +3,8 @@
 //! It holds busybox for the basic tools, the real bash, coreutils and python3 the tests run, with
 //! every library `ldd` names, users `root`, `agent` (1000) and `nobody`, the test binary and the
 //! sensor (debug info stripped) at their host paths, the workspace's `rules/`, `config/` and
-//! `tests/` folders, and an `/init` that runs the test binary and powers off.
+//! `tests/` folders, the tests' C programs built static (`target/vm/doors/`), and an `/init` that
+//! runs the test binary and powers off.
 
 use std::{
     collections::BTreeSet,
@@ -65,6 +66,7 @@ const PROGRAMS: &[&str] = &[
     "true",
     "uname",
     "uniq",
+    "unshare",
     "wc",
     "whoami",
     "xargs",
@@ -132,14 +134,47 @@ pub fn build(binaries: &TestBinaries, args: &[String], out_dir: &Path) -> Result
         })
         .collect::<Vec<_>>()
         .join(" && ");
+    let mut programs: Vec<PathBuf> = binaries.tests.iter().chain([&binaries.sensor]).cloned().collect();
+    programs.extend(test_programs(out_dir)?);
     build_guest(
         &Guest {
             name: binaries.name.clone(),
-            binaries: binaries.tests.iter().chain([&binaries.sensor]).cloned().collect(),
+            binaries: programs,
             command,
         },
         out_dir,
     )
+}
+
+/// The C programs of the end-to-end tests (`tests/doors/*.c`), built static into
+/// `<out_dir>/doors/` because the guest has no C compiler: `tests/doors.rs` runs them from there
+/// in the lab (the same path in the guest).
+fn test_programs(out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let sources = workspace().join("tests/doors");
+    let built = out_dir.join("doors");
+    fs::create_dir_all(&built).with_context(|| format!("cannot create {}", built.display()))?;
+    let mut programs = Vec::new();
+    for entry in fs::read_dir(&sources).with_context(|| format!("cannot read {}", sources.display()))? {
+        let source = entry
+            .with_context(|| format!("cannot read {}", sources.display()))?
+            .path();
+        let (Some(name), true) = (source.file_stem(), source.extension().is_some_and(|ext| ext == "c")) else {
+            continue;
+        };
+        let program = built.join(name);
+        // Static and not position-independent: the 32-bit `int 0x80` program needs its buffers
+        // below 4 GiB (tests/doors/int80_open.c).
+        cmd::run(
+            Command::new("cc")
+                .args(["-O1", "-static", "-no-pie", "-o"])
+                .arg(&program)
+                .arg(&source),
+        )
+        .context("the lab's test programs are built with the system's C compiler (apt-get install gcc)")?;
+        programs.push(program);
+    }
+    programs.sort();
+    Ok(programs)
 }
 
 /// Builds `<out_dir>/initramfs-<guest.name>.cpio.gz` and returns its path.

@@ -32,7 +32,7 @@ use crate::cmd::workspace;
 /// about stack (docs/enforcement.md, "Gaps"), and its newer one (6.12). They boot side by side.
 pub const DEFAULT_KERNELS: [&str; 2] = ["6.1", "6.12"];
 /// The end-to-end test targets run when none is named: the ones BPF LSM changes.
-pub const DEFAULT_TESTS: [&str; 5] = ["enforce", "tamper", "evasion", "egress", "escape"];
+pub const DEFAULT_TESTS: [&str; 6] = ["enforce", "tamper", "evasion", "doors", "egress", "escape"];
 
 #[derive(Default)]
 pub struct Options {
