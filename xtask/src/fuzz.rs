@@ -101,6 +101,14 @@ pub fn run(options: &FuzzOptions) -> Result<()> {
 fn fuzz_command(cargo_fuzz: &Path, dir: &Path) -> Command {
     let mut command = Command::new(cargo_fuzz);
     command.current_dir(dir).arg("fuzz").env("RUSTUP_TOOLCHAIN", "nightly");
+    // What `cargo run` sets for xtask itself: build scripts that watch such variables (ring
+    // watches CARGO_PKG_*) would be rebuilt every time from under `cargo xtask`.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" {
+            command.env_remove(key.as_ref());
+        }
+    }
     command
 }
 

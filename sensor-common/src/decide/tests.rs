@@ -79,6 +79,10 @@ fn patterns_are_placed_by_depth() {
     assert_eq!(pattern_component(AT_ANY_DEPTH, 2, 5), 5, "the last component");
 }
 
+fn scope(sets: u64, identity: u64, exempt: u64) -> Scope {
+    Scope { sets, identity, exempt }
+}
+
 fn rule(include: u64, exclude: u64, except: u64) -> PolicyRule {
     PolicyRule {
         include_sets: include,
@@ -91,81 +95,20 @@ fn rule(include: u64, exclude: u64, except: u64) -> PolicyRule {
 #[test]
 fn scope_is_paths_minus_exclusions_minus_excepted_programs() {
     let keys = rule(0b001, 0b010, 0b100);
+    assert!(in_scope(&keys, &scope(0b001, 0, 0)), "a key");
+    assert!(!in_scope(&keys, &scope(0b000, 0, 0)), "not a key");
     assert!(
-        in_scope(
-            &keys,
-            &Scope {
-                sets: 0b001,
-                identity: 0,
-                exempt: 0
-            }
-        ),
-        "a key"
-    );
-    assert!(
-        !in_scope(
-            &keys,
-            &Scope {
-                sets: 0b000,
-                identity: 0,
-                exempt: 0
-            }
-        ),
-        "not a key"
-    );
-    assert!(
-        !in_scope(
-            &keys,
-            &Scope {
-                sets: 0b011,
-                identity: 0,
-                exempt: 0
-            }
-        ),
+        !in_scope(&keys, &scope(0b011, 0, 0)),
         "a key excluded by name (`*.pub`)"
     );
     assert!(
-        in_scope(
-            &keys,
-            &Scope {
-                sets: 0b011,
-                identity: 0b001,
-                exempt: 0
-            }
-        ),
+        in_scope(&keys, &scope(0b011, 0b001, 0)),
         "the key renamed to `x.pub` is still the key"
     );
+    assert!(!in_scope(&keys, &scope(0b101, 0, 0b100)), "ssh reading its own keys");
+    assert!(in_scope(&keys, &scope(0b101, 0, 0b000)), "another program reading them");
     assert!(
-        !in_scope(
-            &keys,
-            &Scope {
-                sets: 0b101,
-                identity: 0,
-                exempt: 0b100
-            }
-        ),
-        "ssh reading its own keys"
-    );
-    assert!(
-        in_scope(
-            &keys,
-            &Scope {
-                sets: 0b101,
-                identity: 0,
-                exempt: 0b000
-            }
-        ),
-        "another program reading them"
-    );
-    assert!(
-        in_scope(
-            &keys,
-            &Scope {
-                sets: 0b001,
-                identity: 0,
-                exempt: 0b100
-            }
-        ),
+        in_scope(&keys, &scope(0b001, 0, 0b100)),
         "an exemption elsewhere does not count here"
     );
     assert!(
