@@ -142,7 +142,11 @@ fn status_reports_sessions_backends_rules_and_registered_watches() {
     assert_eq!(report["mode"], "monitor");
     assert!(report["rules"]["rules"].as_u64() > Some(10), "{report:#}");
     let backends = report["backends"].as_array().expect("backends");
-    assert_eq!(backends.len(), 11, "one per operation: {backends:?}");
+    assert_eq!(
+        backends.len(),
+        sensor_common::policy::PolicyOp::ALL.len(),
+        "one per operation: {backends:?}"
+    );
     assert!(
         backends
             .iter()
