@@ -175,6 +175,48 @@ fn a_renamed_key_directory_still_holds_keys() {
     }
 }
 
+/// A deny rule on opens under the scenario's `keys/` directory, public keys (`*.pub`) excepted
+/// by name, as the default pack does for `~/.ssh`.
+fn key_pack_without_public(lab: &Lab) -> std::path::PathBuf {
+    let when = format!(
+        "      all:\n        - event.action: open\n        - file.path: {{glob: '{r}/keys/**'}}\n        - not: {{file.path: {{glob: '{r}/keys/**/*.pub'}}}}\n",
+        r = lab.root()
+    );
+    lab.pack(&rule("key-read", "deny", &when))
+}
+
+#[test]
+fn a_key_renamed_to_an_excluded_name_is_still_the_key() {
+    if !require_root("a_key_renamed_to_an_excluded_name_is_still_the_key") {
+        return;
+    }
+    for mode in [Mode::Monitor, Mode::Enforce] {
+        let lab = scenario("public");
+        let secret = format!("FAKE-KEY-PUB-{}", std::process::id());
+        write(&lab.path("keys/id_rsa"), &secret);
+        write(&lab.path("keys/id_rsa.pub"), "ssh-ed25519 AAAA public");
+        give_to_agent(&lab);
+        let pack = key_pack_without_public(&lab);
+        let script = format!(
+            // The real public key stays readable; the private key renamed to a public name is
+            // still the private key, before and after the sensor re-seeds (the pause).
+            "cat {r}/keys/id_rsa.pub && mv {r}/keys/id_rsa {r}/keys/id_rsa.pub && sleep 2 && cp /usr/bin/cat {r}/c && {r}/c {r}/keys/id_rsa.pub; echo",
+            r = lab.root()
+        );
+        let (text, alerts) = run(&lab, &pack, mode, &script);
+        assert!(text.contains("AAAA public"), "the public key must stay readable: {text}");
+        assert_key_judged(mode, &text, &secret, &alerts);
+        let found = alerts_of(&alerts, "key-read");
+        assert_eq!(found.len(), 1, "only the renamed key is judged: {found:#?}");
+        let alert = found[0];
+        assert_eq!(
+            str_field(alert, "file.path"),
+            format!("{}/keys/id_rsa.pub", lab.root()),
+            "the name used: {alert:#}"
+        );
+    }
+}
+
 #[test]
 fn a_copy_of_a_program_under_an_excepted_name_is_not_that_program() {
     if !require_root("a_copy_of_a_program_under_an_excepted_name_is_not_that_program") {

@@ -78,15 +78,17 @@ pub struct Protected {
 }
 
 impl Protected {
-    /// Keeps the identities of `previous` this seed no longer found (their files moved away from
-    /// the protected paths, or were deleted), with their canonical paths.
-    pub fn keep_missing(&mut self, previous: &Protected) {
+    /// Keeps what `previous` protected: the identities this seed no longer found (their files
+    /// moved away from the protected paths, or were deleted), with their canonical paths, and
+    /// the sets of those it found again under a name that carries fewer (a key renamed
+    /// `id_rsa.pub` in its own directory is still the key).
+    pub fn keep_previous(&mut self, previous: &Protected) {
         for (key, protection) in &previous.entries {
-            if !self.entries.contains_key(key) {
-                self.entries.insert(*key, *protection);
-                if let Some(path) = previous.canonical.get(key) {
-                    self.canonical.insert(*key, path.clone());
-                }
+            let entry = self.entries.entry(*key).or_default();
+            entry.sets_self |= protection.sets_self;
+            entry.sets_below |= protection.sets_below;
+            if let Some(path) = previous.canonical.get(key) {
+                self.canonical.insert(*key, path.clone());
             }
         }
     }
@@ -286,6 +288,27 @@ mod tests {
         assert_eq!(kernel_dev(0x801), (8 << 20) | 1);
         // 259:3 (an nvme partition): userspace 0x10303.
         assert_eq!(kernel_dev(nix::sys::stat::makedev(259, 3)), (259 << 20) | 3);
+    }
+
+    #[test]
+    fn a_re_seed_keeps_what_the_previous_seed_protected() {
+        let key = |ino| IdentityKey { dev: 1, reserved: 0, ino };
+        let protection = |sets_self, sets_below| Protection { sets_self, sets_below };
+        let mut previous = Protected::default();
+        previous.entries.insert(key(1), protection(0b01, 0));
+        previous.entries.insert(key(2), protection(0, 0b10));
+        previous.canonical.insert(key(1), "/h/.ssh/id_rsa".into());
+        // The key was renamed to an excluded name (found again with fewer sets), the directory
+        // moved away (not found), and a new file appeared.
+        let mut next = Protected::default();
+        next.entries.insert(key(1), protection(0b100, 0));
+        next.entries.insert(key(3), protection(0b01, 0));
+        next.canonical.insert(key(1), "/h/.ssh/id_rsa.pub".into());
+        next.keep_previous(&previous);
+        assert_eq!(next.entries[&key(1)], protection(0b101, 0));
+        assert_eq!(next.entries[&key(2)], protection(0, 0b10));
+        assert_eq!(next.entries[&key(3)], protection(0b01, 0));
+        assert_eq!(next.canonical_path(1, 1), Some("/h/.ssh/id_rsa"));
     }
 
     #[test]

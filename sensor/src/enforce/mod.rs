@@ -150,7 +150,7 @@ impl Enforcer {
         let started = std::time::Instant::now();
         let mut next = identity::Protected::seed(&self.image);
         if kept == Kept::Moved {
-            next.keep_missing(&self.protected);
+            next.keep_previous(&self.protected);
         }
         for (key, protection) in &next.entries {
             if self.protected.entries.get(key) != Some(protection)
