@@ -228,8 +228,9 @@ fn written_by_session(writes: &mut SessionWrites, session: u64, event: &Event) -
     }
 }
 
-/// A successful open for writing adds its path to the session's writes; a rename or link of a
-/// written file carries it to its new name.
+/// A successful open for writing, a directory made and a symbolic link made add their path to
+/// the session's writes (so removing a tree the session copied is not deleting files it did not
+/// create); a rename or link of a written file carries it to its new name.
 fn remember_write(writes: &mut SessionWrites, session: u64, event: &Event) {
     if event.outcome == Outcome::Failure {
         return;
@@ -239,6 +240,9 @@ fn remember_write(writes: &mut SessionWrites, session: u64, event: &Event) {
     };
     match event.action {
         Action::Open if event.outcome == Outcome::Success && open_flags::is_write(file.flags) => {
+            writes.insert(session, &file.path);
+        }
+        Action::Mkdir | Action::Symlink if event.outcome == Outcome::Success => {
             writes.insert(session, &file.path);
         }
         Action::Rename | Action::Link => {
