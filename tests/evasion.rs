@@ -204,7 +204,10 @@ fn a_key_renamed_to_an_excluded_name_is_still_the_key() {
             r = lab.root()
         );
         let (text, alerts) = run(&lab, &pack, mode, &script);
-        assert!(text.contains("AAAA public"), "the public key must stay readable: {text}");
+        assert!(
+            text.contains("AAAA public"),
+            "the public key must stay readable: {text}"
+        );
         assert_key_judged(mode, &text, &secret, &alerts);
         let found = alerts_of(&alerts, "key-read");
         assert_eq!(found.len(), 1, "only the renamed key is judged: {found:#?}");

@@ -31,12 +31,10 @@ pub const TAIL_PROGRAMS: [(u32, &str); 7] = [
     (TAIL_EXIT_OPERATION, "exit_operation"),
 ];
 /// The raw tracepoint tail programs, by `RAW_TAIL_*` slot, with their program names.
-pub const RAW_TAIL_PROGRAMS: [(u32, &str); 5] = [
+pub const RAW_TAIL_PROGRAMS: [(u32, &str); 3] = [
     (RAW_TAIL_ENTER_POLICY, "enter_policy"),
     (RAW_TAIL_COMPAT_RECORD, "compat_record"),
-    (RAW_TAIL_COMPAT_POLICY, "compat_policy"),
     (RAW_TAIL_ENTER_SECOND, "enter_policy_second"),
-    (RAW_TAIL_COMPAT_SECOND, "compat_policy_second"),
 ];
 
 /// The tracepoint backend's judgement of an io_uring request.
@@ -53,18 +51,15 @@ pub const TAIL_EXIT_OPEN: u32 = 2;
 pub const TAIL_OPEN_POLICY: u32 = 3;
 /// The record of a finished generic operation.
 pub const TAIL_EXIT_OPERATION: u32 = 4;
-/// The tracepoint backend's judgement of a call at entry.
+/// The tracepoint backend's judgement of a call at entry, 64-bit and 32-bit alike (the pending
+/// entry says which; a 32-bit call is forgotten once judged).
 pub const RAW_TAIL_ENTER_POLICY: u32 = 0;
 /// The record of a 32-bit call (at entry: the exit tracepoints never see them).
 pub const RAW_TAIL_COMPAT_RECORD: u32 = 1;
-/// The judgement of a 32-bit call (at entry).
-pub const RAW_TAIL_COMPAT_POLICY: u32 = 2;
 /// The judgement of a call's second path argument at entry (the new name of a rename): its own
 /// program, so each program holds one copy of the path judgement (6.1's verifier walks a
 /// function once per call site).
-pub const RAW_TAIL_ENTER_SECOND: u32 = 3;
-/// The same for a 32-bit call (which is forgotten afterwards).
-pub const RAW_TAIL_COMPAT_SECOND: u32 = 4;
+pub const RAW_TAIL_ENTER_SECOND: u32 = 2;
 
 /// `TrackedProcess::flags`: the kernel started this process's session at its last exec (the
 /// exec policy program records the session's workspace, then clears it).

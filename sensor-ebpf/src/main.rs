@@ -29,7 +29,7 @@ use aya_ebpf::{
 };
 use sensor_common::{
     maps::{
-        RAW_TAIL_COMPAT_POLICY, RAW_TAIL_COMPAT_RECORD, RAW_TAIL_COMPAT_SECOND, RAW_TAIL_ENTER_POLICY,
+        RAW_TAIL_COMPAT_RECORD, RAW_TAIL_ENTER_POLICY,
         RAW_TAIL_ENTER_SECOND, TAIL_EXEC_FINISH, TAIL_EXEC_JUDGE, TAIL_EXEC_SCRIPT, TAIL_EXIT_OPEN,
         TAIL_EXIT_OPERATION, TAIL_OPEN_POLICY, TAIL_URING_POLICY,
     },
@@ -108,11 +108,15 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// Judges a call at entry for the tracepoint backend; tail-called by `sys_enter`.
+/// Judges a call at entry for the tracepoint backend; tail-called by `sys_enter` (64-bit calls)
+/// and by `compat_record` (32-bit calls, which the pending entry marks: one program verified for
+/// both doors).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn enter_policy(ctx: RawTracePointContext) -> i32 {
-    if fallback::judge_at_entry(fallback::Part::First, false) == Some(true) {
+    if fallback::judge_at_entry(fallback::Part::First) == Some(true) {
         let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_ENTER_SECOND) };
+        // The second program did not run: a 32-bit call has no exit that would forget it.
+        fallback::forget_compat();
     }
     0
 }
@@ -120,40 +124,16 @@ pub fn enter_policy(ctx: RawTracePointContext) -> i32 {
 /// Judges a call's second path argument at entry; tail-called by `enter_policy`.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn enter_policy_second(_ctx: RawTracePointContext) -> i32 {
-    let _ = fallback::judge_at_entry(fallback::Part::Second, false);
+    let _ = fallback::judge_at_entry(fallback::Part::Second);
     0
 }
 
-/// Reports a 32-bit call at entry; tail-called by `sys_enter`.
+/// Reports a 32-bit call at entry, then has it judged; tail-called by `sys_enter`.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn compat_record(ctx: RawTracePointContext) -> i32 {
     ops::emit_pending_compat();
-    let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_COMPAT_POLICY) };
+    let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_ENTER_POLICY) };
     exit::forget_current();
-    0
-}
-
-/// Judges a 32-bit call at entry and forgets it; tail-called by `compat_record`.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn compat_policy(ctx: RawTracePointContext) -> i32 {
-    match fallback::judge_at_entry(fallback::Part::First, true) {
-        Some(true) => {
-            let _ = unsafe { maps::RAW_TAILS.tail_call(&ctx, RAW_TAIL_COMPAT_SECOND) };
-            exit::forget_current();
-        }
-        Some(false) => {}
-        None => exit::forget_current(),
-    }
-    0
-}
-
-/// Judges a 32-bit call's second path argument and forgets the call; tail-called by
-/// `compat_policy`.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn compat_policy_second(_ctx: RawTracePointContext) -> i32 {
-    if fallback::judge_at_entry(fallback::Part::Second, true).is_none() {
-        exit::forget_current();
-    }
     0
 }
 

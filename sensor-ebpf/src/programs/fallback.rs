@@ -33,7 +33,7 @@ use crate::{
     kernel::{self, AT_FDCWD},
     maps::{PENDING, PROTECTED},
     paths::{Hashing, append_path_hashed},
-    pending::{PENDING_KILLED, PENDING_UNREADABLE},
+    pending::{PENDING_COMPAT, PENDING_KILLED, PENDING_UNREADABLE},
     pending::{PendingCall, PendingPaths},
     policy::act,
     policy::{
@@ -57,9 +57,9 @@ pub enum Part {
 
 /// Judges one path argument of the pending call of the current thread at entry (tail-called by
 /// `sys_enter`). Returns true when the call has a second argument still to judge (the caller
-/// tail-calls the program for it). `forget`: the call has no exit to wait for (a 32-bit call):
-/// forget it once nothing is left to judge.
-pub fn judge_at_entry(part: Part, forget: bool) -> Option<bool> {
+/// tail-calls the program for it). A 32-bit call has no exit to wait for: it is forgotten once
+/// nothing is left to judge.
+pub fn judge_at_entry(part: Part) -> Option<bool> {
     let (pid_tgid, call, paths) = pending()?;
     let tgid = (pid_tgid >> 32) as u32;
     let mut more = false;
@@ -68,10 +68,20 @@ pub fn judge_at_entry(part: Part, forget: bool) -> Option<bool> {
     {
         more = judge(&process, call, syscall, paths, part);
     }
-    if forget && !more {
+    if call.flags & PENDING_COMPAT != 0 && !more {
         finish(pid_tgid, call);
     }
     Some(more)
+}
+
+/// Forgets the pending call of the current thread if it is a 32-bit one (whose exit no program
+/// sees), when the program that was to judge the rest of it could not run.
+pub fn forget_compat() {
+    if let Some((pid_tgid, call, _)) = pending()
+        && call.flags & PENDING_COMPAT != 0
+    {
+        finish(pid_tgid, call);
+    }
 }
 
 /// Works out what the call does to which path arguments, then judges the one `part` names: one

@@ -27,23 +27,11 @@ pub struct Tail {
 /// The tail-called programs that judge calls at syscall entry for the tracepoint backend: a
 /// kernel whose verifier gives up on them (6.1 counts every path through them) runs without
 /// them, and the operations only they would judge are reported, not enforced.
-pub const ENTRY_POLICY_PROGRAMS: [&str; 4] = [
-    "enter_policy",
-    "enter_policy_second",
-    "compat_policy",
-    "compat_policy_second",
-];
+pub const ENTRY_POLICY_PROGRAMS: [&str; 2] = ["enter_policy", "enter_policy_second"];
 
 /// The order to verify them in, the costliest first (verified instructions on 6.12): a CPU that
 /// takes the last large one is not left with the small ones as well.
-const COSTLIEST_FIRST: [&str; 6] = [
-    "enter_policy",
-    "compat_policy",
-    "uring_policy",
-    "exit_operation",
-    "compat_policy_second",
-    "enter_policy_second",
-];
+const COSTLIEST_FIRST: [&str; 4] = ["enter_policy", "uring_policy", "exit_operation", "enter_policy_second"];
 
 /// The tail-called programs to load. Where BPF LSM judges every file operation, the tracepoint
 /// backend's judgements (at syscall entry, of 32-bit calls, of io_uring requests) never find an

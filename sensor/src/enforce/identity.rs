@@ -292,7 +292,11 @@ mod tests {
 
     #[test]
     fn a_re_seed_keeps_what_the_previous_seed_protected() {
-        let key = |ino| IdentityKey { dev: 1, reserved: 0, ino };
+        let key = |ino| IdentityKey {
+            dev: 1,
+            reserved: 0,
+            ino,
+        };
         let protection = |sets_self, sets_below| Protection { sets_self, sets_below };
         let mut previous = Protected::default();
         previous.entries.insert(key(1), protection(0b01, 0));
