@@ -51,10 +51,11 @@ fn build(lab: &Lab, source: &str, extra: &[&str]) -> PathBuf {
     output
 }
 
-/// The doors: the program's source, its extra compiler flags, and the key it opens.
-const DOORS: [(&str, &[&str], &str); 2] = [
-    ("uring_open.c", &[], "uring"),
-    ("int80_open.c", &["-static", "-no-pie"], "int80"),
+/// The doors: the program's source, its extra compiler flags, its arguments before the key's
+/// path, and the key it opens.
+const DOORS: [(&str, &[&str], &str, &str); 2] = [
+    ("uring_op.c", &[], "open ", "uring"),
+    ("int80_open.c", &["-static", "-no-pie"], "", "int80"),
 ];
 
 fn secret(door: &str) -> String {
@@ -71,7 +72,7 @@ fn opens_unlinks_and_connects_through_io_uring_and_the_32_bit_entry_are_judged()
     std::fs::create_dir_all(lab.path("keys")).expect("keys");
     let mut rules = String::new();
     let mut script = String::new();
-    for (source, extra, door) in DOORS {
+    for (source, extra, mode, door) in DOORS {
         let key = lab.path(&format!("keys/{door}"));
         std::fs::write(&key, secret(door)).expect("key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -81,7 +82,7 @@ fn opens_unlinks_and_connects_through_io_uring_and_the_32_bit_entry_are_judged()
         );
         rules.push_str(&rule(&format!("key-read-{door}"), "deny", &when));
         let program = build(&lab, source, extra);
-        script.push_str(&format!("{} {}; echo {door}=$?\n", program.display(), key.display()));
+        script.push_str(&format!("{} {mode}{}; echo {door}=$?\n", program.display(), key.display()));
     }
     // io_uring's other requests: an unlink of a protected file, a connect to a denied port.
     let doomed = lab.path("keys/doomed");
@@ -116,7 +117,7 @@ fn opens_unlinks_and_connects_through_io_uring_and_the_32_bit_entry_are_judged()
 
     let (output, alerts) = lab.watch_with(&session, Mode::Monitor, &script);
     let text = stdout(&output);
-    for (_, _, door) in DOORS {
+    for (_, _, _, door) in DOORS {
         assert!(
             text.contains(&secret(door)),
             "monitor mode must not interfere ({door}): {text}"
@@ -143,7 +144,7 @@ fn opens_unlinks_and_connects_through_io_uring_and_the_32_bit_entry_are_judged()
 
     let (output, alerts) = lab.watch_with(&session, Mode::Enforce, &script);
     let text = stdout(&output);
-    for (_, _, door) in DOORS {
+    for (_, _, _, door) in DOORS {
         assert!(
             !text.contains(&secret(door)),
             "the {door} key reached the agent: {text}"

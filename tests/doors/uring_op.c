@@ -1,7 +1,8 @@
-/* One io_uring request with raw syscalls: `uring_op unlink PATH` (IORING_OP_UNLINKAT) or
- * `uring_op connect PORT` (IORING_OP_CONNECT to 127.0.0.1:PORT). Prints `result=N` (the
- * request's result: 0 or -errno): what an agent does to delete a file or reach a server without
- * the unlink or connect syscall. Built by tests/doors.rs. */
+/* One io_uring request with raw syscalls: what an agent does to open or delete a file or reach a
+ * server without the openat, unlink or connect syscall. Built by tests/doors.rs.
+ *   uring_op open PATH     IORING_OP_OPENAT, then read(2): prints the file, or `open=N` (-errno)
+ *   uring_op unlink PATH   IORING_OP_UNLINKAT: prints `result=N` (0 or -errno)
+ *   uring_op connect PORT  IORING_OP_CONNECT to 127.0.0.1:PORT: prints `result=N` */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -34,7 +35,13 @@ int main(int argc, char **argv) {
     struct io_uring_sqe *sqe = &sqes[index];
     memset(sqe, 0, sizeof *sqe);
     static struct sockaddr_in to;
-    if (strcmp(argv[1], "unlink") == 0) {
+    int open = strcmp(argv[1], "open") == 0;
+    if (open) {
+        sqe->opcode = IORING_OP_OPENAT;
+        sqe->fd = AT_FDCWD;
+        sqe->addr = (unsigned long)argv[2];
+        sqe->open_flags = O_RDONLY;
+    } else if (strcmp(argv[1], "unlink") == 0) {
         sqe->opcode = IORING_OP_UNLINKAT;
         sqe->fd = AT_FDCWD;
         sqe->addr = (unsigned long)argv[2];
@@ -56,6 +63,12 @@ int main(int argc, char **argv) {
     if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, 0, 0) < 0) { perror("io_uring_enter"); return 1; }
     unsigned head = *(unsigned *)(cq + p.cq_off.head);
     struct io_uring_cqe *cqe = &((struct io_uring_cqe *)(cq + p.cq_off.cqes))[head & *(unsigned *)(cq + p.cq_off.ring_mask)];
-    printf("result=%d\n", cqe->res);
+    if (open && cqe->res >= 0) {
+        char buf[256];
+        ssize_t n = read(cqe->res, buf, sizeof buf - 1);
+        if (n > 0) { buf[n] = 0; printf("%s\n", buf); }
+        return 0;
+    }
+    printf("%s=%d\n", open ? "open" : "result", cqe->res);
     return cqe->res < 0 ? 1 : 0;
 }
