@@ -82,7 +82,11 @@ fn opens_unlinks_and_connects_through_io_uring_and_the_32_bit_entry_are_judged()
         );
         rules.push_str(&rule(&format!("key-read-{door}"), "deny", &when));
         let program = build(&lab, source, extra);
-        script.push_str(&format!("{} {mode}{}; echo {door}=$?\n", program.display(), key.display()));
+        script.push_str(&format!(
+            "{} {mode}{}; echo {door}=$?\n",
+            program.display(),
+            key.display()
+        ));
     }
     // io_uring's other requests: an unlink of a protected file, a connect to a denied port.
     let doomed = lab.path("keys/doomed");

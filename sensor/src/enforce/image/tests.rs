@@ -359,23 +359,10 @@ proptest::proptest! {
 
 #[test]
 fn a_hand_off_rule_takes_one_slot_judged_for_both_hand_off_operations_on_any_path() {
-    let image = image(
-        r#"
-rules:
-  - id: escape
-    name: n
-    description: d
-    severity: high
-    action: deny
-    when:
-      all:
-        - agent_sensor.peer.in_session: false
-        - any:
-            - {event.action: connect, network.type: unix}
-            - event.action: [ptrace, process_vm_writev]
-            - {event.action: open, agent_sensor.open.write: true}
-"#,
-    );
+    let image = image(&format!(
+        "rules:\n  - id: escape\n    name: n\n    description: d\n    severity: high\n    action: deny\n{}",
+        crate::rules::kernel_form::tests::HANDOFF
+    ));
     assert_eq!(image.slots.len(), 1);
     let rule = &image.rules[0];
     assert_eq!(rule.action, ACTION_DENY);

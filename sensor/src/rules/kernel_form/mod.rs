@@ -12,7 +12,7 @@
 mod extract;
 mod operands;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Duration;
 

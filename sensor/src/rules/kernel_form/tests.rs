@@ -202,7 +202,8 @@ fn the_shipped_unexpected_egress_has_a_kernel_form_once_made_deny() {
     assert_eq!(dns.port_include, [(53, 53), (853, 853)]);
 }
 
-const HANDOFF: &str = "    when:
+/// The default pack's `session-escape` condition (shared with the policy image's tests).
+pub(crate) const HANDOFF: &str = "    when:
       all:
         - agent_sensor.peer.in_session: false
         - any:
