@@ -44,7 +44,7 @@ enum Task {
         #[arg(long = "kernel", value_name = "VERSION")]
         kernels: Vec<String>,
         /// An end-to-end test target (tests/NAME.rs) to run (repeatable). Default: enforce,
-        /// tamper, evasion, doors, egress and escape, the targets BPF LSM changes.
+        /// tamper, evasion, doors, egress and escape, the targets BPF LSM changes, and lifetime.
         #[arg(long = "test", value_name = "NAME")]
         tests: Vec<String>,
         /// Arguments passed to the test binary, e.g. a test name filter.

@@ -44,6 +44,7 @@ const PROGRAMS: &[&str] = &[
     "mkdir",
     "mktemp",
     "mv",
+    "nohup",
     "printf",
     "readlink",
     "realpath",

@@ -31,8 +31,9 @@ use crate::cmd::workspace;
 /// The kernels booted when none is named: Debian 12's own (6.1), whose verifier is the strictest
 /// about stack (docs/enforcement.md, "Gaps"), and its newer one (6.12). They boot side by side.
 pub const DEFAULT_KERNELS: [&str; 2] = ["6.1", "6.12"];
-/// The end-to-end test targets run when none is named: the ones BPF LSM changes.
-pub const DEFAULT_TESTS: [&str; 6] = ["enforce", "tamper", "evasion", "doors", "egress", "escape"];
+/// The end-to-end test targets run when none is named: the ones BPF LSM changes, and the session's
+/// lifetime (cgroup freeze and kill on the lab's kernels).
+pub const DEFAULT_TESTS: [&str; 7] = ["enforce", "tamper", "evasion", "doors", "egress", "escape", "lifetime"];
 
 #[derive(Default)]
 pub struct Options {
