@@ -12,7 +12,7 @@ use aya_ebpf::{cty::c_void, programs::LsmContext};
 use sensor_common::{
     event::{PolicyEvent, StrRef},
     maps::TrackedProcess,
-    policy::{BACKEND_LSM, PolicyOp},
+    policy::{BACKEND_LSM, PolicyConfig, PolicyOp},
 };
 
 use super::lsm::verdict;
@@ -57,18 +57,26 @@ pub fn attach(process: &TrackedProcess, target: u32) -> i32 {
     let Some(rec) = Record::start_in::<PolicyEvent>(POLICY_SCRATCH) else {
         return 0;
     };
+    let applied = judge(config, process, PolicyOp::HandoffAttach, target, StrRef::default(), rec);
+    verdict(0, Some(applied))
+}
+
+/// Judges the hand-off `op` of `process` to the process `peer` (`path`: the socket's, in `rec`).
+#[inline(always)]
+fn judge(
+    config: &PolicyConfig,
+    process: &TrackedProcess,
+    op: PolicyOp,
+    peer: u32,
+    path: StrRef,
+    rec: Record,
+) -> u32 {
     let judging = Judging {
         config,
         process,
         backend: BACKEND_LSM,
     };
-    let handoff = Handoff {
-        op: PolicyOp::HandoffAttach,
-        peer: target,
-        path: StrRef::default(),
-    };
-    let applied = judge_handoff(&judging, &handoff, rec);
-    verdict(0, Some(applied))
+    judge_handoff(&judging, &Handoff { op, peer, path }, rec)
 }
 
 /// `unix_stream_connect(struct sock *sock, struct sock *other, struct sock *newsk)`: `other` is
@@ -101,17 +109,7 @@ fn on_unix_stream_connect(other: u64) -> Option<u32> {
         Some(address) => rec.kernel_str::<108>(address + peer_offset!(unix_address_name) + SUN_PATH),
         None => StrRef::default(),
     };
-    let judging = Judging {
-        config,
-        process,
-        backend: BACKEND_LSM,
-    };
-    let handoff = Handoff {
-        op: PolicyOp::HandoffConnect,
-        peer: listener,
-        path,
-    };
-    Some(judge_handoff(&judging, &handoff, rec))
+    Some(judge(config, process, PolicyOp::HandoffConnect, listener, path, rec))
 }
 
 /// Whether the listener (`struct pid` at `pid`) of the socket `other` runs commands for its
