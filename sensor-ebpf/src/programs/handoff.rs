@@ -63,14 +63,7 @@ pub fn attach(process: &TrackedProcess, target: u32) -> i32 {
 
 /// Judges the hand-off `op` of `process` to the process `peer` (`path`: the socket's, in `rec`).
 #[inline(always)]
-fn judge(
-    config: &PolicyConfig,
-    process: &TrackedProcess,
-    op: PolicyOp,
-    peer: u32,
-    path: StrRef,
-    rec: Record,
-) -> u32 {
+fn judge(config: &PolicyConfig, process: &TrackedProcess, op: PolicyOp, peer: u32, path: StrRef, rec: Record) -> u32 {
     let judging = Judging {
         config,
         process,
