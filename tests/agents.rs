@@ -16,11 +16,7 @@ use std::path::{Path, PathBuf};
 use harness::{AgentRun, Sandbox, Step};
 use regex::Regex;
 use serde_json::Value;
-use support::{field, str_field};
-
-fn pid(event: &Value) -> u64 {
-    field(event, "process.pid").as_u64().unwrap_or(0)
-}
+use support::{field, pid, str_field};
 
 fn flags(event: &Value) -> Vec<&str> {
     field(event, "agent_sensor.open.flags")

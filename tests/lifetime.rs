@@ -12,10 +12,6 @@ use support::*;
 
 const PYTHON: &str = "/usr/bin/python3";
 
-fn pid(event: &Value) -> u64 {
-    field(event, "process.pid").as_u64().unwrap_or(0)
-}
-
 /// The pids of the session's processes other than COMMAND: every child a fork event names.
 fn forked_children(events: &[Value]) -> Vec<u32> {
     events

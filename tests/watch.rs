@@ -14,10 +14,6 @@ use support::*;
 
 const PYTHON: &str = "/usr/bin/python3";
 
-fn pid(event: &Value) -> u64 {
-    field(event, "process.pid").as_u64().unwrap_or(0)
-}
-
 fn parent(event: &Value) -> u64 {
     field(event, "process.parent.pid").as_u64().unwrap_or(0)
 }

@@ -158,6 +158,11 @@ pub fn action(doc: &Value) -> &str {
     str_field(doc, "event.action")
 }
 
+/// The event's `process.pid` (0 when absent).
+pub fn pid(doc: &Value) -> u64 {
+    field(doc, "process.pid").as_u64().unwrap_or(0)
+}
+
 /// Events with the given action whose `field` equals `value`.
 pub fn find<'a>(events: &'a [Value], action_name: &str, dotted: &str, value: &str) -> Vec<&'a Value> {
     events
