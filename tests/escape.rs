@@ -4,7 +4,8 @@
 //! attached with ptrace, written with process_vm_writev and whose `/proc/PID/mem` is opened for
 //! writing. And the benign side: a tmux server the session starts itself, a process the session
 //! started and attaches to, a dev server on loopback, `git` signing through an ssh-agent that runs
-//! outside the session, all silent.
+//! outside the session, all silent. Scheduling work for later (`at`, `crontab`, `systemd-run
+//! --on-…`) is the other way out of the tree (`escape/scheduling.rs`).
 //!
 //! The default pack alerts. A site that makes `session-escape` a `deny` gets the hand-offs refused
 //! with EPERM where BPF LSM judges them (`unix_stream_connect`, `ptrace_access_check`), and
@@ -13,6 +14,10 @@
 //! one sensor start each); the others need programs the lab's image lacks (curl, git, ssh) or
 //! repeat what the deny test covers there, and run on the host only.
 
+#[path = "escape/configured.rs"]
+mod configured;
+#[path = "escape/scheduling.rs"]
+mod scheduling;
 mod support;
 
 use std::{
@@ -520,12 +525,22 @@ fn hand_offs_are_denied_where_bpf_lsm_judges_them_and_detected_elsewhere() {
     let site = lab.path("site.yaml");
     std::fs::write(
         &site,
-        "ruleset: site\noverrides:\n  rules:\n    session-escape:\n      action: deny\n",
+        format!(
+            "ruleset: site\noverrides:\n  rules:\n    session-escape:\n      action: deny\n{}",
+            scheduling::TIMERS_BLOCKED
+        ),
     )
     .expect("site pack");
+    let schedulers = scheduling::Schedulers::install(&lab);
     // Every alert written (no folding of bursts: each call is asserted).
     let config = lab.path("config.yaml");
-    std::fs::write(&config, "alerts:\n  fold: {window_ms: 0}\n").expect("config");
+    // A spawner of the site's own, by the configuration's list.
+    std::fs::write(
+        &config,
+        format!("alerts:\n  fold: {{window_ms: 0}}\n{}", configured::CONFIG),
+    )
+    .expect("config");
+    let commands = configured::CommandServer::start(&lab);
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
     let session = Session {
         packs: vec![&default, &site],
@@ -538,12 +553,16 @@ fn hand_offs_are_denied_where_bpf_lsm_judges_them_and_detected_elsewhere() {
     for mode in [Mode::Monitor, Mode::Enforce] {
         let typed = lab.path(&format!("typed-{}", mode.flag()));
         let own = lab.path(&format!("own-{}", mode.flag()));
+        let commanded = lab.path(&format!("commanded-{}", mode.flag()));
         let script = format!(
             "export HOME={home} SHELL=/bin/sh
 tmux -S {outside} send-keys -t outside 'echo typed > {typed}' Enter; echo send-keys=$?
 python3 {inject} {pid}
+{command}
 S={own_sock}; tmux -S $S new-session -d -s own /bin/sh && tmux -S $S send-keys -t own 'echo inside > {own}' Enter && {wait}
-tmux -S $S kill-server; true",
+tmux -S $S kill-server
+{schedule}
+true",
             home = lab.path("home").display(),
             outside = server.socket.display(),
             typed = typed.display(),
@@ -551,10 +570,13 @@ tmux -S $S kill-server; true",
             own_sock = lab.path(&format!("own-{}.sock", mode.flag())).display(),
             own = own.display(),
             wait = wait_in_script(&own),
+            schedule = schedulers.script(&lab),
+            command = commands.script(&commanded),
         );
         let (output, alerts) = lab.watch_with(&session, mode, &script);
         let text = stdout(&output);
         let context = format!("{mode:?}: {text}{}", String::from_utf8_lossy(&output.stderr));
+        schedulers.check(mode, &context, &alerts);
         // The session's own server and child: allowed in both modes.
         assert_eq!(
             std::fs::read_to_string(&own).unwrap_or_default().trim(),
@@ -575,7 +597,7 @@ tmux -S $S kill-server; true",
         for alert in &alerts {
             let peer = field(alert, "agent_sensor.peer.pid").as_u64();
             assert!(
-                peer == Some(u64::from(server.pid)) || peer == Some(u64::from(pid)),
+                [server.pid, pid, commands.pid].map(u64::from).map(Some).contains(&peer),
                 "a hand-off to an unexpected process: {alert:#}"
             );
             assert_eq!(
@@ -586,7 +608,7 @@ tmux -S $S kill-server; true",
         }
         let connect = alerts
             .iter()
-            .find(|alert| str_field(alert, "event.action") == "connect")
+            .find(|alert| str_field(alert, "destination.address") == server.socket.display().to_string())
             .unwrap_or_else(|| panic!("no session-escape on the tmux connect: {alerts:#?}\n{context}"));
         assert_peer(connect, server.pid);
         assert_eq!(
@@ -613,7 +635,8 @@ tmux -S $S kill-server; true",
                 );
             }
         }
-        for alert in attach.iter().chain([&connect]) {
+        let command = commands.alert(&alerts, &context);
+        for alert in attach.iter().chain([&connect, &command]) {
             let expected = match (mode, lsm) {
                 (Mode::Monitor, _) => "would-deny",
                 (Mode::Enforce, true) => "denied",
@@ -633,6 +656,8 @@ tmux -S $S kill-server; true",
             // The outside server never got the command, and the target is untouched.
             std::thread::sleep(Duration::from_secs(1));
             assert!(!typed.exists(), "the typed command ran: {context}");
+            assert_eq!(status(&text, "cmdserver-connect"), EPERM as i32, "{context}");
+            assert!(!commanded.exists(), "the command server ran the command: {context}");
             assert!(process_alive(pid), "the target died");
             assert_eq!(tracer_of(pid), 0, "the target is traced");
         } else {
@@ -641,9 +666,12 @@ tmux -S $S kill-server; true",
             assert_eq!(outside("ptrace"), (0, 0), "{context}");
             assert_eq!(outside("process_vm_writev"), (-1, EFAULT), "{context}");
             assert_eq!(outside("mem"), (0, 0), "{context}");
-            wait_until("the typed command", Duration::from_secs(10), || {
-                typed.exists().then_some(())
-            });
+            assert_eq!(status(&text, "cmdserver-connect"), 0, "{context}");
+            for file in [&typed, &commanded] {
+                wait_until("the handed-off command", Duration::from_secs(10), || {
+                    file.exists().then_some(())
+                });
+            }
         }
     }
     drop(target);

@@ -4,6 +4,10 @@
 pub const TRACKED_MAP: &str = "TRACKED";
 /// Map of program base-name hashes (`u64`) to [`ExecMatch`], for agent profile matching at exec.
 pub const EXEC_NAMES_MAP: &str = "EXEC_NAMES";
+/// Map of spawner programs: the hash of an executable's base name (`u64`, see
+/// [`crate::hash::name_words_hash`]) to `SPAWNER_*` flags (`u32`). A unix connect to a socket
+/// whose listener runs one of them, from outside the listener's session, is a hand-off.
+pub const SPAWNERS_MAP: &str = "SPAWNERS";
 /// Per-CPU counters, indexed by [`Counter`].
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// The ring buffer carrying events to userspace.
@@ -74,6 +78,15 @@ pub const TRACKED_INTERPRETER: u32 = 4;
 pub const MAX_TRACKED: u32 = 65_536;
 /// Maximum number of program names the profiles can match.
 pub const MAX_EXEC_NAMES: u32 = 1_024;
+
+/// Maximum number of spawner programs (`handoff.spawner_programs` and the built-in systemd).
+pub const MAX_SPAWNERS: u32 = 64;
+/// `SPAWNERS` value: the program runs commands for the clients of every socket it listens on
+/// (tmux, screen).
+pub const SPAWNER_ANY_SOCKET: u32 = 1;
+/// `SPAWNERS` value: only the program's socket whose path ends in `/private` runs commands (the
+/// systemd user manager, which also holds the sockets it activates for other servers).
+pub const SPAWNER_PRIVATE_SOCKET: u32 = 2;
 
 /// Session ids with this bit set were started by the kernel (a profile matched at exec); ids
 /// without it were chosen by userspace (`watch`, `--pid`).

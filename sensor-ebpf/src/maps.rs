@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use sensor_common::{
     event::SCRATCH_SIZE,
-    maps::{COUNTER_COUNT, ExecMatch, MAX_EXEC_NAMES, MAX_TRACKED, TrackedProcess},
+    maps::{COUNTER_COUNT, ExecMatch, MAX_EXEC_NAMES, MAX_SPAWNERS, MAX_TRACKED, TrackedProcess},
     policy::{
         CIDR_KEY_BYTES, DirPatterns, Escalation, IdentityKey, MAX_ESCALATIONS, MAX_KILLED, MAX_POLICY_CIDRS,
         MAX_POLICY_DIRS, MAX_POLICY_FILES, MAX_POLICY_PROGRAMS, MAX_PROTECTED, MAX_RULES, MAX_SCRIPT_HOSTS,
@@ -34,6 +34,11 @@ pub static TRACKED: HashMap<u32, TrackedProcess> = HashMap::with_max_entries(MAX
 /// Agent program names (FNV-1a of the base name) to the profile they start.
 #[map]
 pub static EXEC_NAMES: HashMap<u64, ExecMatch> = HashMap::with_max_entries(MAX_EXEC_NAMES, 0);
+
+/// Spawner programs (FNV-1a of the executable's base name, `hash::name_words_hash`) to their
+/// `SPAWNER_*` flags: `handoff.spawner_programs` and the systemd user manager.
+#[map]
+pub static SPAWNERS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_SPAWNERS, 0);
 
 /// Syscalls of tracked threads between entry and exit, by pid_tgid.
 #[map]

@@ -11,13 +11,15 @@
 use aya_ebpf::{cty::c_void, programs::LsmContext};
 use sensor_common::{
     event::{PolicyEvent, StrRef},
-    maps::TrackedProcess,
+    hash::name_words_hash,
+    maps::{SPAWNER_ANY_SOCKET, SPAWNER_PRIVATE_SOCKET, TrackedProcess},
     policy::{BACKEND_LSM, PolicyConfig, PolicyOp},
 };
 
 use super::lsm::verdict;
 use crate::{
     kernel::{read, read_ptr},
+    maps::SPAWNERS,
     policy::{
         self,
         check::{Handoff, Judging, judge_handoff},
@@ -27,11 +29,6 @@ use crate::{
     tracking,
 };
 
-/// Executable base names, as the first bytes of the name read as a little-endian `u64`, and the
-/// mask of the bytes compared (the name and its NUL).
-const TMUX: (u64, u64) = (u64::from_le_bytes(*b"tmux\0\0\0\0"), 0xff_ffff_ffff);
-const SCREEN: (u64, u64) = (u64::from_le_bytes(*b"screen\0\0"), 0xff_ffff_ffff_ffff);
-const SYSTEMD: (u64, u64) = (u64::from_le_bytes(*b"systemd\0"), u64::MAX);
 /// The last eight bytes of the systemd user manager's private socket (`/run/user/UID/systemd/private`).
 const PRIVATE: u64 = u64::from_le_bytes(*b"/private");
 /// `offsetof(struct sockaddr_un, sun_path)`.
@@ -106,24 +103,24 @@ fn on_unix_stream_connect(other: u64) -> Option<u32> {
 }
 
 /// Whether the listener (`struct pid` at `pid`) of the socket `other` runs commands for its
-/// clients: its executable is tmux or screen (wherever the socket is bound: `tmux -S PATH`), or
-/// it is the systemd user manager and the socket is its private one. The user manager also
-/// listens on every socket it activates (the session bus, gpg-agent, PipeWire), whose clients
-/// hand it nothing to run: those stay allowed.
+/// clients: its executable is a spawner program of `SPAWNERS` (tmux, screen, what the
+/// configuration adds: wherever the socket is bound, `tmux -S PATH`), or the systemd user
+/// manager and the socket is its private one. The user manager also listens on every socket it
+/// activates (the session bus, gpg-agent, PipeWire), whose clients hand it nothing to run: those
+/// stay allowed.
 #[inline(always)]
 fn is_spawner(pid: u64, other: u64) -> bool {
     let Some(name) = listener_program(pid) else {
         return false;
     };
-    let is = |(bytes, mask): (u64, u64)| name & mask == bytes;
-    if is(TMUX) || is(SCREEN) {
-        return true;
-    }
-    is(SYSTEMD) && is_private_socket(other)
+    let Some(flags) = (unsafe { SPAWNERS.get(&name) }).copied() else {
+        return false;
+    };
+    flags & SPAWNER_ANY_SOCKET != 0 || (flags & SPAWNER_PRIVATE_SOCKET != 0 && is_private_socket(other))
 }
 
-/// The first eight bytes of the base name of the executable of the thread-group leader of the
-/// `struct pid` at `pid`.
+/// The hash of the base name (its first 16 bytes) of the executable of the thread-group leader
+/// of the `struct pid` at `pid`.
 #[inline(always)]
 fn listener_program(pid: u64) -> Option<u64> {
     let link = read_ptr(pid + peer_offset!(pid_tasks))?;
@@ -132,7 +129,8 @@ fn listener_program(pid: u64) -> Option<u64> {
     let exe = read_ptr(mm + offset!(mm_exe_file))?;
     let dentry = read_ptr(exe + offset!(file_f_path) + offset!(path_dentry))?;
     let name = read_ptr(dentry + offset!(dentry_d_name) + offset!(qstr_name))?;
-    read::<u64>(name)
+    let head = read::<u64>(name)?;
+    Some(name_words_hash(head, read::<u64>(name + 8).unwrap_or(0)))
 }
 
 /// Whether the socket's path ends in `/private` (its address length may count a final NUL).

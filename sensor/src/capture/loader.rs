@@ -13,7 +13,7 @@ use aya::{
 use sensor_common::{
     layout::CaptureSettings,
     maps::{
-        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, PRIORITY_MAP, SESSION_LOSS_MAP, TRACKED_MAP,
+        COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, PRIORITY_MAP, SESSION_LOSS_MAP, SPAWNERS_MAP, TRACKED_MAP,
         TrackedProcess,
     },
     policy::{
@@ -197,6 +197,8 @@ pub struct Capture {
     raw_links: Vec<RawTracePointLink>,
     pub tracked: HashMap<MapData, u32, TrackedProcess>,
     pub exec_names: HashMap<MapData, u64, ExecMatch>,
+    /// Spawner programs for the hand-off hook (see `spawners`).
+    pub(super) spawners: HashMap<MapData, u64, u32>,
     pub counters: PerCpuArray<MapData, u64>,
     ring: Option<RingBuf<MapData>>,
     priority_ring: Option<RingBuf<MapData>>,
@@ -338,6 +340,7 @@ impl Capture {
             source,
         })?;
         let exec_names = take_map(&mut ebpf, EXEC_NAMES_MAP)?;
+        let spawners = take_map(&mut ebpf, SPAWNERS_MAP)?;
         let counters = take_map(&mut ebpf, COUNTERS_MAP)?;
         let ring = take_map(&mut ebpf, EVENTS_MAP)?;
         let priority_ring = take_map(&mut ebpf, PRIORITY_MAP)?;
@@ -351,6 +354,7 @@ impl Capture {
             raw_links,
             tracked,
             exec_names,
+            spawners,
             counters,
             ring: Some(ring),
             priority_ring: Some(priority_ring),

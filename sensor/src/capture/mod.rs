@@ -8,6 +8,7 @@ pub mod kernel_layout;
 pub mod loader;
 pub mod policy_maps;
 pub mod ring;
+pub mod spawners;
 pub mod tails;
 pub mod tracepoint_format;
 pub mod tracking;

@@ -81,6 +81,7 @@ pub fn run(options: RunOptions) -> Result<()> {
     let cgroups = CgroupNames::new(find_cgroup2_mount().ok());
     let mut enricher = Enricher::new(table, cgroups, config.profiles.names(), SensorContext::current());
     enricher.set_network(network);
+    enricher.set_handoff(&config.handoff);
     adopt_running_agents(&mut capture, &mut enricher, &procfs, &config.profiles, &hashes)?;
     for &pid in &options.pids {
         adopt(

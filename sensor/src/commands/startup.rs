@@ -64,6 +64,9 @@ impl Prepared {
             },
         )?;
         let rings = capture.take_rings().context("the ring buffers were already taken")?;
+        capture
+            .set_spawner_programs(&self.config.handoff.spawner_programs)
+            .context("loading the spawner programs (handoff.spawner_programs) into the kernel")?;
         Ok((capture, rings))
     }
 

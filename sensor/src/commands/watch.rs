@@ -148,6 +148,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
             SensorContext::current(),
         );
         enricher.set_network(network);
+        enricher.set_handoff(&config.handoff);
         let mut session = Session::new(session_id, agent.clone(), pid, Origin::Watch);
         session.working_directory = std::env::current_dir()
             .ok()

@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod dns;
+pub mod handoff;
 pub mod network;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,11 @@ pub enum ConfigError {
     Profiles(#[from] ProfileError),
     #[error("{origin}: capture.ring_buffer_bytes must be a power of two of at least 4096, not {value}")]
     RingSize { origin: String, value: u32 },
+    #[error("{origin}: {source}")]
+    Handoff {
+        origin: String,
+        source: handoff::HandoffError,
+    },
 }
 
 /// Settings of the kernel capture.
@@ -91,6 +97,8 @@ struct ConfigFile {
     egress: Option<network::EgressConfig>,
     #[serde(default)]
     dns: dns::DnsConfig,
+    #[serde(default)]
+    handoff: handoff::HandoffConfig,
     /// Where alerts and events go (docs/outputs.md).
     #[serde(default)]
     outputs: Vec<serde_saphyr::Spanned<crate::output::config::OutputSpec>>,
@@ -128,6 +136,8 @@ pub struct Config {
     pub egress: Option<network::EgressConfig>,
     /// Where the system's DNS resolvers are read from (`$system_resolvers`).
     pub dns: dns::DnsConfig,
+    /// The servers that run commands for their clients (hand-offs out of the session).
+    pub handoff: handoff::HandoffConfig,
     /// Outputs from the `outputs:` section (paths made absolute); the command line adds its own.
     pub outputs: Vec<crate::output::OutputConfig>,
     /// Rule packs (absolute); `--rules` replaces them, the shipped packs when both are empty.
@@ -157,6 +167,7 @@ impl Config {
             geo: network::GeoConfig::default(),
             egress: None,
             dns: dns::DnsConfig::default(),
+            handoff: handoff::HandoffConfig::default(),
             outputs: Vec::new(),
             rules: Vec::new(),
             sigma_pack: false,
@@ -193,6 +204,10 @@ impl Config {
         if !size.is_power_of_two() || size < 4096 {
             return Err(ConfigError::RingSize { origin, value: size });
         }
+        file.handoff.validate().map_err(|source| ConfigError::Handoff {
+            origin: origin.clone(),
+            source,
+        })?;
         let profiles = match &file.profiles {
             Some(profiles) => {
                 let base = path.parent().unwrap_or(Path::new("."));
@@ -215,6 +230,7 @@ impl Config {
                 resolv_conf: file.dns.resolv_conf.iter().map(|path| base.join(path)).collect(),
                 ..file.dns
             },
+            handoff: file.handoff,
             outputs: crate::output::config::resolve(&file.outputs, &origin, base)?,
             rules: file.rules.iter().map(|pack| base.join(pack)).collect(),
             sigma_pack: file.sigma_pack,

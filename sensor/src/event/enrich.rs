@@ -52,6 +52,11 @@ impl Enricher {
         self.profile_names = names;
     }
 
+    /// The spawner lists of the configuration (`handoff:`), at start-up and on reload.
+    pub fn set_handoff(&mut self, config: &crate::config::handoff::HandoffConfig) {
+        self.peers = super::peer::Peers::new(config);
+    }
+
     /// Who is reporting: host name and run id.
     pub fn context(&self) -> &SensorContext {
         &self.context

@@ -6,11 +6,12 @@
 
 use std::{
     collections::HashMap,
-    sync::LazyLock,
     time::{Duration, Instant},
 };
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
+
+use crate::config::handoff::HandoffConfig;
 
 /// `agent_sensor.peer.*`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -22,35 +23,6 @@ pub struct PeerInfo {
     pub in_session: bool,
 }
 
-/// Unix sockets of servers that run commands on a client's behalf, at their usual places
-/// (docs/enforcement.md, "Hand-offs out of the session", lists them and the servers that are not
-/// spawners).
-pub const SPAWNER_SOCKETS: &[&str] = &[
-    "/tmp/tmux-*/*",
-    "/run/user/*/tmux-*/*",
-    "/run/screen/S-*/*",
-    "/var/run/screen/S-*/*",
-    "/run/user/*/screen/*",
-    "/run/user/*/systemd/private",
-];
-
-static SPAWNERS: LazyLock<GlobSet> = LazyLock::new(|| {
-    let mut builder = GlobSetBuilder::new();
-    for pattern in SPAWNER_SOCKETS {
-        if let Ok(glob) = Glob::new(pattern) {
-            builder.add(glob);
-        }
-    }
-    builder.build().unwrap_or_else(|_| GlobSet::empty())
-});
-
-/// Programs whose server runs commands for any client of its socket, wherever that socket is
-/// bound (`tmux -S PATH`, `screen -S NAME` with `SCREENDIR`): a unix socket elsewhere is theirs
-/// when its listener runs one of these executables. The systemd user manager is known by its
-/// path only: it also holds the sockets it activates (D-Bus, PipeWire, gpg-agent), whose clients
-/// hand it nothing to run.
-pub const SPAWNER_PROGRAMS: &[&str] = &["tmux", "screen"];
-
 /// How long a socket's listener is remembered (tmux clients connect often).
 const REMEMBERED: Duration = Duration::from_secs(2);
 
@@ -60,14 +32,36 @@ const REMEMBERED: Duration = Duration::from_secs(2);
 const SPAWNERS_REMEMBERED: Duration = Duration::from_secs(1);
 
 /// Listeners of spawner sockets, looked up in /proc and remembered briefly.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Peers {
+    /// Sockets at spawners' usual places (`handoff.spawner_sockets`).
+    sockets: GlobSet,
+    /// Programs whose server runs commands for any client (`handoff.spawner_programs`).
+    programs: Vec<String>,
     listeners: HashMap<String, (Instant, Option<u32>)>,
     /// The processes running a spawner program, and when they were listed.
     spawners: Option<(Instant, Vec<u32>)>,
 }
 
+impl Default for Peers {
+    /// The built-in lists (docs/enforcement.md, "Hand-offs out of the session").
+    fn default() -> Self {
+        Self::new(&HandoffConfig::default())
+    }
+}
+
 impl Peers {
+    /// Peers by the spawner lists of `config` (validated when the configuration was read; a
+    /// socket list that does not compile matches no socket).
+    pub fn new(config: &HandoffConfig) -> Self {
+        Self {
+            sockets: config.socket_set().unwrap_or_else(|_| GlobSet::empty()),
+            programs: config.spawner_programs.clone(),
+            listeners: HashMap::new(),
+            spawners: None,
+        }
+    }
+
     /// The process listening on the spawner socket `path`: a socket at a spawner's usual place,
     /// or one whose listener is a spawner program; `None` for other sockets.
     pub fn listener(&mut self, path: &str) -> Option<u32> {
@@ -80,7 +74,7 @@ impl Peers {
         if self.listeners.len() > 256 {
             self.listeners.clear();
         }
-        let pid = if SPAWNERS.is_match(path) {
+        let pid = if self.sockets.is_match(path) {
             socket_inode(path).and_then(|inode| owner_of_socket(inode, all_processes()))
         } else {
             self.spawner_listener(path, now)
@@ -89,7 +83,7 @@ impl Peers {
         pid
     }
 
-    /// The spawner program (`SPAWNER_PROGRAMS`) listening on `path`, wherever it is: only their
+    /// The spawner program (`handoff.spawner_programs`) listening on `path`, wherever it is: only their
     /// descriptors are searched, and without one running nothing is.
     fn spawner_listener(&mut self, path: &str, now: Instant) -> Option<u32> {
         let fresh = self
@@ -97,7 +91,9 @@ impl Peers {
             .as_ref()
             .is_some_and(|(at, _)| now.duration_since(*at) < SPAWNERS_REMEMBERED);
         if !fresh {
-            let running = all_processes().filter(|pid| is_spawner_program(*pid)).collect();
+            let running = all_processes()
+                .filter(|pid| is_spawner_program(*pid, &self.programs))
+                .collect();
             self.spawners = Some((now, running));
         }
         let running = self
@@ -112,21 +108,21 @@ impl Peers {
     }
 }
 
-/// Whether `pid` runs a spawner program: its name (`tmux: server`, `screen`) says so and its
-/// executable confirms it.
-fn is_spawner_program(pid: u32) -> bool {
+/// Whether `pid` runs one of the spawner `programs`: its name (`tmux: server`, `screen`) says so
+/// and its executable confirms it.
+fn is_spawner_program(pid: u32, programs: &[String]) -> bool {
     let name = name_of(pid);
     let named = |program: &str| {
         name.strip_prefix(program)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
     };
-    if !SPAWNER_PROGRAMS.iter().any(|program| named(program)) {
+    if !programs.iter().any(|program| named(program)) {
         return false;
     }
     std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
         exe.file_name()
             .and_then(|base| base.to_str())
-            .is_some_and(|base| SPAWNER_PROGRAMS.contains(&base))
+            .is_some_and(|base| programs.iter().any(|program| program == base))
     })
 }
 
@@ -201,11 +197,19 @@ mod tests {
 
     #[test]
     fn only_spawner_sockets_are_looked_up() {
-        assert!(SPAWNERS.is_match("/tmp/tmux-1000/default"));
-        assert!(SPAWNERS.is_match("/run/screen/S-alice/1234.pts-0.host"));
-        assert!(SPAWNERS.is_match("/run/user/1000/systemd/private"));
-        assert!(!SPAWNERS.is_match("/run/user/1000/bus"));
-        assert!(!SPAWNERS.is_match("/var/run/nscd/socket"));
+        let built_in = Peers::default().sockets;
+        assert!(built_in.is_match("/tmp/tmux-1000/default"));
+        assert!(built_in.is_match("/run/screen/S-alice/1234.pts-0.host"));
+        assert!(built_in.is_match("/run/user/1000/systemd/private"));
+        assert!(!built_in.is_match("/run/user/1000/bus"));
+        assert!(!built_in.is_match("/var/run/nscd/socket"));
+        let configured = Peers::new(&HandoffConfig {
+            spawner_programs: vec!["zellij".to_string()],
+            spawner_sockets: vec!["/run/user/*/zellij/**".to_string()],
+        });
+        assert!(configured.sockets.is_match("/run/user/1000/zellij/0.40/main"));
+        assert!(!configured.sockets.is_match("/tmp/tmux-1000/default"));
+        assert_eq!(configured.programs, ["zellij"]);
     }
 
     #[test]

@@ -76,6 +76,13 @@ impl Reload<'_> {
             self.pipeline.enricher.set_network(Arc::new(network));
             tracing::info!("geo database and egress allowlist reloaded");
         }
+        if next.handoff != self.config.handoff {
+            self.pipeline.enricher.set_handoff(&next.handoff);
+            if let Err(error) = self.capture.set_spawner_programs(&next.handoff.spawner_programs) {
+                tracing::error!(%error, "cannot load the spawner programs into the kernel");
+            }
+            tracing::info!("spawner lists reloaded");
+        }
         if next.outputs != self.config.outputs {
             self.replace_outputs(&output_configs, &next)?;
         }
