@@ -5,6 +5,7 @@ pub mod annotations;
 pub mod ecs;
 mod enrich;
 pub mod from_json;
+mod inline_text;
 pub mod open_flags;
 mod operations;
 pub mod peer;
@@ -13,6 +14,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 pub use annotations::Annotations;
 pub use enrich::Enricher;
+pub use inline_text::InlineText;
 pub use sensor_common::event::FileIdentity;
 use sensor_common::event::Syscall;
 

@@ -54,6 +54,7 @@ impl Engine {
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
         self.skipped.clear();
         self.rules = rules;
+        self.scratch.per_process.get_mut().clear();
         self.thresholds.clear();
         self.sequences.clear();
     }

@@ -2,7 +2,7 @@
 //! once per event.
 
 use std::{
-    cell::{Cell, OnceCell},
+    cell::{Cell, OnceCell, RefCell},
     net::IpAddr,
 };
 
@@ -10,10 +10,10 @@ use super::{
     fields::Field,
     index::ActionIndex,
     matchers::{GlobCandidates, below},
-    scratch::{InlineText, Scratch},
+    scratch::{Scratch, ValueBits},
 };
 use crate::{
-    event::{Action, Destination, Detail, Event, FileChange, open_flags},
+    event::{Action, Destination, Detail, Event, FileChange, InlineText, open_flags},
     process::resolve::resolve,
 };
 
@@ -52,6 +52,8 @@ pub struct EvalEvent<'a> {
     index: Option<&'a ActionIndex>,
     bits: &'a [Cell<u64>],
     computed: Option<&'a Cell<u64>>,
+    /// Index bits of per-process field values, across events (`Scratch::per_process`).
+    per_process: Option<&'a RefCell<ValueBits>>,
     name: OnceCell<&'a str>,
     /// Glob candidates of the fields rules glob most, shared by every rule.
     globbed: [OnceCell<GlobCandidates<'a>>; 5],
@@ -95,6 +97,7 @@ impl<'a> EvalEvent<'a> {
             index: None,
             bits: &[],
             computed: None,
+            per_process: None,
             name: OnceCell::new(),
             globbed: Default::default(),
         }
@@ -112,6 +115,7 @@ impl<'a> EvalEvent<'a> {
         view.index = Some(index);
         view.bits = &scratch.bits;
         view.computed = Some(&scratch.computed);
+        view.per_process = Some(&scratch.per_process);
         if event.action == Action::Exec {
             view.resolved_path_args = Some(scratch.path_args());
         }
@@ -138,7 +142,21 @@ impl<'a> EvalEvent<'a> {
                     Some(home) if field.field.is_path() => below(value, home),
                     _ => None,
                 };
-                field.evaluate(value, below_home, words);
+                match self.per_process {
+                    // A value below the home is matched against `~` patterns too, which depend
+                    // on the user: those are not kept.
+                    Some(cache) if below_home.is_none() && field.field.is_per_process() => {
+                        let table = self.event.action as usize * 64 + slot as usize;
+                        let kept = cache.borrow().get(table, value).map(|bits| {
+                            words.iter().zip(bits).for_each(|(word, bits)| word.set(*bits));
+                        });
+                        if kept.is_none() {
+                            field.evaluate(value, None, words);
+                            cache.borrow_mut().insert(table, value, words.iter().map(Cell::get));
+                        }
+                    }
+                    _ => field.evaluate(value, below_home, words),
+                }
             }
         }
         words

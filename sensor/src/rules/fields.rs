@@ -114,6 +114,23 @@ macro_rules! fields {
                 }
             }
 
+            /// True for fields whose value is the same on every event of a process (its name,
+            /// program, parent, user, agent): their index bits are kept per value.
+            pub fn is_per_process(self) -> bool {
+                matches!(
+                    self,
+                    Field::ProcessName
+                        | Field::ProcessExecutable
+                        | Field::ProcessParentExecutable
+                        | Field::ProcessParentName
+                        | Field::UserId
+                        | Field::UserName
+                        | Field::GroupId
+                        | Field::AgentName
+                        | Field::Cgroup
+                )
+            }
+
             /// True when `~` in values means the user's home (path fields).
             pub fn is_path(self) -> bool {
                 match self {

@@ -1,9 +1,11 @@
 //! Working memory the engine reuses from one event to the next, so an event that raises no
 //! alert allocates nothing: the macro memo, the index bits, the resolved path arguments of an
-//! exec, and small text buffers for derived values (user.id, gen_ai.agent.id, destination
-//! addresses) that live on the stack.
+//! exec; derived values (user.id, gen_ai.agent.id, destination addresses) are formatted into
+//! `event::InlineText`s on the stack.
 
-use std::{cell::Cell, fmt};
+use std::cell::{Cell, RefCell};
+
+use rustc_hash::FxHashMap;
 
 /// The engine's working memory.
 #[derive(Debug, Default)]
@@ -14,6 +16,8 @@ pub struct Scratch {
     pub bits: Vec<Cell<u64>>,
     /// Slots whose bits are computed for this event.
     pub computed: Cell<u64>,
+    /// Index bits of the values of per-process fields, kept across events.
+    pub per_process: RefCell<ValueBits>,
     /// Resolved path arguments of an exec (the first `path_count` entries).
     path_args: Vec<String>,
     path_count: usize,
@@ -51,6 +55,42 @@ impl Scratch {
 
     pub fn path_args(&self) -> &[String] {
         &self.path_args[..self.path_count]
+    }
+}
+
+/// The index bits of the values of per-process fields (`process.name`, `process.executable`…):
+/// every event of a process carries the same ones, so each distinct value is matched against
+/// the field's patterns once, not once per event. Kept per action and field slot; each table is
+/// emptied when it outgrows [`ValueBits::LIMIT`] values, and all of them when the rules change.
+#[derive(Debug, Default)]
+pub struct ValueBits {
+    tables: Vec<FxHashMap<Box<str>, Box<[u64]>>>,
+}
+
+impl ValueBits {
+    /// Distinct values kept per table.
+    pub const LIMIT: usize = 4096;
+
+    /// The bits kept for `value` in table `table`.
+    pub fn get(&self, table: usize, value: &str) -> Option<&[u64]> {
+        self.tables.get(table)?.get(value).map(|bits| &**bits)
+    }
+
+    /// Keeps `bits` for `value` in table `table`.
+    pub fn insert(&mut self, table: usize, value: &str, bits: impl Iterator<Item = u64>) {
+        if self.tables.len() <= table {
+            self.tables.resize_with(table + 1, FxHashMap::default);
+        }
+        let entries = &mut self.tables[table];
+        if entries.len() >= Self::LIMIT {
+            entries.clear();
+        }
+        entries.insert(Box::from(value), bits.collect());
+    }
+
+    /// Forgets everything (the rules changed).
+    pub fn clear(&mut self) {
+        self.tables.clear();
     }
 }
 
@@ -97,55 +137,12 @@ fn push_part(out: &mut String, floor: usize, part: &str) {
     out.push_str(part);
 }
 
-/// A short text formatted on the stack (numbers, hex ids, IP addresses).
-#[derive(Clone, Copy)]
-pub struct InlineText {
-    bytes: [u8; 64],
-    len: u8,
-}
-
-impl InlineText {
-    pub fn format(args: fmt::Arguments) -> Self {
-        let mut text = Self { bytes: [0; 64], len: 0 };
-        // Every value formatted here fits (an IPv6 address takes at most 45 bytes).
-        let _ = fmt::write(&mut text, args);
-        text
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
-    }
-}
-
-impl fmt::Write for InlineText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let start = self.len as usize;
-        let end = start + s.len();
-        if end > self.bytes.len() {
-            return Err(fmt::Error);
-        }
-        self.bytes[start..end].copy_from_slice(s.as_bytes());
-        self.len = end as u8;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
     use crate::process::resolve::resolve;
-
-    #[test]
-    fn inline_text_formats_without_the_heap() {
-        assert_eq!(
-            InlineText::format(format_args!("{:016x}", 0xabu64)).as_str(),
-            "00000000000000ab"
-        );
-        let ip: std::net::IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".parse().expect("ip");
-        assert_eq!(InlineText::format(format_args!("{ip}")).as_str(), ip.to_string());
-    }
 
     #[test]
     fn path_args_skip_options_and_reuse_their_strings() {

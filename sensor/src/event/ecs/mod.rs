@@ -1,33 +1,30 @@
 //! The JSON form of events: one object per line, ECS field names (docs/events.md).
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{
     Action, Destination, Detail, Event, SCHEMA_VERSION,
     annotations::{BaselineFacts, DestinationInfo},
     open_flags,
 };
-use crate::process::agent_id;
 
 mod baseline;
 mod file;
 mod network;
 mod process;
 mod sensor;
+mod text;
 
 pub use self::process::exit_code;
-use self::{baseline::*, file::*, network::*, process::*, sensor::*};
+pub use self::text::{EventId, Hex16, Rfc3339};
+use self::{baseline::*, file::*, network::*, process::*, sensor::*, text::Shown};
 
 /// ECS version whose field names the events follow.
 pub const ECS_VERSION: &str = "8.17.0";
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with nanoseconds.
 pub fn rfc3339(epoch_ns: i128) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(epoch_ns)
-        .ok()
-        .and_then(|time| time.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+    Rfc3339(epoch_ns).to_string()
 }
 
 /// What is the same for every event of one sensor run: the host, and the run's identity.
@@ -97,7 +94,7 @@ impl Serialize for EcsEvent<'_> {
         let file = event.file();
         let destination = event.destination();
         let mut doc = serializer.serialize_struct("Event", 12)?;
-        doc.serialize_field("@timestamp", &rfc3339(event.timestamp_ns))?;
+        doc.serialize_field("@timestamp", &Shown(Rfc3339(event.timestamp_ns)))?;
         doc.serialize_field("ecs", &EcsVersion { version: ECS_VERSION })?;
         let (category, kind) = categories(event);
         doc.serialize_field(
@@ -105,13 +102,16 @@ impl Serialize for EcsEvent<'_> {
             &AgentFields {
                 r#type: "agent-sensor",
                 version: env!("CARGO_PKG_VERSION"),
-                ephemeral_id: format!("{:016x}", event.run_id),
+                ephemeral_id: Shown(Hex16(event.run_id)),
             },
         )?;
         doc.serialize_field(
             "event",
             &EventFields {
-                id: event.id(),
+                id: Shown(EventId {
+                    run_id: event.run_id,
+                    sequence: event.sequence,
+                }),
                 kind: "event",
                 category,
                 r#type: kind,
@@ -132,14 +132,14 @@ impl Serialize for EcsEvent<'_> {
         doc.serialize_field(
             "user",
             &UserFields {
-                id: event.process.uid.to_string(),
+                id: Shown(event.process.uid),
                 name: event.user_name.as_deref(),
             },
         )?;
         doc.serialize_field(
             "group",
             &GroupFields {
-                id: event.process.gid.to_string(),
+                id: Shown(event.process.gid),
             },
         )?;
         if let Some(file) = file {
@@ -174,7 +174,7 @@ impl Serialize for EcsEvent<'_> {
                 &GenAi {
                     agent: Agent {
                         name: &session.agent,
-                        id: agent_id(session.id),
+                        id: Shown(Hex16(session.id)),
                     },
                 },
             )?;
@@ -193,12 +193,12 @@ struct EcsVersion {
 struct AgentFields {
     r#type: &'static str,
     version: &'static str,
-    ephemeral_id: String,
+    ephemeral_id: Shown<Hex16>,
 }
 
 #[derive(Serialize)]
 struct EventFields {
-    id: String,
+    id: Shown<EventId>,
     kind: &'static str,
     category: &'static [&'static str],
     r#type: &'static [&'static str],

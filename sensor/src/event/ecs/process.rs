@@ -12,7 +12,7 @@ pub(super) struct ProcessFields<'a> {
     pub(super) command_line: &'a str,
     pub(super) working_directory: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) start: Option<String>,
+    pub(super) start: Option<Shown<Rfc3339>>,
     pub(super) thread: Thread,
     pub(super) parent: Parent<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +34,7 @@ impl<'a> ProcessFields<'a> {
             args_count: process.args.len(),
             command_line: &process.command_line,
             working_directory: &process.cwd,
-            start: event.process_start_ns.map(rfc3339),
+            start: event.process_start_ns.map(|ns| Shown(Rfc3339(ns))),
             thread: Thread { id: event.tid },
             parent: Parent {
                 pid: event.parent.as_ref().map_or(process.ppid, |parent| parent.pid),
@@ -72,12 +72,12 @@ pub(super) struct Parent<'a> {
 
 #[derive(Serialize)]
 pub(super) struct UserFields<'a> {
-    pub(super) id: String,
+    pub(super) id: Shown<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) name: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 pub(super) struct GroupFields {
-    pub(super) id: String,
+    pub(super) id: Shown<u32>,
 }

@@ -10,7 +10,7 @@ pub(super) struct GenAi<'a> {
 #[derive(Serialize)]
 pub(super) struct Agent<'a> {
     pub(super) name: &'a str,
-    pub(super) id: String,
+    pub(super) id: Shown<Hex16>,
 }
 
 #[derive(Serialize)]

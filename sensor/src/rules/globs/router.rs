@@ -109,7 +109,7 @@ impl Wild {
 #[derive(Clone, Debug)]
 enum Part {
     /// Literal pieces separated by `*`: the first begins the component, the last ends it.
-    Stars(Vec<Box<str>>, Box<str>),
+    Stars(Stars, Box<str>),
     /// Anything else a component can hold (`?`, positive character classes, escapes).
     Glob(GlobMatcher, Box<str>),
 }
@@ -133,9 +133,7 @@ impl Part {
     /// The last byte a matching component must have, for star patterns that fix it.
     fn last_byte(&self) -> Option<u8> {
         match self {
-            Part::Stars(pieces, _) if pieces.len() > 1 => {
-                pieces.last().and_then(|last| last.as_bytes().last().copied())
-            }
+            Part::Stars(stars, _) if stars.starred => stars.last.last().copied(),
             _ => None,
         }
     }
@@ -146,8 +144,7 @@ impl Part {
             return None;
         }
         if !text.contains(['?', '[', ']', '{', '}', '\\']) {
-            let pieces = text.split('*').map(Box::from).collect();
-            return Some(Part::Stars(pieces, Box::from(text)));
+            return Some(Part::Stars(Stars::new(text), Box::from(text)));
         }
         if !classes_exclude_slash(text) {
             return None;
@@ -162,35 +159,87 @@ impl Part {
 
     fn matches(&self, component: &str) -> bool {
         match self {
-            Part::Stars(pieces, _) => stars_match(pieces, component),
+            Part::Stars(stars, _) => stars.matches(component.as_bytes()),
             Part::Glob(glob, _) => glob.is_match(component),
         }
     }
 }
 
-/// `a*b*c` against `value`: `a` begins it, `c` ends it, `b` lies between, in order.
-fn stars_match(pieces: &[Box<str>], value: &str) -> bool {
-    let [first, middle @ .., last] = pieces else {
-        // One piece: no star, a literal.
-        return pieces.first().is_some_and(|piece| &**piece == value);
-    };
-    if value.len() < first.len() + last.len() || !value.starts_with(&**first) || !value.ends_with(&**last) {
-        return false;
-    }
-    let mut inner = &value[first.len()..value.len() - last.len()];
-    for piece in middle {
-        // Components are short: a window scan beats building a substring searcher.
-        let found = inner
-            .as_bytes()
-            .windows(piece.len().max(1))
-            .position(|window| window == piece.as_bytes());
-        match found {
-            Some(at) if !piece.is_empty() => inner = &inner[at + piece.len()..],
-            _ if piece.is_empty() => {}
-            _ => return false,
+/// `a*b*c`: `a` begins a matching value, `c` ends it, `b` lies between, in order. The middle
+/// pieces are searched with prebuilt substring finders: a component is tested against many such
+/// patterns, and a byte-by-byte window scan compared each position with a call of its own.
+#[derive(Clone, Debug)]
+struct Stars {
+    first: Box<[u8]>,
+    middle: Vec<memchr::memmem::Finder<'static>>,
+    last: Box<[u8]>,
+    /// The pattern has a star (else it is the literal `first`).
+    starred: bool,
+}
+
+impl Stars {
+    fn new(text: &str) -> Self {
+        let pieces: Vec<&str> = text.split('*').collect();
+        let first = Box::from(pieces.first().copied().unwrap_or_default().as_bytes());
+        if pieces.len() == 1 {
+            return Self {
+                first,
+                middle: Vec::new(),
+                last: Box::default(),
+                starred: false,
+            };
+        }
+        let middle = pieces[1..pieces.len() - 1]
+            .iter()
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| memchr::memmem::Finder::new(piece.as_bytes()).into_owned())
+            .collect();
+        Self {
+            first,
+            middle,
+            last: Box::from(pieces.last().copied().unwrap_or_default().as_bytes()),
+            starred: true,
         }
     }
-    true
+
+    fn matches(&self, value: &[u8]) -> bool {
+        if !self.starred {
+            return value.len() == self.first.len() && same(value, &self.first);
+        }
+        if value.len() < self.first.len() + self.last.len()
+            || !same(&value[..self.first.len()], &self.first)
+            || !same(&value[value.len() - self.last.len()..], &self.last)
+        {
+            return false;
+        }
+        let mut inner = &value[self.first.len()..value.len() - self.last.len()];
+        for finder in &self.middle {
+            match finder.find(inner) {
+                Some(at) => inner = &inner[at + finder.needle().len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// `a == b`, byte by byte: the pieces and prefixes rules test are a few bytes long, and a value
+/// is tested against many of them, where a `memcmp` call each costs more than the bytes.
+#[inline]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// `value.starts_with(prefix)`, with [`same`].
+#[inline]
+pub(crate) fn has_prefix(value: &str, prefix: &str) -> bool {
+    value.len() >= prefix.len() && same(&value.as_bytes()[..prefix.len()], prefix.as_bytes())
+}
+
+/// `value.ends_with(suffix)`, with [`same`].
+#[inline]
+pub(crate) fn has_suffix(value: &str, suffix: &str) -> bool {
+    value.len() >= suffix.len() && same(&value.as_bytes()[value.len() - suffix.len()..], suffix.as_bytes())
 }
 
 /// True when no character class of `text` can match `/` (negated classes and ranges over `/`

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::super::{
     fields::Field,
-    globs::router::{Router, RouterBuilder},
+    globs::router::{Router, RouterBuilder, has_prefix, has_suffix},
 };
 
 /// What one field's operators need, each reporting its bit.
@@ -81,12 +81,12 @@ impl FieldIndex {
             bits.iter().for_each(|&bit| set(bit));
         }
         for (prefix, bit) in &self.prefix {
-            if value.starts_with(&**prefix) {
+            if has_prefix(value, prefix) {
                 set(*bit);
             }
         }
         for (suffix, bit) in &self.suffix {
-            if value.ends_with(&**suffix) {
+            if has_suffix(value, suffix) {
                 set(*bit);
             }
         }
@@ -101,7 +101,7 @@ impl FieldIndex {
                 bits.iter().for_each(|&bit| set(bit));
             }
             for (prefix, bit) in &self.home_prefix {
-                if rest.starts_with(&**prefix) {
+                if has_prefix(rest, prefix) {
                     set(*bit);
                 }
             }
