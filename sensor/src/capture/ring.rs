@@ -2,8 +2,8 @@
 //! kernel rule or a protected file: always read first, and always woken for) and the event ring.
 //!
 //! The kernel wakes the event ring's reader at most once per wake-up interval (about 1 ms) and
-//! leaves records in between unannounced; so after every batch that found records, the reader
-//! looks again after that interval even if no wake-up came. A record therefore waits at most
+//! leaves records in between unannounced; so after every wake-up and every batch that found
+//! records, the reader looks again after that interval even if no wake-up came. A record therefore waits at most
 //! about one interval, and a busy stream costs one wake-up per interval instead of one per record.
 
 use std::{io, time::Duration};
@@ -51,7 +51,7 @@ impl EventStream {
     /// up to a batch of events, in time order (see `merged`). Returns how many were handled.
     pub async fn next_batch(&mut self, mut handle: impl FnMut(&[u8])) -> io::Result<usize> {
         let linger = self.lingering.then_some(self.linger);
-        wait(&self.events, self.priority.as_ref(), linger).await?;
+        let woke = wait(&self.events, self.priority.as_ref(), linger).await?;
         // Readiness is cleared before reading, so a record committed while the batch is read
         // wakes the next one.
         if let Some(ring) = self.priority.as_ref() {
@@ -64,7 +64,10 @@ impl EventStream {
         if events < MAX_BATCH {
             clear(&self.events);
         }
-        self.lingering = count > 0;
+        // A wake-up that found nothing (its record was read by the batch before) still lingers:
+        // records committed since, within the kernel's interval, were not announced. Only a
+        // linger that found nothing ends it.
+        self.lingering = count > 0 || woke == Woke::Ready;
         Ok(count)
     }
 
@@ -137,12 +140,21 @@ fn record_time(record: &[u8]) -> u64 {
 /// the daemon's timers and signals still run.
 const MAX_BATCH: usize = 4_096;
 
+/// Why [`wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Woke {
+    /// A ring was readable (the kernel woke the reader).
+    Ready,
+    /// The linger interval passed.
+    Lingered,
+}
+
 /// Waits until a ring is readable, or `linger` passed.
 async fn wait(
     events: &AsyncFd<RingBuf<MapData>>,
     priority: Option<&AsyncFd<RingBuf<MapData>>>,
     linger: Option<Duration>,
-) -> io::Result<()> {
+) -> io::Result<Woke> {
     let priority_ready = async {
         match priority {
             Some(priority) => priority.readable().await.map(drop),
@@ -157,9 +169,9 @@ async fn wait(
     };
     tokio::select! {
         biased;
-        ready = priority_ready => ready,
-        ready = events.readable() => ready.map(drop),
-        () = lingered => Ok(()),
+        ready = priority_ready => ready.map(|()| Woke::Ready),
+        ready = events.readable() => ready.map(|_| Woke::Ready),
+        () = lingered => Ok(Woke::Lingered),
     }
 }
 

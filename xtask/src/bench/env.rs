@@ -42,6 +42,9 @@ pub struct Env {
     pub daemon_config: PathBuf,
     /// `watch`'s configuration: the defaults, whatever /etc/agent-sensor/config.yaml says.
     pub watch_config: PathBuf,
+    /// The load test's: the defaults with alert folding off, so that every trigger's alert is
+    /// written, and timed (folded, a burst writes its first alert only).
+    pub timed_config: PathBuf,
     /// State (baselines) of the bench's sensors.
     pub state_dir: PathBuf,
     /// The bench's control socket, when the sensor has one.
@@ -77,6 +80,9 @@ impl Env {
         let daemon_config = write_daemon_config(&root, cgroup.as_ref().map(|cgroup| cgroup.path.as_path()))?;
         let watch_config = root.join("watch.yaml");
         fs::write(&watch_config, RING_BUFFER).with_context(|| format!("writing {}", watch_config.display()))?;
+        let timed_config = root.join("timed.yaml");
+        fs::write(&timed_config, format!("{RING_BUFFER}alerts:\n  fold: {{window_ms: 0}}\n"))
+            .with_context(|| format!("writing {}", timed_config.display()))?;
         let state_dir = root.join("state");
         fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
         let control_socket = sensor::has_option(&sensor, "run", "--control-socket").then(|| root.join("control.sock"));
@@ -90,6 +96,7 @@ impl Env {
             cgroup,
             daemon_config,
             watch_config,
+            timed_config,
             state_dir,
             control_socket,
         })
@@ -108,6 +115,14 @@ impl Env {
             config: &self.watch_config,
             state_dir: &self.state_dir,
             control_socket: self.control_socket.as_deref(),
+        }
+    }
+
+    /// As `watch_isolation`, with every alert written (the load test's latency).
+    pub fn timed_isolation(&self) -> Isolation<'_> {
+        Isolation {
+            config: &self.timed_config,
+            ..self.watch_isolation()
         }
     }
 

@@ -163,7 +163,7 @@ fn phase(
     let sensor = Sensor::watch(
         &env.sensor,
         &WatchSpec {
-            isolation: env.watch_isolation(),
+            isolation: env.timed_isolation(),
             events: Some(events),
             alerts: Alerts::Timed,
             home: &env.home,

@@ -90,9 +90,12 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
          per phase: first as fast as they can, then paced at 100,000 opens per second (the alert \
          latency target), then at 200,000 (the drops target). Every 10 ms \
          the tree's root reads a file under `~/.ssh` (a fresh one each time), which the default \
-         pack alerts on (`{TIMED_RULE}`); the alert latency runs from the clock reading just \
+         pack alerts on (`{TIMED_RULE}`), with alert folding off so that every read's alert is \
+         written; the alert latency runs from the clock reading just \
          before that `openat` to the moment the alert line arrives on the sensor's standard \
-         output (a pipe the bench reads). Produced: the workers' opens and the trigger reads; \
+         output (a pipe the bench reads). Opens repeated by one process are counted in the \
+         kernel and reported with their count (docs/events.md), so the workers' loop reaches \
+         the sensor as few events. Produced: the workers' opens and the trigger reads; \
          delivered: events the sensor serialized and wrote (its count); drops: the kernel's \
          ring-buffer counter, which the sensor logs at exit. Sensor CPU: /proc/PID/stat of the \
          sensor, while the workload ran, and in all from the workload's start to the sensor's \
