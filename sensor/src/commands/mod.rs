@@ -12,6 +12,7 @@ pub mod run;
 pub mod session;
 pub mod session_exec;
 mod startup;
+mod startup_memory;
 pub mod status;
 pub mod watch;
 

@@ -74,7 +74,7 @@ impl Prepared {
     /// are the ones in place) and hands the memory start-up used back to the system.
     pub fn enforce(&mut self, capture: &mut Capture) -> Result<Enforcer> {
         let enforcer = start_enforcement(capture, &mut self.engine, &self.config, &self.network, self.mode)?;
-        release_startup_memory();
+        super::startup_memory::release();
         Ok(enforcer)
     }
 }
@@ -175,14 +175,4 @@ fn report_counters(capture: &Capture, stats: &PipelineStats) -> KernelCounters {
         );
     }
     kernel
-}
-
-/// Hands the memory start-up used and freed (the kernel's BTF, program verification logs) back
-/// to the system: glibc keeps freed memory otherwise, tens of MB of resident size.
-fn release_startup_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
