@@ -81,8 +81,11 @@ impl Env {
         let watch_config = root.join("watch.yaml");
         fs::write(&watch_config, RING_BUFFER).with_context(|| format!("writing {}", watch_config.display()))?;
         let timed_config = root.join("timed.yaml");
-        fs::write(&timed_config, format!("{RING_BUFFER}alerts:\n  fold: {{window_ms: 0}}\n"))
-            .with_context(|| format!("writing {}", timed_config.display()))?;
+        fs::write(
+            &timed_config,
+            format!("{RING_BUFFER}alerts:\n  fold: {{window_ms: 0}}\n"),
+        )
+        .with_context(|| format!("writing {}", timed_config.display()))?;
         let state_dir = root.join("state");
         fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
         let control_socket = sensor::has_option(&sensor, "run", "--control-socket").then(|| root.join("control.sock"));
