@@ -13,7 +13,7 @@ use sensor_common::policy::PolicyOp;
 use super::kernel_layout;
 
 use aya::{
-    Btf, Ebpf,
+    Btf, BtfError, Ebpf,
     programs::{
         CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError, cgroup_sock_addr::CgroupSockAddrLink, lsm::LsmLink,
     },
@@ -88,9 +88,16 @@ pub struct EnforcementPrograms {
 
 impl EnforcementPrograms {
     /// Loads and attaches the LSM hooks (unless `use_lsm` is false) and loads the cgroup programs.
-    /// `kernel` is the kernel's BTF, parsed once by the caller.
+    /// `btf` is aya's parse of the kernel's BTF, shared with the loader (or why there is none),
+    /// and `kernel` what the hooks need to know of it.
     /// `peer_layout`: the offsets of the `unix_stream_connect` hook were found (it stays off otherwise).
-    pub fn load(ebpf: &mut Ebpf, use_lsm: bool, kernel: &btf_rs::Btf, peer_layout: bool) -> Self {
+    pub fn load(
+        ebpf: &mut Ebpf,
+        use_lsm: bool,
+        btf: Result<&Btf, &BtfError>,
+        kernel: &kernel_layout::LsmFacts,
+        peer_layout: bool,
+    ) -> Self {
         let mut programs = EnforcementPrograms {
             lsm_attached: Vec::new(),
             lsm_problem: None,
@@ -101,7 +108,7 @@ impl EnforcementPrograms {
             cgroup_links: Vec::new(),
         };
         if use_lsm {
-            programs.load_lsm(ebpf, kernel, peer_layout);
+            programs.load_lsm(ebpf, btf, kernel, peer_layout);
         } else {
             programs.lsm_problem = Some("BPF LSM is turned off in the configuration (enforcement.lsm: false)".into());
         }
@@ -125,7 +132,13 @@ impl EnforcementPrograms {
             .all(|op| self.lsm_attached.contains(&lsm_hook(op)))
     }
 
-    fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &btf_rs::Btf, peer_layout: bool) {
+    fn load_lsm(
+        &mut self,
+        ebpf: &mut Ebpf,
+        btf: Result<&Btf, &BtfError>,
+        kernel: &kernel_layout::LsmFacts,
+        peer_layout: bool,
+    ) {
         let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
         if !active.trim().split(',').any(|lsm| lsm == "bpf") {
             self.lsm_problem = Some(if active.is_empty() {
@@ -138,7 +151,7 @@ impl EnforcementPrograms {
             });
             return;
         }
-        let btf = match Btf::from_sys_fs() {
+        let btf = match btf {
             Ok(btf) => btf,
             Err(error) => {
                 self.lsm_problem = Some(format!("cannot read the kernel's BTF for LSM hooks: {error}"));
@@ -146,26 +159,26 @@ impl EnforcementPrograms {
             }
         };
         // The `bpf` hook's program depends on whether the kernel has BPF tokens (6.9+).
-        let bpf_program = if kernel_layout::lsm_bpf_has_token(kernel) {
+        let bpf_program = if kernel.bpf_has_token {
             "lsm_bpf_token"
         } else {
             "lsm_bpf"
         };
         for (name, hook) in LSM_HOOKS {
             let name = if hook == "bpf" { bpf_program } else { name };
-            if hook == "file_truncate" && !kernel_layout::has_function(kernel, "bpf_lsm_file_truncate") {
+            if hook == "file_truncate" && !kernel.file_truncate {
                 continue;
             }
             if hook == "unix_stream_connect" && !peer_layout {
                 continue;
             }
             if hook == "socket_sendmsg"
-                && let Err(reason) = kernel_layout::msghdr_matches(kernel)
+                && let Err(reason) = &kernel.msghdr
             {
                 tracing::warn!(%reason, "datagram destinations are judged by the cgroup programs only");
                 continue;
             }
-            match attach_lsm(ebpf, name, hook, &btf) {
+            match attach_lsm(ebpf, name, hook, btf) {
                 Ok(link) => {
                     self.lsm_links.push(link);
                     self.lsm_attached.push(hook);

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Btf, Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
         ProgramError, RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
@@ -229,6 +229,10 @@ impl Capture {
             tracing::warn!(%error, "hand-offs over unix sockets cannot be judged in the kernel");
             sensor_common::layout::PeerLayout::default()
         });
+        let lsm_facts = kernel_layout::LsmFacts::of(&kernel);
+        // Dropped before aya parses the same BTF for the loader and the LSM hooks: the two
+        // parses are the largest allocations of start-up, and never need to coexist.
+        drop(kernel);
         let mut raw_links = Vec::new();
         tracing::debug!(elapsed = ?started.elapsed(), "kernel layout derived");
         let settings = CaptureSettings {
@@ -237,8 +241,10 @@ impl Capture {
             repeat_window_ns: options.repeat_window.as_nanos() as u64,
             wakeup_interval_ns: options.wakeup_interval.as_nanos() as u64,
         };
+        let btf = Btf::from_sys_fs();
         let mut loader = EbpfLoader::new();
         loader
+            .btf(btf.as_ref().ok())
             .override_global("KERNEL_LAYOUT", &layout, true)
             .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
             .override_global("IO_URING_LAYOUT", &io_uring, true)
@@ -251,12 +257,14 @@ impl Capture {
             loader.map_max_entries(TRACKED_MAP, entries);
         }
         let mut ebpf = loader.load(OBJECT).map_err(LoadError::Maps)?;
+        drop(loader);
 
         // The enforcement programs first: where BPF LSM judges every file operation, the
         // tracepoint backend's judgements are not needed. Tail-called programs go in before the
         // programs that call them are attached.
-        let mut enforcement = EnforcementPrograms::load(&mut ebpf, options.use_lsm, &kernel, peer.valid != 0);
-        drop(kernel);
+        let mut enforcement =
+            EnforcementPrograms::load(&mut ebpf, options.use_lsm, btf.as_ref(), &lsm_facts, peer.valid != 0);
+        drop(btf);
         let mut entry_policy_problem = None;
         for (tail, outcome) in tails::load(&mut ebpf, &tails::wanted(enforcement.lsm_judges_files())) {
             match outcome {

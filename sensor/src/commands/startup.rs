@@ -36,11 +36,13 @@ impl Prepared {
     /// Checks the environment (root, tracefs), reads the configuration, loads the rules and
     /// opens the outputs.
     pub fn load(flags: &Outputs) -> Result<Self> {
+        super::startup_memory::bound_allocator();
         let environment = environment::check()?;
         let config = Config::load(flags.config.as_deref())?;
         let network = Arc::new(Network::from_config(&config)?);
         let (engine, outputs) = flags.open(&config)?;
         let mode = flags.mode.unwrap_or(config.enforcement.mode);
+        super::startup_memory::trim_heap();
         Ok(Self {
             config,
             network,
@@ -63,6 +65,7 @@ impl Prepared {
                 ..CaptureOptions::default()
             },
         )?;
+        super::startup_memory::trim_heap();
         let rings = capture.take_rings().context("the ring buffers were already taken")?;
         capture
             .set_spawner_programs(&self.config.handoff.spawner_programs)

@@ -4,13 +4,33 @@
 //! loader's code): they are clean copies of the file, so dropping them from the process costs
 //! nothing but a page-cache fault for the ones used again.
 
-/// Releases what start-up used.
-pub fn release() {
+/// Sets the allocator up for a long-running daemon, before start-up allocates: blocks of 256 KiB
+/// and more are mapped apart and unmapped when freed. glibc otherwise raises that threshold to
+/// the largest block freed so far, and start-up's large transient blocks (BTF tables, the
+/// compiled automata's builders, the programs' object) then end up in the heap, where freeing
+/// them leaves holes the allocator keeps. The hot path allocates nothing (rules/tests/allocations.rs),
+/// so the mapped blocks cost nothing per event.
+pub fn bound_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes the allocator's tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+/// Hands the allocator's free memory back between start-up steps, so that one step's transient
+/// memory is not still held while the next allocates its own.
+pub fn trim_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Releases what start-up used.
+pub fn release() {
+    trim_heap();
     let released = release_executable_pages();
     tracing::debug!(released_kib = released / 1024, "start-up memory handed back");
 }

@@ -98,6 +98,9 @@ pub struct LoadPhase {
     pub peak_without_ring_bytes: u64,
     /// What was resident when the sensor's RSS was highest.
     pub resident_at_peak: procfs::Resident,
+    /// What was resident at the sample of `peak_without_ring_bytes`, and how many seconds after
+    /// the sensor started it was taken.
+    pub resident_at_peak_without_ring: (procfs::Resident, f64),
     /// Kernel memory of the sensor's BPF maps (`memlock` of each).
     pub map_bytes: u64,
     /// The tracked-process map: entry size (key + value) and preallocated bytes.
@@ -281,6 +284,14 @@ fn phase(
             .iter()
             .map(|sample| sample.resident)
             .max_by_key(|resident| resident.total())
+            .unwrap_or_default(),
+        resident_at_peak_without_ring: samples
+            .iter()
+            .max_by_key(|sample| sample.resident.total().saturating_sub(sample.resident.bpf_maps))
+            .map(|sample| {
+                let first = samples.first().map_or(0, |first| first.at_ns);
+                (sample.resident, sample.at_ns.saturating_sub(first) as f64 / 1e9)
+            })
             .unwrap_or_default(),
         map_bytes: maps.iter().map(|map| map.memlock).sum(),
         tracked_map: tracked,

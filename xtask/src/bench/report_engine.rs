@@ -113,7 +113,7 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
         let _ = write!(out, " {} |", phase.label);
     }
     let _ = writeln!(out, "\n|---|{}", "---|".repeat(phases.len()));
-    let rows: [(&str, &Row); 16] = [
+    let rows: [(&str, &Row); 17] = [
         ("workers", &|phase| phase.workers.to_string()),
         ("duration", &|phase| format!("{:.1} s", phase.seconds)),
         ("produced (events/s)", &|phase| {
@@ -164,6 +164,15 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
             let resident = &phase.resident_at_peak;
             format!(
                 "{} / {} / {}",
+                bytes(resident.bpf_maps as f64),
+                bytes(resident.anonymous as f64),
+                bytes(resident.files as f64)
+            )
+        }),
+        ("resident at the peak without the ring: ring buffer / heap / binary, seconds after start", &|phase| {
+            let (resident, after) = &phase.resident_at_peak_without_ring;
+            format!(
+                "{} / {} / {}, {after:.1} s",
                 bytes(resident.bpf_maps as f64),
                 bytes(resident.anonymous as f64),
                 bytes(resident.files as f64)

@@ -428,15 +428,25 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
         return String::new();
     };
     let resident = &peak.resident_at_peak;
+    let (without, after) = &peak.resident_at_peak_without_ring;
     let mut note = format!(
         "Peak {}; when RSS was highest: {} of BPF maps (the ring buffer mapped into the sensor: \
          its data pages are mapped twice so that records can wrap, and they count in the \
          sensor's RSS although they are kernel memory), {} of heap and stacks, {} of the \
-         binary and libraries. ",
+         binary and libraries. Without the ring, RSS was highest {after:.1} s after the sensor \
+         started ({}: {} of heap and stacks, {} of binary{}). ",
         bytes(peak.peak_rss_bytes as f64),
         bytes(resident.bpf_maps as f64),
         bytes(resident.anonymous as f64),
-        bytes(resident.files as f64)
+        bytes(resident.files as f64),
+        bytes(peak.peak_without_ring_bytes as f64),
+        bytes(without.anonymous as f64),
+        bytes(without.files as f64),
+        if without.bpf_maps == 0 {
+            ", before the ring was mapped: start-up"
+        } else {
+            ""
+        }
     );
     match idle {
         Some(idle) => {
@@ -476,9 +486,13 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
     }
     let _ = write!(
         note,
-        "Start-up hands back the allocator's free memory (`malloc_trim`) and the pages of the \
-         executable it read once (the kernel programs, rule packs and country data embedded in \
-         the binary; `commands/startup_memory.rs`). *What would close the gap*: the rest of the \
+        "Start-up keeps its peak down: the kernel's BTF is read mapped rather than parsed into \
+         tables (btf-rs's mmap backend, from an in-memory copy where sysfs cannot be mapped) and \
+         dropped before aya parses it, once, for the loader and the LSM hooks; blocks of 256 KiB \
+         and more are mapped apart and the heap is trimmed after each step. It then hands back \
+         the allocator's free memory (`malloc_trim`) and the pages of the executable it read \
+         once (the kernel programs, rule packs and country data embedded in the binary; \
+         `commands/startup_memory.rs`). *What would close the gap*: the rest of the \
          heap is mostly the compiled rules' automata (a heap profile of `agent-sensor rules \
          check` on the default pack, valgrind's massif, peaks at 18 MB, over half of it in the \
          regular expression and Aho-Corasick builders of the text and glob matchers): smaller \

@@ -193,9 +193,13 @@ pub fn targets(results: &Results) -> Vec<Target> {
         }),
         met: peak.map(|phase| (phase.peak_without_ring_bytes as f64) < 40e6),
         note: peak.map_or("load test not run".into(), |phase| {
+            let (resident, after) = &phase.resident_at_peak_without_ring;
             format!(
-                "ring buffer pages {} apart; VmHWM {} with them",
-                bytes(phase.resident_at_peak.bpf_maps as f64),
+                "{after:.1} s after the sensor started: {} of heap and stacks, {} of binary, {} of ring \
+                 buffer pages mapped; VmHWM {} with the ring",
+                bytes(resident.anonymous as f64),
+                bytes(resident.files as f64),
+                bytes(resident.bpf_maps as f64),
                 bytes(phase.peak_rss_bytes as f64)
             )
         }),
