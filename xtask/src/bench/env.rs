@@ -52,7 +52,14 @@ pub struct Env {
 }
 
 impl Env {
+    /// The bench's environment, with the release builds of the sensor and the workload.
     pub fn create() -> Result<Self> {
+        Self::create_from(&target_dir().join("release"))
+    }
+
+    /// As [`Env::create`], with `agent-sensor` and `xtask` taken from `binaries` (a profile's
+    /// directory under target/).
+    pub fn create_from(binaries: &Path) -> Result<Self> {
         let temp = tempfile::Builder::new()
             .prefix("agent-sensor-bench.")
             .tempdir()
@@ -64,12 +71,11 @@ impl Env {
         for dir in [&bin, &work, &home.join(".ssh")] {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let release = target_dir().join("release");
         let sensor = bin.join("agent-sensor");
         let workload = bin.join("xtask");
         for (from, to) in [
-            (release.join("agent-sensor"), &sensor),
-            (release.join("xtask"), &workload),
+            (binaries.join("agent-sensor"), &sensor),
+            (binaries.join("xtask"), &workload),
         ] {
             fs::copy(&from, to).with_context(|| format!("copying {} (is it built?)", from.display()))?;
         }

@@ -13,7 +13,7 @@
 
 mod auditd;
 mod engine;
-mod env;
+pub(crate) mod env;
 pub mod lab;
 mod load;
 mod machine;
