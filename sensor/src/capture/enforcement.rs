@@ -70,6 +70,23 @@ pub const CGROUP_CONNECT: [&str; 4] = [
 
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
 
+/// Whether the BPF LSM is active (listed in the kernel's LSMs); otherwise why not.
+pub fn bpf_lsm_active() -> Result<(), String> {
+    let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
+    if active.trim().split(',').any(|lsm| lsm == "bpf") {
+        Ok(())
+    } else if active.is_empty() {
+        Err(format!(
+            "cannot read {ACTIVE_LSMS} (is securityfs mounted?), so BPF LSM cannot be confirmed active"
+        ))
+    } else {
+        Err(format!(
+            "the BPF LSM is not active (the kernel's LSMs are `{}`; boot with `lsm=…,bpf` to enable it)",
+            active.trim()
+        ))
+    }
+}
+
 /// What loaded.
 pub struct EnforcementPrograms {
     /// Hooks attached (by hook name).
@@ -88,13 +105,14 @@ pub struct EnforcementPrograms {
 
 impl EnforcementPrograms {
     /// Loads and attaches the LSM hooks (unless `use_lsm` is false) and loads the cgroup programs.
-    /// `btf` is aya's parse of the kernel's BTF, shared with the loader (or why there is none),
-    /// and `kernel` what the hooks need to know of it.
+    /// `btf` is aya's parse of the kernel's BTF for the hooks' attach points, made before the
+    /// rules were compiled ([`super::preload`]; `None`: parsed here if needed), and `kernel` what
+    /// the hooks need to know of it.
     /// `peer_layout`: the offsets of the `unix_stream_connect` hook were found (it stays off otherwise).
     pub fn load(
         ebpf: &mut Ebpf,
         use_lsm: bool,
-        btf: Result<&Btf, &BtfError>,
+        btf: Option<Result<Btf, BtfError>>,
         kernel: &kernel_layout::LsmFacts,
         peer_layout: bool,
     ) -> Self {
@@ -135,23 +153,15 @@ impl EnforcementPrograms {
     fn load_lsm(
         &mut self,
         ebpf: &mut Ebpf,
-        btf: Result<&Btf, &BtfError>,
+        btf: Option<Result<Btf, BtfError>>,
         kernel: &kernel_layout::LsmFacts,
         peer_layout: bool,
     ) {
-        let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
-        if !active.trim().split(',').any(|lsm| lsm == "bpf") {
-            self.lsm_problem = Some(if active.is_empty() {
-                format!("cannot read {ACTIVE_LSMS} (is securityfs mounted?), so BPF LSM cannot be confirmed active")
-            } else {
-                format!(
-                    "the BPF LSM is not active (the kernel's LSMs are `{}`; boot with `lsm=…,bpf` to enable it)",
-                    active.trim()
-                )
-            });
+        if let Err(problem) = bpf_lsm_active() {
+            self.lsm_problem = Some(problem);
             return;
         }
-        let btf = match btf {
+        let btf = match btf.unwrap_or_else(Btf::from_sys_fs) {
             Ok(btf) => btf,
             Err(error) => {
                 self.lsm_problem = Some(format!("cannot read the kernel's BTF for LSM hooks: {error}"));
@@ -178,7 +188,7 @@ impl EnforcementPrograms {
                 tracing::warn!(%reason, "datagram destinations are judged by the cgroup programs only");
                 continue;
             }
-            match attach_lsm(ebpf, name, hook, btf) {
+            match attach_lsm(ebpf, name, hook, &btf) {
                 Ok(link) => {
                     self.lsm_links.push(link);
                     self.lsm_attached.push(hook);

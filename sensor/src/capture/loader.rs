@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aya::{
-    Btf, Ebpf, EbpfLoader,
+    Ebpf,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
         ProgramError, RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
@@ -27,11 +27,12 @@ use super::{
     environment::{Environment, has_tracepoint},
     kernel_layout,
     policy_maps::PolicyMaps,
+    preload::Preload,
     tails, tracepoint_format,
 };
 
 /// The kernel programs, built by `sensor/build.rs`.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf.o"));
+pub(super) static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor-ebpf.o"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -210,7 +211,8 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn load(env: &Environment, options: &CaptureOptions) -> Result<Self, LoadError> {
+    /// `preload`: the loader and the LSM hooks' BTF, taken before the rules were compiled.
+    pub fn load(env: &Environment, options: &CaptureOptions, preload: Preload) -> Result<Self, LoadError> {
         let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
             .flatten()
@@ -241,10 +243,8 @@ impl Capture {
             repeat_window_ns: options.repeat_window.as_nanos() as u64,
             wakeup_interval_ns: options.wakeup_interval.as_nanos() as u64,
         };
-        let btf = Btf::from_sys_fs();
-        let mut loader = EbpfLoader::new();
+        let Preload { mut loader, lsm_btf } = preload;
         loader
-            .btf(btf.as_ref().ok())
             .override_global("KERNEL_LAYOUT", &layout, true)
             .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
             .override_global("IO_URING_LAYOUT", &io_uring, true)
@@ -263,8 +263,7 @@ impl Capture {
         // tracepoint backend's judgements are not needed. Tail-called programs go in before the
         // programs that call them are attached.
         let mut enforcement =
-            EnforcementPrograms::load(&mut ebpf, options.use_lsm, btf.as_ref(), &lsm_facts, peer.valid != 0);
-        drop(btf);
+            EnforcementPrograms::load(&mut ebpf, options.use_lsm, lsm_btf, &lsm_facts, peer.valid != 0);
         let mut entry_policy_problem = None;
         for (tail, outcome) in tails::load(&mut ebpf, &tails::wanted(enforcement.lsm_judges_files())) {
             match outcome {

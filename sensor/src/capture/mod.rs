@@ -7,6 +7,7 @@ pub mod environment;
 pub mod kernel_layout;
 pub mod loader;
 pub mod policy_maps;
+pub mod preload;
 pub mod ring;
 pub mod spawners;
 pub mod tails;

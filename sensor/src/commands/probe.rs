@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 
 use crate::{
-    capture::{Capture, CaptureOptions, environment},
+    capture::{Capture, CaptureOptions, environment, preload::Preload},
     config::Config,
     enforce::Backends,
     process::cgroup::{SessionCgroup, find_cgroup2_mount},
@@ -22,6 +22,7 @@ pub fn run(config: Option<&std::path::Path>) -> Result<()> {
             use_lsm: config.enforcement.lsm,
             ..CaptureOptions::default()
         },
+        Preload::new(config.enforcement.lsm),
     )?;
     // Try the network programs on a cgroup of our own, so probing changes nothing else.
     let hierarchy = find_cgroup2_mount();

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use super::{Outputs, egress_plan};
 use crate::{
-    capture::{Capture, CaptureOptions, KernelCounters, Rings, environment},
+    capture::{Capture, CaptureOptions, KernelCounters, Rings, environment, preload::Preload},
     config::Config,
     enforce::{Enforcer, Mode},
     event::Enricher,
@@ -30,6 +30,9 @@ pub struct Prepared {
     pub engine: Engine,
     pub outputs: output::Outputs,
     environment: environment::Environment,
+    /// Taken before the rules are compiled (its BTF parse is start-up's largest allocation);
+    /// used once, by [`Prepared::capture`].
+    preload: Option<Preload>,
 }
 
 impl Prepared {
@@ -39,6 +42,8 @@ impl Prepared {
         super::startup_memory::bound_allocator();
         let environment = environment::check()?;
         let config = Config::load(flags.config.as_deref())?;
+        let preload = Preload::new(config.enforcement.lsm);
+        super::startup_memory::trim_heap();
         let network = Arc::new(Network::from_config(&config)?);
         let (engine, outputs) = flags.open(&config)?;
         let mode = flags.mode.unwrap_or(config.enforcement.mode);
@@ -50,12 +55,14 @@ impl Prepared {
             engine,
             outputs,
             environment,
+            preload: Some(preload),
         })
     }
 
     /// Loads the kernel programs and takes their ring buffers. `match_profiles`: execs that match
     /// an agent profile start sessions in the kernel (the daemon).
-    pub fn capture(&self, match_profiles: bool) -> Result<(Capture, Rings)> {
+    pub fn capture(&mut self, match_profiles: bool) -> Result<(Capture, Rings)> {
+        let preload = self.preload.take().context("the kernel programs were already loaded")?;
         let mut capture = Capture::load(
             &self.environment,
             &CaptureOptions {
@@ -64,6 +71,7 @@ impl Prepared {
                 use_lsm: self.config.enforcement.lsm,
                 ..CaptureOptions::default()
             },
+            preload,
         )?;
         super::startup_memory::trim_heap();
         let rings = capture.take_rings().context("the ring buffers were already taken")?;

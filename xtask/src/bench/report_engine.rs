@@ -169,15 +169,18 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
                 bytes(resident.files as f64)
             )
         }),
-        ("resident at the peak without the ring: ring buffer / heap / binary, seconds after start", &|phase| {
-            let (resident, after) = &phase.resident_at_peak_without_ring;
-            format!(
-                "{} / {} / {}, {after:.1} s",
-                bytes(resident.bpf_maps as f64),
-                bytes(resident.anonymous as f64),
-                bytes(resident.files as f64)
-            )
-        }),
+        (
+            "resident at the peak without the ring: ring buffer / heap / binary, seconds after start",
+            &|phase| {
+                let (resident, after) = &phase.resident_at_peak_without_ring;
+                format!(
+                    "{} / {} / {}, {after:.1} s",
+                    bytes(resident.bpf_maps as f64),
+                    bytes(resident.anonymous as f64),
+                    bytes(resident.files as f64)
+                )
+            },
+        ),
         ("kernel memory of the sensor's maps", &|phase| {
             bytes(phase.map_bytes as f64)
         }),
