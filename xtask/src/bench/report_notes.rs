@@ -487,20 +487,24 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
     let _ = write!(
         note,
         "Start-up keeps its peak down: the kernel's BTF is read mapped rather than parsed into \
-         tables (btf-rs's mmap backend, from an in-memory copy where sysfs cannot be mapped) and \
-         dropped before aya parses it, once, for the loader and the LSM hooks; blocks of 256 KiB \
-         and more are mapped apart and the heap is trimmed after each step. It then hands back \
-         the allocator's free memory (`malloc_trim`) and the pages of the executable it read \
-         once (the kernel programs, rule packs and country data embedded in the binary; \
-         `commands/startup_memory.rs`). *What would close the gap*: the rest of the \
-         heap is mostly the compiled rules' automata (a heap profile of `agent-sensor rules \
-         check` on the default pack, valgrind's massif, peaks at 18 MB, over half of it in the \
-         regular expression and Aho-Corasick builders of the text and glob matchers): smaller \
-         automata (non-deterministic prefilters) or one per pattern set shared across actions; \
-         count the ring apart from the sensor's own memory (it is the kernel's, sized by \
-         `capture.ring_buffer_bytes`; a 4 MiB ring would cut it by three quarters at the price \
-         of less slack under bursts); create the per-session caches empty and let them grow, and \
-         drop a session's state when it ends."
+         tables (btf-rs's mmap backend, from an in-memory copy where sysfs cannot be mapped); the \
+         programs are loaded without it (they have no CO-RE relocation); aya parses it only for \
+         the BPF LSM hooks' attach points, where BPF LSM is active, and before the rules are \
+         compiled; blocks of 256 KiB and more are mapped apart and the heap is trimmed after \
+         each step. It then hands back the allocator's free memory (`malloc_trim`) and the pages \
+         of the executable it read once (the kernel programs, rule packs and country data \
+         embedded in the binary; `commands/startup_memory.rs`). *What would close the gap*: \
+         where BPF LSM is active (listed in /sys/kernel/security/lsm, as on this machine even \
+         where loading is refused), the start-up peak is aya's parse of the kernel's BTF, about \
+         19 MB held (about 30 MB while parsing) beside the compiled rules, which aya's API needs \
+         whole to find each hook's attach point by name; with `enforcement.lsm: false` the same \
+         start-up peaked at 35.6 MB before the ring was mapped, against 48.3 MB with it \
+         (sampled by hand on this machine, 2026-12-07). The rest of the heap is mostly the compiled rules' automata (a \
+         heap profile of start-up attributes about 12 MB to the rules, 5 MB of it regular \
+         expressions and 4 MB glob sets): smaller automata or one glob set per pattern list \
+         shared across actions; count the ring apart from the sensor's own memory (it is the \
+         kernel's, sized by `capture.ring_buffer_bytes`); create the per-session caches empty \
+         and let them grow, and drop a session's state when it ends."
     );
     note
 }
