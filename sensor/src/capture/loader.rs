@@ -177,6 +177,14 @@ const EXITS: [&str; 45] = [
     "io_uring_setup",
 ];
 
+/// `VmHWM` of this process in bytes.
+fn high_water_mark() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// The ring buffers the kernel programs write to.
 pub struct Rings {
     pub events: RingBuf<MapData>,
@@ -208,6 +216,9 @@ pub struct Capture {
     pub attached: Vec<String>,
     /// Optional tracepoints this kernel lacks.
     pub missing: Vec<String>,
+    /// The most memory the process had held (`VmHWM`, bytes) just before the ring buffers were
+    /// mapped: start-up's peak (the rings' pages are the kernel's, and count once mapped).
+    pub peak_before_rings: Option<u64>,
 }
 
 impl Capture {
@@ -349,6 +360,7 @@ impl Capture {
         let exec_names = take_map(&mut ebpf, EXEC_NAMES_MAP)?;
         let spawners = take_map(&mut ebpf, SPAWNERS_MAP)?;
         let counters = take_map(&mut ebpf, COUNTERS_MAP)?;
+        let peak_before_rings = high_water_mark();
         let ring = take_map(&mut ebpf, EVENTS_MAP)?;
         let priority_ring = take_map(&mut ebpf, PRIORITY_MAP)?;
         let session_loss = take_map(&mut ebpf, SESSION_LOSS_MAP)?;
@@ -368,6 +380,7 @@ impl Capture {
             session_loss: Some(session_loss),
             attached,
             missing,
+            peak_before_rings,
         })
     }
 

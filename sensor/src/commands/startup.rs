@@ -85,7 +85,7 @@ impl Prepared {
     /// are the ones in place) and hands the memory start-up used back to the system.
     pub fn enforce(&mut self, capture: &mut Capture) -> Result<Enforcer> {
         let enforcer = start_enforcement(capture, &mut self.engine, &self.config, &self.network, self.mode)?;
-        super::startup_memory::release();
+        super::startup_memory::release(capture.peak_before_rings);
         Ok(enforcer)
     }
 }

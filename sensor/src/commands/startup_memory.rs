@@ -28,11 +28,16 @@ pub fn trim_heap() {
     }
 }
 
-/// Releases what start-up used.
-pub fn release() {
+/// Releases what start-up used, and logs start-up's peak (`peak`: `VmHWM` before the ring
+/// buffers were mapped, `Capture::peak_before_rings`).
+pub fn release(peak: Option<u64>) {
     trim_heap();
     let released = release_executable_pages();
-    tracing::debug!(released_kib = released / 1024, "start-up memory handed back");
+    tracing::info!(
+        peak_rss_bytes = peak.unwrap_or(0),
+        released_bytes = released,
+        "start-up memory: the peak before the ring buffers were mapped, and what was handed back"
+    );
 }
 
 /// Drops the resident pages of the executable's read-only mappings that hold nothing but clean
@@ -131,7 +136,7 @@ Private_Dirty:         0 kB
     /// still work.
     #[test]
     fn releasing_keeps_the_process_running() {
-        release();
+        release(Some(1));
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
         assert!(stat.contains(&format!("{} (", std::process::id())), "{stat}");
         let shown: Box<dyn std::fmt::Display> = Box::new(0x2au8);

@@ -96,6 +96,8 @@ pub struct LoadPhase {
     /// The highest resident memory over the samples without the ring buffer's pages
     /// (`anon_inode:bpf-map` mappings).
     pub peak_without_ring_bytes: u64,
+    /// Start-up's peak as the sensor logged it (before the ring buffers were mapped).
+    pub startup_peak_bytes: Option<u64>,
     /// What was resident when the sensor's RSS was highest.
     pub resident_at_peak: procfs::Resident,
     /// What was resident at the sample of `peak_without_ring_bytes`, and how many seconds after
@@ -243,6 +245,7 @@ fn phase(
             sample.at_ns.saturating_sub(start_ns) as f64 / 1e9,
         )
     });
+    let startup_peak = finished.startup_peak();
     let totals = finished.totals.unwrap_or_default();
     let tracked = maps
         .iter()
@@ -275,11 +278,14 @@ fn phase(
             0.0
         },
         peak_rss_bytes: samples.iter().map(|sample| sample.hwm_bytes).max().unwrap_or(0),
+        // The samples (every 100 ms) can miss start-up's short peak; the sensor logs it.
         peak_without_ring_bytes: samples
             .iter()
             .map(|sample| sample.resident.total().saturating_sub(sample.resident.bpf_maps))
+            .chain(startup_peak)
             .max()
             .unwrap_or(0),
+        startup_peak_bytes: startup_peak,
         resident_at_peak: samples
             .iter()
             .map(|sample| sample.resident)
@@ -298,37 +304,54 @@ fn phase(
     })
 }
 
-/// What the idle daemon keeps resident, as it runs and with glibc told to hand freed memory back.
+/// What the idle daemon keeps resident, and the most it held while starting, as configured and
+/// with BPF LSM turned off (`enforcement.lsm: false`: aya's parse of the kernel's BTF, which the
+/// LSM hooks need, is then never made).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdleMemory {
     pub default: procfs::Resident,
-    /// With `MALLOC_TRIM_THRESHOLD_` and `MALLOC_MMAP_THRESHOLD_` at 128 KiB.
-    pub trimmed: procfs::Resident,
+    /// Start-up's peak, before the ring buffers were mapped, as the sensor logged it.
+    pub default_startup_peak: u64,
+    pub lsm_off: procfs::Resident,
+    pub lsm_off_startup_peak: u64,
 }
 
 /// Seconds after start-up at which the idle daemon's memory is read.
 pub const IDLE_AFTER_SECONDS: u64 = 3;
 
-/// Starts the daemon twice (as configured for the untracked variant: nothing to track) and reads
-/// /proc/PID/smaps 3 s after it has started.
+/// Starts the daemon twice (as configured for the untracked variant: nothing to track; then
+/// with BPF LSM off), reads /proc/PID/smaps 3 s after it has started, and takes start-up's peak
+/// from its log.
 pub fn idle_memory(env: &Env) -> Result<IdleMemory> {
     let alerts = env.root.join("idle-alerts.jsonl");
-    let mut measured = [procfs::Resident::default(); 2];
-    let trim = [
-        ("MALLOC_TRIM_THRESHOLD_", "131072"),
-        ("MALLOC_MMAP_THRESHOLD_", "131072"),
-    ];
-    for (index, extra_env) in [&[][..], &trim[..]].into_iter().enumerate() {
-        let daemon = Sensor::daemon_with_env(&env.sensor, &env.daemon_isolation(), &alerts, &env.root, extra_env)?;
+    let lsm_off = env.root.join("daemon-lsm-off.yaml");
+    let text = std::fs::read_to_string(&env.daemon_config)
+        .with_context(|| format!("reading {}", env.daemon_config.display()))?;
+    let text = if text.contains("enforcement:\n") {
+        text.replace("enforcement:\n", "enforcement:\n  lsm: false\n")
+    } else {
+        format!("{text}enforcement:\n  lsm: false\n")
+    };
+    std::fs::write(&lsm_off, text).with_context(|| format!("writing {}", lsm_off.display()))?;
+    let mut measured = [(procfs::Resident::default(), 0); 2];
+    for (index, config) in [&env.daemon_config, &lsm_off].into_iter().enumerate() {
+        let isolation = super::sensor::Isolation {
+            config,
+            ..env.daemon_isolation()
+        };
+        let daemon = Sensor::daemon_with_env(&env.sensor, &isolation, &alerts, &env.root, &[])?;
         thread::sleep(Duration::from_secs(IDLE_AFTER_SECONDS));
-        measured[index] = procfs::resident(daemon.pid).unwrap_or_default();
+        let resident = procfs::resident(daemon.pid).unwrap_or_default();
         let finished = daemon.stop()?;
+        measured[index] = (resident, finished.startup_peak().unwrap_or(0));
         if !finished.status.success() {
             bail!("the idle daemon failed; its log ends with:\n{}", finished.log_tail());
         }
     }
     Ok(IdleMemory {
-        default: measured[0],
-        trimmed: measured[1],
+        default: measured[0].0,
+        default_startup_peak: measured[0].1,
+        lsm_off: measured[1].0,
+        lsm_off_startup_peak: measured[1].1,
     })
 }

@@ -196,16 +196,19 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
         let _ = writeln!(
             out,
             "\nThe idle daemon (`agent-sensor run` with nothing to track), {} s after it started, holds \
-             {} resident: {} of ring buffer, {} of \
-             heap, {} of binary and libraries. Run with glibc told to hand freed memory back \
-             (`MALLOC_TRIM_THRESHOLD_` and `MALLOC_MMAP_THRESHOLD_` at 128 KiB) its heap is {}: \
-             the difference is memory freed after start-up that the allocator keeps.",
+             {} resident: {} of ring buffer, {} of heap, {} of binary and libraries; while \
+             starting it held at most {} without the ring. With BPF LSM off \
+             (`enforcement.lsm: false`, so the kernel's BTF is never parsed for the LSM hooks): \
+             {} of heap and {} of binary once started, at most {} while starting.",
             super::load::IDLE_AFTER_SECONDS,
             bytes(idle.default.total() as f64),
             bytes(idle.default.bpf_maps as f64),
             bytes(idle.default.anonymous as f64),
             bytes(idle.default.files as f64),
-            bytes(idle.trimmed.anonymous as f64)
+            bytes(idle.default_startup_peak as f64),
+            bytes(idle.lsm_off.anonymous as f64),
+            bytes(idle.lsm_off.files as f64),
+            bytes(idle.lsm_off_startup_peak as f64)
         );
     }
     if let Some((entry, entries, memlock)) = phases.iter().find_map(|phase| phase.tracked_map) {

@@ -433,13 +433,16 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
         "Peak {}; when RSS was highest: {} of BPF maps (the ring buffer mapped into the sensor: \
          its data pages are mapped twice so that records can wrap, and they count in the \
          sensor's RSS although they are kernel memory), {} of heap and stacks, {} of the \
-         binary and libraries. Without the ring, RSS was highest {after:.1} s after the sensor \
-         started ({}: {} of heap and stacks, {} of binary{}). ",
+         binary and libraries. Without the ring, RSS was highest at {} (start-up's peak as the \
+         sensor logged it, before the ring was mapped: {}; the highest sample, {after:.1} s \
+         after the sensor started: {} of heap and stacks, {} of binary{}). ",
         bytes(peak.peak_rss_bytes as f64),
         bytes(resident.bpf_maps as f64),
         bytes(resident.anonymous as f64),
         bytes(resident.files as f64),
         bytes(peak.peak_without_ring_bytes as f64),
+        peak.startup_peak_bytes
+            .map_or("not logged".to_string(), |bytes_| bytes(bytes_ as f64)),
         bytes(without.anonymous as f64),
         bytes(without.files as f64),
         if without.bpf_maps == 0 {
@@ -452,16 +455,14 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
         Some(idle) => {
             let _ = write!(
                 note,
-                "Most of it is there before any event: an idle `watch` holds {} ({} of heap), and \
-                 with glibc told to hand freed memory back its heap is {}, so about {} is memory \
-                 the sensor allocated and freed while starting (parsing the kernel's BTF, loading \
-                 and verifying the programs, compiling the rules) that the allocator keeps. The \
-                 process table and the sessions are small beside it (a few hundred bytes per \
-                 process by the memory bench). ",
+                "The idle daemon holds {} ({} of heap); while starting it held at most {} without \
+                 the ring, and {} with BPF LSM off (`enforcement.lsm: false`). The process table \
+                 and the sessions are small beside it (a few hundred bytes per process by the \
+                 memory bench). ",
                 bytes(idle.default.total() as f64),
                 bytes(idle.default.anonymous as f64),
-                bytes(idle.trimmed.anonymous as f64),
-                bytes(idle.default.anonymous.saturating_sub(idle.trimmed.anonymous) as f64)
+                bytes(idle.default_startup_peak as f64),
+                bytes(idle.lsm_off_startup_peak as f64)
             );
         }
         None => {
@@ -494,12 +495,11 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
          each step. It then hands back the allocator's free memory (`malloc_trim`) and the pages \
          of the executable it read once (the kernel programs, rule packs and country data \
          embedded in the binary; `commands/startup_memory.rs`). *What would close the gap*: \
-         where BPF LSM is active (listed in /sys/kernel/security/lsm, as on this machine even \
-         where loading is refused), the start-up peak is aya's parse of the kernel's BTF, about \
+         where BPF LSM is active (listed in /sys/kernel/security/lsm, whether or not the kernel \
+         then lets the hooks load), the start-up peak is aya's parse of the kernel's BTF, about \
          19 MB held (about 30 MB while parsing) beside the compiled rules, which aya's API needs \
-         whole to find each hook's attach point by name; with `enforcement.lsm: false` the same \
-         start-up peaked at 35.6 MB before the ring was mapped, against 48.3 MB with it \
-         (sampled by hand on this machine, 2026-12-07). The rest of the heap is mostly the compiled rules' automata (a \
+         whole to find each hook's attach point by name (the start-up peaks with and without BPF \
+         LSM are above). The rest of the heap is mostly the compiled rules' automata (a \
          heap profile of start-up attributes about 12 MB to the rules, 5 MB of it regular \
          expressions and 4 MB glob sets): smaller automata or one glob set per pattern list \
          shared across actions; count the ring apart from the sensor's own memory (it is the \

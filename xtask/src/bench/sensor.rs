@@ -57,6 +57,17 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Start-up's peak memory as the sensor logged it (`VmHWM` before the ring buffers were
+    /// mapped), when it did.
+    pub fn startup_peak(&self) -> Option<u64> {
+        let line = self.log.iter().find(|line| line.contains("start-up memory"))?;
+        line.split_whitespace()
+            .find_map(|token| token.strip_prefix("peak_rss_bytes="))?
+            .parse()
+            .ok()
+            .filter(|bytes| *bytes > 0)
+    }
+
     /// The last lines of the log, for error messages.
     pub fn log_tail(&self) -> String {
         let start = self.log.len().saturating_sub(15);

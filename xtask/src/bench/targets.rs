@@ -195,8 +195,12 @@ pub fn targets(results: &Results) -> Vec<Target> {
         note: peak.map_or("load test not run".into(), |phase| {
             let (resident, after) = &phase.resident_at_peak_without_ring;
             format!(
-                "{after:.1} s after the sensor started: {} of heap and stacks, {} of binary, {} of ring \
+                "start-up's peak as the sensor logged it (before the ring was mapped): {}; highest \
+                 sample {after:.1} s after start: {} of heap and stacks, {} of binary, {} of ring \
                  buffer pages mapped; VmHWM {} with the ring",
+                phase
+                    .startup_peak_bytes
+                    .map_or("not logged".to_string(), |peak| bytes(peak as f64)),
                 bytes(resident.anonymous as f64),
                 bytes(resident.files as f64),
                 bytes(resident.bpf_maps as f64),
