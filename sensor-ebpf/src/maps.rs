@@ -14,19 +14,6 @@ use sensor_common::{
     },
 };
 
-use crate::{
-    pending::{PendingCall, PendingPaths},
-    policy::{
-        check::FileOperation,
-        handoff::{ExecHandoff, OpenHandoff},
-        judge::{Subject, Verdict},
-        path_key::PathKey,
-        threshold::{CountKey, CountWindow},
-        written::WrittenKey,
-    },
-    repeat::RepeatSlot,
-};
-
 /// Tracked processes: tgid to session. Everything else leaves after one lookup here.
 #[map]
 pub static TRACKED: HashMap<u32, TrackedProcess> = HashMap::with_max_entries(MAX_TRACKED, 0);
@@ -39,15 +26,6 @@ pub static EXEC_NAMES: HashMap<u64, ExecMatch> = HashMap::with_max_entries(MAX_E
 /// `SPAWNER_*` flags: `handoff.spawner_programs` and the systemd user manager.
 #[map]
 pub static SPAWNERS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_SPAWNERS, 0);
-
-/// Syscalls of tracked threads between entry and exit, by pid_tgid.
-#[map]
-pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(8_192, 0);
-
-/// Path arguments copied at syscall entry (calls judged or reported from what the caller passed,
-/// which another thread could rewrite while the call runs), by pid_tgid.
-#[map]
-pub static PENDING_PATHS: LruHashMap<u64, PendingPaths> = LruHashMap::with_max_entries(1_024, 0);
 
 /// Threads whose 32-bit connect was reported at its entry, by pid_tgid, with the boot-time ns of
 /// the report: the cgroup connect programs that run inside that call do not report it again.
@@ -71,10 +49,6 @@ pub static SESSION_LOSS: LruHashMap<u64, u64> = LruHashMap::with_max_entries(1_0
 #[map]
 pub static LAST_WAKE: Array<u64> = Array::with_max_entries(1, 0);
 
-/// The last open of each tracked thread and how often it was repeated since it was reported.
-#[map]
-pub static REPEATS: LruHashMap<u64, RepeatSlot> = LruHashMap::with_max_entries(16_384, 0);
-
 /// Per-CPU counters (drops, tracking failures, emitted events).
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
@@ -95,14 +69,6 @@ pub static TAILS: ProgramArray = ProgramArray::with_max_entries(8, 0);
 /// Raw tracepoint programs tail-called by `sys_enter` (see `sensor_common::maps::RAW_TAILS_MAP`).
 #[map]
 pub static RAW_TAILS: ProgramArray = ProgramArray::with_max_entries(8, 0);
-
-/// Per-CPU buffer in which a pending syscall is assembled before it is stored in `PENDING`.
-#[map]
-pub static PENDING_SCRATCH: PerCpuArray<PendingCall> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU buffer in which the paths of a pending syscall are assembled.
-#[map]
-pub static PENDING_PATHS_SCRATCH: PerCpuArray<PendingPaths> = PerCpuArray::with_max_entries(1, 0);
 
 // ---------------------------------------------------------------------------------------------
 // Enforcement policy (written by userspace, see `sensor_common::policy`)
@@ -139,56 +105,6 @@ pub static PROTECTED: HashMap<IdentityKey, Protection> = HashMap::with_max_entri
 #[map]
 pub static SCRIPT_HOSTS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_SCRIPT_HOSTS, 0);
 
-/// Per-CPU hand-off between the exec programs.
-#[map]
-pub static EXEC_HANDOFF: PerCpuArray<ExecHandoff> = PerCpuArray::with_max_entries(1, 0);
-
 /// Sessions whose enforcement escalated.
 #[map]
 pub static ESCALATION: LruHashMap<u64, Escalation> = LruHashMap::with_max_entries(MAX_ESCALATIONS, 0);
-
-// Enforcement state (kernel only)
-
-/// Files each session opened for writing.
-#[map]
-pub static WRITTEN: LruHashMap<WrittenKey, u64> = LruHashMap::with_max_entries(65_536, 0);
-
-/// Kernel threshold windows, per session and rule.
-#[map]
-pub static COUNTS: LruHashMap<CountKey, CountWindow> = LruHashMap::with_max_entries(8_192, 0);
-
-/// Per-CPU state of the scan of a number in a magic path prefix (see `capture::magic`).
-#[map]
-pub static MAGIC_SCAN: PerCpuArray<crate::capture::magic::NumberScan> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU layout of the generic record being written (see `capture::ops`).
-#[map]
-pub static LAYOUT: PerCpuArray<crate::capture::ops::Layout> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU file operation being judged, as its program describes it.
-#[map]
-pub static OPERATION: PerCpuArray<FileOperation> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU operation being judged.
-#[map]
-pub static SUBJECT: PerCpuArray<Subject> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU verdict being built by the rule scan.
-#[map]
-pub static JUDGEMENT: PerCpuArray<Verdict> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU io_uring request between its report and its judgement (see `capture::io_uring`).
-#[map]
-pub static URING_REQUEST: PerCpuArray<crate::capture::io_uring::Request> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU description of the file an open just opened (see `capture::open`).
-#[map]
-pub static OPENED: PerCpuArray<crate::capture::open::Opened> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU hand-off from a capture program to the policy program it tail-calls.
-#[map]
-pub static HANDOFF: PerCpuArray<OpenHandoff> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU path hashes of the operation being judged.
-#[map]
-pub static PATH_KEY: PerCpuArray<PathKey> = PerCpuArray::with_max_entries(1, 0);

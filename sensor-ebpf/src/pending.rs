@@ -3,6 +3,11 @@
 //! them (unlink, rename, link, …) are copied at entry, so a thread rewriting the buffer while the
 //! call runs cannot hide them; the socket address of a connect is copied too.
 
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray},
+};
+
 /// Bytes of a path or socket address copied at syscall entry.
 pub const INLINE_SIZE: usize = 256;
 
@@ -51,3 +56,20 @@ pub struct PendingPaths {
     pub first: [u8; INLINE_SIZE],
     pub second: [u8; INLINE_SIZE],
 }
+
+/// Syscalls of tracked threads between entry and exit, by pid_tgid.
+#[map]
+pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(8_192, 0);
+
+/// Path arguments copied at syscall entry (calls judged or reported from what the caller passed,
+/// which another thread could rewrite while the call runs), by pid_tgid.
+#[map]
+pub static PENDING_PATHS: LruHashMap<u64, PendingPaths> = LruHashMap::with_max_entries(1_024, 0);
+
+/// Per-CPU buffer in which a pending syscall is assembled before it is stored in `PENDING`.
+#[map]
+pub static PENDING_SCRATCH: PerCpuArray<PendingCall> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU buffer in which the paths of a pending syscall are assembled.
+#[map]
+pub static PENDING_PATHS_SCRATCH: PerCpuArray<PendingPaths> = PerCpuArray::with_max_entries(1, 0);

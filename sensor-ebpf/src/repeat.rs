@@ -7,7 +7,11 @@
 //! the policy judged the file clean under the current policy generation (and no rule for the
 //! operation counts events), the repeat is not judged again either.
 
-use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns},
+    macros::map,
+    maps::LruHashMap,
+};
 use sensor_common::{
     event::{EVENT_CONNECT, EVENT_OPEN, EVENT_REPEAT, RepeatEvent},
     maps::Counter,
@@ -15,7 +19,6 @@ use sensor_common::{
 
 use crate::{
     counters::count,
-    maps::REPEATS,
     record::{Ring, fill_header, output_fixed},
     settings,
 };
@@ -48,6 +51,10 @@ pub struct RepeatSlot {
     pub clean: u32,
     pub generation: u64,
 }
+
+/// The last open of each tracked thread and how often it was repeated since it was reported.
+#[map]
+pub static REPEATS: LruHashMap<u64, RepeatSlot> = LruHashMap::with_max_entries(16_384, 0);
 
 /// What to do with an operation.
 pub enum Repeat {

@@ -9,6 +9,8 @@ use aya_ebpf::{
     EbpfContext as _,
     cty::c_void,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, generated::bpf_loop},
+    macros::map,
+    maps::PerCpuArray,
     programs::TracePointContext,
 };
 use sensor_common::{
@@ -26,7 +28,7 @@ use crate::{
     bounds::bounded,
     counters::count,
     kernel::{self, read_ptr},
-    maps::{EXEC_HANDOFF, SCRIPT_HOSTS, TRACKED, WORKSPACES},
+    maps::{SCRIPT_HOSTS, TRACKED, WORKSPACES},
     matching::{self, ARGS_SCAN},
     paths::{Hashing, append_path, append_path_hashed},
     policy::{
@@ -34,7 +36,6 @@ use crate::{
         act::{execs_stopped, kill_current, kill_if_session_killed},
         check::{FileOperation, Judging, judge_key},
         emit::PathRefs,
-        handoff::ExecHandoff,
         path_key::PathKey,
         written,
     },
@@ -362,6 +363,37 @@ fn try_candidate(rec: &Record, handoff: &mut ExecHandoff, candidate: StrRef, dep
     }
     false
 }
+
+/// What `sched_process_exec` hands to the programs that finish the exec record and judge it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ExecHandoff {
+    pub session: u64,
+    /// Hashes of the executable's path (0 when no policy is loaded): the whole path, its base
+    /// name, and its first three directories (for the system binary directories).
+    pub exe_hash: u64,
+    pub name_hash: u64,
+    pub exe_prefixes: [u64; 4],
+    pub exe_depth: u32,
+    /// `HEADER_*` flags of the exec record.
+    pub header_flags: u32,
+    /// Where the record holds the filename, the working directory and the arguments.
+    pub filename: StrRef,
+    pub cwd: StrRef,
+    pub args: StrRef,
+    /// The interpreter's script argument the session wrote (empty when none).
+    pub script: StrRef,
+    /// `EXEC_*` flags found so far.
+    pub exec_flags: u32,
+    /// Non-zero: the exec was stopped (an escalated session).
+    pub stopped: u32,
+    /// The scan for the script's candidates.
+    pub scan: ArgScanState,
+}
+
+/// Per-CPU hand-off between the exec programs.
+#[map]
+pub static EXEC_HANDOFF: PerCpuArray<ExecHandoff> = PerCpuArray::with_max_entries(1, 0);
 
 #[repr(C)]
 struct ArgScan {

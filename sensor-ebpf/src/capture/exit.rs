@@ -19,9 +19,11 @@ use crate::{
     calls::Family,
     counters::count,
     kernel,
-    maps::{PENDING, PENDING_PATHS},
     paths::{Hashing, append_path},
-    pending::{FIRST_SOCKADDR, PENDING_HAS_PATHS, PENDING_KILLED, PENDING_UNREADABLE, PendingCall, PendingPaths},
+    pending::{
+        FIRST_SOCKADDR, PENDING, PENDING_HAS_PATHS, PENDING_KILLED, PENDING_PATHS, PENDING_UNREADABLE, PendingCall,
+        PendingPaths,
+    },
     record::Record,
 };
 

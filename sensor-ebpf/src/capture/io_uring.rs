@@ -5,7 +5,7 @@
 //! judged by the tracepoint backend like that call. The worker threads that run requests
 //! belong to the submitting process, so they are tracked with it.
 
-use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
+use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::map, maps::PerCpuArray, programs::TracePointContext};
 use sensor_common::{
     event::{EVENT_SYSCALL, MAX_PATH, PolicyEvent, SYSCALL_IO_URING, StrRef, Syscall, SyscallEvent},
     maps::{Counter, TrackedProcess},
@@ -16,7 +16,6 @@ use super::{open::is_write, strings::append_base};
 use crate::{
     counters::count,
     kernel::{read, read_ptr},
-    maps::URING_REQUEST,
     paths::Hashing,
     policy::{
         self,
@@ -53,6 +52,10 @@ pub struct Request {
     flags: u64,
     mode: u64,
 }
+
+/// Per-CPU io_uring request between its report and its judgement (see `capture::io_uring`).
+#[map]
+pub static URING_REQUEST: PerCpuArray<Request> = PerCpuArray::with_max_entries(1, 0);
 
 /// `io_uring_submit_req`: reports the request; returns true when the policy program must judge
 /// it next (the caller tail-calls it).

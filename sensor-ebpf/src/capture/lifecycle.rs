@@ -10,7 +10,8 @@ use sensor_common::{
 use crate::{
     counters::count,
     kernel,
-    maps::{PENDING, PENDING_PATHS, TRACKED},
+    maps::TRACKED,
+    pending::{PENDING, PENDING_PATHS},
     policy::act::kill_if_session_killed,
     record::{Ring, fill_header, output_fixed},
     repeat, settings, tracking,

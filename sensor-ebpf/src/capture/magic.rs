@@ -11,10 +11,12 @@
 use aya_ebpf::{
     cty::c_void,
     helpers::{bpf_get_current_pid_tgid, generated::bpf_loop},
+    macros::map,
+    maps::PerCpuArray,
 };
 use sensor_common::event::StrRef;
 
-use crate::{maps::MAGIC_SCAN, record::Record};
+use crate::record::Record;
 
 /// Where a path argument really starts.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,10 @@ pub struct NumberScan {
     value: u64,
     digits: u64,
 }
+
+/// Per-CPU state of the scan of a number in a magic path prefix (see `capture::magic`).
+#[map]
+pub static MAGIC_SCAN: PerCpuArray<NumberScan> = PerCpuArray::with_max_entries(1, 0);
 
 #[repr(C)]
 struct NumberLoop {

@@ -7,6 +7,7 @@
 
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::programs::TracePointContext;
+use aya_ebpf::{macros::map, maps::PerCpuArray};
 use sensor_common::{
     abi,
     event::{
@@ -22,15 +23,15 @@ use super::{
 };
 use crate::{
     kernel::{self, AT_FDCWD},
-    maps::{HANDOFF, OPENED, PATH_KEY, PROTECTED},
+    maps::PROTECTED,
     paths::{Hashing, append_path_hashed},
     pending::PendingCall,
     policy::{
         self,
         check::{FileOperation, Judging, judge_key},
         emit::PathRefs,
-        handoff::OpenHandoff,
-        path_key::PathKey,
+        handoff::{HANDOFF, OpenHandoff},
+        path_key::{PATH_KEY, PathKey},
         written,
     },
     record::{EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
@@ -233,6 +234,10 @@ pub struct Opened {
     path: StrRef,
     reported: bool,
 }
+
+/// Per-CPU description of the file an open just opened (see `capture::open`).
+#[map]
+pub static OPENED: PerCpuArray<Opened> = PerCpuArray::with_max_entries(1, 0);
 
 /// Hands what the policy program needs to it.
 #[inline(never)]

@@ -9,6 +9,8 @@
 
 use aya_ebpf::{
     helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user},
+    macros::map,
+    maps::PerCpuArray,
     programs::TracePointContext,
 };
 use sensor_common::abi::{AF_INET, AF_INET6};
@@ -24,7 +26,7 @@ use super::{
 use crate::{
     calls::Family,
     kernel::{self, AT_FDCWD, read, read_ptr},
-    maps::{LAYOUT, ROUTE_REPORTED},
+    maps::ROUTE_REPORTED,
     paths::{Hashing, append_path},
     pending::{FIRST_SOCKADDR, PendingCall, PendingPaths},
     policy::{self, path_key::PathKey, written},
@@ -85,6 +87,10 @@ pub struct Layout {
     fd: Option<i64>,
     args: [u64; 4],
 }
+
+/// Per-CPU layout of the generic record being written (see `capture::ops`).
+#[map]
+pub static LAYOUT: PerCpuArray<Layout> = PerCpuArray::with_max_entries(1, 0);
 
 /// The layout of `syscall`'s record, in per-CPU map memory (the record's call chain is deep and
 /// programs have 512 bytes of stack for all of it).

@@ -4,6 +4,7 @@
 //! Callers build the operation's path key while they read the path (see `paths`), so a path is
 //! read once; they also pass what the kernel knows of the file's identity.
 
+use aya_ebpf::{macros::map, maps::PerCpuArray};
 use sensor_common::{
     event::{FileIdentity, StrRef},
     maps::TrackedProcess,
@@ -13,13 +14,12 @@ use sensor_common::{
 use super::{
     act::apply,
     emit::{PathRefs, emit},
-    judge::{Subject, judge},
+    judge::{SUBJECT, Subject, judge},
     path_key::PathKey,
     written::{file_written, path_written},
 };
 use crate::{
     capture::strings::{append_base, split},
-    maps::{OPERATION, SUBJECT},
     paths::Hashing,
     programs::net::Destination,
     record::Record,
@@ -50,6 +50,10 @@ pub struct FileOperation {
     /// Non-zero: the session wrote the file (known to the caller, e.g. a script at exec).
     pub written: u32,
 }
+
+/// Per-CPU file operation being judged, as its program describes it.
+#[map]
+pub static OPERATION: PerCpuArray<FileOperation> = PerCpuArray::with_max_entries(1, 0);
 
 impl FileOperation {
     /// An operation on the path at `refs`, in per-CPU map memory (programs have 512 bytes of

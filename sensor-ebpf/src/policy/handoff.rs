@@ -1,6 +1,7 @@
 //! What a capture program hands to the policy program it tail-calls (per CPU: a tail call runs
 //! on the same CPU, right after).
 
+use aya_ebpf::{macros::map, maps::PerCpuArray};
 use sensor_common::event::StrRef;
 
 /// An open the policy judges: the path is in the event scratch buffer (its hashes in the per-CPU
@@ -25,29 +26,6 @@ pub struct OpenHandoff {
     pub object: sensor_common::event::FileIdentity,
 }
 
-/// What `sched_process_exec` hands to the programs that finish the exec record and judge it.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct ExecHandoff {
-    pub session: u64,
-    /// Hashes of the executable's path (0 when no policy is loaded): the whole path, its base
-    /// name, and its first three directories (for the system binary directories).
-    pub exe_hash: u64,
-    pub name_hash: u64,
-    pub exe_prefixes: [u64; 4],
-    pub exe_depth: u32,
-    /// `HEADER_*` flags of the exec record.
-    pub header_flags: u32,
-    /// Where the record holds the filename, the working directory and the arguments.
-    pub filename: StrRef,
-    pub cwd: StrRef,
-    pub args: StrRef,
-    /// The interpreter's script argument the session wrote (empty when none).
-    pub script: StrRef,
-    /// `EXEC_*` flags found so far.
-    pub exec_flags: u32,
-    /// Non-zero: the exec was stopped (an escalated session).
-    pub stopped: u32,
-    /// The scan for the script's candidates.
-    pub scan: crate::capture::exec::ArgScanState,
-}
+/// Per-CPU hand-off from a capture program to the policy program it tail-calls.
+#[map]
+pub static HANDOFF: PerCpuArray<OpenHandoff> = PerCpuArray::with_max_entries(1, 0);

@@ -1,6 +1,11 @@
 //! Judging one operation: which of the rules for its kind fire.
 
-use aya_ebpf::{cty::c_void, helpers::generated::bpf_loop, maps::lpm_trie::Key};
+use aya_ebpf::{
+    cty::c_void,
+    helpers::generated::bpf_loop,
+    macros::map,
+    maps::{PerCpuArray, lpm_trie::Key},
+};
 use sensor_common::{
     abi::AF_INET,
     decide::{self, Scope, file_flags_admit, in_ports},
@@ -10,8 +15,8 @@ use sensor_common::{
     },
 };
 
-use super::{path_sets::path_sets, threshold};
-use crate::maps::{JUDGEMENT, PATH_KEY, POLICY_CIDRS, POLICY_PROGRAMS, POLICY_RULES, WORKSPACES};
+use super::{path_key::PATH_KEY, path_sets::path_sets, threshold};
+use crate::maps::{POLICY_CIDRS, POLICY_PROGRAMS, POLICY_RULES, WORKSPACES};
 
 /// An operation of a tracked process, as the rules see it. It lives in a per-CPU map
 /// (`SUBJECT`), not on the stack: the programs' call chains must fit in 512 bytes of stack.
@@ -44,6 +49,10 @@ pub struct Subject {
     pub addr: [u8; 16],
 }
 
+/// Per-CPU operation being judged.
+#[map]
+pub static SUBJECT: PerCpuArray<Subject> = PerCpuArray::with_max_entries(1, 0);
+
 /// The rules that fired, the strongest of their actions, and how they escalate (the longest
 /// window, the fewest denials, and every follow-up of the escalating rules).
 #[repr(C)]
@@ -56,6 +65,10 @@ pub struct Verdict {
     pub escalate_after: u32,
     pub reserved: u32,
 }
+
+/// Per-CPU verdict being built by the rule scan.
+#[map]
+pub static JUDGEMENT: PerCpuArray<Verdict> = PerCpuArray::with_max_entries(1, 0);
 
 /// What every step of the rule scan needs (constant during the scan); the verdict being built
 /// lives in map memory (`JUDGEMENT`), so the verifier checks one step, not every outcome.

@@ -8,6 +8,8 @@
 use aya_ebpf::{
     cty::c_void,
     helpers::{bpf_probe_read_kernel, generated::bpf_loop},
+    macros::map,
+    maps::PerCpuArray,
 };
 use sensor_common::{
     event::{MAX_COMPONENT, MAX_PATH_DEPTH, SCRATCH_SIZE, StrRef},
@@ -15,7 +17,7 @@ use sensor_common::{
     policy::{MAX_HASH_DEPTH, component_finish, component_start, component_step, path_child, path_root},
 };
 
-use crate::{bounds::bounded, counters::count, maps::PATH_KEY, record::Record};
+use crate::{bounds::bounded, counters::count, record::Record};
 
 const PREFIX_SLOTS: usize = 128;
 const PART_SLOTS: usize = 128;
@@ -66,6 +68,10 @@ pub struct PathKey {
     /// Components of a leaf-first walk, before they are chained.
     scanned: [Component; SCANNED_SLOTS],
 }
+
+/// Per-CPU path hashes of the operation being judged.
+#[map]
+pub static PATH_KEY: PerCpuArray<PathKey> = PerCpuArray::with_max_entries(1, 0);
 
 impl PathKey {
     /// The per-CPU key, reset to `/`.

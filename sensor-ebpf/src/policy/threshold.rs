@@ -5,10 +5,12 @@
 use aya_ebpf::{
     cty::c_void,
     helpers::{bpf_ktime_get_boot_ns, generated::bpf_loop},
+    macros::map,
+    maps::LruHashMap,
 };
 use sensor_common::policy::{MAX_THRESHOLD, PolicyRule, RULE_DISTINCT};
 
-use crate::{bounds::bounded, maps::COUNTS};
+use crate::bounds::bounded;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -27,6 +29,10 @@ pub struct CountWindow {
     /// State of the scan of the entries (in map memory, see `path_key`).
     scan: WindowScan,
 }
+
+/// Kernel threshold windows, per session and rule.
+#[map]
+pub static COUNTS: LruHashMap<CountKey, CountWindow> = LruHashMap::with_max_entries(8_192, 0);
 
 const EMPTY: CountWindow = CountWindow {
     times: [0; MAX_THRESHOLD],

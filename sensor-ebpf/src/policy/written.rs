@@ -2,9 +2,10 @@
 //! (a download, a payload dropped in /tmp). Remembered by inode, which survives renames and
 //! hard links, and by path hash, for the tracepoint fallback that only has the path of a script.
 
+use aya_ebpf::{macros::map, maps::LruHashMap};
+
 use crate::{
     kernel::{read, read_ptr},
-    maps::WRITTEN,
     settings::offset,
 };
 
@@ -21,6 +22,10 @@ pub struct WrittenKey {
     /// The inode number, or the path hash.
     pub value: u64,
 }
+
+/// Files each session opened for writing.
+#[map]
+pub static WRITTEN: LruHashMap<WrittenKey, u64> = LruHashMap::with_max_entries(65_536, 0);
 
 /// The device and inode number of a `struct file`.
 #[inline(always)]

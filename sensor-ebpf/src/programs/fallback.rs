@@ -31,9 +31,9 @@ use crate::{
     },
     counters::count,
     kernel::{self, AT_FDCWD},
-    maps::{PENDING, PROTECTED},
+    maps::PROTECTED,
     paths::{Hashing, append_path_hashed},
-    pending::{PENDING_COMPAT, PENDING_KILLED, PENDING_UNREADABLE},
+    pending::{PENDING, PENDING_COMPAT, PENDING_KILLED, PENDING_UNREADABLE},
     pending::{PendingCall, PendingPaths},
     policy::act,
     policy::{

@@ -20,8 +20,8 @@ use super::net::{AF_INET, AF_INET6, Destination, mapped_v4};
 use crate::{
     calls::Family,
     counters::count,
-    maps::{PENDING, PENDING_PATHS, ROUTE_REPORTED},
-    pending::FIRST_SOCKADDR,
+    maps::ROUTE_REPORTED,
+    pending::{FIRST_SOCKADDR, PENDING, PENDING_PATHS},
     policy::{
         self,
         check::{Judging, judge_connect},
