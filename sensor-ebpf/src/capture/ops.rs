@@ -14,9 +14,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::abi::{AF_INET, AF_INET6};
-use sensor_common::{
-    event::{EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, StrRef, Syscall, SyscallEvent},
-    policy::{BACKEND_TRACEPOINT, PolicyOp},
+use sensor_common::event::{
+    EVENT_SYSCALL, MAX_COMPONENT, SYSCALL_AT_ENTRY, SYSCALL_COMPAT, StrRef, Syscall, SyscallEvent,
 };
 
 use super::{
