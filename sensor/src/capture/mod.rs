@@ -5,6 +5,7 @@ pub mod counters;
 pub mod enforcement;
 pub mod environment;
 pub mod kernel_layout;
+pub mod load_error;
 pub mod loader;
 pub mod policy_maps;
 pub mod preload;

@@ -14,7 +14,7 @@ use aya::{
 };
 use sensor_common::maps::{RAW_TAIL_PROGRAMS, RAW_TAILS_MAP, TAIL_PROGRAMS, TAILS_MAP};
 
-use super::loader::LoadError;
+use super::load_error::LoadError;
 
 /// One tail-called program: its name, and the program array and index that hold it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

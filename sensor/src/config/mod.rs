@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-// `config::yaml` stays a path for the outputs' configuration, which reads its section with it.
-pub use crate::yaml;
 use crate::{
-    enforce::Mode,
+    enforce::mode::Mode,
     profiles::{ProfileError, Profiles},
+    yaml,
 };
 
 /// The configuration file read when `--config` is not given (if it exists).

@@ -53,14 +53,7 @@ pub struct CompiledRule {
     pub enforcement: Option<RuleEnforcement>,
 }
 
-/// Who carries out a rule's deny, kill or kill-tree.
-#[derive(Clone, Debug)]
-pub enum RuleEnforcement {
-    /// The kernel judges the operation itself.
-    Kernel(Arc<KernelForm>),
-    /// The sensor acts after it detected the rule (kill and kill-tree only); why not the kernel.
-    Sensor { reason: String },
-}
+pub use super::kernel_form::RuleEnforcement;
 
 impl CompiledRule {
     /// The rule's kernel form, when the kernel judges it.

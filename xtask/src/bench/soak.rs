@@ -42,9 +42,12 @@ pub struct SoakOptions {
     /// How long the load runs, in seconds instead (a short run, as CI's).
     #[arg(long, conflicts_with = "minutes")]
     pub seconds: Option<u64>,
-    /// The receiver is down for 20 s once every this many seconds.
+    /// The receiver is down once every this many seconds.
     #[arg(long, default_value_t = 120)]
     pub restart_every_seconds: u64,
+    /// For how long the receiver is down each time.
+    #[arg(long, default_value_t = 20)]
+    pub down_seconds: u64,
     /// Use target/release as it is.
     #[arg(long)]
     pub no_build: bool,
@@ -54,12 +57,14 @@ pub struct SoakOptions {
 }
 
 impl SoakOptions {
-    /// CI's short soak: a minute, the receiver down once, the binaries the tests built.
+    /// CI's short soak: half a minute, the receiver down once (from 10 s to 20 s), the binaries
+    /// the tests built. It runs beside the kernel lab, which it slows by about its own length.
     pub fn short(binaries: PathBuf) -> Self {
         Self {
             minutes: 1,
-            seconds: Some(60),
-            restart_every_seconds: 30,
+            seconds: Some(30),
+            restart_every_seconds: 10,
+            down_seconds: 10,
             no_build: true,
             binaries: Some(binaries),
         }
@@ -71,7 +76,6 @@ impl SoakOptions {
 const FD_SLACK: usize = 8;
 
 const TRIGGER_INTERVAL_MS: u64 = 100;
-const RECEIVER_DOWN: Duration = Duration::from_secs(20);
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 pub fn run(options: &SoakOptions) -> Result<()> {
@@ -123,7 +127,7 @@ pub fn run(options: &SoakOptions) -> Result<()> {
         "soak: {} s at {} opens/s, receiver down {} s every {} s",
         seconds,
         targets::LATENCY_RATE,
-        RECEIVER_DOWN.as_secs(),
+        options.down_seconds,
         options.restart_every_seconds
     );
     let sensor = Sensor::watch(
@@ -149,7 +153,8 @@ pub fn run(options: &SoakOptions) -> Result<()> {
     let mut samples: Vec<(f64, u64, usize)> = Vec::new();
     let mut outages = 0;
     let mut next_sample = Duration::ZERO;
-    let cycle = Duration::from_secs(options.restart_every_seconds.max(RECEIVER_DOWN.as_secs() + 10));
+    let down = Duration::from_secs(options.down_seconds);
+    let cycle = Duration::from_secs(options.restart_every_seconds.max(options.down_seconds + 10));
     let mut down_since: Option<Instant> = None;
     while running(pid) {
         let elapsed = started.elapsed();
@@ -160,13 +165,15 @@ pub fn run(options: &SoakOptions) -> Result<()> {
             next_sample += SAMPLE_EVERY;
         }
         match down_since {
-            None if elapsed.as_secs() < seconds && elapsed >= cycle * (outages + 1) => {
+            None if elapsed.as_secs() < seconds
+                && elapsed >= Duration::from_secs(options.restart_every_seconds) + cycle * outages =>
+            {
                 receiver.stop();
                 down_since = Some(Instant::now());
                 outages += 1;
                 eprintln!("soak: {:>4.0} s receiver stopped", elapsed.as_secs_f64());
             }
-            Some(since) if since.elapsed() >= RECEIVER_DOWN => {
+            Some(since) if since.elapsed() >= down => {
                 receiver = Receiver::start(receiver.port, received.clone())?;
                 down_since = None;
                 eprintln!("soak: {:>4.0} s receiver started again", elapsed.as_secs_f64());

@@ -9,7 +9,7 @@ use super::{
     spec::{COMMON_KEYS, FILE_KEYS, HTTP_KEYS, SYSLOG_KEYS},
     *,
 };
-use crate::{config::yaml::YamlError, output::OutputTarget, rules::Severity};
+use crate::{output::OutputTarget, rules::Severity, yaml::YamlError};
 
 /// Checks the `outputs:` entries of the file `origin`; relative paths are relative to `base`.
 pub fn resolve(specs: &[Spanned<OutputSpec>], origin: &str, base: &Path) -> Result<Vec<OutputConfig>, YamlError> {

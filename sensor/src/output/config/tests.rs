@@ -13,7 +13,7 @@ struct Doc {
 }
 
 fn load(text: &str) -> Result<Vec<OutputConfig>, String> {
-    let doc: Doc = crate::config::yaml::parse(text, "conf.yaml").map_err(|e| e.to_string())?;
+    let doc: Doc = crate::yaml::parse(text, "conf.yaml").map_err(|e| e.to_string())?;
     resolve(&doc.outputs, "conf.yaml", Path::new("/etc/agent-sensor")).map_err(|e| e.to_string())
 }
 

@@ -17,8 +17,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::{
     CgroupError,
-    events::{CgroupEvents, EventsWatch},
+    events::EventsWatch,
     freezer::{Members, Outcome, SessionAction, SessionState, act},
+    session::CgroupEvents,
     session::{CgroupKind, SessionCgroup},
 };
 use crate::process::agent_id;

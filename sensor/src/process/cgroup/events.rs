@@ -16,30 +16,10 @@ use nix::{
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::{CgroupError, session::SessionCgroup};
-
-/// The two lines of `cgroup.events`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CgroupEvents {
-    /// Some process is in the cgroup or one of its descendants.
-    pub populated: bool,
-    /// Every process of the cgroup is frozen (an empty cgroup asked to freeze counts as frozen).
-    pub frozen: bool,
-}
-
-impl CgroupEvents {
-    pub fn parse(text: &str) -> Self {
-        let mut events = Self::default();
-        for line in text.lines() {
-            match line.split_once(' ') {
-                Some(("populated", value)) => events.populated = value.trim() == "1",
-                Some(("frozen", value)) => events.frozen = value.trim() == "1",
-                _ => {}
-            }
-        }
-        events
-    }
-}
+use super::{
+    CgroupError,
+    session::{CgroupEvents, SessionCgroup},
+};
 
 /// An inotify instance as a raw descriptor, for the async runtime.
 #[derive(Debug)]

@@ -9,9 +9,9 @@ pub mod freezer;
 pub mod session;
 
 pub use control::{Actor, Happening, SessionCgroups, SessionStateChange, StateChange};
-pub use events::{CgroupEvents, EventsWatch};
+pub use events::EventsWatch;
 pub use freezer::{CgroupOnly, Members, Outcome, SessionAction, SessionState};
-pub use session::{CgroupKind, SessionCgroup};
+pub use session::{CgroupEvents, CgroupKind, SessionCgroup};
 
 use std::{
     collections::HashMap,

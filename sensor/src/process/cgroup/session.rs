@@ -9,8 +9,31 @@ use std::{
     sync::Arc,
 };
 
-use super::{CgroupError, events::CgroupEvents};
+use super::CgroupError;
 use crate::process::agent_id;
+
+/// The two lines of `cgroup.events`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupEvents {
+    /// Some process is in the cgroup or one of its descendants.
+    pub populated: bool,
+    /// Every process of the cgroup is frozen (an empty cgroup asked to freeze counts as frozen).
+    pub frozen: bool,
+}
+
+impl CgroupEvents {
+    pub fn parse(text: &str) -> Self {
+        let mut events = Self::default();
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("populated", value)) => events.populated = value.trim() == "1",
+                Some(("frozen", value)) => events.frozen = value.trim() == "1",
+                _ => {}
+            }
+        }
+        events
+    }
+}
 
 /// The directory under the hierarchy root that holds the sessions' cgroups.
 pub const PARENT: &str = "agent-sensor";

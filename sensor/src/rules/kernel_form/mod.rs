@@ -14,7 +14,7 @@ mod operands;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use ipnet::IpNet;
 use sensor_common::policy::PolicyOp;
@@ -182,6 +182,15 @@ fn not_kernel(pos: Pos, message: impl Into<String>) -> NotKernel {
     }
 }
 
+/// Who carries out a rule's deny, kill or kill-tree.
+#[derive(Clone, Debug)]
+pub enum RuleEnforcement {
+    /// The kernel judges the operation itself.
+    Kernel(Arc<KernelForm>),
+    /// The sensor acts after it detected the rule (kill and kill-tree only); why not the kernel.
+    Sensor { reason: String },
+}
+
 /// Whether `action` asks for enforcement at all.
 pub fn enforces(action: RuleAction) -> bool {
     action != RuleAction::Alert
@@ -191,7 +200,6 @@ pub fn enforces(action: RuleAction) -> bool {
 /// `kill-tree` rules carried out after detection, and hand-off rules, which only BPF LSM judges
 /// and whose attach branch covers more than the rule names.
 pub fn judgement_notes(set: &super::RuleSet) -> Vec<String> {
-    use super::compile::RuleEnforcement;
     let mut notes = Vec::new();
     for rule in &set.rules {
         let id = &rule.meta.id;

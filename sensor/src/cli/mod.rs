@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::enforce::Mode;
 
+pub mod inventory;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "agent-sensor",
@@ -110,7 +112,7 @@ pub enum Command {
     Baseline(BaselineCommand),
     /// Inventory of AI agents, skills, MCP servers and settings, with findings (docs/inventory.md).
     #[command(subcommand)]
-    Inventory(crate::commands::inventory::InventoryCommand),
+    Inventory(inventory::InventoryCommand),
     /// Run recorded events (the JSON lines `--events` writes) through rule packs.
     Replay {
         /// The recording.
