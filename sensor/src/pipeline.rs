@@ -50,6 +50,8 @@ pub struct Pipeline {
     pub folder: Folder,
     raised: Vec<Alert>,
     outgoing: Vec<Outgoing>,
+    /// The event line being written, reused from event to event.
+    line: Vec<u8>,
     pub stats: PipelineStats,
     /// The last execs BPF LSM judged (see `judged_again`).
     lsm_execs: std::collections::VecDeque<(u32, String, u64)>,
@@ -67,6 +69,7 @@ impl Pipeline {
             folder: Folder::default(),
             raised: Vec::new(),
             outgoing: Vec::new(),
+            line: Vec::with_capacity(4096),
             stats: PipelineStats::default(),
             lsm_execs: std::collections::VecDeque::new(),
         }
@@ -172,8 +175,9 @@ impl Pipeline {
             self.write_alerts();
         }
         if self.outputs.wants_events() {
-            let json = EcsEvent { event }.to_json();
-            let delivery = self.outputs.write_event(&json);
+            self.line.clear();
+            EcsEvent { event }.write_json(&mut self.line);
+            let delivery = self.outputs.write_event(&self.line);
             self.stats.output_errors += u64::from(delivery.failed);
             if delivery.taken > 0 {
                 self.stats.events_written += 1;

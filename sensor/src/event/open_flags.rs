@@ -61,23 +61,26 @@ const NAMED: &[(i32, &str)] = &[
 ];
 
 /// `["O_WRONLY", "O_CREAT", …]`; the access mode always comes first.
+#[cfg(test)]
 pub fn names(flags: u32) -> Vec<&'static str> {
+    each_name(flags).collect()
+}
+
+/// The names of [`names`], one by one (the event line writes them without collecting them).
+pub fn each_name(flags: u32) -> impl Iterator<Item = &'static str> {
     let flags = flags as i32;
-    let mut out = vec![match flags & libc::O_ACCMODE {
+    let access = match flags & libc::O_ACCMODE {
         libc::O_WRONLY => "O_WRONLY",
         libc::O_RDWR => "O_RDWR",
         _ => "O_RDONLY",
-    }];
-    for &(bit, name) in NAMED {
-        // O_TMPFILE includes O_DIRECTORY, O_SYNC includes O_DSYNC: require every bit.
-        if bit != 0 && flags & bit == bit {
-            if name == "O_DIRECTORY" && flags & libc::O_TMPFILE == libc::O_TMPFILE {
-                continue;
-            }
-            out.push(name);
-        }
-    }
-    out
+    };
+    // O_TMPFILE includes O_DIRECTORY, O_SYNC includes O_DSYNC: require every bit.
+    let bits = NAMED.iter().filter_map(move |&(bit, name)| {
+        let set = bit != 0 && flags & bit == bit;
+        let tmpfile_directory = name == "O_DIRECTORY" && flags & libc::O_TMPFILE == libc::O_TMPFILE;
+        (set && !tmpfile_directory).then_some(name)
+    });
+    std::iter::once(access).chain(bits)
 }
 
 /// One open flag test: the access mode (not a bit) or a set of bits.

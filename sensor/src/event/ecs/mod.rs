@@ -14,6 +14,7 @@ mod network;
 mod process;
 mod sensor;
 mod text;
+mod writer;
 
 pub use self::process::exit_code;
 pub use self::text::{EventId, Hex16, Rfc3339};
@@ -56,8 +57,20 @@ pub struct EcsEvent<'a> {
 impl EcsEvent<'_> {
     /// Serializes to one JSON line (without the newline).
     pub fn to_json(&self) -> Vec<u8> {
-        // Serializing plain structs of strings and numbers cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut line = Vec::with_capacity(1024);
+        self.write_json(&mut line);
+        line
+    }
+
+    /// Appends the JSON line (without the newline) to `line`, a buffer the caller reuses.
+    pub fn write_json(&self, line: &mut Vec<u8>) {
+        let start = line.len();
+        // The event's fields are strings, numbers and structs of them, which the writer takes;
+        // should one day a field not be, the line is left out rather than written half.
+        if let Err(error) = writer::write(line, self) {
+            tracing::error!(%error, "an event could not be serialized");
+            line.truncate(start);
+        }
     }
 }
 

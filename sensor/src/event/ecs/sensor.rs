@@ -81,12 +81,33 @@ pub(super) struct SessionFields<'a> {
 
 #[derive(Serialize)]
 pub(super) struct OpenFields {
-    pub(super) flags: Vec<&'static str>,
+    pub(super) flags: FlagNames,
     pub(super) access: &'static str,
     pub(super) write: bool,
     /// Only for opens that can create a file (`O_CREAT`, `O_TMPFILE`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) mode: Option<String>,
+    pub(super) mode: Option<Shown<Mode>>,
+}
+
+/// `agent_sensor.open.flags`: the names of the open's flags.
+pub(super) struct FlagNames(u32);
+
+impl Serialize for FlagNames {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(open_flags::each_name(self.0))
+    }
+}
+
+/// `agent_sensor.open.mode`: the permission bits as four octal digits (`0644`).
+pub(super) struct Mode(u32);
+
+impl text::Inline for Mode {
+    fn inline(&self) -> crate::event::InlineText {
+        let mut text = crate::event::InlineText::default();
+        let digits: [u8; 4] = std::array::from_fn(|at| b'0' + ((self.0 >> (3 * (3 - at))) & 7) as u8);
+        text.push_ascii(&digits);
+        text
+    }
 }
 
 #[derive(Serialize)]
@@ -157,10 +178,10 @@ impl<'a> SensorFields<'a> {
                 if event.action == Action::Open {
                     let access = open_flags::Access::of(file.flags);
                     fields.open = Some(OpenFields {
-                        flags: open_flags::names(file.flags),
+                        flags: FlagNames(file.flags),
                         access: access.as_str(),
                         write: open_flags::is_write(file.flags),
-                        mode: open_flags::creates(file.flags).then(|| format!("{:04o}", file.mode & 0o7777)),
+                        mode: open_flags::creates(file.flags).then_some(Shown(Mode(file.mode & 0o7777))),
                     });
                 }
             }

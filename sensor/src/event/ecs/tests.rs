@@ -62,8 +62,13 @@ fn event(detail: Detail, action: Action) -> Event {
     }
 }
 
+/// The line as the sensor writes it, checked against serde_json's serialization of the same
+/// fields byte for byte (the writer in `writer.rs` must not change a line).
 fn json(event: &Event) -> Value {
-    serde_json::from_slice(&EcsEvent { event }.to_json()).expect("valid JSON")
+    let line = EcsEvent { event }.to_json();
+    let reference = serde_json::to_vec(&EcsEvent { event }).expect("serde_json serializes the event");
+    assert_eq!(String::from_utf8_lossy(&line), String::from_utf8_lossy(&reference));
+    serde_json::from_slice(&line).expect("valid JSON")
 }
 
 #[test]
@@ -191,4 +196,31 @@ fn connect_and_exit_fields() {
     assert_eq!(doc["agent_sensor"]["exit"]["signal"], 9);
     let doc = json(&event(Detail::Exit { status: 3 << 8 }, Action::Exit));
     assert_eq!(doc["process"]["exit_code"], 3);
+}
+
+#[test]
+fn quotes_control_characters_and_non_ascii_in_a_path_are_escaped_as_serde_json_escapes_them() {
+    let path = "/home/dev/\"q\"\\b\n\t\u{1}\u{1f}\u{7f}/café/日本/x.txt";
+    let mut created = event(
+        Detail::File(FileDetail {
+            path: path.into(),
+            path_argument: path.into(),
+            syscall: Syscall::Openat,
+            dirfd: -100,
+            flags: (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32,
+            mode: 0o4755,
+            truncated: true,
+            identity: None,
+            change: Default::default(),
+        }),
+        Action::Open,
+    );
+    created.process.args = Arc::from(vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        "echo \"$HOME\"\r\n".to_string(),
+    ]);
+    let doc = json(&created);
+    assert_eq!(doc["file"]["path"], path);
+    assert_eq!(doc["agent_sensor"]["open"]["mode"], "4755");
 }
