@@ -13,7 +13,7 @@ use sensor_common::policy::PolicyOp;
 use super::kernel_layout;
 
 use aya::{
-    Btf, BtfError, Ebpf,
+    Btf, Ebpf,
     programs::{
         CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError, cgroup_sock_addr::CgroupSockAddrLink, lsm::LsmLink,
     },
@@ -70,8 +70,18 @@ pub const CGROUP_CONNECT: [&str; 4] = [
 
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
 
+/// Whether the sensor tries BPF LSM: `use_lsm` (`enforcement.lsm`) and the BPF LSM active;
+/// otherwise why not.
+pub fn lsm_wanted(use_lsm: bool) -> Result<(), String> {
+    if use_lsm {
+        bpf_lsm_active()
+    } else {
+        Err("BPF LSM is turned off in the configuration (enforcement.lsm: false)".into())
+    }
+}
+
 /// Whether the BPF LSM is active (listed in the kernel's LSMs); otherwise why not.
-pub fn bpf_lsm_active() -> Result<(), String> {
+fn bpf_lsm_active() -> Result<(), String> {
     let active = fs::read_to_string(ACTIVE_LSMS).unwrap_or_default();
     if active.trim().split(',').any(|lsm| lsm == "bpf") {
         Ok(())
@@ -104,18 +114,11 @@ pub struct EnforcementPrograms {
 }
 
 impl EnforcementPrograms {
-    /// Loads and attaches the LSM hooks (unless `use_lsm` is false) and loads the cgroup programs.
-    /// `btf` is aya's parse of the kernel's BTF for the hooks' attach points, made before the
-    /// rules were compiled ([`super::preload`]; `None`: parsed here if needed), and `kernel` what
-    /// the hooks need to know of it.
+    /// Loads and attaches the LSM hooks and loads the cgroup programs. `lsm` is what the hooks
+    /// need to know of the kernel's BTF, their attach points included, or why BPF LSM is not
+    /// tried ([`lsm_wanted`]).
     /// `peer_layout`: the offsets of the `unix_stream_connect` hook were found (it stays off otherwise).
-    pub fn load(
-        ebpf: &mut Ebpf,
-        use_lsm: bool,
-        btf: Option<Result<Btf, BtfError>>,
-        kernel: &kernel_layout::LsmFacts,
-        peer_layout: bool,
-    ) -> Self {
+    pub fn load(ebpf: &mut Ebpf, lsm: Result<&kernel_layout::LsmFacts, String>, peer_layout: bool) -> Self {
         let mut programs = EnforcementPrograms {
             lsm_attached: Vec::new(),
             lsm_problem: None,
@@ -125,10 +128,9 @@ impl EnforcementPrograms {
             lsm_links: Vec::new(),
             cgroup_links: Vec::new(),
         };
-        if use_lsm {
-            programs.load_lsm(ebpf, btf, kernel, peer_layout);
-        } else {
-            programs.lsm_problem = Some("BPF LSM is turned off in the configuration (enforcement.lsm: false)".into());
+        match lsm {
+            Ok(kernel) => programs.load_lsm(ebpf, kernel, peer_layout),
+            Err(problem) => programs.lsm_problem = Some(problem),
         }
         programs.load_cgroup(ebpf);
         programs
@@ -150,24 +152,8 @@ impl EnforcementPrograms {
             .all(|op| self.lsm_attached.contains(&lsm_hook(op)))
     }
 
-    fn load_lsm(
-        &mut self,
-        ebpf: &mut Ebpf,
-        btf: Option<Result<Btf, BtfError>>,
-        kernel: &kernel_layout::LsmFacts,
-        peer_layout: bool,
-    ) {
-        if let Err(problem) = bpf_lsm_active() {
-            self.lsm_problem = Some(problem);
-            return;
-        }
-        let btf = match btf.unwrap_or_else(Btf::from_sys_fs) {
-            Ok(btf) => btf,
-            Err(error) => {
-                self.lsm_problem = Some(format!("cannot read the kernel's BTF for LSM hooks: {error}"));
-                return;
-            }
-        };
+    fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &kernel_layout::LsmFacts, peer_layout: bool) {
+        let btf = kernel.attach_points.btf();
         // The `bpf` hook's program depends on whether the kernel has BPF tokens (6.9+).
         let bpf_program = if kernel.bpf_has_token {
             "lsm_bpf_token"

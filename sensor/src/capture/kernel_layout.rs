@@ -197,6 +197,8 @@ pub struct LsmFacts {
     pub file_truncate: bool,
     /// [`msghdr_matches`].
     pub msghdr: Result<(), MsghdrError>,
+    /// Where the hooks attach (`bpf_lsm_<hook>`).
+    pub attach_points: super::lsm_btf::AttachPoints,
 }
 
 impl LsmFacts {
@@ -205,6 +207,10 @@ impl LsmFacts {
             bpf_has_token: lsm_bpf_has_token(btf),
             file_truncate: has_function(btf, "bpf_lsm_file_truncate"),
             msghdr: msghdr_matches(btf),
+            attach_points: super::lsm_btf::AttachPoints::of(
+                btf,
+                super::enforcement::LSM_HOOKS.iter().map(|(_, hook)| hook),
+            ),
         }
     }
 }

@@ -22,7 +22,7 @@ use sensor_common::{
 
 pub use super::load_error::LoadError;
 use super::{
-    enforcement::{AttachError, EnforcementPrograms},
+    enforcement::{self, AttachError, EnforcementPrograms},
     environment::{Environment, has_tracepoint},
     kernel_layout,
     policy_maps::PolicyMaps,
@@ -160,7 +160,7 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// `preload`: the loader and the LSM hooks' BTF, taken before the rules were compiled.
+    /// `preload`: the loader, created before the rules were compiled.
     pub fn load(env: &Environment, options: &CaptureOptions, preload: Preload) -> Result<Self, LoadError> {
         let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
@@ -180,7 +180,8 @@ impl Capture {
             tracing::warn!(%error, "hand-offs over unix sockets cannot be judged in the kernel");
             sensor_common::layout::PeerLayout::default()
         });
-        let lsm_facts = kernel_layout::LsmFacts::of(&kernel);
+        // Asked of the BTF only where the hooks will be tried.
+        let lsm_facts = enforcement::lsm_wanted(options.use_lsm).map(|()| kernel_layout::LsmFacts::of(&kernel));
         // Dropped before aya parses the same BTF for the loader and the LSM hooks: the two
         // parses are the largest allocations of start-up, and never need to coexist.
         drop(kernel);
@@ -192,7 +193,7 @@ impl Capture {
             repeat_window_ns: options.repeat_window.as_nanos() as u64,
             wakeup_interval_ns: options.wakeup_interval.as_nanos() as u64,
         };
-        let Preload { mut loader, lsm_btf } = preload;
+        let Preload { mut loader } = preload;
         loader
             .override_global("KERNEL_LAYOUT", &layout, true)
             .override_global("TRACEPOINT_LAYOUT", &tracepoints, true)
@@ -212,7 +213,7 @@ impl Capture {
         // tracepoint backend's judgements are not needed. Tail-called programs go in before the
         // programs that call them are attached.
         let mut enforcement =
-            EnforcementPrograms::load(&mut ebpf, options.use_lsm, lsm_btf, &lsm_facts, peer.valid != 0);
+            EnforcementPrograms::load(&mut ebpf, lsm_facts.as_ref().map_err(Clone::clone), peer.valid != 0);
         let mut entry_policy_problem = None;
         for (tail, outcome) in tails::load(&mut ebpf, &tails::wanted(enforcement.lsm_judges_files())) {
             match outcome {

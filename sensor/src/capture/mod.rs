@@ -7,6 +7,7 @@ pub mod environment;
 pub mod kernel_layout;
 pub mod load_error;
 pub mod loader;
+pub mod lsm_btf;
 pub mod policy_maps;
 pub mod preload;
 pub mod ring;

@@ -22,7 +22,7 @@ pub fn run(config: Option<&std::path::Path>) -> Result<()> {
             use_lsm: config.enforcement.lsm,
             ..CaptureOptions::default()
         },
-        Preload::new(config.enforcement.lsm),
+        Preload::before_rules(),
     )?;
     // Try the network programs on a cgroup of our own, so probing changes nothing else.
     let hierarchy = find_cgroup2_mount();

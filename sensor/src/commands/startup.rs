@@ -30,8 +30,8 @@ pub struct Prepared {
     pub engine: Engine,
     pub outputs: output::Outputs,
     environment: environment::Environment,
-    /// Taken before the rules are compiled (its BTF parse is start-up's largest allocation);
-    /// used once, by [`Prepared::capture`].
+    /// Created before the rules are compiled (creating it parses the kernel's BTF, start-up's
+    /// largest transient allocation); used once, by [`Prepared::capture`].
     preload: Option<Preload>,
 }
 
@@ -42,7 +42,7 @@ impl Prepared {
         super::startup_memory::bound_allocator();
         let environment = environment::check()?;
         let config = Config::load(flags.config.as_deref())?;
-        let preload = Preload::new(config.enforcement.lsm);
+        let preload = Preload::before_rules();
         super::startup_memory::trim_heap();
         let network = Arc::new(Network::from_config(&config)?);
         let (engine, outputs) = flags.open(&config)?;

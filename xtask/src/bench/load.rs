@@ -305,8 +305,8 @@ fn phase(
 }
 
 /// What the idle daemon keeps resident, and the most it held while starting, as configured and
-/// with BPF LSM turned off (`enforcement.lsm: false`: aya's parse of the kernel's BTF, which the
-/// LSM hooks need, is then never made).
+/// with BPF LSM turned off (`enforcement.lsm: false`: the BTF the LSM hooks attach with is then
+/// never built).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdleMemory {
     pub default: procfs::Resident,

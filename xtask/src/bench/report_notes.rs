@@ -489,17 +489,14 @@ fn rss(phases: &[LoadPhase], engine: Option<&Engine>, idle: Option<&IdleMemory>)
         note,
         "Start-up keeps its peak down: the kernel's BTF is read mapped rather than parsed into \
          tables (btf-rs's mmap backend, from an in-memory copy where sysfs cannot be mapped); the \
-         programs are loaded without it (they have no CO-RE relocation); aya parses it only for \
-         the BPF LSM hooks' attach points, where BPF LSM is active, and before the rules are \
-         compiled; blocks of 256 KiB and more are mapped apart and the heap is trimmed after \
+         programs are loaded without it (they have no CO-RE relocation), and aya's loader, which \
+         parses it when created, is created before the rules are compiled; the BPF LSM hooks \
+         attach with a BTF built from their attach points' ids instead of aya's parse of the \
+         kernel's; blocks of 256 KiB and more are mapped apart and the heap is trimmed after \
          each step. It then hands back the allocator's free memory (`malloc_trim`) and the pages \
          of the executable it read once (the kernel programs, rule packs and country data \
          embedded in the binary; `commands/startup_memory.rs`). *What would close the gap*: \
-         where BPF LSM is active (listed in /sys/kernel/security/lsm, whether or not the kernel \
-         then lets the hooks load), the start-up peak is aya's parse of the kernel's BTF, about \
-         19 MB held (about 30 MB while parsing) beside the compiled rules, which aya's API needs \
-         whole to find each hook's attach point by name (the start-up peaks with and without BPF \
-         LSM are above). The rest of the heap is mostly the compiled rules' automata (a \
+         the heap is mostly the compiled rules' automata (a \
          heap profile of start-up attributes about 12 MB to the rules, 5 MB of it regular \
          expressions and 4 MB glob sets): smaller automata or one glob set per pattern list \
          shared across actions; count the ring apart from the sensor's own memory (it is the \
