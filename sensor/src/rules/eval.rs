@@ -55,6 +55,8 @@ pub struct EvalEvent<'a> {
     /// Index bits of per-process field values, across events (`Scratch::per_process`).
     per_process: Option<&'a RefCell<ValueBits>>,
     name: OnceCell<&'a str>,
+    /// `file.name`, asked by many rules of one event.
+    file_name: OnceCell<&'a str>,
     /// Glob candidates of the fields rules glob most, shared by every rule.
     globbed: [OnceCell<GlobCandidates<'a>>; 5],
 }
@@ -99,6 +101,7 @@ impl<'a> EvalEvent<'a> {
             computed: None,
             per_process: None,
             name: OnceCell::new(),
+            file_name: OnceCell::new(),
             globbed: Default::default(),
         }
     }
@@ -123,45 +126,60 @@ impl<'a> EvalEvent<'a> {
     }
 
     /// Bit `bit` of the index field in `slot`: the field's bits are computed on the first call.
+    #[inline]
     pub fn bit(&self, slot: u8, bit: u32) -> bool {
         let (Some(index), Some(computed)) = (self.index, self.computed) else {
-            return false;
-        };
-        let Some(field) = index.fields.get(slot as usize) else {
-            return false;
-        };
-        let Some(words) = self.bits.get(field.first_word..field.first_word + field.words) else {
             return false;
         };
         let mask = 1u64 << slot;
         if computed.get() & mask == 0 {
             computed.set(computed.get() | mask);
-            words.iter().for_each(|word| word.set(0));
-            if let Some(Value::Text(value)) = self.get(field.field) {
-                let below_home = match self.home {
-                    Some(home) if field.field.is_path() => below(value, home),
-                    _ => None,
-                };
-                match self.per_process {
-                    // A value below the home is matched against `~` patterns too, which depend
-                    // on the user: those are not kept.
-                    Some(cache) if below_home.is_none() && field.field.is_per_process() => {
-                        let table = self.event.action as usize * 64 + slot as usize;
-                        let kept = cache.borrow().get(table, value).map(|bits| {
-                            words.iter().zip(bits).for_each(|(word, bits)| word.set(*bits));
-                        });
-                        if kept.is_none() {
-                            field.evaluate(value, None, words);
-                            cache.borrow_mut().insert(table, value, words.iter().map(Cell::get));
-                        }
+            self.compute_bits(index, slot);
+        }
+        index
+            .first_words
+            .get(slot as usize)
+            .and_then(|first| self.bits.get(first + (bit / 64) as usize))
+            .is_some_and(|word| word.get() & (1 << (bit % 64)) != 0)
+    }
+
+    /// The bits of the index field in `slot`, once per event.
+    #[inline(never)]
+    fn compute_bits(&self, index: &ActionIndex, slot: u8) {
+        let Some(field) = index.fields.get(slot as usize) else {
+            return;
+        };
+        let Some(words) = self.bits.get(field.first_word..field.first_word + field.words) else {
+            return;
+        };
+        words.iter().for_each(|word| word.set(0));
+        if let Some(Value::Text(value)) = self.get(field.field) {
+            let below_home = match self.home {
+                Some(home) if field.field.is_path() => below(value, home),
+                _ => None,
+            };
+            match self.per_process {
+                // A value below the home is matched against `~` patterns too, which depend
+                // on the user: those are not kept.
+                Some(cache) if below_home.is_none() && field.field.is_per_process() => {
+                    let table = self.event.action as usize * 64 + slot as usize;
+                    let kept = cache.borrow().get(table, value).map(|bits| {
+                        words.iter().zip(bits).for_each(|(word, bits)| word.set(*bits));
+                    });
+                    if kept.is_none() {
+                        field.evaluate(value, None, words);
+                        cache.borrow_mut().insert(table, value, words.iter().map(Cell::get));
                     }
-                    _ => field.evaluate(value, below_home, words),
                 }
+                _ => field.evaluate(value, below_home, words),
             }
         }
-        words
-            .get((bit / 64) as usize)
-            .is_some_and(|word| word.get() & (1 << (bit % 64)) != 0)
+    }
+
+    /// `file.name` of the event's file, found once per event.
+    fn file_name(&self) -> Option<&'a str> {
+        let file = self.event.file()?;
+        Some(self.file_name.get_or_init(|| file.name()))
     }
 
     /// For the fields whose glob candidates are cached: the value (borrowed from the event) and
@@ -171,7 +189,7 @@ impl<'a> EvalEvent<'a> {
         let event = self.event;
         let value: &'a str = match field {
             Field::FilePath => &event.file()?.path,
-            Field::FileName => event.file()?.name(),
+            Field::FileName => self.file_name()?,
             Field::ProcessName => self.name.get_or_init(|| event.process.name()),
             Field::ProcessExecutable => non_empty(&event.process.executable)?,
             Field::ExecFilename => match &event.detail {
@@ -223,10 +241,10 @@ impl<'a> EvalEvent<'a> {
                     .as_str(),
             ),
             Field::FilePath => Value::Text(&file?.path),
-            Field::FileName => Value::Text(file?.name()),
+            Field::FileName => Value::Text(self.file_name()?),
             Field::FileDirectory => Value::Text(file?.directory()),
             Field::FileExtension => {
-                let name = file?.name();
+                let name = self.file_name()?;
                 let dot = name.rfind('.').filter(|&index| index > 0)?;
                 Value::Text(&name[dot + 1..])
             }

@@ -413,12 +413,14 @@ impl Router {
 
     /// Reports the bit of every pattern that matches `value` (a bit may be reported twice).
     pub fn matches(&self, value: &str, out: &mut impl FnMut(u32)) {
-        self.visit(0, Some(value), value, out);
+        let last = std::cell::OnceCell::new();
+        self.visit(0, Some(value), Walk { value, last: &last }, out);
     }
 
     /// At `node`, with `remaining` the value after the components walked so far (and the `/`
     /// after them), or `None` when the value ended there.
-    fn visit(&self, id: usize, remaining: Option<&str>, value: &str, out: &mut impl FnMut(u32)) {
+    fn visit(&self, id: usize, remaining: Option<&str>, walk: Walk, out: &mut impl FnMut(u32)) {
+        let value = walk.value;
         let node = &self.nodes[id];
         if !node.globs.is_empty() {
             let candidate = Candidate::new(value);
@@ -438,7 +440,9 @@ impl Router {
             out(bit);
         }
         if !node.last_literal.is_empty() || !node.last_wild.is_empty() {
-            let last = rest.rsplit('/').next().unwrap_or(rest);
+            // What follows a walked component and its `/` is a suffix of the value: its last
+            // component is the value's, found once per walk.
+            let last = *walk.last.get_or_init(|| value.rsplit('/').next().unwrap_or(value));
             if let Some(bits) = node.last_literal.get(last) {
                 for &bit in bits {
                     out(bit);
@@ -446,21 +450,29 @@ impl Router {
             }
             node.last_wild.matches(last, |bit| out(bit as u32));
         }
-        let (component, after) = match rest.find('/') {
+        // Components are short: a plain scan beats a searcher's set-up.
+        let (component, after) = match rest.bytes().position(|byte| byte == b'/') {
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
         if let Some(&child) = node.literal.get(component) {
-            self.visit(child, after, value, out);
+            self.visit(child, after, walk, out);
         }
         if let Some(child) = node.star {
-            self.visit(child, after, value, out);
+            self.visit(child, after, walk, out);
         }
         if !node.wild.is_empty() {
             node.wild
-                .matches(component, |child| self.visit(child, after, value, out));
+                .matches(component, |child| self.visit(child, after, walk, out));
         }
     }
+}
+
+/// What stays the same down a walk: the whole value, and its last component once needed.
+#[derive(Clone, Copy)]
+struct Walk<'v> {
+    value: &'v str,
+    last: &'v std::cell::OnceCell<&'v str>,
 }
 
 #[cfg(test)]

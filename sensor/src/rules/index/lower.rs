@@ -146,7 +146,12 @@ impl Lowering {
             words += field.words;
             fields.push(field);
         }
-        Ok(ActionIndex { fields, words })
+        let first_words = fields.iter().map(|field| field.first_word).collect();
+        Ok(ActionIndex {
+            fields,
+            first_words,
+            words,
+        })
     }
 }
 

@@ -18,6 +18,9 @@ pub use lower::Lowering;
 pub struct ActionIndex {
     /// By slot (the `slot` of `Cond::Bit`).
     pub fields: Vec<FieldIndex>,
+    /// By slot, the first word of the field's bits (the same as in `fields`, kept apart so that
+    /// reading a bit touches one small array, not the field's index).
+    pub first_words: Vec<usize>,
     /// Words of the bit set of one event.
     pub words: usize,
 }
