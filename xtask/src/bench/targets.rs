@@ -25,7 +25,7 @@ pub const LAB: &str = "Kernel lab (6.1, 6.12)";
 pub const LATENCY_RATE: u64 = 100_000;
 pub const DROPS_RATE: u64 = 200_000;
 
-/// One target: what, the goal, where we stand, whether it is met (`None`: not measured), and a
+/// One target: what, the goal, where we stand, whether it is met (`None`: not judged here), and a
 /// note on how it was read.
 pub struct Target {
     pub name: &'static str,
@@ -223,12 +223,18 @@ pub fn targets(results: &Results) -> Vec<Target> {
             )
         }),
     });
+    // Measured apart (an hour under emulation): this run only says whether that report exists.
+    let lab_report = crate::cmd::workspace().join("docs/benchmarks-lab.md").exists();
     list.push(Target {
         name: LAB,
         goal: "the same figures, as ratios within the guest, per capture backend",
-        measured: "docs/benchmarks-lab.md".into(),
+        measured: if lab_report {
+            "docs/benchmarks-lab.md".into()
+        } else {
+            "not run".into()
+        },
         met: None,
-        note: "measured apart, by `cargo xtask bench --lab`".into(),
+        note: "measured apart, by `cargo xtask bench --lab`, and not judged here: see that report".into(),
     });
     list
 }
@@ -244,6 +250,6 @@ pub fn status(met: Option<bool>) -> &'static str {
     match met {
         Some(true) => "met",
         Some(false) => "**missed**",
-        None => "not measured",
+        None => "not judged",
     }
 }
