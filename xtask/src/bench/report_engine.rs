@@ -198,7 +198,7 @@ pub(super) fn load_markdown(out: &mut String, results: &Results) {
             "\nThe idle daemon (`agent-sensor run` with nothing to track), {} s after it started, holds \
              {} resident: {} of ring buffer, {} of heap, {} of binary and libraries; while \
              starting it held at most {} without the ring. With BPF LSM off \
-             (`enforcement.lsm: false`, so the kernel's BTF is never parsed for the LSM hooks): \
+             (`enforcement.lsm: false`, so the BTF the LSM hooks attach with is never built): \
              {} of heap and {} of binary once started, at most {} while starting.",
             super::load::IDLE_AFTER_SECONDS,
             bytes(idle.default.total() as f64),
