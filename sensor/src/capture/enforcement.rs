@@ -118,7 +118,7 @@ impl EnforcementPrograms {
     /// need to know of the kernel's BTF, their attach points included, or why BPF LSM is not
     /// tried ([`lsm_wanted`]).
     /// `peer_layout`: the offsets of the `unix_stream_connect` hook were found (it stays off otherwise).
-    pub fn load(ebpf: &mut Ebpf, lsm: Result<&kernel_layout::LsmFacts, String>, peer_layout: bool) -> Self {
+    pub fn load(ebpf: &mut Ebpf, lsm: Result<kernel_layout::LsmFacts, String>, peer_layout: bool) -> Self {
         let mut programs = EnforcementPrograms {
             lsm_attached: Vec::new(),
             lsm_problem: None,
@@ -129,7 +129,7 @@ impl EnforcementPrograms {
             cgroup_links: Vec::new(),
         };
         match lsm {
-            Ok(kernel) => programs.load_lsm(ebpf, kernel, peer_layout),
+            Ok(kernel) => programs.load_lsm(ebpf, &kernel, peer_layout),
             Err(problem) => programs.lsm_problem = Some(problem),
         }
         programs.load_cgroup(ebpf);
@@ -162,7 +162,8 @@ impl EnforcementPrograms {
         };
         for (name, hook) in LSM_HOOKS {
             let name = if hook == "bpf" { bpf_program } else { name };
-            if hook == "file_truncate" && !kernel.file_truncate {
+            // A hook of 6.2+ (above).
+            if hook == "file_truncate" && !kernel.attach_points.has(hook) {
                 continue;
             }
             if hook == "unix_stream_connect" && !peer_layout {

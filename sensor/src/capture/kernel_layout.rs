@@ -187,14 +187,12 @@ pub fn peer(btf: &Btf) -> Result<PeerLayout, LayoutError> {
     })
 }
 
-/// What the enforcement programs need to know of the kernel's BTF, asked before the parse is
-/// dropped (the LSM hooks are loaded against aya's own parse).
+/// What the enforcement programs need to know of the kernel's BTF, asked before the mapped BTF
+/// is dropped (the LSM hooks then attach with the small BTF their attach points make).
 #[derive(Debug)]
 pub struct LsmFacts {
     /// [`lsm_bpf_has_token`].
     pub bpf_has_token: bool,
-    /// Whether the kernel has the `file_truncate` hook (6.2+).
-    pub file_truncate: bool,
     /// [`msghdr_matches`].
     pub msghdr: Result<(), MsghdrError>,
     /// Where the hooks attach (`bpf_lsm_<hook>`).
@@ -205,7 +203,6 @@ impl LsmFacts {
     pub fn of(btf: &Btf) -> Self {
         Self {
             bpf_has_token: lsm_bpf_has_token(btf),
-            file_truncate: has_function(btf, "bpf_lsm_file_truncate"),
             msghdr: msghdr_matches(btf),
             attach_points: super::lsm_btf::AttachPoints::of(
                 btf,
@@ -257,12 +254,6 @@ pub enum MsghdrError {
          socket_sendmsg hook reads them"
     )]
     Moved { name: u32, namelen: u32 },
-}
-
-/// Whether the kernel's BTF has function `name` (e.g. an LSM hook's `bpf_lsm_<hook>`).
-pub fn has_function(btf: &Btf, name: &str) -> bool {
-    btf.resolve_types_by_name(name)
-        .is_ok_and(|candidates| candidates.iter().any(|candidate| matches!(candidate, Type::Func(_))))
 }
 
 struct Layouts<'a> {

@@ -182,8 +182,7 @@ impl Capture {
         });
         // Asked of the BTF only where the hooks will be tried.
         let lsm_facts = enforcement::lsm_wanted(options.use_lsm).map(|()| kernel_layout::LsmFacts::of(&kernel));
-        // Dropped before aya parses the same BTF for the loader and the LSM hooks: the two
-        // parses are the largest allocations of start-up, and never need to coexist.
+        // Unmapped before the programs load: its pages count in the sensor's memory while mapped.
         drop(kernel);
         let mut raw_links = Vec::new();
         tracing::debug!(elapsed = ?started.elapsed(), "kernel layout derived");
@@ -212,8 +211,7 @@ impl Capture {
         // The enforcement programs first: where BPF LSM judges every file operation, the
         // tracepoint backend's judgements are not needed. Tail-called programs go in before the
         // programs that call them are attached.
-        let mut enforcement =
-            EnforcementPrograms::load(&mut ebpf, lsm_facts.as_ref().map_err(Clone::clone), peer.valid != 0);
+        let mut enforcement = EnforcementPrograms::load(&mut ebpf, lsm_facts, peer.valid != 0);
         let mut entry_policy_problem = None;
         for (tail, outcome) in tails::load(&mut ebpf, &tails::wanted(enforcement.lsm_judges_files())) {
             match outcome {

@@ -5,9 +5,7 @@
 //! 19 MB (30 MB while parsing), start-up's largest allocation, for some fifteen ids. The ids are
 //! read instead from the mapped BTF the layout is derived from ([`AttachPoints::of`]), and
 //! [`AttachPoints::btf`] builds an `aya::Btf` that has the hooks' functions at those ids and
-//! empty entries before them (the test below checks it against aya's own parse). The programs
-//! themselves are loaded without the kernel's BTF: they have no CO-RE relocation, which the
-//! other test keeps so.
+//! empty entries before them (the test below checks it against aya's own parse).
 
 use aya::Btf;
 use aya_obj::btf::{BtfType, Func, FuncLinkage};
@@ -16,7 +14,7 @@ use btf_rs::Type;
 /// The prefix of the kernel functions BPF LSM programs attach to.
 const PREFIX: &str = "bpf_lsm_";
 
-/// The kernel's BTF ids of the `bpf_lsm_<hook>` functions it has, by hook.
+/// The kernel's BTF ids of the `bpf_lsm_<hook>` functions it has, by hook, in id order.
 #[derive(Clone, Debug, Default)]
 pub struct AttachPoints {
     ids: Vec<(&'static str, u32)>,
@@ -26,7 +24,7 @@ impl AttachPoints {
     /// Looks each hook up in the kernel's (mapped) BTF; hooks the kernel lacks are left out, and
     /// aya then reports them unknown when they are loaded.
     pub fn of<'h>(kernel: &btf_rs::Btf, hooks: impl IntoIterator<Item = &'h &'static str>) -> Self {
-        let ids = hooks
+        let mut ids: Vec<_> = hooks
             .into_iter()
             .filter_map(|&hook| {
                 let ids = kernel.resolve_ids_by_name(&format!("{PREFIX}{hook}")).ok()?;
@@ -36,18 +34,22 @@ impl AttachPoints {
                 Some((hook, id))
             })
             .collect();
+        ids.sort_unstable_by_key(|&(_, id)| id);
         Self { ids }
+    }
+
+    /// Whether the kernel has the hook.
+    pub fn has(&self, hook: &str) -> bool {
+        self.ids.iter().any(|&(name, _)| name == hook)
     }
 
     /// An `aya::Btf` in which each hook's function has the kernel's id: only those functions
     /// are named, every other entry up to the highest id is empty (start-up's peak with BPF LSM
     /// rose by about 4 MB over that with it off, where a full parse added 13 MB).
     pub fn btf(&self) -> Btf {
-        let mut sorted = self.ids.clone();
-        sorted.sort_unstable_by_key(|&(_, id)| id);
         let mut btf = Btf::new();
         let mut next = 1;
-        for (hook, id) in sorted {
+        for &(hook, id) in &self.ids {
             while next < id {
                 btf.add_type(BtfType::Unknown);
                 next += 1;
@@ -63,7 +65,6 @@ impl AttachPoints {
 #[cfg(test)]
 mod tests {
     use aya_obj::btf::BtfKind;
-    use object::{Object, ObjectSection};
 
     use super::*;
     use crate::capture::{enforcement::LSM_HOOKS, kernel_layout};
@@ -93,20 +94,5 @@ mod tests {
             found += usize::from(expected.is_some());
         }
         assert!(found >= 10, "only {found} LSM hooks found in the kernel's BTF");
-    }
-
-    /// The programs are loaded without the kernel's BTF, which only CO-RE relocations would need:
-    /// the object's `.BTF.ext` section must announce none (its header's `core_relo_len`).
-    #[test]
-    fn the_programs_have_no_core_relocations() {
-        let object = object::File::parse(super::super::loader::OBJECT).unwrap();
-        let ext = object.section_by_name(".BTF.ext").unwrap().data().unwrap();
-        let word = |at: usize| u32::from_le_bytes(ext[at..at + 4].try_into().unwrap());
-        assert_eq!(u16::from_le_bytes([ext[0], ext[1]]), 0xeb9f, "BTF.ext magic");
-        let core_relo_len = if word(4) >= 32 { word(28) } else { 0 };
-        assert_eq!(
-            core_relo_len, 0,
-            "the programs have CO-RE relocations: give the loader the kernel's BTF"
-        );
     }
 }

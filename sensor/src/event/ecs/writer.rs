@@ -121,17 +121,14 @@ impl Json<'_> {
         self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
-    fn float(&mut self, value: f64, short: Option<f32>) {
-        if !value.is_finite() {
+    /// `null` for NaN and the infinities, as serde_json writes them.
+    fn float(&mut self, value: impl zmij::Float, finite: bool) {
+        if finite {
+            self.out
+                .extend_from_slice(zmij::Buffer::new().format_finite(value).as_bytes());
+        } else {
             self.out.extend_from_slice(b"null");
-            return;
         }
-        let mut buffer = zmij::Buffer::new();
-        let text = match short {
-            Some(value) => buffer.format_finite(value),
-            None => buffer.format_finite(value),
-        };
-        self.out.extend_from_slice(text.as_bytes());
     }
 
     fn open<'s>(&'s mut self, opening: &[u8], closing: &'static [u8]) -> Compound<'s, Self> {
@@ -232,11 +229,11 @@ impl<'a, 's> Serializer for &'s mut Json<'a> {
         Ok(())
     }
     fn serialize_f32(self, value: f32) -> Result<(), WriteError> {
-        self.float(f64::from(value), Some(value));
+        self.float(value, value.is_finite());
         Ok(())
     }
     fn serialize_f64(self, value: f64) -> Result<(), WriteError> {
-        self.float(value, None);
+        self.float(value, value.is_finite());
         Ok(())
     }
     fn serialize_char(self, value: char) -> Result<(), WriteError> {
@@ -597,10 +594,11 @@ mod tests {
             signed in any::<i64>(),
             unsigned in any::<u64>(),
             float in any::<f64>(),
+            short in any::<f32>(),
             list in proptest::collection::vec(".{0,8}", 0..4),
             map in proptest::collection::btree_map(".{0,6}", any::<u32>(), 0..4),
         ) {
-            let value = (signed, unsigned, float, Some(true), None::<u8>, list, map);
+            let value = (signed, unsigned, float, short, Some(true), None::<u8>, list, map);
             prop_assert_eq!(ours(&value), serde_json::to_string(&value).unwrap());
         }
     }

@@ -19,8 +19,7 @@ use super::{
     CgroupError,
     events::EventsWatch,
     freezer::{Members, Outcome, SessionAction, SessionState, act},
-    session::CgroupEvents,
-    session::{CgroupKind, SessionCgroup},
+    session::{CgroupEvents, CgroupKind, SessionCgroup},
 };
 use crate::process::agent_id;
 
