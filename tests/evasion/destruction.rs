@@ -5,6 +5,14 @@
 
 use super::*;
 
+pub const CASE: Case = Case {
+    name: "destruction",
+    modes: BOTH,
+    prepare,
+    script,
+    check,
+};
+
 /// Asserts what a rule's alerts say the sensor did in `mode`, on this backend.
 fn assert_judged(alerts: &[Value], id: &str, mode: Mode) {
     let found = alerts_of(alerts, id);
@@ -31,7 +39,7 @@ pub fn moved(lab: &Lab) -> std::path::PathBuf {
 }
 
 /// Writes the documents; returns the rules.
-pub fn prepare(lab: &Lab) -> String {
+fn prepare(lab: &Lab) -> String {
     for name in ["a", "b"] {
         write(&lab.path(&format!("over/{name}.txt")), &format!("text {name}\n"));
     }
@@ -75,7 +83,7 @@ pub fn prepare(lab: &Lab) -> String {
     .concat()
 }
 
-pub fn script(lab: &Lab) -> String {
+fn script(lab: &Lab) -> String {
     let r = lab.root();
     let moved = moved(lab).display().to_string();
     let encrypt = "import glob, os, sys\nfor p in sorted(glob.glob(sys.argv[1] + '/c*.txt')):\n    data = open(p, 'rb').read()\n    open(p + '.enc', 'wb').write(bytes(b ^ 0x5a for b in data))\n    os.rename(p + '.enc', p)\n";
@@ -89,7 +97,7 @@ python3 -c "{encrypt}" {r}/crypt; echo crypt=$?
     )
 }
 
-pub fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
+fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
     for id in ["overwrite", "tree-moved", "tree-deleted", "ciphertext-over"] {
         assert_judged(alerts, id, mode);
     }

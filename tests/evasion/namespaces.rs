@@ -4,12 +4,20 @@
 
 use super::*;
 
+pub const CASE: Case = Case {
+    name: "namespaces",
+    modes: BOTH,
+    prepare,
+    script,
+    check,
+};
+
 fn secret() -> String {
     format!("FAKE-KEY-BIND-{}", std::process::id())
 }
 
 /// Writes the key; returns the rules.
-pub fn prepare(lab: &Lab) -> String {
+fn prepare(lab: &Lab) -> String {
     write(&lab.path("ns/keys/id_rsa"), &secret());
     std::fs::create_dir_all(lab.path("ns/work")).expect("ns/work");
     let keys = format!(
@@ -24,7 +32,7 @@ pub fn prepare(lab: &Lab) -> String {
     .concat()
 }
 
-pub fn script(lab: &Lab) -> String {
+fn script(lab: &Lab) -> String {
     // A copy of cat: no exception could cover it.
     format!(
         "cp /usr/bin/cat {r}/ns/work/reader && unshare -Urm sh -c 'mkdir {r}/ns/work/mnt && mount --bind {r}/ns/keys {r}/ns/work/mnt && {r}/ns/work/reader {r}/ns/work/mnt/id_rsa'; echo\n",
@@ -32,7 +40,7 @@ pub fn script(lab: &Lab) -> String {
     )
 }
 
-pub fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
+fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
     let secret = secret();
     let alert = the_alert(alerts, "bind-key-read");
     assert_file_backend(alert);

@@ -6,6 +6,14 @@
 
 use super::*;
 
+pub const CASE: Case = Case {
+    name: "staged",
+    modes: BOTH,
+    prepare,
+    script,
+    check,
+};
+
 /// The cases: rule id, the directory its files are staged in, the marker the staged code prints
 /// when it runs, and whether the file is a script given to an interpreter as an argument (BPF
 /// LSM's `bprm_check_security` sees only the interpreter then: the tracepoint at
@@ -19,7 +27,7 @@ const CASES: [(&str, &str, &str, bool); 5] = [
 ];
 
 /// Makes the staging directories; returns the rules.
-pub fn prepare(lab: &Lab) -> String {
+fn prepare(lab: &Lab) -> String {
     for (_, dir, _, _) in CASES {
         std::fs::create_dir_all(lab.path(&format!("stage/{dir}"))).expect("stage dir");
     }
@@ -44,7 +52,7 @@ pub fn prepare(lab: &Lab) -> String {
     rules.concat()
 }
 
-pub fn script(lab: &Lab) -> String {
+fn script(lab: &Lab) -> String {
     let s = format!("{}/stage", lab.root());
     format!(
         r#"printf 'echo RAN-SH\n' > {s}/sh/p.sh; sh {s}/sh/p.sh; echo sh=$?
@@ -57,7 +65,7 @@ python3 -c 'import os; fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/ec
     )
 }
 
-pub fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
+fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
     let cases = CASES.iter().map(|(id, _, marker, argument)| (*id, *marker, *argument));
     for (id, marker, argument) in cases.chain([("staged-memfd", "RAN-MEMFD", false)]) {
         let found = alerts_of(alerts, id);
