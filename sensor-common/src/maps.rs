@@ -18,6 +18,15 @@ pub const EVENTS_MAP: &str = "EVENTS";
 pub const PRIORITY_MAP: &str = "PRIORITY";
 /// Records lost per session: session id (`u64`) to count (`u64`).
 pub const SESSION_LOSS_MAP: &str = "SESSION_LOSS";
+/// The event ring reader's clock: an array of `u64` boot-time nanoseconds, by `WAKE_*` slot.
+pub const WAKE_MAP: &str = "WAKE";
+/// Slot of [`WAKE_MAP`] the programs keep: when they last woke the reader.
+pub const WAKE_LAST: u32 = 0;
+/// Slot of [`WAKE_MAP`] the reader writes before a timed wait: until then it looks again by
+/// itself, and records are committed without waking it.
+pub const WAKE_READER_DEADLINE: u32 = 1;
+/// Slots of [`WAKE_MAP`].
+pub const WAKE_SLOTS: u32 = 2;
 /// Tracepoint programs the others tail-call (a `ProgramArray`), by the `TAIL_*` indexes.
 pub const TAILS_MAP: &str = "TAILS";
 /// Raw tracepoint programs `sys_enter` tail-calls (a `ProgramArray` of their own: a program

@@ -291,6 +291,9 @@ pub struct PolicyConfig {
     pub always_sets: u64,
     /// Per operation (`PolicyOp as usize`): the rules that judge it.
     pub op_rules: [u64; OP_SLOTS],
+    /// Per operation: the path sets its rules include (a file protected by identity in none of
+    /// them is not protected for that operation: its record needs no priority).
+    pub op_sets: [u64; OP_SLOTS],
     /// Per operation: which `BACKEND_*` judges it (the others leave it alone).
     pub backends: [u32; OP_SLOTS],
     /// Per operation: non-zero when some rule for it counts operations (a threshold without

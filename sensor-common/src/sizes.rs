@@ -35,7 +35,7 @@ sizes! {
     layout::IoUringLayout = 84,
     layout::PeerLayout = 32,
     layout::CaptureSettings = 24,
-    policy::PolicyConfig = 400,
+    policy::PolicyConfig = 528,
     policy::PolicyRule = 208,
     policy::PortRange = 4,
     policy::NamePattern = 88,

@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use sensor_common::{
     event::SCRATCH_SIZE,
-    maps::{COUNTER_COUNT, ExecMatch, MAX_EXEC_NAMES, MAX_SPAWNERS, MAX_TRACKED, TrackedProcess},
+    maps::{COUNTER_COUNT, ExecMatch, MAX_EXEC_NAMES, MAX_SPAWNERS, MAX_TRACKED, TrackedProcess, WAKE_SLOTS},
     policy::{
         CIDR_KEY_BYTES, DirPatterns, Escalation, IdentityKey, MAX_ESCALATIONS, MAX_KILLED, MAX_POLICY_CIDRS,
         MAX_POLICY_DIRS, MAX_POLICY_FILES, MAX_POLICY_PROGRAMS, MAX_PROTECTED, MAX_RULES, MAX_SCRIPT_HOSTS,
@@ -45,9 +45,11 @@ pub static PRIORITY: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 #[map]
 pub static SESSION_LOSS: LruHashMap<u64, u64> = LruHashMap::with_max_entries(1_024, 0);
 
-/// Boot-time ns of the last wake-up of the event ring's reader (one slot).
+/// The event ring reader's clock (`sensor_common::maps::WAKE_*` slots): boot-time ns of the
+/// last wake-up the programs asked for, and the time until which the reader said it will look
+/// again without one (written by userspace).
 #[map]
-pub static LAST_WAKE: Array<u64> = Array::with_max_entries(1, 0);
+pub static WAKE: Array<u64> = Array::with_max_entries(WAKE_SLOTS, 0);
 
 /// Per-CPU counters (drops, tracking failures, emitted events).
 #[map]

@@ -20,13 +20,13 @@ use sensor_common::{
     event::{
         EventHeader, HEADER_PRIORITY, MAX_COMPONENT, SCRATCH_HALF, SCRATCH_SIZE, STR_MISSING, STR_TRUNCATED, StrRef,
     },
-    maps::Counter,
+    maps::{Counter, WAKE_LAST, WAKE_READER_DEADLINE},
 };
 
 use crate::{
     bounds::bounded,
     counters::count,
-    maps::{CURSOR, EVENTS, LAST_WAKE, PRIORITY, SCRATCH, SESSION_LOSS},
+    maps::{CURSOR, EVENTS, PRIORITY, SCRATCH, SESSION_LOSS, WAKE},
     settings,
 };
 
@@ -43,19 +43,25 @@ pub enum Ring {
     Priority,
 }
 
-/// Wake-up flags for a record on the event ring: wake the reader when the last wake-up is older
-/// than the interval, otherwise leave the record for the reader's next pass (it re-polls shortly
-/// after every batch, so nothing waits longer than about one interval).
+/// Wake-up flags for a record on the event ring. None while the reader said it will look again
+/// soon anyway (it writes that deadline before each timed wait); otherwise a wake-up when the
+/// last one is older than the interval, and none in between (the reader looks again shortly
+/// after every wake-up and every batch, so nothing waits longer than about one interval). A
+/// busy stream thus costs the writers no wake-up at all: each one is an interrupt on the
+/// writing CPU, and in a virtual machine an exit to the host.
 #[inline(always)]
 fn event_wakeup() -> u64 {
     let interval = settings::wakeup_interval_ns();
     if interval == 0 {
         return 0;
     }
-    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+    let (Some(last), Some(deadline)) = (WAKE.get_ptr_mut(WAKE_LAST), WAKE.get(WAKE_READER_DEADLINE)) else {
         return 0;
     };
     let now = unsafe { bpf_ktime_get_boot_ns() };
+    if now < *deadline {
+        return BPF_RB_NO_WAKEUP;
+    }
     let last = unsafe { &mut *last };
     if now.wrapping_sub(*last) >= interval {
         *last = now;

@@ -185,7 +185,10 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     event.object = opened.identity;
     event.fmode = opened.fmode;
     event.repeat = 1;
-    let ring = if opened.protected != 0 {
+    // Protected for this operation: a file some rule covers for another one (a write-protected
+    // system header read by a build) is an ordinary record.
+    let op_sets = config.map_or(0, |config| config.op_sets[policy::op_index(op)]);
+    let ring = if opened.protected & op_sets != 0 {
         Ring::Priority
     } else {
         Ring::Events

@@ -5,14 +5,14 @@ use std::path::Path;
 
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
 };
 use sensor_common::{
     layout::CaptureSettings,
     maps::{
         COUNTERS_MAP, EVENTS_MAP, EXEC_NAMES_MAP, ExecMatch, PRIORITY_MAP, SESSION_LOSS_MAP, SPAWNERS_MAP, TRACKED_MAP,
-        TrackedProcess,
+        TrackedProcess, WAKE_MAP,
     },
     policy::{
         ESCALATION_MAP, KILLED_MAP, POLICY_CIDRS_MAP, POLICY_CONFIG_MAP, POLICY_DIRS_MAP, POLICY_FILES_MAP,
@@ -127,6 +127,8 @@ fn high_water_mark() -> Option<u64> {
 pub struct Rings {
     pub events: RingBuf<MapData>,
     pub priority: Option<RingBuf<MapData>>,
+    /// The reader's clock (`WAKE_MAP`), where the reader says when it will look again.
+    pub wake: Option<Array<MapData, u64>>,
 }
 
 /// Loaded and attached kernel programs, and the maps userspace uses.
@@ -150,6 +152,7 @@ pub struct Capture {
     ring: Option<RingBuf<MapData>>,
     priority_ring: Option<RingBuf<MapData>>,
     session_loss: Option<HashMap<MapData, u64, u64>>,
+    wake: Option<Array<MapData, u64>>,
     /// `category/name` of every tracepoint attached.
     pub attached: Vec<String>,
     /// Optional tracepoints this kernel lacks.
@@ -301,6 +304,7 @@ impl Capture {
         let ring = take_map(&mut ebpf, EVENTS_MAP)?;
         let priority_ring = take_map(&mut ebpf, PRIORITY_MAP)?;
         let session_loss = take_map(&mut ebpf, SESSION_LOSS_MAP)?;
+        let wake = take_map(&mut ebpf, WAKE_MAP)?;
         Ok(Self {
             ebpf,
             enforcement,
@@ -315,6 +319,7 @@ impl Capture {
             ring: Some(ring),
             priority_ring: Some(priority_ring),
             session_loss: Some(session_loss),
+            wake: Some(wake),
             attached,
             missing,
             peak_before_rings,
@@ -326,6 +331,7 @@ impl Capture {
         Some(Rings {
             events: self.ring.take()?,
             priority: self.priority_ring.take(),
+            wake: self.wake.take(),
         })
     }
 

@@ -4,12 +4,19 @@
 //! The kernel wakes the event ring's reader at most once per wake-up interval (about 1 ms) and
 //! leaves records in between unannounced; so after every wake-up and every batch that found
 //! records, the reader looks again after that interval even if no wake-up came. A record therefore waits at most
-//! about one interval, and a busy stream costs one wake-up per interval instead of one per record.
+//! about one interval. Before each such timed wait the reader also tells the programs until when
+//! it will look by itself (`WAKE_READER_DEADLINE`: two intervals, which covers its timer's
+//! slack), and they do not wake it before then; it keeps looking until a look after that
+//! deadline finds nothing. A busy stream thus costs the writers no wake-up (an interrupt on the
+//! writing CPU, an exit to the host in a virtual machine), only the reader's own timer.
 
 use std::{io, time::Duration};
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{Array, MapData, RingBuf};
+use sensor_common::maps::WAKE_READER_DEADLINE;
 use tokio::io::unix::AsyncFd;
+
+use super::loader::Rings;
 
 /// How long after a batch that found records the reader looks again without a wake-up: the
 /// kernel's wake-up interval (`CaptureOptions::wakeup_interval`).
@@ -19,8 +26,14 @@ pub const RING_LINGER: Duration = Duration::from_millis(1);
 pub struct EventStream {
     events: AsyncFd<RingBuf<MapData>>,
     priority: Option<AsyncFd<RingBuf<MapData>>>,
-    /// The last batch found records: look again after `linger` even without a wake-up.
+    /// Where the reader says until when it looks again by itself (none: the kernel wakes it
+    /// once per interval).
+    wake: Option<Array<MapData, u64>>,
+    /// The last batch found records or followed a wake-up: look again after `linger` even
+    /// without one.
     lingering: bool,
+    /// Boot-time ns until which the programs were told not to wake the reader (0: never).
+    promised_until: u64,
     linger: Duration,
     /// Priority records read and not yet handled (reused between batches).
     early: std::collections::VecDeque<Vec<u8>>,
@@ -28,7 +41,8 @@ pub struct EventStream {
 
 impl EventStream {
     /// A stream over the event ring and, when the kernel programs have one, the priority ring.
-    pub fn new(events: RingBuf<MapData>, priority: Option<RingBuf<MapData>>, linger: Duration) -> io::Result<Self> {
+    pub fn new(rings: Rings, linger: Duration) -> io::Result<Self> {
+        let Rings { events, priority, wake } = rings;
         // SAFETY: each ring buffer owns its descriptor, and it stays open and unchanged while
         // the AsyncFd owns the ring buffer.
         let events = unsafe { AsyncFd::register(events)? };
@@ -40,7 +54,9 @@ impl EventStream {
         Ok(Self {
             events,
             priority,
+            wake,
             lingering: false,
+            promised_until: 0,
             linger,
             early: std::collections::VecDeque::new(),
         })
@@ -50,7 +66,17 @@ impl EventStream {
     /// interval passed), then hands the available records to `handle`: every priority record and
     /// up to a batch of events, in time order (see `merged`). Returns how many were handled.
     pub async fn next_batch(&mut self, mut handle: impl FnMut(&[u8])) -> io::Result<usize> {
-        let linger = self.lingering.then_some(self.linger);
+        let now = boot_time_ns();
+        let linger = if self.lingering {
+            self.promise(now, 2 * self.linger);
+            Some(self.linger)
+        } else if self.promised_until > now {
+            // Records committed until the promise ran out were not announced: one more look
+            // after it.
+            Some(Duration::from_nanos(self.promised_until - now))
+        } else {
+            None
+        };
         let woke = wait(&self.events, self.priority.as_ref(), linger).await?;
         // Readiness is cleared before reading, so a record committed while the batch is read
         // wakes the next one.
@@ -69,6 +95,26 @@ impl EventStream {
         // linger that found nothing ends it.
         self.lingering = count > 0 || woke == Woke::Ready;
         Ok(count)
+    }
+
+    /// Tells the programs the reader looks again within `span` of `now` by itself. If the map
+    /// cannot be written, the reader stops saying so, and the kernel's interval wake-ups remain.
+    fn promise(&mut self, now: u64, span: Duration) {
+        let Some(wake) = self.wake.as_mut() else {
+            return;
+        };
+        if now == u64::MAX {
+            // No clock: promise nothing (a deadline never reached would silence the kernel).
+            return;
+        }
+        let until = now.saturating_add(span.as_nanos() as u64);
+        match wake.set(WAKE_READER_DEADLINE, until, 0) {
+            Ok(()) => self.promised_until = until,
+            Err(error) => {
+                tracing::warn!(%error, "the event ring's reader cannot tell the kernel when it looks again: woken once per interval instead");
+                self.wake = None;
+            }
+        }
     }
 
     /// Hands every record available now to `handle`, without waiting.

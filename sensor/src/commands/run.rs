@@ -138,7 +138,7 @@ pub fn run(options: RunOptions) -> Result<()> {
         );
         let mut refresh = tokio::time::interval(Duration::from_secs(config.enforcement.refresh_seconds.max(1)));
         let mut stream =
-            EventStream::new(rings.events, rings.priority, RING_LINGER).context("watching the ring buffers")?;
+            EventStream::new(rings, RING_LINGER).context("watching the ring buffers")?;
         let Signals {
             mut terminate,
             mut interrupt,

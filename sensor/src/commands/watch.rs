@@ -162,8 +162,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         );
         enricher.sessions.start(session);
         let mut pipeline = startup::pipeline(enricher, engine, outputs, Some(enforcer), &config, true);
-        let mut stream =
-            EventStream::new(rings.events, rings.priority, RING_LINGER).context("watching the ring buffers")?;
+        let mut stream = EventStream::new(rings, RING_LINGER).context("watching the ring buffers")?;
         tracing::info!(
             session = %agent_id(session_id),
             agent = %agent,

@@ -260,6 +260,7 @@ impl PolicyImage {
                 for op in PolicyOp::ALL {
                     if form.ops.contains(op) {
                         sets.image.config.op_rules[op as usize] |= 1 << slot;
+                        sets.image.config.op_sets[op as usize] |= entry.include_sets;
                     }
                 }
                 if form.written_by_session {

@@ -136,6 +136,17 @@ fn rules_get_slots_ops_actions_and_flags() {
     assert_eq!(image.config.op_rules[PolicyOp::OpenWrite as usize], 0b011);
     assert_eq!(image.config.op_rules[PolicyOp::Unlink as usize], 0b100);
     assert_eq!(image.config.op_rules[PolicyOp::Exec as usize], 0);
+    // The sets an operation's rules include: a file protected for deletion only is not
+    // protected for opens.
+    let opens = image.rules[0].include_sets | image.rules[1].include_sets;
+    assert_ne!(opens, 0);
+    assert_eq!(image.config.op_sets[open], opens);
+    assert_eq!(
+        image.config.op_sets[PolicyOp::Unlink as usize],
+        image.rules[2].include_sets
+    );
+    assert_eq!(opens & image.rules[2].include_sets, 0);
+    assert_eq!(image.config.op_sets[PolicyOp::Exec as usize], 0);
 }
 
 #[test]
