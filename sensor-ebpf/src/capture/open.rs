@@ -145,7 +145,6 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     opened.fmode = kernel::file_mode(file);
     opened.op = op;
     opened.flags = flags;
-    opened.protected = protected_self(&opened.identity);
     let (dentry, mount) = kernel::file_dentry_mount(file);
     let repeat_key = RepeatKey {
         class: CLASS_OPEN_OK | (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_DIRECTORY | O_PATH)),
@@ -156,7 +155,13 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     let Some(mut rec) = Record::start::<OpenEvent>() else {
         return false;
     };
-    match repeat::check(&repeat_key, call.session_id, generation) {
+    let repeat = repeat::check(&repeat_key, call.session_id, generation);
+    if let Repeat::Counted = repeat {
+        return false;
+    }
+    // Looked up once the open is known not to be a plain repeat.
+    opened.protected = protected_self(&opened.identity);
+    match repeat {
         Repeat::Counted => return false,
         // Counted, but judged again: walk for the key without a record of its own.
         Repeat::Judge if wants_key => {
