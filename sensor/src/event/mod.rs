@@ -280,11 +280,11 @@ pub struct FileDetail {
 
 impl FileDetail {
     pub fn name(&self) -> &str {
-        self.path.rsplit('/').next().unwrap_or(&self.path)
+        crate::process::resolve::last_component(&self.path)
     }
 
     pub fn directory(&self) -> &str {
-        match self.path.rfind('/') {
+        match crate::process::resolve::last_slash(&self.path) {
             Some(0) => "/",
             Some(index) => &self.path[..index],
             None => "",

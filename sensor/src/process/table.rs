@@ -60,7 +60,7 @@ impl ProcessInfo {
 
     /// The base name of the executable.
     pub fn name(&self) -> &str {
-        self.executable.rsplit('/').next().unwrap_or(&self.executable)
+        super::resolve::last_component(&self.executable)
     }
 }
 

@@ -223,7 +223,7 @@ impl<'a> EvalEvent<'a> {
             Field::ProcessParentCommandLine => Value::Text(event.parent.as_ref()?.command_line.as_deref()?),
             Field::ProcessParentName => {
                 let executable = self.parent_executable()?;
-                Value::Text(executable.rsplit('/').next().unwrap_or(executable))
+                Value::Text(crate::process::resolve::last_component(executable))
             }
             Field::ProcessExitCode => match event.detail {
                 Detail::Exit { status } => Value::Number(crate::event::ecs::exit_code(status)),

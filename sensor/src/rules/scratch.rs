@@ -115,7 +115,7 @@ pub fn resolve_into(out: &mut String, base: Option<&str>, path: &str) {
             ".." => {
                 let floor = usize::from(absolute);
                 let last = &out[floor..];
-                let last_start = last.rfind('/').map_or(floor, |at| floor + at + 1);
+                let last_start = crate::process::resolve::last_slash(last).map_or(floor, |at| floor + at + 1);
                 if out.len() > floor && &out[last_start..] != ".." {
                     out.truncate(last_start.saturating_sub(1).max(floor));
                 } else if !absolute {

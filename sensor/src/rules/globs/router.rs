@@ -442,7 +442,7 @@ impl Router {
         if !node.last_literal.is_empty() || !node.last_wild.is_empty() {
             // What follows a walked component and its `/` is a suffix of the value: its last
             // component is the value's, found once per walk.
-            let last = *walk.last.get_or_init(|| value.rsplit('/').next().unwrap_or(value));
+            let last = *walk.last.get_or_init(|| crate::process::resolve::last_component(value));
             if let Some(bits) = node.last_literal.get(last) {
                 for &bit in bits {
                     out(bit);
