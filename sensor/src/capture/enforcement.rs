@@ -10,7 +10,7 @@ use std::{
 
 use sensor_common::policy::PolicyOp;
 
-use super::kernel_layout;
+use super::{kernel_layout, lsm_probe};
 
 use aya::{
     Btf, Ebpf,
@@ -153,7 +153,13 @@ impl EnforcementPrograms {
     }
 
     fn load_lsm(&mut self, ebpf: &mut Ebpf, kernel: &kernel_layout::LsmFacts, peer_layout: bool) {
-        let btf = kernel.attach_points.btf();
+        // Built for the first hook tried, unless the kernel refuses every LSM program anyway.
+        let mut btf = None;
+        let refused = kernel
+            .attach_points
+            .first()
+            .is_some_and(|(_, id)| lsm_probe::refused_with_eperm(id))
+            .then(|| describe_eperm().to_string());
         // The `bpf` hook's program depends on whether the kernel has BPF tokens (6.9+).
         let bpf_program = if kernel.bpf_has_token {
             "lsm_bpf_token"
@@ -175,14 +181,19 @@ impl EnforcementPrograms {
                 tracing::warn!(%reason, "datagram destinations are judged by the cgroup programs only");
                 continue;
             }
-            match attach_lsm(ebpf, name, hook, &btf) {
+            let attached = match &refused {
+                Some(reason) => Err(reason.clone()),
+                None => attach_lsm(ebpf, name, hook, btf.get_or_insert_with(|| kernel.attach_points.btf()))
+                    .map_err(|error| error.to_string()),
+            };
+            match attached {
                 Ok(link) => {
                     self.lsm_links.push(link);
                     self.lsm_attached.push(hook);
                 }
                 Err(reason) => {
                     tracing::debug!(hook, %reason, "LSM hook unavailable");
-                    self.lsm_problem.get_or_insert(reason.to_string());
+                    self.lsm_problem.get_or_insert(reason);
                 }
             }
         }
@@ -298,12 +309,17 @@ fn attach_lsm(ebpf: &mut Ebpf, name: &'static str, hook: &str, btf: &Btf) -> Res
     Ok(program.take_link(id)?)
 }
 
+/// Why no LSM program loads on a kernel that refuses them with EPERM.
+fn describe_eperm() -> &'static str {
+    "the kernel refuses to load BPF LSM programs here (EPERM)"
+}
+
 /// A one-line reason for a program that would not load or attach.
 fn describe(error: &ProgramError) -> String {
     match error {
         ProgramError::LoadError { io_error, verifier_log } => {
             if io_error.raw_os_error() == Some(libc::EPERM) {
-                "the kernel refuses to load BPF LSM programs here (EPERM)".to_string()
+                describe_eperm().to_string()
             } else {
                 let log = verifier_log.to_string();
                 tracing::debug!(%log, "verifier log");

@@ -38,6 +38,11 @@ impl AttachPoints {
         Self { ids }
     }
 
+    /// The hook with the lowest id, and its id.
+    pub fn first(&self) -> Option<(&'static str, u32)> {
+        self.ids.first().copied()
+    }
+
     /// Whether the kernel has the hook.
     pub fn has(&self, hook: &str) -> bool {
         self.ids.iter().any(|&(name, _)| name == hook)

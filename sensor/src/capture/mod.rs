@@ -8,6 +8,7 @@ pub mod kernel_layout;
 pub mod load_error;
 pub mod loader;
 pub mod lsm_btf;
+pub mod lsm_probe;
 pub mod policy_maps;
 pub mod preload;
 pub mod ring;

@@ -128,6 +128,8 @@ pub fn run(options: RunOptions) -> Result<()> {
                 changes: operator.cgroups.subscribe(),
             });
         }
+        // Start-up is over: what it alone used goes back to the system.
+        super::startup_memory::release(capture.peak_before_rings);
         // Everything answers from here on: the control socket, metrics, signals.
         tracing::info!(
             kernel = %environment::kernel_release(),

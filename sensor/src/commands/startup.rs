@@ -82,11 +82,10 @@ impl Prepared {
     }
 
     /// Starts enforcement (after the socket programs are attached, so the backends it reports
-    /// are the ones in place) and hands the memory start-up used back to the system.
+    /// are the ones in place). The command hands the memory start-up used back to the system
+    /// (`startup_memory::release`) once it has nothing left to set up.
     pub fn enforce(&mut self, capture: &mut Capture) -> Result<Enforcer> {
-        let enforcer = start_enforcement(capture, &mut self.engine, &self.config, &self.network, self.mode)?;
-        super::startup_memory::release(capture.peak_before_rings);
-        Ok(enforcer)
+        start_enforcement(capture, &mut self.engine, &self.config, &self.network, self.mode)
     }
 }
 

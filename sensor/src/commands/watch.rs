@@ -106,6 +106,7 @@ pub fn run(options: WatchOptions) -> Result<i32> {
         tracing::warn!(%problem, "the session's datagrams, Fast Open and io_uring connects are not reported (and without BPF LSM not judged)");
     }
     let mut enforcer = prepared.enforce(&mut capture)?;
+    super::startup_memory::release(capture.peak_before_rings);
     let Prepared {
         config,
         network,

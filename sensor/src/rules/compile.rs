@@ -86,8 +86,9 @@ pub struct ActionRule {
 pub struct RuleSet {
     pub rules: Vec<CompiledRule>,
     by_action: [Vec<ActionRule>; crate::event::ACTION_COUNT],
-    /// The text-field indexes of each action, which the conditions of `by_action` test.
-    indexes: [ActionIndex; crate::event::ACTION_COUNT],
+    /// The text-field indexes of each action, which the conditions of `by_action` test (actions
+    /// whose rules test the same operators share one: unlink and rmdir, for instance).
+    indexes: [Arc<ActionIndex>; crate::event::ACTION_COUNT],
     /// Rules that are defined but disabled.
     pub disabled: usize,
     /// The pack files, in load order.
@@ -112,6 +113,7 @@ impl RuleSet {
     /// Builds the per-action rules and indexes.
     fn index(&mut self) {
         let mut macros = SpecializedMacros::new();
+        let mut built = Vec::new();
         for action in Action::ALL {
             let mut list = Vec::new();
             for (index, rule) in self.rules.iter().enumerate() {
@@ -119,16 +121,20 @@ impl RuleSet {
                     list.push(specialized);
                 }
             }
-            let (list, index) = lower(list);
+            let (list, index) = lower(list, &mut built);
             self.by_action[action as usize] = list;
             self.indexes[action as usize] = index;
         }
     }
 }
 
+/// The indexes built so far, by what they index ([`Lowering::signature`]).
+type BuiltIndexes = Vec<(Vec<(Field, Vec<String>)>, Arc<ActionIndex>)>;
+
 /// The rules of one action with their text operators answered by the action's index, and their
-/// triggers; as they were (no index) should the index not build.
-fn lower(rules: Vec<ActionRule>) -> (Vec<ActionRule>, ActionIndex) {
+/// triggers; as they were (no index) should the index not build. An index that answers as one
+/// in `built` is not built again.
+fn lower(rules: Vec<ActionRule>, built: &mut BuiltIndexes) -> (Vec<ActionRule>, Arc<ActionIndex>) {
     let mut lowering = Lowering::default();
     let lowered: Vec<ActionRule> = rules
         .iter()
@@ -154,9 +160,17 @@ fn lower(rules: Vec<ActionRule>) -> (Vec<ActionRule>, ActionIndex) {
             }
         })
         .collect();
+    let signature = lowering.signature();
+    if let Some((_, index)) = built.iter().find(|(known, _)| *known == signature) {
+        return (lowered, index.clone());
+    }
     match lowering.finish() {
-        Ok(index) => (lowered, index),
-        Err(_) => (rules, ActionIndex::default()),
+        Ok(index) => {
+            let index = Arc::new(index);
+            built.push((signature, index.clone()));
+            (lowered, index)
+        }
+        Err(_) => (rules, Arc::default()),
     }
 }
 

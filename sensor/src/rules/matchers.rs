@@ -6,9 +6,8 @@ use std::cell::OnceCell;
 
 use globset::Candidate;
 
-use super::globs::Globs;
+use super::{globs::Globs, regexes::Regexes};
 use ipnet::IpNet;
-use regex::RegexSet;
 
 pub use crate::event::open_flags::{FlagTest, flag_test};
 use rustc_hash::FxHashSet;
@@ -76,7 +75,7 @@ pub struct HomeSplit<T> {
 pub enum TextOp {
     Equal(HomeSplit<StrSet>),
     Glob(HomeSplit<Globs>),
-    Regex(RegexSet),
+    Regex(Regexes),
     Prefix(HomeSplit<Vec<String>>),
     Suffix(Vec<String>),
     Contains(Vec<String>),
@@ -269,23 +268,7 @@ mod tests {
 
     #[test]
     fn home_relative_values_follow_the_users_home() {
-        let build = |patterns: &[&str]| {
-            Globs::build(
-                patterns
-                    .iter()
-                    .map(|p| {
-                        (
-                            p.to_string(),
-                            globset::GlobBuilder::new(p)
-                                .literal_separator(true)
-                                .build()
-                                .expect("glob"),
-                        )
-                    })
-                    .collect(),
-            )
-            .expect("set")
-        };
+        let build = |patterns: &[&str]| Globs::build(patterns.iter().map(|p| p.to_string()).collect()).expect("set");
         let matcher = TextMatcher {
             ops: vec![TextOp::Glob(HomeSplit {
                 absolute: build(&["/etc/shadow"]),

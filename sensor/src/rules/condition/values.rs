@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use globset::GlobBuilder;
-use regex::RegexSetBuilder;
-
 use super::super::{
     fields::Field,
-    globs::Globs,
+    globs::{Globs, glob},
     matchers::{FlagTest, FlagsMatcher, HomeSplit, IpOp, NumberOp, StrSet, TextOp, flag_test},
+    regexes::Regexes,
     yaml_tree::Pos,
 };
 use super::{
@@ -75,12 +73,8 @@ impl Compiler<'_> {
                         Some(rest) => (&mut below, rest),
                         None => (&mut absolute, value.as_str()),
                     };
-                    match GlobBuilder::new(pattern)
-                        .literal_separator(true)
-                        .backslash_escape(true)
-                        .build()
-                    {
-                        Ok(glob) => list.push((pattern.to_string(), glob)),
+                    match glob(pattern) {
+                        Ok(_) => list.push(pattern.to_string()),
                         Err(error) => {
                             self.error(
                                 file,
@@ -126,7 +120,7 @@ impl Compiler<'_> {
                 if !ok {
                     return None;
                 }
-                match RegexSetBuilder::new(strings.iter().map(|(v, _, _)| v.as_str())).build() {
+                match Regexes::build(strings.iter().map(|(v, _, _)| v.clone()).collect()) {
                     Ok(set) => TextOp::Regex(set),
                     Err(error) => {
                         self.error(

@@ -8,68 +8,96 @@
 //! skips the prefilter.
 //!
 //! The rule index matches the patterns of single-valued fields without a glob set at all, by
-//! walking a tree of their literal components (`router`).
+//! walking a tree of their literal components (`router`); the glob set of such an operator is
+//! then never run. So a set is compiled when a value first gets past its prefilter, not when the
+//! pack is loaded (where it is compiled once only to report a bad set, and dropped): most sets of
+//! the default pack are never built, and their automata take no memory.
 
 pub mod router;
 
-use globset::{Candidate, Glob, GlobSet, GlobSetBuilder};
+use std::sync::{Arc, OnceLock};
+
+use globset::{Candidate, Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-#[derive(Clone, Debug)]
+/// Glob patterns (shared by the copies that specialising a rule to each action makes), with
+/// their set compiled on first use.
+#[derive(Clone, Debug, Default)]
 pub struct Globs {
-    set: GlobSet,
-    prefilter: Option<Box<FirstComponents>>,
-    /// The patterns as written (for the rule index).
-    patterns: Vec<String>,
+    inner: Arc<Inner>,
 }
 
-impl Default for Globs {
-    fn default() -> Self {
-        Self {
-            set: GlobSet::empty(),
-            prefilter: None,
-            patterns: Vec::new(),
-        }
+#[derive(Debug, Default)]
+struct Inner {
+    /// The patterns as written (for the rule index).
+    patterns: Vec<String>,
+    prefilter: Option<FirstComponents>,
+    set: OnceLock<GlobSet>,
+}
+
+/// A pattern as the rule compiler reads it: `/` is never matched by a wildcard but `**`, and
+/// `\` escapes.
+pub fn glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+}
+
+/// The glob set of `patterns`.
+fn compile(patterns: &[String]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        builder.add(glob(pattern)?);
     }
+    builder.build()
 }
 
 impl Globs {
-    /// Builds the set from `(pattern text, compiled glob)` pairs.
-    pub fn build(globs: Vec<(String, Glob)>) -> Result<Self, globset::Error> {
-        let prefilter = FirstComponents::of(globs.iter().map(|(text, _)| text.as_str())).map(Box::new);
-        let mut builder = GlobSetBuilder::new();
-        let mut patterns = Vec::with_capacity(globs.len());
-        for (text, glob) in globs {
-            builder.add(glob);
-            patterns.push(text);
-        }
+    /// The set of `patterns` (read as [`glob`] reads them). It is compiled here only to find
+    /// out whether it compiles, and again when first matched.
+    pub fn build(patterns: Vec<String>) -> Result<Self, globset::Error> {
+        drop(compile(&patterns)?);
         Ok(Self {
-            set: builder.build()?,
-            prefilter,
-            patterns,
+            inner: Arc::new(Inner {
+                prefilter: FirstComponents::of(patterns.iter().map(String::as_str)),
+                patterns,
+                set: OnceLock::new(),
+            }),
         })
     }
 
     /// The patterns as written.
     pub fn patterns(&self) -> &[String] {
-        &self.patterns
+        &self.inner.patterns
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.inner.patterns.is_empty()
     }
 
     /// True when a glob matches `value`; `candidate` is built only when the prefilter passes.
     pub fn is_match<'c>(&self, value: &str, candidate: impl FnOnce() -> &'c Candidate<'c>) -> bool {
-        if self.set.is_empty() {
+        if self.is_empty() {
             return false;
         }
-        if let Some(prefilter) = &self.prefilter
+        if let Some(prefilter) = &self.inner.prefilter
             && !prefilter.admits(value)
         {
             return false;
         }
-        self.set.is_match_candidate(candidate())
+        self.set().is_match_candidate(candidate())
+    }
+
+    /// The compiled set. It compiled when the pack was loaded, and compiles the same now; should
+    /// it not, nothing matches (and that is said once).
+    fn set(&self) -> &GlobSet {
+        self.inner.set.get_or_init(|| {
+            compile(&self.inner.patterns).unwrap_or_else(|error| {
+                tracing::error!(%error, patterns = ?self.inner.patterns, "a glob set that compiled at load no longer does; it matches nothing");
+                GlobSet::empty()
+            })
+        })
     }
 }
 
@@ -228,25 +256,29 @@ fn find_unescaped(text: &str, wanted: char) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use globset::GlobBuilder;
-
     use super::*;
 
-    fn glob(pattern: &str) -> Glob {
-        GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .expect("glob")
-    }
-
     fn globs(patterns: &[&str]) -> Globs {
-        Globs::build(patterns.iter().map(|p| (p.to_string(), glob(p))).collect()).expect("set")
+        Globs::build(patterns.iter().map(|p| p.to_string()).collect()).expect("set")
     }
 
     fn matches(set: &Globs, value: &str) -> bool {
         let candidate = Candidate::new(value);
         set.is_match(value, || &candidate)
+    }
+
+    #[test]
+    fn the_set_is_compiled_on_first_use_and_shared_by_copies() {
+        let set = globs(&["/etc/**", "*.pem"]);
+        let copy = set.clone();
+        assert!(set.inner.set.get().is_none());
+        assert!(matches(&copy, "/etc/shadow"));
+        assert!(set.inner.set.get().is_some(), "the copies share one set");
+        assert!(matches(&set, "key.pem") && !matches(&set, "/srv/x"));
+        assert!(
+            Globs::build(vec!["a{b".to_string()]).is_err(),
+            "a bad set fails at load"
+        );
     }
 
     #[test]
@@ -339,7 +371,7 @@ mod tests {
             let set = globs(patterns);
             let mut reference = GlobSetBuilder::new();
             for p in *patterns {
-                reference.add(glob(p));
+                reference.add(glob(p).expect("glob"));
             }
             let reference = reference.build().expect("set");
             for value in values {

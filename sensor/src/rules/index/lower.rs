@@ -136,6 +136,24 @@ impl Lowering {
         Some(bit)
     }
 
+    /// What the index will answer: its fields in slot order, each with the keys of its operators
+    /// in bit order. Two lowerings with the same signature build indexes that set the same bits
+    /// for every event (the operators' values may have come in another order, which no answer
+    /// depends on), so one index can serve both.
+    pub fn signature(&self) -> Vec<(Field, Vec<String>)> {
+        self.fields
+            .iter()
+            .map(|builder| {
+                let mut keys: Vec<(&String, u32)> = builder.bits.iter().map(|(key, &bit)| (key, bit)).collect();
+                keys.sort_unstable_by_key(|&(_, bit)| bit);
+                (
+                    builder.index.field,
+                    keys.into_iter().map(|(key, _)| key.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
     /// The action's index; the bits of each field start on a word of their own.
     pub fn finish(self) -> Result<ActionIndex, globset::Error> {
         let mut fields: Vec<FieldIndex> = Vec::with_capacity(self.fields.len());

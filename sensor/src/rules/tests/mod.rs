@@ -227,6 +227,30 @@ fn rules_are_indexed_by_the_actions_they_can_match() {
     assert_eq!(ids(Action::Connect), ["either", "everything"]);
 }
 
+/// Actions whose rules test the same operators share one index; another operator, another index.
+#[test]
+fn actions_with_the_same_operators_share_an_index() {
+    let text = rules(&[
+        (
+            "removal",
+            "{event.action: [unlink, rmdir], file.path: {glob: ['/etc/**', '~/.ssh/*']}}",
+        ),
+        ("opened", "{event.action: open, file.path: {glob: '/srv/**'}}"),
+    ]);
+    let set = compile(&[("p.yaml", &text)]);
+    let index = |action: Action| set.action_index(action) as *const _;
+    assert_eq!(index(Action::Unlink), index(Action::Rmdir));
+    assert_ne!(index(Action::Unlink), index(Action::Open));
+    let removed = |action: &str, path: &str| {
+        let events = [event(&[("event.action", json!(action)), ("file.path", json!(path))])];
+        fired(&Arc::new(set.clone()), &events)
+    };
+    assert_eq!(removed("rmdir", "/etc/x"), ["removal"]);
+    assert_eq!(removed("unlink", "/home/alice/.ssh/id_rsa"), ["removal"]);
+    assert!(removed("unlink", "/srv/x").is_empty());
+    assert_eq!(removed("open", "/srv/x"), ["opened"]);
+}
+
 #[test]
 fn thresholds_count_distinct_values_per_group() {
     let text = "rules:
