@@ -8,7 +8,7 @@
 /// and more are mapped apart and unmapped when freed. glibc otherwise raises that threshold to
 /// the largest block freed so far, and start-up's large transient blocks (BTF tables, the
 /// compiled automata's builders, the programs' object) then end up in the heap, where freeing
-/// them leaves holes the allocator keeps. The hot path allocates nothing (rules/tests/allocations.rs),
+/// them leaves holes the allocator keeps. The hot path allocates nothing (rules/quiet_events.rs),
 /// so the mapped blocks cost nothing per event.
 pub fn bound_allocator() {
     #[cfg(target_env = "gnu")]

@@ -37,12 +37,25 @@ struct Node {
     literal: FxHashMap<Box<str>, usize>,
     /// The child of a `*` component.
     star: Option<usize>,
-    /// Children of other component patterns.
-    wild: Wild,
     /// Patterns that end here: the value must end here too.
     end: Vec<u32>,
     /// `…/**`: anything below.
     rest: Vec<u32>,
+    /// What few nodes have, kept apart so that a node is small (a router has thousands, most of
+    /// which only lead on by literal components).
+    rare: Option<Box<Rare>>,
+}
+
+impl Node {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    /// Children of other component patterns.
+    wild: Wild,
     /// `…/**/NAME`: the value's last component, below this node.
     last_literal: FxHashMap<Box<str>, Vec<u32>>,
     /// `…/**/PATTERN`, with the bit.
@@ -323,6 +336,7 @@ impl RouterBuilder {
                     }
                     [last] if is_literal(last) => {
                         self.router.nodes[node]
+                            .rare()
                             .last_literal
                             .entry(Box::from(*last))
                             .or_default()
@@ -331,7 +345,7 @@ impl RouterBuilder {
                     }
                     [last] if *last != "**" => {
                         if let Some(part) = Part::parse(last) {
-                            self.router.nodes[node].last_wild.push(part, bit as usize);
+                            self.router.nodes[node].rare().last_wild.push(part, bit as usize);
                             return;
                         }
                     }
@@ -344,7 +358,10 @@ impl RouterBuilder {
             } else if component == "*" {
                 self.router.nodes[node].star
             } else {
-                self.router.nodes[node].wild.find(component)
+                self.router.nodes[node]
+                    .rare
+                    .as_ref()
+                    .and_then(|rare| rare.wild.find(component))
             };
             let child = match child {
                 Some(child) => child,
@@ -361,7 +378,7 @@ impl RouterBuilder {
                     self.router.nodes.push(Node::default());
                     let parent = &mut self.router.nodes[node];
                     match part {
-                        Some(part) => parent.wild.push(part, child),
+                        Some(part) => parent.rare().wild.push(part, child),
                         None if component == "*" => parent.star = Some(child),
                         None => {
                             parent.literal.insert(Box::from(component), child);
@@ -393,11 +410,14 @@ impl RouterBuilder {
                         .build()?,
                 );
             }
-            self.router.nodes[node].globs.push((builder.build()?, bit));
+            self.router.nodes[node].rare().globs.push((builder.build()?, bit));
         }
+        self.router.nodes.shrink_to_fit();
         for node in &mut self.router.nodes {
             node.literal.shrink_to_fit();
-            node.last_literal.shrink_to_fit();
+            if let Some(rare) = &mut node.rare {
+                rare.last_literal.shrink_to_fit();
+            }
         }
         Ok(self.router)
     }
@@ -407,7 +427,10 @@ impl Router {
     pub fn is_empty(&self) -> bool {
         self.nodes.len() == 1 && {
             let root = &self.nodes[0];
-            root.rest.is_empty() && root.last_literal.is_empty() && root.last_wild.is_empty() && root.globs.is_empty()
+            root.rest.is_empty()
+                && root.rare.as_ref().is_none_or(|rare| {
+                    rare.last_literal.is_empty() && rare.last_wild.is_empty() && rare.globs.is_empty()
+                })
         }
     }
 
@@ -422,9 +445,12 @@ impl Router {
     fn visit(&self, id: usize, remaining: Option<&str>, walk: Walk, out: &mut impl FnMut(u32)) {
         let value = walk.value;
         let node = &self.nodes[id];
-        if !node.globs.is_empty() {
+        let rare = node.rare.as_deref();
+        if let Some(rare) = rare
+            && !rare.globs.is_empty()
+        {
             let candidate = Candidate::new(value);
-            for (set, bit) in &node.globs {
+            for (set, bit) in &rare.globs {
                 if set.is_match_candidate(&candidate) {
                     out(*bit);
                 }
@@ -439,16 +465,18 @@ impl Router {
         for &bit in &node.rest {
             out(bit);
         }
-        if !node.last_literal.is_empty() || !node.last_wild.is_empty() {
+        if let Some(rare) = rare
+            && (!rare.last_literal.is_empty() || !rare.last_wild.is_empty())
+        {
             // What follows a walked component and its `/` is a suffix of the value: its last
             // component is the value's, found once per walk.
             let last = *walk.last.get_or_init(|| crate::process::resolve::last_component(value));
-            if let Some(bits) = node.last_literal.get(last) {
+            if let Some(bits) = rare.last_literal.get(last) {
                 for &bit in bits {
                     out(bit);
                 }
             }
-            node.last_wild.matches(last, |bit| out(bit as u32));
+            rare.last_wild.matches(last, |bit| out(bit as u32));
         }
         // Components are short: a plain scan beats a searcher's set-up.
         let (component, after) = match rest.bytes().position(|byte| byte == b'/') {
@@ -461,8 +489,10 @@ impl Router {
         if let Some(child) = node.star {
             self.visit(child, after, walk, out);
         }
-        if !node.wild.is_empty() {
-            node.wild
+        if let Some(rare) = rare
+            && !rare.wild.is_empty()
+        {
+            rare.wild
                 .matches(component, |child| self.visit(child, after, walk, out));
         }
     }

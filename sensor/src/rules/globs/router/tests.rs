@@ -155,7 +155,12 @@ fn known_shapes_need_no_glob_set() {
         "**/*.kdbx",
         "/**/Login Data",
     ]);
-    assert!(router.nodes.iter().all(|node| node.globs.is_empty()));
+    assert!(
+        router
+            .nodes
+            .iter()
+            .all(|node| node.rare.as_ref().is_none_or(|rare| rare.globs.is_empty()))
+    );
     assert_eq!(bits(&router, "/tmp/x/y"), [0]);
     assert_eq!(bits(&router, "/tmp"), Vec::<u32>::new());
     assert_eq!(bits(&router, "/home/a/.ssh/id_rsa"), [1]);
@@ -167,7 +172,14 @@ fn known_shapes_need_no_glob_set() {
 #[test]
 fn negated_classes_and_double_stars_inside_components_keep_a_glob_set() {
     let router = router(&["/srv/[!a]x", "/x/a**b", "**/node_modules/**"]);
-    assert_eq!(router.nodes.iter().filter(|node| !node.globs.is_empty()).count(), 3);
+    assert_eq!(
+        router
+            .nodes
+            .iter()
+            .filter(|node| node.rare.as_ref().is_some_and(|rare| !rare.globs.is_empty()))
+            .count(),
+        3
+    );
 }
 
 #[test]
