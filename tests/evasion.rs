@@ -187,6 +187,11 @@ fn deny_on(id: &str, actions: &str, glob: &str) -> String {
     rule(id, "deny", &when)
 }
 
+/// Asserts the alert names the file by the path the agent used (not the protected name).
+fn assert_name_used(alert: &Value, path: &str) {
+    assert_eq!(str_field(alert, "file.path"), path, "the name used: {alert:#}");
+}
+
 fn write(path: &Path, text: &str) {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).expect("mkdir");

@@ -51,11 +51,7 @@ pub const LINK: Case = Case {
     check: |lab, mode, text, alerts| {
         assert_key_judged(mode, text, &secret("link"), alerts, "link-key-read");
         let alert = the_alert(alerts, "link-key-read");
-        assert_eq!(
-            str_field(alert, "file.path"),
-            format!("{}/work/notes.txt", dir(lab, "link")),
-            "the name used: {alert:#}"
-        );
+        assert_name_used(alert, &format!("{}/work/notes.txt", dir(lab, "link")));
     },
 };
 
@@ -107,11 +103,7 @@ pub const PUBLIC: Case = Case {
         let found = alerts_of(alerts, "public-key-read");
         assert_eq!(found.len(), 1, "only the renamed key is judged: {found:#?}");
         let alert = found[0];
-        assert_eq!(
-            str_field(alert, "file.path"),
-            format!("{}/keys/id_rsa.pub", dir(lab, "public")),
-            "the name used: {alert:#}"
-        );
+        assert_name_used(alert, &format!("{}/keys/id_rsa.pub", dir(lab, "public")));
     },
 };
 

@@ -55,11 +55,7 @@ fn check(lab: &Lab, mode: Mode, text: &str, alerts: &[Value]) {
             assert_eq!(done(alert), expected, "{alert:#}");
         }
     }
-    assert_eq!(
-        str_field(alert, "file.path"),
-        format!("{}/ns/work/mnt/id_rsa", lab.root()),
-        "the name used: {alert:#}"
-    );
+    assert_name_used(alert, &format!("{}/ns/work/mnt/id_rsa", lab.root()));
     let seen: Vec<&str> = alerts_of(alerts, "namespace-or-mount")
         .into_iter()
         .map(|alert| str_field(alert, "event.action"))
