@@ -156,6 +156,15 @@ pub struct Scope {
     pub exempt: u64,
 }
 
+/// Whether any rule for an operation can fire on a path in `sets` (with the sets found by
+/// identity): a rule fires only on a path in one of its included sets, unless it includes every
+/// path (`unscoped`). The kernel asks this before the costlier tests of each rule (workspace,
+/// program exceptions, flags, thresholds).
+#[inline(always)]
+pub fn may_fire(op_sets: u64, unscoped: bool, sets: u64) -> bool {
+    unscoped || op_sets & sets != 0
+}
+
 /// The tests every rule has: its paths, its path exclusions, its program exceptions. (By
 /// reference: the kernel reads each field only when it is needed, which keeps the connect
 /// rule step's frame within 6.1's budget.)

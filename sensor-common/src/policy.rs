@@ -313,8 +313,9 @@ pub struct PolicyConfig {
     /// Non-zero when the BPF LSM hooks that guard the sensor (`ptrace_access_check`, `bpf`)
     /// are attached: they report those attempts, so the syscall entry does not as well.
     pub lsm_guards_sensor: u32,
-    /// Padding (zero), keeping the layout explicit.
-    pub reserved: u32,
+    /// Bit `op` set: some rule for the operation includes every path (no path sets), so a path
+    /// in none of `op_sets` may still make it fire (see `decide::may_fire`).
+    pub unscoped_ops: u32,
 }
 
 /// Most system binary directories in [`PolicyConfig::trusted_dirs`].

@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray},
+    maps::{HashMap, PerCpuArray},
 };
 
 /// Bytes of a path or socket address copied at syscall entry.
@@ -57,14 +57,18 @@ pub struct PendingPaths {
     pub second: [u8; INLINE_SIZE],
 }
 
-/// Syscalls of tracked threads between entry and exit, by pid_tgid.
+/// Syscalls of tracked threads between entry and exit, by pid_tgid. A plain hash map, not an
+/// LRU one: an entry lives for one syscall (the exit removes it, and a thread's exit removes what
+/// a call that never returns left), so nothing is ever evicted, and an LRU map's insert and
+/// delete cost a tracked call about twice as much.
 #[map]
-pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(8_192, 0);
+pub static PENDING: HashMap<u64, PendingCall> = HashMap::with_max_entries(8_192, 0);
 
 /// Path arguments copied at syscall entry (calls judged or reported from what the caller passed,
-/// which another thread could rewrite while the call runs), by pid_tgid.
+/// which another thread could rewrite while the call runs), by pid_tgid; removed with the
+/// call's `PENDING` entry.
 #[map]
-pub static PENDING_PATHS: LruHashMap<u64, PendingPaths> = LruHashMap::with_max_entries(1_024, 0);
+pub static PENDING_PATHS: HashMap<u64, PendingPaths> = HashMap::with_max_entries(1_024, 0);
 
 /// Per-CPU buffer in which a pending syscall is assembled before it is stored in `PENDING`.
 #[map]

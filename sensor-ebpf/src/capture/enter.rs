@@ -135,6 +135,9 @@ fn save(pid_tgid: u64, process: &TrackedProcess, call: Call, args: &[u64; 6], co
     }
     if PENDING.insert(&pid_tgid, &*pending, 0).is_err() {
         count(Counter::PendingFull);
+        if pending.flags & PENDING_HAS_PATHS != 0 {
+            let _ = PENDING_PATHS.remove(&pid_tgid);
+        }
         return None;
     }
     if compat {

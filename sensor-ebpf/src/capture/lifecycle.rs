@@ -60,9 +60,8 @@ pub fn on_newtask(ctx: &TracePointContext) -> Option<()> {
 pub fn on_exit(ctx: &TracePointContext) -> Option<()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
+    forget_pending(pid_tgid);
     let process = tracking::of(tgid)?;
-    let _ = PENDING.remove(&pid_tgid);
-    let _ = PENDING_PATHS.remove(&pid_tgid);
     repeat::flush_thread(process.session_id);
     let task = kernel::current_task();
     let dead_offset = settings::exit_group_dead_offset();
@@ -88,4 +87,14 @@ pub fn on_exit(ctx: &TracePointContext) -> Option<()> {
     );
     output_fixed(Ring::Events, &event, process.session_id);
     Some(())
+}
+
+/// Forgets what a call that never returned left for the exiting thread (tracked or not: the
+/// session may have ended since the call began). Looked up first: deleting takes a lock.
+#[inline(always)]
+fn forget_pending(pid_tgid: u64) {
+    if unsafe { PENDING.get(&pid_tgid) }.is_some() {
+        let _ = PENDING.remove(&pid_tgid);
+        let _ = PENDING_PATHS.remove(&pid_tgid);
+    }
 }

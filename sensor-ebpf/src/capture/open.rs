@@ -14,7 +14,7 @@ use sensor_common::{
         EVENT_OPEN, FMODE_CREATED, FileIdentity, MAX_PATH, OpenEvent, PolicyEvent, RESOLVED_BASE, RESOLVED_FILE,
         RESOLVED_NONE, StrRef, Syscall,
     },
-    policy::{BACKEND_TRACEPOINT, IdentityKey, PolicyOp},
+    policy::{BACKEND_TRACEPOINT, IdentityKey, PolicyConfig, PolicyOp},
 };
 
 use super::{
@@ -28,7 +28,7 @@ use crate::{
     pending::PendingCall,
     policy::{
         self,
-        check::{FileOperation, Judging, judge_key},
+        check::{FileOperation, Judging, judge_key, may_fire_on_path},
         emit::PathRefs,
         handoff::{HANDOFF, OpenHandoff},
         path_key::{PATH_KEY, PathKey},
@@ -156,21 +156,19 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
         return false;
     };
     let repeat = repeat::check(&repeat_key, call.session_id, generation);
-    if let Repeat::Counted = repeat {
-        return false;
-    }
+    let judge_again = match repeat {
+        Repeat::Counted => return false,
+        Repeat::Judge if !wants_key => return false,
+        Repeat::Judge => true,
+        Repeat::New => false,
+    };
     // Looked up once the open is known not to be a plain repeat.
     opened.protected = protected_self(&opened.identity);
-    match repeat {
-        Repeat::Counted => return false,
+    if judge_again {
         // Counted, but judged again: walk for the key without a record of its own.
-        Repeat::Judge if wants_key => {
-            opened.path = walk_file(&mut rec, file, seed);
-            opened.reported = false;
-            return handoff(call, opened);
-        }
-        Repeat::Judge => return false,
-        Repeat::New => {}
+        opened.path = walk_file(&mut rec, file, seed);
+        opened.reported = false;
+        return handoff(call, opened);
     }
     let path = rec.user_str::<MAX_PATH>(path_ptr);
     let resolved = if wants_key {
@@ -291,6 +289,11 @@ fn judge_open(call: &PendingCall) -> Option<()> {
         written::remember(call.session_id, handoff.file, by_path.then(|| key.full()));
     }
     let config = policy::judging(op, BACKEND_TRACEPOINT)?;
+    if !may_fire_on_path(config, op, key, handoff.identity_sets) {
+        // The common case: a file no rule for the operation covers.
+        clean(config, op);
+        return Some(());
+    }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let process = tracking::of(tgid)?;
     let mut rec = Record::start_in::<PolicyEvent>(POLICY_SCRATCH)?;
@@ -308,11 +311,19 @@ fn judge_open(call: &PendingCall) -> Option<()> {
         process: &process,
         backend: BACKEND_TRACEPOINT,
     };
-    let applied = judge_key(&judging, operation, key, rec);
-    if applied == 0 && config.counting[policy::op_index(op)] == 0 {
-        repeat::mark_clean(config.generation);
+    if judge_key(&judging, operation, key, rec) == 0 {
+        clean(config, op);
     }
     Some(())
+}
+
+/// No rule fired on the open: a repeat of it need not be judged again under this policy, unless
+/// a rule for the operation counts every one.
+#[inline(always)]
+fn clean(config: &PolicyConfig, op: PolicyOp) {
+    if config.counting[policy::op_index(op)] == 0 {
+        repeat::mark_clean(config.generation);
+    }
 }
 
 /// The repeat key of a failed open: the path as passed (buffer, length, first and last bytes),

@@ -6,6 +6,7 @@
 
 use aya_ebpf::{macros::map, maps::PerCpuArray};
 use sensor_common::{
+    decide,
     event::{FileIdentity, StrRef},
     maps::TrackedProcess,
     policy::{PolicyConfig, PolicyOp},
@@ -16,6 +17,7 @@ use super::{
     emit::{PathRefs, emit},
     judge::{SUBJECT, Subject, judge},
     path_key::PathKey,
+    path_sets::path_sets,
     written::{file_written, path_written},
 };
 use crate::{
@@ -97,6 +99,19 @@ pub fn key_of_argument(
     let base = append_base(rec, path, dirfd, Some(&mut *key), hashing);
     key.push_string(rec, split(rec, path).1);
     Some((key, base))
+}
+
+/// Whether some rule for `op` may fire on the path hashed into `key` (with the sets
+/// `identity_sets` found by identity): the rules' path tests alone, before a record, a subject and
+/// the rules one by one are set up. `judge` computes the path's sets again when it runs.
+#[inline(always)]
+pub fn may_fire_on_path(config: &PolicyConfig, op: PolicyOp, key: &mut PathKey, identity_sets: u64) -> bool {
+    let index = super::op_index(op);
+    if config.unscoped_ops >> index & 1 != 0 {
+        return true;
+    }
+    let sets = config.always_sets | identity_sets | key.identity_sets | path_sets(key, config.dir_depths);
+    decide::may_fire(config.op_sets[index], false, sets)
 }
 
 /// Judges a file operation whose path is hashed into `key` and held in `rec`; reports and

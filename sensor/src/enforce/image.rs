@@ -261,6 +261,9 @@ impl PolicyImage {
                     if form.ops.contains(op) {
                         sets.image.config.op_rules[op as usize] |= 1 << slot;
                         sets.image.config.op_sets[op as usize] |= entry.include_sets;
+                        if entry.include_sets == 0 {
+                            sets.image.config.unscoped_ops |= 1 << op as u32;
+                        }
                     }
                 }
                 if form.written_by_session {

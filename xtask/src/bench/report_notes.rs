@@ -236,10 +236,11 @@ fn tracked(overhead: &Overhead, engine: Option<&Engine>) -> String {
     let _ = write!(
         note,
         "50% of {} is {}: the budget of a map lookup and a short record, not of a path walk. *What would close the \
-         gap*: in the kernel, cache the rebuilt path and the policy verdict per file (an LRU map \
-         keyed by device and inode, or by dentry) so that opening the same file again skips the \
-         walk; let the policy program leave at once when no kernel rule can match the path's \
-         first components; send a path once and a short reference after. In userspace, a cheaper \
+         gap*: in the kernel, cache the rebuilt path of the last directory per CPU (keyed by its \
+         dentry and mount, invalidated by the kernel's rename and mount sequence counters) so \
+         that an open next to the previous one reads one name instead of walking to the root \
+         (the policy program already leaves as soon as the path's sets show that no kernel rule \
+         covers it); send a path once and a short reference after. In userspace, a cheaper \
          event{} and writing the audit trail off the event loop would leave more of the machine \
          to the agent.",
         ns(base),

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use sensor_common::{
-    decide::{Scope, in_scope},
+    decide::{Scope, in_scope, may_fire},
     policy::{ACTION_DENY, ACTION_KILL_TREE, PolicyOp, RULE_DISTINCT, RULE_NOT_DIRECTORY, component_hash},
 };
 
@@ -147,6 +147,55 @@ fn rules_get_slots_ops_actions_and_flags() {
     );
     assert_eq!(opens & image.rules[2].include_sets, 0);
     assert_eq!(image.config.op_sets[PolicyOp::Exec as usize], 0);
+}
+
+/// The kernel asks `may_fire` before testing an operation's rules one by one: it may turn a
+/// path away only when no rule would fire on it, and a rule without paths keeps every path.
+#[test]
+fn may_fire_turns_away_only_paths_no_rule_fires_on() {
+    let unscoped = format!(
+        "{PACK}{}",
+        r#"
+  - id: any-truncate
+    name: n
+    description: d
+    severity: low
+    action: deny
+    when:
+      event.action: truncate
+"#
+    );
+    let image = image(&unscoped);
+    let truncate = PolicyOp::Truncate as u32;
+    assert_eq!(image.config.unscoped_ops, 1 << truncate);
+    let paths = [
+        "/home/alice/.ssh/id_ed25519",
+        "/home/alice/.ssh/id_ed25519.pub",
+        "/home/alice/.aws/credentials",
+        "/home/alice/src/main.rs",
+        "/srv/data/x",
+        "/srv/data/cache/x",
+        "/usr/include/stdio.h",
+        "/",
+    ];
+    let mut turned_away = 0;
+    for op in [
+        PolicyOp::OpenRead,
+        PolicyOp::OpenWrite,
+        PolicyOp::Unlink,
+        PolicyOp::Truncate,
+    ] {
+        for path in paths {
+            let sets = image.config.always_sets | path_sets(&image, path);
+            let unscoped = image.config.unscoped_ops >> op as u32 & 1 != 0;
+            if !may_fire(image.config.op_sets[op as usize], unscoped, sets) {
+                turned_away += 1;
+                assert_eq!(matching(&image, op, path, None), Vec::<String>::new(), "{op:?} {path}");
+            }
+        }
+    }
+    // Most of the grid is turned away (the point of asking), never a truncate.
+    assert!(turned_away >= 12, "{turned_away}");
 }
 
 #[test]
