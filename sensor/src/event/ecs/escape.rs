@@ -39,10 +39,14 @@ fn padded(tail: &[u8]) -> u64 {
     u64::from_ne_bytes(word)
 }
 
-/// Whether no byte of `bytes` needs escaping.
+/// Whether no byte of `bytes` needs escaping. A string of eight bytes or more ends with its last
+/// eight (which may overlap the word before); a shorter one is looked at byte by byte.
 fn is_clean(bytes: &[u8]) -> bool {
-    let (words, tail) = bytes.as_chunks::<8>();
-    let mut any = flagged(padded(tail));
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return bytes.iter().all(|&byte| byte >= 0x20 && byte != b'"' && byte != b'\\');
+    };
+    let (words, _) = bytes.as_chunks::<8>();
+    let mut any = flagged(u64::from_ne_bytes(*last));
     for word in words {
         any |= flagged(u64::from_ne_bytes(*word));
     }

@@ -3,7 +3,7 @@
 //! serialized as a plain string (an event line used to make five small allocations for them,
 //! and `collect_str` through `Display` was slower still).
 
-use std::fmt;
+use std::{cell::Cell, fmt};
 
 use serde::{Serialize, Serializer};
 
@@ -121,16 +121,8 @@ impl Stamp {
             stamp.bytes[19] = b'Z';
             return stamp;
         }
-        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-        let of_day = seconds.rem_euclid(86_400) as usize;
         let bytes = &mut stamp.bytes;
-        [bytes[0], bytes[1]] = PAIRS[year as usize / 100];
-        [bytes[2], bytes[3]] = PAIRS[year as usize % 100];
-        [bytes[5], bytes[6]] = PAIRS[month as usize];
-        [bytes[8], bytes[9]] = PAIRS[day as usize];
-        [bytes[11], bytes[12]] = PAIRS[of_day / 3600];
-        [bytes[14], bytes[15]] = PAIRS[of_day / 60 % 60];
-        [bytes[17], bytes[18]] = PAIRS[of_day % 60];
+        bytes[..19].copy_from_slice(&second_text(seconds));
         if nanos == 0 {
             bytes[19] = b'Z';
             return stamp;
@@ -156,6 +148,39 @@ impl Stamp {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a second of the years 0..=9999, remembered for the last two seconds
+/// asked for on this thread: events come in time order, and the line's other instant, its
+/// process's start, is the same for many events in a row.
+fn second_text(seconds: i64) -> [u8; 19] {
+    thread_local! {
+        /// The most recent first; no second is `i64::MIN`.
+        static RECENT: Cell<[(i64, [u8; 19]); 2]> = const { Cell::new([(i64::MIN, [0; 19]); 2]) };
+    }
+    RECENT.with(|recent| {
+        let entries = recent.get();
+        if let Some((_, text)) = entries.iter().find(|(second, _)| *second == seconds) {
+            return *text;
+        }
+        let text = format_second(seconds);
+        recent.set([(seconds, text), entries[0]]);
+        text
+    })
+}
+
+fn format_second(seconds: i64) -> [u8; 19] {
+    let mut text = *b"0000-00-00T00:00:00";
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let of_day = seconds.rem_euclid(86_400) as usize;
+    [text[0], text[1]] = PAIRS[year as usize / 100];
+    [text[2], text[3]] = PAIRS[year as usize % 100];
+    [text[5], text[6]] = PAIRS[month as usize];
+    [text[8], text[9]] = PAIRS[day as usize];
+    [text[11], text[12]] = PAIRS[of_day / 3600];
+    [text[14], text[15]] = PAIRS[of_day / 60 % 60];
+    [text[17], text[18]] = PAIRS[of_day % 60];
+    text
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
@@ -228,6 +253,26 @@ mod tests {
             "0000000000000001-7"
         );
         assert_eq!(4_000_000_000u32.inline().as_str(), "4000000000");
+    }
+
+    /// The seconds remembered per thread are the ones asked for: instants of one second with
+    /// other fractions, two seconds in turn, then a third that pushes one out.
+    #[test]
+    fn remembered_seconds_are_the_right_ones() {
+        let base = 1_767_225_600_000_000_000i128;
+        let start = base - 86_400 * 1_000_000_000 - 1;
+        for ns in [
+            base,
+            base + 5,
+            start,
+            base + 999_999_999,
+            start,
+            base + 1_000_000_000,
+            start - 1_000_000_000,
+            base,
+        ] {
+            assert_eq!(Rfc3339(ns).to_string(), by_time(ns));
+        }
     }
 
     proptest! {
