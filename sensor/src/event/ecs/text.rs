@@ -1,7 +1,8 @@
 //! Field values written into the JSON line from the stack: timestamps, hexadecimal ids and
-//! numbers that ECS wants as strings. Each is formatted by hand into an [`InlineText`] and
-//! serialized as a plain string (an event line used to make five small allocations for them,
-//! and `collect_str` through `Display` was slower still).
+//! numbers that ECS wants as strings. Each is formatted by hand ([`Stamp`], [`hex16`]), which
+//! the line writer copies as it is; the serde form serializes it from an [`InlineText`] as a
+//! plain string (an event line used to make five small allocations for them, and `collect_str`
+//! through `Display` was slower still).
 
 use std::{cell::Cell, fmt};
 
