@@ -75,10 +75,10 @@ pub fn each_name(flags: u32) -> impl Iterator<Item = &'static str> {
         _ => "O_RDONLY",
     };
     // O_TMPFILE includes O_DIRECTORY, O_SYNC includes O_DSYNC: require every bit.
+    let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let bits = NAMED.iter().filter_map(move |&(bit, name)| {
         let set = bit != 0 && flags & bit == bit;
-        let tmpfile_directory = name == "O_DIRECTORY" && flags & libc::O_TMPFILE == libc::O_TMPFILE;
-        (set && !tmpfile_directory).then_some(name)
+        (set && !(tmpfile && bit == libc::O_DIRECTORY)).then_some(name)
     });
     std::iter::once(access).chain(bits)
 }

@@ -102,3 +102,68 @@ impl<'a> FileChangeFields<'a> {
         Some(fields)
     }
 }
+
+/// `file.*` into the line, as [`FileFields`] serializes it.
+pub(super) fn write(line: &mut Line, file: &crate::event::FileDetail) {
+    use crate::event::FileChange as C;
+    line.field(br#","file":{"path":"#, &file.path);
+    line.field(br#","name":"#, file.name());
+    line.field(br#","directory":"#, file.directory());
+    if let Some(identity) = file.identity.filter(|identity| identity.ino != 0) {
+        line.raw(br#","inode":""#);
+        line.int(identity.ino);
+        line.raw(br#"","device":""#);
+        line.int(identity.dev >> 20);
+        line.raw(b":");
+        line.int(identity.dev & 0xfffff);
+        line.raw(b"\"");
+    }
+    match &file.change {
+        C::Symlink { target } => line.field(br#","target_path":"#, target),
+        C::Chmod { mode } | C::Mkdir { mode } => {
+            line.raw(br#","mode":""#);
+            line.raw(&super::line::octal4(mode & 0o7777));
+            line.raw(b"\"");
+        }
+        C::Chown { uid, gid } => {
+            for (key, id) in [(br#","uid":""#, uid), (br#","gid":""#, gid)] {
+                if let Some(id) = id {
+                    line.raw(key);
+                    line.int(*id);
+                    line.raw(b"\"");
+                }
+            }
+        }
+        _ => {}
+    }
+    line.raw(b"}");
+}
+
+/// `agent_sensor.file` into the line, as [`FileChangeFields`] serializes it.
+pub(super) fn write_change(line: &mut Line, change: &crate::event::FileChange) {
+    use crate::event::FileChange as C;
+    match change {
+        C::From { original } => {
+            line.field(br#","file":{"original":{"path":"#, original);
+            line.raw(b"}}");
+        }
+        C::Created => line.raw(br#","file":{"created":true}"#),
+        C::Truncate { length } => {
+            line.raw(br#","file":{"truncate_length":"#);
+            line.int(*length);
+            line.raw(b"}");
+        }
+        C::Xattr { name } => {
+            line.field(br#","file":{"xattr":"#, name);
+            line.raw(b"}");
+        }
+        C::Mount { source, fstype, flags } => {
+            line.field(br#","file":{"mount":{"source":"#, source);
+            line.field(br#","fstype":"#, fstype);
+            line.raw(br#","flags":"#);
+            line.int(*flags);
+            line.raw(b"}}");
+        }
+        _ => {}
+    }
+}

@@ -9,7 +9,9 @@ use super::{
 };
 
 mod baseline;
+mod escape;
 mod file;
+mod line;
 mod network;
 mod process;
 mod sensor;
@@ -18,10 +20,17 @@ mod writer;
 
 pub use self::process::exit_code;
 pub use self::text::{EventId, Hex16, Rfc3339};
-use self::{baseline::*, file::*, network::*, process::*, sensor::*, text::Shown};
+use self::{baseline::*, file::*, line::Line, network::*, process::*, sensor::*, text::Shown};
+
+/// The ECS version, as a literal for the line's constant pieces.
+macro_rules! ecs_version {
+    () => {
+        "8.17.0"
+    };
+}
 
 /// ECS version whose field names the events follow.
-pub const ECS_VERSION: &str = "8.17.0";
+pub const ECS_VERSION: &str = ecs_version!();
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with nanoseconds.
 pub fn rfc3339(epoch_ns: i128) -> String {
@@ -62,16 +71,77 @@ impl EcsEvent<'_> {
         line
     }
 
-    /// Appends the JSON line (without the newline) to `line`, a buffer the caller reuses.
+    /// Appends the JSON line (without the newline) to `line`, a buffer the caller reuses: the
+    /// same bytes as serde_json writes from the `Serialize` form, written field by field.
     pub fn write_json(&self, line: &mut Vec<u8>) {
         let start = line.len();
-        // The event's fields are strings, numbers and structs of them, which the writer takes;
-        // should one day a field not be, the line is left out rather than written half.
-        if let Err(error) = writer::write(line, self) {
+        // The sections kept in their serde form are strings, numbers and structs of them, which
+        // the writer takes; should one day a field not be, the line is left out rather than
+        // written half.
+        if let Err(error) = write_document(&mut Line { out: line }, self.event) {
             tracing::error!(%error, "an event could not be serialized");
             line.truncate(start);
         }
     }
+}
+
+/// The document of [`EcsEvent`]'s `Serialize`, section by section.
+fn write_document(line: &mut Line, event: &Event) -> Result<(), writer::WriteError> {
+    let run_id = text::hex16(event.run_id);
+    line.raw(br#"{"@timestamp":""#);
+    line.stamp(event.timestamp_ns);
+    line.raw(
+        concat!(
+            r#"","ecs":{"version":""#,
+            ecs_version!(),
+            r#""},"agent":{"type":"agent-sensor","version":""#,
+            env!("CARGO_PKG_VERSION"),
+            r#"","ephemeral_id":""#
+        )
+        .as_bytes(),
+    );
+    line.raw(&run_id);
+    line.raw(br#""},"event":{"id":""#);
+    line.raw(&run_id);
+    line.raw(b"-");
+    line.int(event.sequence);
+    line.raw(br#"","kind":"event","category":"#);
+    let (category, kind) = categories(event);
+    line.names(category.iter().copied());
+    line.raw(br#","type":"#);
+    line.names(kind.iter().copied());
+    line.raw(br#","action":"#);
+    line.name(event.action.as_str());
+    line.raw(br#","outcome":"#);
+    line.name(event.outcome.as_str());
+    line.raw(br#","sequence":"#);
+    line.int(event.sequence);
+    line.raw(br#","module":"agent_sensor","dataset":"agent_sensor.events"},"host":{"hostname":"#);
+    line.str(event.hostname.as_deref().unwrap_or(""));
+    line.raw(b"}");
+    process::write(line, event);
+    if let Some(file) = event.file() {
+        file::write(line, file);
+    }
+    if let Detail::Connect {
+        destination, transport, ..
+    } = &event.detail
+    {
+        network::write(line, destination, event.annotations.destination.as_ref(), *transport);
+    }
+    if let Some(code) = event.error {
+        line.field(br#","error":{"code":"#, code);
+        line.raw(b"}");
+    }
+    if let Some(session) = &event.session {
+        line.field(br#","gen_ai":{"agent":{"name":"#, &session.agent);
+        line.raw(br#","id":""#);
+        line.hex16(session.id);
+        line.raw(br#""}}"#);
+    }
+    sensor::write(line, event)?;
+    line.raw(b"}");
+    Ok(())
 }
 
 fn categories(event: &Event) -> (&'static [&'static str], &'static [&'static str]) {
@@ -227,5 +297,7 @@ struct HostFields<'a> {
     hostname: &'a str,
 }
 
+#[cfg(test)]
+mod equivalence;
 #[cfg(test)]
 mod tests;

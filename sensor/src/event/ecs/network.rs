@@ -59,3 +59,38 @@ pub(super) struct NetworkFields {
 pub(super) struct ErrorFields {
     pub(super) code: &'static str,
 }
+
+/// `destination.*` and `network.*` into the line, as [`DestinationFields`] and
+/// [`NetworkFields`] serialize them.
+pub(super) fn write(
+    line: &mut Line,
+    destination: &Destination,
+    info: Option<&DestinationInfo>,
+    transport: Option<crate::event::Transport>,
+) {
+    let kind = match destination {
+        Destination::Inet(address) => {
+            let ip = crate::event::InlineText::format(format_args!("{}", address.ip()));
+            line.field(br#","destination":{"ip":"#, ip.as_str());
+            line.raw(br#","port":"#);
+            line.int(address.port());
+            line.field(br#","address":"#, ip.as_str());
+            if let Some(country) = info.and_then(|info| info.country) {
+                line.field(br#","geo":{"country_iso_code":"#, country.as_str());
+                line.raw(b"}");
+            }
+            if address.is_ipv4() { "ipv4" } else { "ipv6" }
+        }
+        Destination::Unix(path) => {
+            line.field(br#","destination":{"address":"#, path);
+            "unix"
+        }
+    };
+    line.raw(br#"},"network":{"type":"#);
+    line.name(kind);
+    if let Some(transport) = transport {
+        line.raw(br#","transport":"#);
+        line.name(transport.as_str());
+    }
+    line.raw(b"}");
+}

@@ -81,3 +81,54 @@ pub(super) struct UserFields<'a> {
 pub(super) struct GroupFields {
     pub(super) id: Shown<u32>,
 }
+
+/// `process.*`, `user.*` and `group.*` into the line, as [`ProcessFields`], [`UserFields`] and
+/// [`GroupFields`] serialize them.
+pub(super) fn write(line: &mut Line, event: &Event) {
+    let process = &event.process;
+    line.raw(br#","process":{"pid":"#);
+    line.int(process.pid);
+    line.field(br#","name":"#, process.name());
+    line.field(br#","executable":"#, &process.executable);
+    line.raw(br#","args":["#);
+    for (at, arg) in process.args.iter().enumerate() {
+        if at > 0 {
+            line.raw(b",");
+        }
+        line.str(arg);
+    }
+    line.raw(br#"],"args_count":"#);
+    line.int(process.args.len());
+    line.field(br#","command_line":"#, &process.command_line);
+    line.field(br#","working_directory":"#, &process.cwd);
+    if let Some(start) = event.process_start_ns {
+        line.raw(br#","start":""#);
+        line.stamp(start);
+        line.raw(b"\"");
+    }
+    line.raw(br#","thread":{"id":"#);
+    line.int(event.tid);
+    line.raw(br#"},"parent":{"pid":"#);
+    let parent = event.parent.as_ref();
+    line.int(parent.map_or(process.ppid, |parent| parent.pid));
+    line.optional(
+        br#","executable":"#,
+        parent.and_then(|parent| parent.executable.as_deref()),
+    );
+    line.optional(
+        br#","command_line":"#,
+        parent.and_then(|parent| parent.command_line.as_deref()),
+    );
+    line.raw(b"}");
+    if let Detail::Exit { status } = event.detail {
+        line.raw(br#","exit_code":"#);
+        line.int(exit_code(status));
+    }
+    line.raw(br#"},"user":{"id":""#);
+    line.int(process.uid);
+    line.raw(b"\"");
+    line.optional(br#","name":"#, event.user_name.as_deref());
+    line.raw(br#"},"group":{"id":""#);
+    line.int(process.gid);
+    line.raw(br#""}"#);
+}

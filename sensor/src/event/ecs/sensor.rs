@@ -104,8 +104,7 @@ pub(super) struct Mode(u32);
 impl text::Inline for Mode {
     fn inline(&self) -> crate::event::InlineText {
         let mut text = crate::event::InlineText::default();
-        let digits: [u8; 4] = std::array::from_fn(|at| b'0' + ((self.0 >> (3 * (3 - at))) & 7) as u8);
-        text.push_ascii(&digits);
+        text.push_ascii(&super::line::octal4(self.0));
         text
     }
 }
@@ -199,4 +198,133 @@ impl<'a> SensorFields<'a> {
         }
         fields
     }
+}
+
+/// `agent_sensor.*` into the line, as [`SensorFields`] serializes it; the baseline's facts and
+/// the peer keep their serde form (they are rare, and the baseline holds numbers with fractions).
+pub(super) fn write(line: &mut Line, event: &Event) -> Result<(), super::writer::WriteError> {
+    line.raw(br#","agent_sensor":{"schema_version":"#);
+    line.int(SCHEMA_VERSION);
+    if let Some(home) = event.user_home.as_deref() {
+        line.field(br#","user":{"home":"#, home);
+        line.raw(b"}");
+    }
+    if let Some(directory) = event
+        .session
+        .as_ref()
+        .and_then(|session| session.working_directory.as_deref())
+    {
+        line.field(br#","session":{"working_directory":"#, directory);
+        line.raw(b"}");
+    }
+    match &event.detail {
+        Detail::File(file) => write_file_call(line, event.action, file),
+        Detail::Connect { .. } => line.raw(br#","syscall":"connect""#),
+        _ => {}
+    }
+    if event.process.args_truncated {
+        line.raw(br#","args_truncated":true"#);
+    }
+    match &event.detail {
+        Detail::Exec { filename, .. } => {
+            line.field(br#","exec":{"filename":"#, filename);
+            line.raw(b"}");
+        }
+        Detail::Fork { child_pid } => {
+            line.raw(br#","fork":{"child_pid":"#);
+            line.int(*child_pid);
+            line.raw(b"}");
+        }
+        Detail::Exit { status } => {
+            line.raw(br#","exit":{"status":"#);
+            line.int((status >> 8) & 0xff);
+            if status & 0x7f != 0 {
+                line.raw(br#","signal":"#);
+                line.int(status & 0x7f);
+            }
+            line.raw(b"}");
+        }
+        _ => {}
+    }
+    line.optional(br#","cgroup":"#, event.process.cgroup.as_deref());
+    if let Some(info) = &event.annotations.destination {
+        write_destination(line, info);
+    }
+    if let Some(facts) = event.annotations.baseline.as_deref() {
+        line.raw(br#","baseline":"#);
+        super::writer::write(line.out, &BaselineFields::of(facts))?;
+    }
+    if event.repeat > 1 {
+        line.raw(br#","repeat":{"count":"#);
+        line.int(event.repeat);
+        line.raw(b"}");
+    }
+    if event.door != crate::event::Door::Syscall || event.syscall_flags != crate::event::SyscallFlags::default() {
+        line.raw(br#","call":{"door":"#);
+        line.name(event.door.as_str());
+        if event.syscall_flags.unreadable_argument {
+            line.raw(br#","unreadable_argument":true"#);
+        }
+        if event.syscall_flags.killed {
+            line.raw(br#","killed":true"#);
+        }
+        line.raw(b"}");
+    }
+    if let Some(peer) = &event.annotations.peer {
+        line.raw(br#","peer":"#);
+        super::writer::write(line.out, peer)?;
+    }
+    if let Detail::File(file) = &event.detail {
+        super::file::write_change(line, &file.change);
+    }
+    line.raw(b"}");
+    Ok(())
+}
+
+/// `syscall`, `path_argument`, `dirfd`, `open` and `path_truncated` of a file operation.
+fn write_file_call(line: &mut Line, action: Action, file: &crate::event::FileDetail) {
+    line.raw(br#","syscall":"#);
+    line.name(file.syscall.name());
+    line.field(br#","path_argument":"#, &file.path_argument);
+    line.raw(br#","dirfd":"#);
+    line.int(file.dirfd);
+    if action == Action::Open {
+        line.raw(br#","open":{"flags":"#);
+        line.names(open_flags::each_name(file.flags));
+        line.raw(br#","access":"#);
+        line.name(open_flags::Access::of(file.flags).as_str());
+        line.raw(br#","write":"#);
+        line.bool(open_flags::is_write(file.flags));
+        if open_flags::creates(file.flags) {
+            line.raw(br#","mode":""#);
+            line.raw(&super::line::octal4(file.mode & 0o7777));
+            line.raw(b"\"");
+        }
+        line.raw(b"}");
+    }
+    if file.truncated {
+        line.raw(br#","path_truncated":true"#);
+    }
+}
+
+/// `agent_sensor.destination`, when it has a scope or a verdict.
+fn write_destination(line: &mut Line, info: &DestinationInfo) {
+    let scope = info.scope.map(|scope| scope.as_str());
+    if scope.is_none() && info.allowed.is_none() {
+        return;
+    }
+    line.raw(br#","destination":{"#);
+    if let Some(scope) = scope {
+        line.raw(br#""scope":"#);
+        line.name(scope);
+    }
+    if let Some(allowed) = info.allowed {
+        line.raw(if scope.is_some() {
+            br#","allowed":"#
+        } else {
+            br#""allowed":"#
+        });
+        line.bool(allowed);
+    }
+    line.raw(b"}");
 }

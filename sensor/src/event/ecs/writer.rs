@@ -1,10 +1,8 @@
-//! A compact JSON serializer for the event line, into a caller's buffer.
-//!
-//! The output is byte for byte what `serde_json::to_vec` writes ([`tests`] compare the two), at
-//! about half the cost: strings are scanned eight bytes at a time for the few bytes JSON must
-//! escape (`"`, `\` and control characters) and copied in runs, where serde_json looks every byte
-//! up in a table; and the line is written into a buffer the pipeline keeps, not a new vector
-//! grown by doubling. Only what the event's types use is implemented; the rest is an error.
+//! A compact JSON serializer into a caller's buffer: what serde_json writes, byte for byte
+//! ([`tests`] compare the two). The event line is written field by field (`line.rs` and the
+//! section modules); this serializer writes the few rare sections that keep their serde form
+//! (`agent_sensor.baseline`, `agent_sensor.peer`), and stands for serde_json where a `Serialize`
+//! value must become a line. Only what those types use is implemented; the rest is an error.
 
 use std::fmt::{self, Write as _};
 
@@ -12,6 +10,8 @@ use serde::{
     Serialize, Serializer,
     ser::{self, Impossible},
 };
+
+use super::escape::{Escaping, write_str};
 
 /// What the serializer refuses (a type the event line never holds).
 #[derive(Debug, thiserror::Error)]
@@ -27,89 +27,6 @@ impl ser::Error for WriteError {
 /// Appends `value` as compact JSON to `out`.
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), WriteError> {
     value.serialize(&mut Json { out })
-}
-
-/// Appends `text` as a JSON string, escaped as serde_json escapes it.
-pub fn write_str(out: &mut Vec<u8>, text: &str) {
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    write_escaped(out, text.as_bytes());
-    out.push(b'"');
-}
-
-const LOW: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any byte of `word` is below 0x20, a quote or a backslash (exact for "any").
-fn needs_escape(word: u64) -> bool {
-    let has_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH != 0;
-    let below_space = word.wrapping_sub(LOW * 0x20) & !word & HIGH != 0;
-    below_space || has_zero(word ^ (LOW * u64::from(b'"'))) || has_zero(word ^ (LOW * u64::from(b'\\')))
-}
-
-fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut run = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        let clean = match bytes[at..].first_chunk::<8>() {
-            Some(chunk) => (!needs_escape(u64::from_le_bytes(*chunk))).then_some(8),
-            // The last bytes, padded with a byte that needs no escape.
-            None => {
-                let mut tail = [b'a'; 8];
-                tail[..bytes.len() - at].copy_from_slice(&bytes[at..]);
-                (!needs_escape(u64::from_le_bytes(tail))).then_some(bytes.len() - at)
-            }
-        };
-        if let Some(clean) = clean {
-            at += clean;
-            continue;
-        }
-        let byte = bytes[at];
-        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
-            at += 1;
-            continue;
-        }
-        out.extend_from_slice(&bytes[run..at]);
-        escape(out, byte);
-        at += 1;
-        run = at;
-    }
-    out.extend_from_slice(&bytes[run..]);
-}
-
-fn escape(out: &mut Vec<u8>, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = match byte {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        0x09 => b't',
-        0x0a => b'n',
-        0x0c => b'f',
-        0x0d => b'r',
-        _ => {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0xf)],
-            ]);
-            return;
-        }
-    };
-    out.extend_from_slice(&[b'\\', short]);
-}
-
-/// Escapes what `Display` writes, piece by piece, into the line.
-struct Escaping<'a>(&'a mut Vec<u8>);
-
-impl fmt::Write for Escaping<'_> {
-    fn write_str(&mut self, piece: &str) -> fmt::Result {
-        write_escaped(self.0, piece.as_bytes());
-        Ok(())
-    }
 }
 
 struct Json<'a> {
