@@ -28,7 +28,8 @@ static RULES: LazyLock<RuleSet> = LazyLock::new(|| loader::load(&[]).expect("the
 
 const HOME: &str = "/home/alice";
 
-/// Strings of the pack: values, prefixes, suffixes, needles, and values made from glob patterns.
+/// Strings of the pack: values, prefixes, suffixes, needles, values made from glob patterns,
+/// and the literals of regular expressions.
 static VALUES: LazyLock<Vec<String>> = LazyLock::new(|| {
     let mut values = vec![
         String::new(),
@@ -69,7 +70,8 @@ fn collect(cond: &Cond, out: &mut Vec<String>) {
                         TextOp::Suffix(values) => (around(values, "/usr/local/bin/a", ""), Vec::new()),
                         TextOp::Contains(values) => (around(values, "/a", "b/c"), Vec::new()),
                         TextOp::Glob(split) => (samples(split.absolute.patterns()), samples(split.home.patterns())),
-                        TextOp::Regex(_) => continue,
+                        // The literals the index tests before running the expressions.
+                        TextOp::Regex(set) => (around(set.literals().unwrap_or_default(), "x ", " y"), Vec::new()),
                     };
                     out.extend(absolute);
                     out.extend(home.iter().map(|rest| format!("{HOME}{rest}")));
