@@ -79,7 +79,7 @@ impl Engine {
                 continue;
             }
             if let Some(trigger) = &specialized.trigger
-                && !trigger.0.iter().any(|&(slot, bit)| view.bit(slot, bit))
+                && !trigger.holds(&view)
             {
                 continue;
             }

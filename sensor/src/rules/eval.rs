@@ -76,20 +76,26 @@ impl<'a> EvalEvent<'a> {
     /// Bit `bit` of the index field in `slot`: the field's bits are computed on the first call.
     #[inline]
     pub fn bit(&self, slot: u8, bit: u32) -> bool {
+        self.any_bit(slot, bit / 64, 1 << (bit % 64))
+    }
+
+    /// Whether one of the bits `mask` of word `word` of the index field in `slot` holds.
+    #[inline]
+    pub fn any_bit(&self, slot: u8, word: u32, mask: u64) -> bool {
         let Some(index) = self.index else {
             return false;
         };
         let scratch = self.scratch;
-        let mask = 1u64 << slot;
-        if scratch.computed.get() & mask == 0 {
-            scratch.computed.set(scratch.computed.get() | mask);
+        let computed = 1u64 << slot;
+        if scratch.computed.get() & computed == 0 {
+            scratch.computed.set(scratch.computed.get() | computed);
             self.compute_bits(index, slot);
         }
         index
             .first_words
             .get(slot as usize)
-            .and_then(|first| scratch.bits.get(first + (bit / 64) as usize))
-            .is_some_and(|word| word.get() & (1 << (bit % 64)) != 0)
+            .and_then(|first| scratch.bits.get(first + word as usize))
+            .is_some_and(|bits| bits.get() & mask != 0)
     }
 
     /// The bits of the index field in `slot`, once per event.

@@ -254,10 +254,7 @@ fn check(event: &Event, written: bool) -> Result<(), TestCaseError> {
         let actual: Vec<bool> = match specialised.iter().find(|specialised| specialised.rule == number) {
             None => vec![false; expected.len()],
             Some(specialised) => {
-                let triggered = specialised
-                    .trigger
-                    .as_ref()
-                    .is_none_or(|trigger| trigger.0.iter().any(|&(slot, bit)| fast.bit(slot, bit)));
+                let triggered = specialised.trigger.as_ref().is_none_or(|trigger| trigger.holds(&fast));
                 let excepted = specialised.except.iter().any(|except| except.eval(&fast));
                 if specialised.steps.is_empty() {
                     vec![triggered && specialised.when.eval(&fast) && !excepted]
