@@ -11,7 +11,7 @@ use super::{
     kernel_form::{self, Definitions, KernelForm},
     pack::{ListChange, PackAst, RuleAst},
     rule::{GroupBy, RuleAction, RuleMeta},
-    trigger::Trigger,
+    trigger::{Trigger, TriggerWords},
     yaml_tree::Pos,
 };
 use crate::event::Action;
@@ -78,7 +78,7 @@ pub struct ActionRule {
     /// Exceptions that events of this action can meet.
     pub except: Vec<Cond>,
     /// Index bits one of which holds whenever the rule can match (`None`: always try it).
-    pub trigger: Option<Trigger>,
+    pub trigger: Option<TriggerWords>,
 }
 
 /// Every enabled rule, compiled, with an index from event action to the rules to try.
@@ -150,7 +150,8 @@ fn lower(rules: Vec<ActionRule>, built: &mut BuiltIndexes) -> (Vec<ActionRule>, 
                 Trigger::of([&when])
             } else {
                 Trigger::of(steps.iter().flatten())
-            };
+            }
+            .map(|trigger| TriggerWords::new(&trigger));
             ActionRule {
                 rule: rule.rule,
                 when,

@@ -70,12 +70,8 @@ impl Engine {
         let written = written_by_session(&mut self.writes, session, event);
         let rules = self.rules.clone();
         let action_index = rules.action_index(event.action);
-        self.scratch.start(action_index.words, rules.macro_slots);
-        if event.action == Action::Exec {
-            let cwd = Some(&*event.process.cwd).filter(|cwd| !cwd.is_empty());
-            self.scratch.resolve_path_args(&event.process.args, cwd);
-        }
-        let view = EvalEvent::with_scratch(event, written, &self.scratch, action_index);
+        self.scratch.start(event, action_index.words, rules.macro_slots);
+        let view = EvalEvent::new(event, written, &self.scratch, Some(action_index));
         for specialized in rules.for_action(event.action) {
             let index = specialized.rule;
             // A call whose argument the kernel could not read was not judged there.
@@ -83,7 +79,7 @@ impl Engine {
                 continue;
             }
             if let Some(trigger) = &specialized.trigger
-                && !trigger.0.iter().any(|&(slot, bit)| view.bit(slot, bit))
+                && !trigger.holds(&view)
             {
                 continue;
             }
@@ -171,7 +167,6 @@ impl Engine {
                 });
             }
         }
-        drop(view);
         remember_write(&mut self.writes, session, event);
     }
 }

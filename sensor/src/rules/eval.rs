@@ -2,20 +2,12 @@
 //! once per event.
 
 use std::{
-    cell::{Cell, OnceCell, RefCell},
+    cell::{Cell, OnceCell},
     net::IpAddr,
 };
 
-use super::{
-    fields::Field,
-    index::ActionIndex,
-    matchers::{GlobCandidates, below},
-    scratch::{Scratch, ValueBits},
-};
-use crate::{
-    event::{Action, Destination, Detail, Event, FileChange, InlineText, open_flags},
-    process::resolve::resolve,
-};
+use super::{fields::Field, index::ActionIndex, matchers::below, scratch::Scratch};
+use crate::event::{Action, Destination, Detail, Event, FileChange, InlineText, open_flags};
 
 /// A field's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -29,7 +21,8 @@ pub enum Value<'v> {
 }
 
 /// An event with the context rules need: the user's home, the session's working directory,
-/// and what the session wrote before.
+/// and what the session wrote before. It is small (a few references): what rules compute from
+/// the event lives in the engine's working memory ([`Scratch`]), reused from event to event.
 pub struct EvalEvent<'a> {
     pub event: &'a Event,
     /// Home directory of the event's user, for `~` in rule values.
@@ -39,47 +32,25 @@ pub struct EvalEvent<'a> {
     pub working_directory: Option<&'a str>,
     /// The session wrote this event's path (for exec: the executed file) earlier.
     pub written_by_session: bool,
-    /// Macro results already computed for this event.
-    pub memo: &'a [Cell<u8>],
-    uid: OnceCell<InlineText>,
-    gid: OnceCell<InlineText>,
-    agent_id: OnceCell<InlineText>,
-    destination: OnceCell<InlineText>,
-    /// Path arguments resolved by the engine into its working memory.
-    resolved_path_args: Option<&'a [String]>,
-    path_args: OnceCell<Vec<String>>,
-    /// The action's index and the event's bits (`Cond::Bit`).
+    /// Working memory started for this event: macro memo, index bits, derived values, the
+    /// resolved path arguments of an exec.
+    scratch: &'a Scratch,
+    /// The action's index (`Cond::Bit`); `None` for plain evaluation.
     index: Option<&'a ActionIndex>,
-    bits: &'a [Cell<u64>],
-    computed: Option<&'a Cell<u64>>,
-    /// Index bits of per-process field values, across events (`Scratch::per_process`).
-    per_process: Option<&'a RefCell<ValueBits>>,
     name: OnceCell<&'a str>,
     /// `file.name`, asked by many rules of one event.
     file_name: OnceCell<&'a str>,
-    /// Glob candidates of the fields rules glob most, shared by every rule.
-    globbed: [OnceCell<GlobCandidates<'a>>; 5],
-}
-
-/// The fields whose glob candidates are cached per event (index into `EvalEvent::globbed`).
-fn glob_slot(field: Field) -> Option<usize> {
-    Some(match field {
-        Field::FilePath => 0,
-        Field::FileName => 1,
-        Field::ProcessName => 2,
-        Field::ProcessExecutable => 3,
-        Field::ExecFilename => 4,
-        _ => return None,
-    })
 }
 
 impl<'a> EvalEvent<'a> {
-    pub fn new(event: &'a Event, written_by_session: bool) -> Self {
-        Self::with_memo(event, written_by_session, &[])
-    }
-
-    /// As `new`, remembering macro results in `memo` (cleared by the caller for each event).
-    pub fn with_memo(event: &'a Event, written_by_session: bool, memo: &'a [Cell<u8>]) -> Self {
+    /// `event` with `scratch` (started for it: [`Scratch::start`]) and the index of its action
+    /// (`None` when the conditions are not lowered to index bits).
+    pub fn new(
+        event: &'a Event,
+        written_by_session: bool,
+        scratch: &'a Scratch,
+        index: Option<&'a ActionIndex>,
+    ) -> Self {
         Self {
             event,
             home: event.user_home.as_deref(),
@@ -89,58 +60,42 @@ impl<'a> EvalEvent<'a> {
                 .and_then(|session| session.working_directory.as_deref())
                 .filter(|dir| !dir.is_empty()),
             written_by_session,
-            memo,
-            uid: OnceCell::new(),
-            gid: OnceCell::new(),
-            agent_id: OnceCell::new(),
-            destination: OnceCell::new(),
-            resolved_path_args: None,
-            path_args: OnceCell::new(),
-            index: None,
-            bits: &[],
-            computed: None,
-            per_process: None,
+            scratch,
+            index,
             name: OnceCell::new(),
             file_name: OnceCell::new(),
-            globbed: Default::default(),
         }
     }
 
-    /// As `with_memo`, with the engine's working memory (started for this event, with the path
-    /// arguments of an exec resolved) and the index of the event's action.
-    pub fn with_scratch(
-        event: &'a Event,
-        written_by_session: bool,
-        scratch: &'a Scratch,
-        index: &'a ActionIndex,
-    ) -> Self {
-        let mut view = Self::with_memo(event, written_by_session, &scratch.memo);
-        view.index = Some(index);
-        view.bits = &scratch.bits;
-        view.computed = Some(&scratch.computed);
-        view.per_process = Some(&scratch.per_process);
-        if event.action == Action::Exec {
-            view.resolved_path_args = Some(scratch.path_args());
-        }
-        view
+    /// Macro results already computed for this event.
+    #[inline]
+    pub fn memo(&self) -> &[Cell<u8>] {
+        &self.scratch.memo
     }
 
     /// Bit `bit` of the index field in `slot`: the field's bits are computed on the first call.
     #[inline]
     pub fn bit(&self, slot: u8, bit: u32) -> bool {
-        let (Some(index), Some(computed)) = (self.index, self.computed) else {
+        self.any_bit(slot, bit / 64, 1 << (bit % 64))
+    }
+
+    /// Whether one of the bits `mask` of word `word` of the index field in `slot` holds.
+    #[inline]
+    pub fn any_bit(&self, slot: u8, word: u32, mask: u64) -> bool {
+        let Some(index) = self.index else {
             return false;
         };
-        let mask = 1u64 << slot;
-        if computed.get() & mask == 0 {
-            computed.set(computed.get() | mask);
+        let scratch = self.scratch;
+        let computed = 1u64 << slot;
+        if scratch.computed.get() & computed == 0 {
+            scratch.computed.set(scratch.computed.get() | computed);
             self.compute_bits(index, slot);
         }
         index
             .first_words
             .get(slot as usize)
-            .and_then(|first| self.bits.get(first + (bit / 64) as usize))
-            .is_some_and(|word| word.get() & (1 << (bit % 64)) != 0)
+            .and_then(|first| scratch.bits.get(first + word as usize))
+            .is_some_and(|bits| bits.get() & mask != 0)
     }
 
     /// The bits of the index field in `slot`, once per event.
@@ -149,7 +104,7 @@ impl<'a> EvalEvent<'a> {
         let Some(field) = index.fields.get(slot as usize) else {
             return;
         };
-        let Some(words) = self.bits.get(field.first_word..field.first_word + field.words) else {
+        let Some(words) = self.scratch.bits.get(field.first_word..field.first_word + field.words) else {
             return;
         };
         words.iter().for_each(|word| word.set(0));
@@ -158,10 +113,10 @@ impl<'a> EvalEvent<'a> {
                 Some(home) if field.field.is_path() => below(value, home),
                 _ => None,
             };
-            match self.per_process {
+            match &self.scratch.per_process {
                 // A value below the home is matched against `~` patterns too, which depend
                 // on the user: those are not kept.
-                Some(cache) if below_home.is_none() && field.field.is_per_process() => {
+                cache if below_home.is_none() && field.field.is_per_process() => {
                     let table = self.event.action as usize * 64 + slot as usize;
                     let kept = cache.borrow().get(table, value).map(|bits| {
                         words.iter().zip(bits).for_each(|(word, bits)| word.set(*bits));
@@ -180,25 +135,6 @@ impl<'a> EvalEvent<'a> {
     fn file_name(&self) -> Option<&'a str> {
         let file = self.event.file()?;
         Some(self.file_name.get_or_init(|| file.name()))
-    }
-
-    /// For the fields whose glob candidates are cached: the value (borrowed from the event) and
-    /// the cache of its candidates.
-    pub fn globbed(&self, field: Field) -> Option<(&'a str, &OnceCell<GlobCandidates<'a>>)> {
-        let slot = glob_slot(field)?;
-        let event = self.event;
-        let value: &'a str = match field {
-            Field::FilePath => &event.file()?.path,
-            Field::FileName => self.file_name()?,
-            Field::ProcessName => self.name.get_or_init(|| event.process.name()),
-            Field::ProcessExecutable => non_empty(&event.process.executable)?,
-            Field::ExecFilename => match &event.detail {
-                Detail::Exec { filename, .. } => filename,
-                _ => return None,
-            },
-            _ => return None,
-        };
-        Some((value, &self.globbed[slot]))
     }
 
     /// The value of `field`, or `None` when this event does not have it.
@@ -230,13 +166,15 @@ impl<'a> EvalEvent<'a> {
                 _ => return None,
             },
             Field::UserId => Value::Text(
-                self.uid
+                self.scratch
+                    .uid
                     .get_or_init(|| InlineText::format(format_args!("{}", process.uid)))
                     .as_str(),
             ),
             Field::UserName => Value::Text(event.user_name.as_deref()?),
             Field::GroupId => Value::Text(
-                self.gid
+                self.scratch
+                    .gid
                     .get_or_init(|| InlineText::format(format_args!("{}", process.gid)))
                     .as_str(),
             ),
@@ -258,6 +196,7 @@ impl<'a> EvalEvent<'a> {
             },
             Field::DestinationAddress => Value::Text(match event.destination()? {
                 Destination::Inet(address) => self
+                    .scratch
                     .destination
                     .get_or_init(|| InlineText::format(format_args!("{}", address.ip())))
                     .as_str(),
@@ -279,7 +218,8 @@ impl<'a> EvalEvent<'a> {
             Field::AgentId => {
                 let id = event.session.as_ref()?.id;
                 Value::Text(
-                    self.agent_id
+                    self.scratch
+                        .agent_id
                         .get_or_init(|| InlineText::format(format_args!("{id:016x}")))
                         .as_str(),
                 )
@@ -392,22 +332,10 @@ impl<'a> EvalEvent<'a> {
             .map(|dir| crate::process::workspace::of(dir, self.home))
     }
 
-    /// Arguments after argv[0] that are not options, resolved against the working directory.
-    fn path_args(&self) -> &[String] {
-        if let Some(resolved) = self.resolved_path_args {
-            return resolved;
-        }
-        self.path_args.get_or_init(|| {
-            let process = &self.event.process;
-            let cwd = non_empty(&process.cwd);
-            process
-                .args
-                .iter()
-                .skip(1)
-                .filter(|arg| !arg.is_empty() && !arg.starts_with('-'))
-                .map(|arg| resolve(cwd, arg))
-                .collect()
-        })
+    /// Arguments after argv[0] that are not options, resolved against the working directory
+    /// (by [`Scratch::start`]).
+    fn path_args(&self) -> &'a [String] {
+        self.scratch.path_args()
     }
 }
 

@@ -23,6 +23,7 @@ pub mod kernel_glob;
 pub mod loader;
 pub mod matchers;
 pub mod pack;
+pub mod regex_literals;
 pub mod regexes;
 pub mod rule;
 pub mod scratch;

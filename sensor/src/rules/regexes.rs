@@ -10,6 +10,8 @@ use std::sync::{Arc, OnceLock};
 
 use regex::{RegexSet, RegexSetBuilder};
 
+use super::regex_literals::required_literals;
+
 /// Regular expressions (shared by the copies that specialising a rule to each action makes).
 #[derive(Clone, Debug)]
 pub struct Regexes {
@@ -20,6 +22,7 @@ pub struct Regexes {
 struct Inner {
     patterns: Vec<String>,
     set: OnceLock<RegexSet>,
+    literals: OnceLock<Option<Vec<String>>>,
 }
 
 impl Regexes {
@@ -31,6 +34,7 @@ impl Regexes {
             inner: Arc::new(Inner {
                 patterns,
                 set: OnceLock::new(),
+                literals: OnceLock::new(),
             }),
         })
     }
@@ -38,6 +42,14 @@ impl Regexes {
     /// The patterns as written.
     pub fn patterns(&self) -> &[String] {
         &self.inner.patterns
+    }
+
+    /// Strings one of which every match contains ([`required_literals`]), found once.
+    pub fn literals(&self) -> Option<&[String]> {
+        self.inner
+            .literals
+            .get_or_init(|| required_literals(&self.inner.patterns))
+            .as_deref()
     }
 
     /// True when one of the expressions matches `value`.

@@ -1,14 +1,17 @@
 //! Working memory the engine reuses from one event to the next, so an event that raises no
 //! alert allocates nothing: the macro memo, the index bits, the resolved path arguments of an
-//! exec; derived values (user.id, gen_ai.agent.id, destination addresses) are formatted into
-//! `event::InlineText`s on the stack.
+//! exec, and derived values (user.id, gen_ai.agent.id, destination addresses) formatted into
+//! `event::InlineText`s. The event's view (`eval::EvalEvent`) refers to it, so that view stays
+//! a few references, not a kilobyte built and moved for every event.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use rustc_hash::FxHashMap;
 
+use crate::event::{Action, Event, InlineText};
+
 /// The engine's working memory.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Scratch {
     /// Macro results of the event (0 not computed, 1 false, 2 true).
     pub memo: Vec<Cell<u8>>,
@@ -21,11 +24,31 @@ pub struct Scratch {
     /// Resolved path arguments of an exec (the first `path_count` entries).
     path_args: Vec<String>,
     path_count: usize,
+    /// `user.id`, `group.id`, `gen_ai.agent.id` and `destination.address` of an IP, formatted
+    /// when a rule first asks.
+    pub uid: OnceCell<InlineText>,
+    pub gid: OnceCell<InlineText>,
+    pub agent_id: OnceCell<InlineText>,
+    pub destination: OnceCell<InlineText>,
 }
 
 impl Scratch {
-    /// Starts an event: nothing computed yet; `words` index words and `macros` memo slots.
-    pub fn start(&mut self, words: usize, macros: usize) {
+    /// Starts `event`: nothing computed yet; `words` index words and `macros` memo slots; the
+    /// path arguments of an exec resolved against its working directory.
+    pub fn start(&mut self, event: &Event, words: usize, macros: usize) {
+        self.start_words(words, macros);
+        for cell in [&mut self.uid, &mut self.gid, &mut self.agent_id, &mut self.destination] {
+            if cell.get().is_some() {
+                cell.take();
+            }
+        }
+        if event.action == Action::Exec {
+            let cwd = Some(&*event.process.cwd).filter(|cwd| !cwd.is_empty());
+            self.resolve_path_args(&event.process.args, cwd);
+        }
+    }
+
+    fn start_words(&mut self, words: usize, macros: usize) {
         if self.bits.len() < words {
             self.bits.resize(words, Cell::new(0));
         }
@@ -39,7 +62,7 @@ impl Scratch {
     }
 
     /// Resolves the non-option arguments after argv[0] against `cwd`, into reused strings.
-    pub fn resolve_path_args(&mut self, args: &[String], cwd: Option<&str>) {
+    fn resolve_path_args(&mut self, args: &[String], cwd: Option<&str>) {
         self.path_count = 0;
         for arg in args.iter().skip(1) {
             if arg.is_empty() || arg.starts_with('-') {

@@ -5,7 +5,7 @@ use std::{cell::Cell, sync::Arc};
 use super::super::{
     eval::{EvalEvent, Value as FieldValue},
     fields::{ActionSet, Field},
-    matchers::{FlagsMatcher, IpMatcher, NumberMatcher, Subject, TextMatcher, below},
+    matchers::{FlagsMatcher, IpMatcher, NumberMatcher, TextMatcher},
 };
 use crate::event::Outcome;
 
@@ -48,14 +48,7 @@ impl Test {
         }
         let home = if self.field.is_path() { event.home } else { None };
         self.matchers.iter().all(|matcher| match (matcher, value) {
-            (Matcher::Text(m), FieldValue::Text(text)) => match event.globbed(self.field) {
-                Some((value, cache)) => m.matches_subject(&Subject {
-                    value,
-                    below_home: home.and_then(|home| below(value, home)),
-                    candidates: cache,
-                }),
-                None => m.matches(text, home),
-            },
+            (Matcher::Text(m), FieldValue::Text(text)) => m.matches(text, home),
             (Matcher::Text(m), FieldValue::List(items)) => items.iter().any(|item| m.matches(item, home)),
             (Matcher::Number(m), FieldValue::Number(n)) => m.matches(n),
             (Matcher::Ip(m), FieldValue::Ip(ip)) => m.matches(ip),
@@ -116,7 +109,7 @@ impl Cond {
             Cond::Any(parts) => parts.iter().any(|part| part.eval(event)),
             Cond::Not(inner) => !inner.eval(event),
             Cond::Test(test) => test.eval(event),
-            Cond::Macro { slot, cond } => match event.memo.get(*slot) {
+            Cond::Macro { slot, cond } => match event.memo().get(*slot) {
                 Some(cell) => match cell.get() {
                     1 => false,
                     2 => true,

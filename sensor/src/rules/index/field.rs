@@ -6,9 +6,12 @@ use std::cell::Cell;
 
 use rustc_hash::FxHashMap;
 
-use super::super::{
-    fields::Field,
-    globs::router::{Router, RouterBuilder, has_prefix, has_suffix},
+use super::{
+    super::{
+        fields::Field,
+        globs::router::{Router, RouterBuilder, has_prefix, has_suffix},
+    },
+    needles::Needles,
 };
 
 /// What one field's operators need, each reporting its bit.
@@ -24,7 +27,7 @@ pub struct FieldIndex {
     pub(super) prefix: Vec<(Box<str>, u32)>,
     pub(super) home_prefix: Vec<(Box<str>, u32)>,
     pub(super) suffix: Vec<(Box<str>, u32)>,
-    pub(super) contains: Vec<(Box<str>, u32)>,
+    pub(super) contains: Needles,
     pub(super) globs: Router,
     pub(super) home_globs: Router,
 }
@@ -34,6 +37,8 @@ pub(super) struct FieldIndexBuilder {
     pub index: FieldIndex,
     pub globs: RouterBuilder,
     pub home_globs: RouterBuilder,
+    /// The needles of `contains` operators, with their bits.
+    pub contains: Vec<(Box<str>, u32)>,
     /// Bits handed out, by the operator's key.
     pub bits: FxHashMap<String, u32>,
 }
@@ -50,12 +55,13 @@ impl FieldIndexBuilder {
                 prefix: Vec::new(),
                 home_prefix: Vec::new(),
                 suffix: Vec::new(),
-                contains: Vec::new(),
+                contains: Needles::default(),
                 globs: Router::default(),
                 home_globs: Router::default(),
             },
             globs: RouterBuilder::default(),
             home_globs: RouterBuilder::default(),
+            contains: Vec::new(),
             bits: FxHashMap::default(),
         }
     }
@@ -63,6 +69,7 @@ impl FieldIndexBuilder {
     pub fn build(mut self) -> Result<FieldIndex, globset::Error> {
         self.index.globs = self.globs.build()?;
         self.index.home_globs = self.home_globs.build()?;
+        self.index.contains = Needles::new(&self.contains);
         self.index.words = self.bits.len().div_ceil(64);
         Ok(self.index)
     }
@@ -90,11 +97,7 @@ impl FieldIndex {
                 set(*bit);
             }
         }
-        for (needle, bit) in &self.contains {
-            if value.contains(&**needle) {
-                set(*bit);
-            }
-        }
+        self.contains.matches(value, &mut set);
         self.globs.matches(value, &mut set);
         if let Some(rest) = below_home {
             if let Some(bits) = self.home_equal.get(rest) {

@@ -17,7 +17,9 @@ use crate::rules::{
 #[derive(Default)]
 pub struct Lowering {
     fields: Vec<FieldIndexBuilder>,
-    slots: HashMap<Field, u8>,
+    /// Slots by field; the literals regular expressions need have slots of their own (`true`),
+    /// computed only when a rule asks for one of them, not with the field's other operators.
+    slots: HashMap<(Field, bool), u8>,
     /// Lowered macros, by memo slot.
     macros: HashMap<usize, Cond>,
 }
@@ -53,19 +55,29 @@ impl Lowering {
         let [Matcher::Text(matcher)] = test.matchers.as_slice() else {
             return keep();
         };
-        if matcher.ops.iter().all(|op| matches!(op, TextOp::Regex(_))) {
-            return keep();
-        }
-        let Some(slot) = self.slot(test.field) else {
-            return keep();
-        };
         let mut parts = Vec::new();
         let mut kept = Vec::new();
         for op in &matcher.ops {
-            match self.bit(slot, op) {
-                Some(bit) => parts.push(Cond::Bit { slot, bit }),
-                None => kept.push(op.clone()),
+            let TextOp::Regex(set) = op else {
+                match self
+                    .slot(test.field, false)
+                    .and_then(|slot| Some((slot, self.bit(slot, op)?)))
+                {
+                    Some((slot, bit)) => parts.push(Cond::Bit { slot, bit }),
+                    None => kept.push(op.clone()),
+                }
+                continue;
+            };
+            if let Some(literals) = set.literals()
+                && let Some(slot) = self.slot(test.field, true)
+                && let Some(bit) = self.bit(slot, &TextOp::Contains(literals.to_vec()))
+            {
+                parts.push(Cond::Bit { slot, bit });
             }
+            kept.push(op.clone());
+        }
+        if parts.is_empty() {
+            return keep();
         }
         if !kept.is_empty() {
             parts.push(Cond::Test(Test {
@@ -79,8 +91,8 @@ impl Lowering {
         }
     }
 
-    fn slot(&mut self, field: Field) -> Option<u8> {
-        if let Some(&slot) = self.slots.get(&field) {
+    fn slot(&mut self, field: Field, literals: bool) -> Option<u8> {
+        if let Some(&slot) = self.slots.get(&(field, literals)) {
             return Some(slot);
         }
         if self.fields.len() >= MAX_FIELDS {
@@ -88,7 +100,7 @@ impl Lowering {
         }
         let slot = self.fields.len() as u8;
         self.fields.push(FieldIndexBuilder::new(field));
-        self.slots.insert(field, slot);
+        self.slots.insert((field, literals), slot);
         Some(slot)
     }
 
@@ -120,7 +132,7 @@ impl Lowering {
                     .extend(split.home.iter().map(|v| (Box::from(v.as_str()), bit)));
             }
             TextOp::Suffix(values) => index.suffix.extend(values.iter().map(|v| (Box::from(v.as_str()), bit))),
-            TextOp::Contains(values) => index
+            TextOp::Contains(values) => field
                 .contains
                 .extend(values.iter().map(|v| (Box::from(v.as_str()), bit))),
             TextOp::Glob(split) => {

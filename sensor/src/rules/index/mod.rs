@@ -5,10 +5,13 @@
 //! event's value is looked at once, the first time a rule asks about the field: one hash lookup,
 //! the prefix, suffix and contains tests, and a walk of the glob router.
 //!
-//! Regular expressions and list fields keep their matchers.
+//! A regular expression keeps its matcher, behind a bit of the literals its matches contain
+//! (`regex_literals`), in a slot of its own so that they are looked for only when a rule asks.
+//! List fields keep their matchers.
 
 mod field;
 mod lower;
+mod needles;
 
 pub use field::FieldIndex;
 pub use lower::Lowering;
