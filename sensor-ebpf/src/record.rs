@@ -109,6 +109,16 @@ pub fn output_fixed<T>(ring: Ring, record: &T, session: u64) {
     output(ring, bytes, session, now);
 }
 
+/// The scratch slot `slot` names (`Record::slot`, passed to a global function as a number).
+#[inline(always)]
+pub fn record_slot(slot: u64) -> u32 {
+    if slot == POLICY_SCRATCH as u64 {
+        POLICY_SCRATCH
+    } else {
+        EVENT_SCRATCH
+    }
+}
+
 /// The scratch buffer of event records.
 pub const EVENT_SCRATCH: u32 = 0;
 /// The scratch buffer of policy records.
@@ -157,6 +167,16 @@ impl Record {
             buf: buf as *mut u8,
             cursor,
         })
+    }
+
+    /// The scratch slot this record is built in (what a global BPF function is handed, to
+    /// `resume` the record: it can take plain numbers only).
+    #[inline(always)]
+    pub fn slot(&self) -> u32 {
+        match CURSOR.get_ptr_mut(EVENT_SCRATCH) {
+            Some(cursor) if cursor == self.cursor => EVENT_SCRATCH,
+            _ => POLICY_SCRATCH,
+        }
     }
 
     /// The fixed part of the record.

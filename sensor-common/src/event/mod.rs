@@ -110,6 +110,26 @@ pub struct StrRef {
     pub reserved: u16,
 }
 
+impl StrRef {
+    /// The reference as one integer (what a global BPF function can return): offset, length
+    /// and flags, sixteen bits each.
+    #[inline(always)]
+    pub const fn to_bits(self) -> u64 {
+        self.offset as u64 | (self.len as u64) << 16 | (self.flags as u64) << 32
+    }
+
+    /// The reference `to_bits` packed.
+    #[inline(always)]
+    pub const fn from_bits(bits: u64) -> Self {
+        Self {
+            offset: bits as u16,
+            len: (bits >> 16) as u16,
+            flags: (bits >> 32) as u16,
+            reserved: 0,
+        }
+    }
+}
+
 /// What the kernel knows of a file's identity: its device, inode number and mode. A file keeps
 /// its identity whatever name it is reached by (hard links, renames, bind mounts).
 #[repr(C)]
@@ -142,4 +162,24 @@ pub struct RepeatEvent {
     pub first_ns: u64,
     /// When the last counted repeat happened (`CLOCK_BOOTTIME` ns).
     pub last_ns: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a global BPF function returns is the same reference, flags included.
+    #[test]
+    fn a_str_ref_survives_its_bits() {
+        for (offset, len, flags) in [(0, 0, 0), (1, 2, 3), (u16::MAX, u16::MAX, u16::MAX), (4095, 0, STR_MISSING)] {
+            let s = StrRef {
+                offset,
+                len,
+                flags,
+                reserved: 0,
+            };
+            assert_eq!(StrRef::from_bits(s.to_bits()), s);
+        }
+        assert_eq!(StrRef::from_bits(0), StrRef::default());
+    }
 }

@@ -8,7 +8,7 @@
 //! creates counts as written by it.
 
 use aya_ebpf::{
-    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user},
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_probe_read_user},
     macros::map,
     maps::PerCpuArray,
     programs::TracePointContext,
@@ -20,14 +20,14 @@ use sensor_common::event::{
 
 use super::{
     exit::{call_flags, finish, pending, ret},
-    strings::{Which, append_argument, append_base, split},
+    strings::{Which, append_argument, append_base, append_base_shared, split},
 };
 use crate::{
     calls::Family,
     kernel::{self, AT_FDCWD, read, read_ptr},
     maps::ROUTE_REPORTED,
     paths::{Hashing, append_path},
-    pending::{FIRST_SOCKADDR, PendingCall, PendingPaths},
+    pending::{FIRST_SOCKADDR, PENDING_PATHS, PendingCall, PendingPaths},
     policy::{self, path_key::PathKey, written},
     record::{Record, Ring},
     settings::offset,
@@ -264,7 +264,7 @@ pub fn emit(call: &PendingCall, paths: Option<&PendingPaths>, result: i64, flags
             event.text = s;
         } else {
             event.path = s;
-            event.base = append_base(&mut rec, s, l.dirfd, None, Hashing::None);
+            event.base = append_base_shared(&mut rec, s, l.dirfd);
         }
     }
     if let Some(user) = l.second {
@@ -273,7 +273,7 @@ pub fn emit(call: &PendingCall, paths: Option<&PendingPaths>, result: i64, flags
             event.text = s;
         } else {
             event.path2 = s;
-            event.base2 = append_base(&mut rec, s, l.dirfd2, None, Hashing::None);
+            event.base2 = append_base_shared(&mut rec, s, l.dirfd2);
         }
     }
     let task = kernel::current_task();
@@ -366,15 +366,37 @@ fn lineage(call: &PendingCall, syscall: Syscall, paths: Option<&PendingPaths>, r
         return;
     };
     let (dirfd, dirfd2) = (l.dirfd, l.dirfd2);
-    let Some(old) = argument_hash(config.seed, paths, Which::First, first, dirfd) else {
-        return;
-    };
-    if !written::path_written(call.session_id, old) {
+    let has_paths = paths.is_some() as u64;
+    let old = argument_hash_global(config.seed, has_paths << 1, first, dirfd as u64);
+    if old == NO_HASH || !written::path_written(call.session_id, old) {
         return;
     }
-    if let Some(new) = argument_hash(config.seed, paths, Which::Second, second, dirfd2) {
+    let new = argument_hash_global(config.seed, has_paths << 1 | 1, second, dirfd2 as u64);
+    if new != NO_HASH {
         written::remember_path(call.session_id, new);
     }
+}
+
+/// What [`argument_hash_global`] returns when the path could not be read (a path whose hash is
+/// 0, one in 2^64, is taken as unread: its lineage is not followed).
+const NO_HASH: u64 = 0;
+
+/// [`argument_hash`] as a global BPF function, which the verifier checks once instead of once
+/// per call: each of its two calls walked a directory and hashed a path, and verifying them
+/// took two thirds of this program's verification. `how`: bit 0, the second argument; bit 1,
+/// the pending call has copied paths.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn argument_hash_global(seed: u64, how: u64, user: u64, dirfd: u64) -> u64 {
+    let paths = if how & 2 != 0 {
+        PENDING_PATHS
+            .get_ptr(&bpf_get_current_pid_tgid())
+            .map(|paths| unsafe { &*paths })
+    } else {
+        None
+    };
+    let which = if how & 1 != 0 { Which::Second } else { Which::First };
+    argument_hash(seed, paths, which, user, dirfd as i32).unwrap_or(NO_HASH)
 }
 
 /// The path hash of a path argument (resolved against its directory, lexically).

@@ -9,8 +9,8 @@ use crate::{
     kernel,
     paths::{Hashing, append_walk, append_walk_hashed},
     pending::{FIRST_COMPLETE, INLINE_SIZE, PendingPaths, SECOND_COMPLETE},
-    policy::path_key::PathKey,
-    record::Record,
+    policy::path_key::{PATH_KEY, PathKey},
+    record::{Record, record_slot},
     settings::offset,
 };
 
@@ -55,8 +55,64 @@ pub fn is_absolute(rec: &Record, s: StrRef) -> bool {
 /// prefix (see `magic`), nothing for an absolute path. With `key`, the directory's components
 /// are hashed into it (and, with `Hashing::KeyAndBaseDirectories`, protected directories on the
 /// way are looked up). Userspace splits magic prefixes the same way.
-#[inline(never)]
+#[inline(always)]
 pub fn append_base(rec: &mut Record, s: StrRef, dirfd: i32, key: Option<&mut PathKey>, hashing: Hashing) -> StrRef {
+    match key {
+        None => append_base_plain(rec, s, dirfd),
+        // The key is the per-CPU `PATH_KEY`, which the global function finds itself.
+        Some(_) => StrRef::from_bits(append_base_keyed(
+            s.to_bits(),
+            dirfd as u64,
+            hashing as u64,
+            rec.slot() as u64,
+        )),
+    }
+}
+
+#[inline(never)]
+fn append_base_plain(rec: &mut Record, s: StrRef, dirfd: i32) -> StrRef {
+    base_of(rec, s, dirfd, None, Hashing::None)
+}
+
+/// `append_base` without a key, through a global BPF function: for a program that calls it from
+/// several places (a global function is verified once per program, a static one once per call
+/// and caller state).
+#[inline(always)]
+pub fn append_base_shared(rec: &mut Record, s: StrRef, dirfd: i32) -> StrRef {
+    StrRef::from_bits(append_base_global(s.to_bits(), dirfd as u64, rec.slot() as u64))
+}
+
+/// The global function behind `append_base_shared`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn append_base_global(s: u64, dirfd: u64, slot: u64) -> u64 {
+    let Some(mut rec) = Record::resume(record_slot(slot)) else {
+        return 0;
+    };
+    base_of(&mut rec, StrRef::from_bits(s), dirfd as i32, None, Hashing::None).to_bits()
+}
+
+/// The global function behind `append_base` with a key: the directory's components go into the
+/// per-CPU `PATH_KEY` (the callers' key) with `hashing` (a `Hashing` other than `None`).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn append_base_keyed(s: u64, dirfd: u64, hashing: u64, slot: u64) -> u64 {
+    let Some(mut rec) = Record::resume(record_slot(slot)) else {
+        return 0;
+    };
+    let Some(key) = PATH_KEY.get_ptr_mut(0) else {
+        return 0;
+    };
+    let hashing = match hashing {
+        h if h == Hashing::KeyAndDirectories as u64 => Hashing::KeyAndDirectories,
+        h if h == Hashing::KeyAndBaseDirectories as u64 => Hashing::KeyAndBaseDirectories,
+        _ => Hashing::Key,
+    };
+    base_of(&mut rec, StrRef::from_bits(s), dirfd as i32, Some(unsafe { &mut *key }), hashing).to_bits()
+}
+
+#[inline(always)]
+fn base_of(rec: &mut Record, s: StrRef, dirfd: i32, key: Option<&mut PathKey>, hashing: Hashing) -> StrRef {
     let (kind, _) = split(rec, s);
     let task = kernel::current_task();
     let dir = match kind {

@@ -3,7 +3,7 @@
 //! resolved it and by its identity (and its protected directories'), whatever name, link, bind
 //! mount or io_uring request reached it. Untracked processes leave after one map lookup.
 
-use aya_ebpf::{cty::c_void, programs::LsmContext};
+use aya_ebpf::{EbpfContext as _, cty::c_void, programs::LsmContext};
 use sensor_common::{
     abi::{EPERM, O_CREAT, O_TRUNC},
     event::{FMODE_CREATED, FileIdentity, PolicyEvent},
@@ -57,6 +57,13 @@ fn lsm_judging<'a>(config: &'a PolicyConfig, process: &'a TrackedProcess) -> Jud
 #[inline(always)]
 fn pointer(ctx: &LsmContext, n: usize) -> u64 {
     ctx.arg::<*const c_void>(n) as u64
+}
+
+/// Argument `n` read as a plain number, which a global function may be passed (the verifier
+/// types the arguments `pointer` reads as kernel pointers, which it may not).
+#[inline(always)]
+fn pointer_value(ctx: &LsmContext, n: usize) -> u64 {
+    read::<u64>(ctx.as_ptr() as u64 + 8 * n as u64).unwrap_or(0)
 }
 
 /// The `sets_self` of a protected file.
@@ -150,6 +157,19 @@ fn judge_dentry(op: PolicyOp, dentry: u64, mount: u64, other: u64, other_mount: 
     judge_key(&lsm_judging(config, process), operation, key, rec)
 }
 
+/// `judge_dentry` for one name of a rename, as a global BPF function: the old name (`to` 0,
+/// judged as `RenameFrom`) or the new one (`Rename`).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn judge_rename_side(to: u64, dentry: u64, mount: u64, other: u64, other_mount: u64) -> u64 {
+    let op = if to != 0 {
+        PolicyOp::Rename
+    } else {
+        PolicyOp::RenameFrom
+    };
+    judge_dentry(op, dentry, mount, other, other_mount) as u64
+}
+
 /// The mount of a `struct path` (0 when it cannot be read).
 #[inline(always)]
 fn mount_of(path: u64) -> u64 {
@@ -179,10 +199,11 @@ pub fn path_rename(ctx: &LsmContext) -> i32 {
     if previous != 0 || !tracked() {
         return previous;
     }
-    let (old, old_mount) = (pointer(ctx, 1), mount_of(pointer(ctx, 0)));
-    let (new, new_mount) = (pointer(ctx, 3), mount_of(pointer(ctx, 2)));
-    let from = judge_dentry(PolicyOp::RenameFrom, old, old_mount, new, new_mount);
-    let to = judge_dentry(PolicyOp::Rename, new, new_mount, old, old_mount);
+    let (old, old_mount) = (pointer_value(ctx, 1), mount_of(pointer(ctx, 0)));
+    let (new, new_mount) = (pointer_value(ctx, 3), mount_of(pointer(ctx, 2)));
+    // Both names through one global function, which the verifier checks once, not once per name.
+    let from = judge_rename_side(0, old, old_mount, new, new_mount) as u32;
+    let to = judge_rename_side(1, new, new_mount, old, old_mount) as u32;
     verdict(previous, Some(from | to))
 }
 

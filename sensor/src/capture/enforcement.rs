@@ -300,9 +300,12 @@ fn attach_lsm(ebpf: &mut Ebpf, name: &'static str, hook: &str, btf: &Btf) -> Res
         .program_mut(name)
         .ok_or(AttachError::MissingProgram(name))?
         .try_into()?;
+    let started = std::time::Instant::now();
     program
         .load(hook, btf)
         .map_err(|error| AttachError::Refused(describe(&error)))?;
+    let verified = program.info().ok().and_then(|info| info.verified_instruction_count());
+    tracing::debug!(program = name, elapsed = ?started.elapsed(), ?verified, "program verified and loaded");
     let id = program
         .attach()
         .map_err(|error| AttachError::Refused(describe(&error)))?;
