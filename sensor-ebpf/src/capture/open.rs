@@ -34,7 +34,7 @@ use crate::{
         path_key::{PATH_KEY, PathKey},
         written,
     },
-    record::{EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
+    record::{self, EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
     repeat::{self, Repeat, RepeatKey},
     tracking,
 };
@@ -98,7 +98,8 @@ fn failed(call: &PendingCall, result: i64) {
     };
     let path = rec.user_str::<MAX_PATH>(path_ptr);
     let key = failed_key(&rec, path, path_ptr ^ ((dirfd as u32 as u64) << 32), result);
-    if let Repeat::Counted | Repeat::Judge = repeat::check(&key, call.session_id, 0) {
+    let now = record::now();
+    if let Repeat::Counted | Repeat::Judge = repeat::check(&key, call.session_id, 0, now) {
         return;
     }
     let base = append_base(&mut rec, path, dirfd, None, Hashing::None);
@@ -114,7 +115,7 @@ fn failed(call: &PendingCall, result: i64) {
     event.object = FileIdentity::default();
     event.fmode = 0;
     event.repeat = 1;
-    rec.submit(EVENT_OPEN, 0, call.session_id);
+    rec.submit_at(Ring::Events, EVENT_OPEN, 0, call.session_id, now);
 }
 
 /// The record of an open that succeeded: the file actually opened and its identity (a
@@ -155,7 +156,10 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     let Some(mut rec) = Record::start::<OpenEvent>() else {
         return false;
     };
-    let repeat = repeat::check(&repeat_key, call.session_id, generation);
+    // One clock read for the repeat check and the record (kept in map memory: this function's
+    // stack frame is on the walk's call chain, which is at the verifier's limit).
+    opened.now = record::now();
+    let repeat = repeat::check(&repeat_key, call.session_id, generation, opened.now);
     let judge_again = match repeat {
         Repeat::Counted => return false,
         Repeat::Judge if !wants_key => return false,
@@ -185,7 +189,13 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     event.ret = result;
     event.path = path;
     event.resolved = resolved;
-    event.object = opened.identity;
+    // Field by field: a copy of the whole struct between two map values (which may overlap, as
+    // far as the compiler knows) becomes a call of a byte-by-byte `memmove`.
+    event.object = FileIdentity {
+        dev: opened.identity.dev,
+        mode: opened.identity.mode,
+        ino: opened.identity.ino,
+    };
     event.fmode = opened.fmode;
     event.repeat = 1;
     // Protected for this operation: a file some rule covers for another one (a write-protected
@@ -196,7 +206,7 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     } else {
         Ring::Events
     };
-    rec.submit_to(ring, EVENT_OPEN, 0, call.session_id);
+    rec.submit_at(ring, EVENT_OPEN, 0, call.session_id, opened.now);
     if !wants_key {
         return false;
     }
@@ -239,6 +249,8 @@ pub struct Opened {
     flags: u64,
     path: StrRef,
     reported: bool,
+    /// When the open was seen (the record's time).
+    now: u64,
 }
 
 /// Per-CPU description of the file an open just opened (see `capture::open`).

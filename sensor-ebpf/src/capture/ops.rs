@@ -250,14 +250,18 @@ pub fn emit(call: &PendingCall, paths: Option<&PendingPaths>, result: i64, flags
     };
     // The fixed part is filled in place (in map memory): stack is scarce on this call chain.
     let event = rec.fixed::<SyscallEvent>() as *mut SyscallEvent;
+    rec.clear_fixed::<SyscallEvent>();
     let event = unsafe { &mut *event };
-    *event = SyscallEvent::default();
     event.syscall = syscall as u16;
     event.flags = flags;
     event.dirfd = l.dirfd;
     event.dirfd2 = l.dirfd2;
     event.ret = result;
-    event.args = l.args;
+    // Element by element: a whole-array copy becomes a byte-by-byte `memmove` call.
+    event.args[0] = l.args[0];
+    event.args[1] = l.args[1];
+    event.args[2] = l.args[2];
+    event.args[3] = l.args[3];
     if let Some(user) = l.first {
         let s = append_argument(&mut rec, paths, Which::First, user);
         if l.first_is_text {
