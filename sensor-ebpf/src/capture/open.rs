@@ -18,13 +18,13 @@ use sensor_common::{
 };
 
 use super::{
-    exit::{finish, pending, ret},
+    exit::{finish, handed_over, ret},
     strings::append_base,
 };
 use crate::{
     kernel::{self, AT_FDCWD},
     maps::PROTECTED,
-    paths::{Hashing, append_path_hashed},
+    paths::{Hashing, append_walk, append_walk_hashed},
     pending::PendingCall,
     policy::{
         self,
@@ -72,7 +72,7 @@ pub fn is_write(flags: u64) -> bool {
 /// The exit of an open. Returns true when the policy's program must run next (the caller
 /// tail-calls it; it forgets the pending call).
 pub fn on_exit_open(ctx: &TracePointContext) -> Option<bool> {
-    let (pid_tgid, call, _) = pending()?;
+    let (pid_tgid, call, _) = handed_over()?;
     let result = ret(ctx);
     let next = if result >= 0 {
         succeeded(call, result)
@@ -146,11 +146,11 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     opened.fmode = kernel::file_mode(file);
     opened.op = op;
     opened.flags = flags;
-    let (dentry, mount) = kernel::file_dentry_mount(file);
+    (opened.dentry, opened.mount) = kernel::file_dentry_mount(file);
     let repeat_key = RepeatKey {
         class: CLASS_OPEN_OK | (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_DIRECTORY | O_PATH)),
-        a: dentry,
-        b: mount,
+        a: opened.dentry,
+        b: opened.mount,
         c: opened.identity.ino,
     };
     let Some(mut rec) = Record::start::<OpenEvent>() else {
@@ -170,15 +170,15 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     opened.protected = protected_self(&opened.identity);
     if judge_again {
         // Counted, but judged again: walk for the key without a record of its own.
-        opened.path = walk_file(&mut rec, file, seed);
+        opened.path = walk_file(&mut rec, opened.dentry, opened.mount, seed);
         opened.reported = false;
         return handoff(call, opened);
     }
     let path = rec.user_str::<MAX_PATH>(path_ptr);
     let resolved = if wants_key {
-        walk_file(&mut rec, file, seed)
+        walk_file(&mut rec, opened.dentry, opened.mount, seed)
     } else {
-        crate::paths::append_path(&mut rec, kernel::file_path(file))
+        append_walk(&mut rec, Some(opened.dentry), Some(opened.mount))
     };
     let event = rec.fixed::<OpenEvent>();
     event.syscall = call.syscall;
@@ -226,12 +226,13 @@ fn protected_self(identity: &FileIdentity) -> u64 {
     unsafe { PROTECTED.get(&key) }.map_or(0, |protection| protection.sets_self)
 }
 
-/// Walks the opened file's path into the record, hashing it into the per-CPU key.
+/// Walks the opened file's path (its dentry and mount, as read for the repeat key) into the
+/// record, hashing it into the per-CPU key.
 #[inline(never)]
-fn walk_file(rec: &mut Record, file: u64, seed: u64) -> StrRef {
+fn walk_file(rec: &mut Record, dentry: u64, mount: u64, seed: u64) -> StrRef {
     match PathKey::root(seed) {
-        Some(key) => append_path_hashed(rec, kernel::file_path(file), key, Hashing::Key),
-        None => crate::paths::append_path(rec, kernel::file_path(file)),
+        Some(key) => append_walk_hashed(rec, Some(dentry), Some(mount), key, Hashing::Key),
+        None => append_walk(rec, Some(dentry), Some(mount)),
     }
 }
 
@@ -251,6 +252,9 @@ pub struct Opened {
     reported: bool,
     /// When the open was seen (the record's time).
     now: u64,
+    /// The file's dentry and mount (0 when unreadable).
+    dentry: u64,
+    mount: u64,
 }
 
 /// Per-CPU description of the file an open just opened (see `capture::open`).
@@ -282,7 +286,7 @@ fn handoff(call: &PendingCall, opened: &Opened) -> bool {
 /// The policy's work on a finished open (tail-called by the open program): remember a write,
 /// judge the open with the path hashed by the walk.
 pub fn open_policy() -> Option<()> {
-    let (pid_tgid, call, _) = pending()?;
+    let (pid_tgid, call, _) = handed_over()?;
     judge_open(call);
     finish(pid_tgid, call);
     Some(())

@@ -19,7 +19,7 @@ use sensor_common::event::{
 };
 
 use super::{
-    exit::{call_flags, finish, pending, ret},
+    exit::{call_flags, finish, handed_over, pending, ret},
     strings::{Which, append_argument, append_base, split},
 };
 use crate::{
@@ -51,7 +51,7 @@ pub fn emit_pending_compat() {
 
 /// The exit of a generic operation.
 pub fn on_exit_operation(ctx: &TracePointContext) -> Option<()> {
-    let (pid_tgid, call, paths) = pending()?;
+    let (pid_tgid, call, paths) = handed_over()?;
     let result = ret(ctx);
     let syscall = Syscall::from_u16(call.syscall);
     // Execs are reported by `sched_process_exec` when they succeed; a failed one is reported
