@@ -422,12 +422,24 @@ extern "C" fn word_step(index: u64, ctx: *mut c_void) -> i64 {
 
 /// The little-endian word at `offset` of the scratch buffer at `buf` (offsets are bounded so
 /// the verifier sees the read stay inside the buffer; records put a fixed part of more than 16
-/// bytes before any string, so a tail read never starts before the record).
+/// bytes before any string, so a tail read never starts before the record). Built from the one
+/// or two aligned words it overlaps: an unaligned load compiles to eight byte loads and shifts.
+/// Names lie below `SCRATCH_HALF` plus one component, far from the end the bound cuts off.
 #[inline(always)]
 fn word_at(buf: u64, offset: u64) -> u64 {
     let offset = bounded(offset as usize, SCRATCH_SIZE - 1);
-    if offset > SCRATCH_SIZE - 8 {
+    // The bound is checked on the aligned offset itself, the value the verifier sees added to
+    // the pointer. (The scratch buffer is a map value: eight-byte aligned.)
+    let aligned = offset & !7;
+    if aligned > SCRATCH_SIZE - 16 {
         return 0;
     }
-    unsafe { core::ptr::read_unaligned((buf + offset as u64) as *const u64) }
+    let words = (buf + aligned as u64) as *const u64;
+    let low = unsafe { *words };
+    let shift = (offset & 7) as u64 * 8;
+    if shift == 0 {
+        return low;
+    }
+    let high = unsafe { *words.add(1) };
+    (low >> shift) | (high << (64 - shift))
 }
