@@ -100,7 +100,8 @@ pub fn file_path(file: u64) -> u64 {
     file + offset!(file_f_path)
 }
 
-/// The `struct file` behind descriptor `fd` of the task.
+/// The `struct file` behind descriptor `fd` of the task. `fdtable`'s `max_fds` and `fd` are read
+/// together when they are neighbours (as in every kernel the sensor knows), else one by one.
 #[inline(always)]
 pub fn fd_file(task: u64, fd: i64) -> Option<u64> {
     if fd < 0 {
@@ -108,11 +109,19 @@ pub fn fd_file(task: u64, fd: i64) -> Option<u64> {
     }
     let files = read_ptr(task + offset!(task_files))?;
     let fdt = read_ptr(files + offset!(files_fdt))?;
-    let max_fds = read::<u32>(fdt + offset!(fdt_max_fds))? as i64;
-    if fd >= max_fds {
+    let (max_fds, array) = if offset!(fdt_fd) == offset!(fdt_max_fds) + 8 {
+        // `max_fds` is an `unsigned int`: the low half of the first word.
+        let [max_fds, array] = read::<[u64; 2]>(fdt + offset!(fdt_max_fds))?;
+        (max_fds as u32 as i64, array)
+    } else {
+        (
+            read::<u32>(fdt + offset!(fdt_max_fds))? as i64,
+            read::<u64>(fdt + offset!(fdt_fd))?,
+        )
+    };
+    if fd >= max_fds || array == 0 {
         return None;
     }
-    let array = read_ptr(fdt + offset!(fdt_fd))?;
     read_ptr(array + (fd as u64) * 8)
 }
 
@@ -170,10 +179,15 @@ pub fn file_mode(file: u64) -> u32 {
     read::<u32>(file + offset!(file_f_mode)).unwrap_or(0)
 }
 
-/// The dentry and vfsmount of a `struct file`.
+/// The dentry and vfsmount of a `struct file` (one read: `struct path` is the two pointers,
+/// `mnt` then `dentry`, in every kernel the sensor knows; two otherwise).
 #[inline(always)]
 pub fn file_dentry_mount(file: u64) -> (u64, u64) {
     let path = file_path(file);
+    if offset!(path_mnt) == 0 && offset!(path_dentry) == 8 {
+        let [mount, dentry] = read::<[u64; 2]>(path).unwrap_or([0; 2]);
+        return (dentry, mount);
+    }
     (
         read::<u64>(path + offset!(path_dentry)).unwrap_or(0),
         read::<u64>(path + offset!(path_mnt)).unwrap_or(0),

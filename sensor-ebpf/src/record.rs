@@ -185,6 +185,20 @@ impl Record {
         unsafe { &mut *(self.buf as *mut T) }
     }
 
+    /// Zeroes the fixed part `T` after its header (which `submit` writes whole), eight bytes at a
+    /// time. Volatile stores: the compiler would merge plain ones into a call of `memset`, a
+    /// byte-by-byte loop in BPF (hundreds of instructions for a large record).
+    #[inline(always)]
+    pub fn clear_fixed<T>(&mut self) {
+        const { assert!(size_of::<T>() % 8 == 0 && size_of::<EventHeader>() % 8 == 0) };
+        let words = self.buf as *mut u64;
+        let mut i = size_of::<EventHeader>() / 8;
+        while i < size_of::<T>() / 8 {
+            unsafe { core::ptr::write_volatile(words.add(i), 0) };
+            i += 1;
+        }
+    }
+
     /// Where the next string goes, or `None` once the record is full.
     #[inline(always)]
     fn cursor(&self) -> Option<*mut u8> {
@@ -358,7 +372,14 @@ impl Record {
 
     /// Fills the header and copies the record into `ring`; counts a drop when it is full.
     #[inline(always)]
-    pub fn submit_to(mut self, ring: Ring, kind: u16, mut flags: u16, session_id: u64) {
+    pub fn submit_to(self, ring: Ring, kind: u16, flags: u16, session_id: u64) {
+        self.submit_at(ring, kind, flags, session_id, now());
+    }
+
+    /// Like `submit_to`, for a record made at `now` (a time the caller already read: each clock
+    /// read costs, in a virtual machine most of all).
+    #[inline(always)]
+    pub fn submit_at(mut self, ring: Ring, kind: u16, mut flags: u16, session_id: u64, now: u64) {
         // A full scratch buffer loses its last byte: 6.1's verifier loses the bound of a plain
         // minimum, so the length handed to the ring is masked where it can see it.
         let mut len = self.offset();
@@ -370,22 +391,33 @@ impl Record {
             flags |= HEADER_PRIORITY;
         }
         let header = self.fixed::<EventHeader>();
-        fill_header(header, kind, flags, session_id, len as u32);
-        let now = header.time_ns;
+        fill_header_at(header, kind, flags, session_id, len as u32, now);
         let bytes = unsafe { core::slice::from_raw_parts(self.buf, len) };
         output(ring, bytes, session_id, now);
     }
 }
 
+/// The boot-time clock, in nanoseconds (the records' time).
+#[inline(always)]
+pub fn now() -> u64 {
+    unsafe { bpf_ktime_get_boot_ns() }
+}
+
 /// Fills the common header for an event of the current task.
 #[inline(always)]
 pub fn fill_header(header: &mut EventHeader, kind: u16, flags: u16, session_id: u64, size: u32) {
+    fill_header_at(header, kind, flags, session_id, size, now());
+}
+
+/// Fills the common header for an event of the current task made at `now`.
+#[inline(always)]
+pub fn fill_header_at(header: &mut EventHeader, kind: u16, flags: u16, session_id: u64, size: u32, now: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     header.kind = kind;
     header.flags = flags;
     header.size = size;
-    header.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    header.time_ns = now;
     header.session_id = session_id;
     header.tgid = (pid_tgid >> 32) as u32;
     header.tid = pid_tgid as u32;

@@ -7,11 +7,7 @@
 //! the policy judged the file clean under the current policy generation (and no rule for the
 //! operation counts events), the repeat is not judged again either.
 
-use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns},
-    macros::map,
-    maps::LruHashMap,
-};
+use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::map, maps::LruHashMap};
 use sensor_common::{
     event::{EVENT_CONNECT, EVENT_OPEN, EVENT_REPEAT, RepeatEvent},
     maps::Counter,
@@ -19,7 +15,7 @@ use sensor_common::{
 
 use crate::{
     counters::count,
-    record::{Ring, fill_header, output_fixed},
+    record::{Ring, fill_header_at, now, output_fixed},
     settings,
 };
 
@@ -66,16 +62,16 @@ pub enum Repeat {
     New,
 }
 
-/// Counts the operation `key` of the current thread when it repeats the previous one within
-/// the window; otherwise reports the previous one's pending repeats and starts over with `key`.
+/// Counts the operation `key` of the current thread, made at `now`, when it repeats the previous
+/// one within the window; otherwise reports the previous one's pending repeats and starts over
+/// with `key`. (The caller reads the clock once, for this and for its record.)
 #[inline(never)]
-pub fn check(key: &RepeatKey, session: u64, generation: u64) -> Repeat {
+pub fn check(key: &RepeatKey, session: u64, generation: u64, now: u64) -> Repeat {
     let window = settings::repeat_window_ns();
     if window == 0 {
         return Repeat::New;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
-    let now = unsafe { bpf_ktime_get_boot_ns() };
     if let Some(slot) = REPEATS.get_ptr_mut(&pid_tgid) {
         let slot = unsafe { &mut *slot };
         if slot.key == *key && now.wrapping_sub(slot.first_ns) < window {
@@ -88,7 +84,7 @@ pub fn check(key: &RepeatKey, session: u64, generation: u64) -> Repeat {
                 Repeat::Judge
             };
         }
-        flush_slot(slot, session);
+        flush_slot(slot, session, now);
         slot.key = *key;
         slot.first_ns = now;
         slot.last_ns = now;
@@ -125,13 +121,13 @@ pub fn mark_clean(generation: u64) {
 pub fn flush_thread(session: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if let Some(slot) = REPEATS.get_ptr_mut(&pid_tgid) {
-        flush_slot(unsafe { &mut *slot }, session);
+        flush_slot(unsafe { &mut *slot }, session, now());
         let _ = REPEATS.remove(&pid_tgid);
     }
 }
 
 #[inline(always)]
-fn flush_slot(slot: &mut RepeatSlot, session: u64) {
+fn flush_slot(slot: &mut RepeatSlot, session: u64, now: u64) {
     if slot.pending == 0 {
         return;
     }
@@ -146,12 +142,13 @@ fn flush_slot(slot: &mut RepeatSlot, session: u64) {
         last_ns: slot.last_ns,
         ..RepeatEvent::default()
     };
-    fill_header(
+    fill_header_at(
         &mut event.header,
         EVENT_REPEAT,
         0,
         session,
         size_of::<RepeatEvent>() as u32,
+        now,
     );
     output_fixed(Ring::Events, &event, session);
     slot.pending = 0;

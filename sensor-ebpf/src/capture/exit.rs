@@ -5,6 +5,8 @@
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
+    macros::map,
+    maps::PerCpuArray,
     programs::TracePointContext,
 };
 use sensor_common::abi::{AF_INET, AF_INET6, AF_UNIX};
@@ -46,12 +48,49 @@ pub enum Next {
 pub fn pending() -> Option<(u64, &'static PendingCall, Option<&'static PendingPaths>)> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let call = unsafe { &*PENDING.get_ptr(&pid_tgid)? };
-    let paths = if call.flags & PENDING_HAS_PATHS != 0 {
+    Some((pid_tgid, call, paths_of(pid_tgid, call)))
+}
+
+#[inline(always)]
+fn paths_of(pid_tgid: u64, call: &PendingCall) -> Option<&'static PendingPaths> {
+    if call.flags & PENDING_HAS_PATHS != 0 {
         PENDING_PATHS.get_ptr(&pid_tgid).map(|paths| unsafe { &*paths })
     } else {
         None
+    }
+}
+
+/// The pending call `sys_exit` found, copied for the programs it tail-calls (which run next, on
+/// this CPU): each of them would otherwise look it up in `PENDING` again, and a hash lookup
+/// costs more than the copy.
+#[map]
+static EXITING: PerCpuArray<PendingCall> = PerCpuArray::with_max_entries(1, 0);
+
+/// Copies `call` for the program `sys_exit` tail-calls; false when it could not.
+#[inline(always)]
+fn hand_over(call: &PendingCall) -> bool {
+    let Some(slot) = EXITING.get_ptr_mut(0) else {
+        return false;
     };
-    Some((pid_tgid, call, paths))
+    // Word by word: a plain struct copy between two map values may become a call of a
+    // byte-by-byte `memmove`.
+    let from = call as *const PendingCall as *const u64;
+    let to = slot as *mut u64;
+    let mut i = 0;
+    while i < size_of::<PendingCall>() / 8 {
+        unsafe { core::ptr::write_volatile(to.add(i), core::ptr::read_volatile(from.add(i))) };
+        i += 1;
+    }
+    true
+}
+
+/// The pending call of the current thread as `sys_exit` handed it over (see `EXITING`), and
+/// its copied paths; for the programs `sys_exit` tail-calls.
+#[inline(always)]
+pub fn handed_over() -> Option<(u64, &'static PendingCall, Option<&'static PendingPaths>)> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let call = unsafe { &*EXITING.get_ptr(0)? };
+    Some((pid_tgid, call, paths_of(pid_tgid, call)))
 }
 
 /// Forgets the pending call of thread `pid_tgid`.
@@ -76,8 +115,8 @@ pub fn on_exit(ctx: &TracePointContext) -> Option<Next> {
     let (pid_tgid, call, paths) = pending()?;
     let result = ret(ctx);
     match Family::from_u16(call.family) {
-        Some(Family::Open) => return Some(Next::Open),
-        Some(Family::Paths | Family::OnFd | Family::Plain) => return Some(Next::Operation),
+        Some(Family::Open) if hand_over(call) => return Some(Next::Open),
+        Some(Family::Paths | Family::OnFd | Family::Plain) if hand_over(call) => return Some(Next::Operation),
         Some(Family::Remove) => emit_unlink(call, paths, result),
         Some(Family::Connect) => emit_connect(call, paths, result),
         Some(Family::Chdir) if result == 0 => emit_chdir(call),

@@ -18,13 +18,13 @@ use sensor_common::{
 };
 
 use super::{
-    exit::{finish, pending, ret},
+    exit::{finish, handed_over, ret},
     strings::append_base,
 };
 use crate::{
     kernel::{self, AT_FDCWD},
     maps::PROTECTED,
-    paths::{Hashing, append_path_hashed},
+    paths::{Hashing, append_walk, append_walk_hashed},
     pending::PendingCall,
     policy::{
         self,
@@ -34,7 +34,7 @@ use crate::{
         path_key::{PATH_KEY, PathKey},
         written,
     },
-    record::{EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
+    record::{self, EVENT_SCRATCH, POLICY_SCRATCH, Record, Ring},
     repeat::{self, Repeat, RepeatKey},
     tracking,
 };
@@ -72,7 +72,7 @@ pub fn is_write(flags: u64) -> bool {
 /// The exit of an open. Returns true when the policy's program must run next (the caller
 /// tail-calls it; it forgets the pending call).
 pub fn on_exit_open(ctx: &TracePointContext) -> Option<bool> {
-    let (pid_tgid, call, _) = pending()?;
+    let (pid_tgid, call, _) = handed_over()?;
     let result = ret(ctx);
     let next = if result >= 0 {
         succeeded(call, result)
@@ -98,7 +98,8 @@ fn failed(call: &PendingCall, result: i64) {
     };
     let path = rec.user_str::<MAX_PATH>(path_ptr);
     let key = failed_key(&rec, path, path_ptr ^ ((dirfd as u32 as u64) << 32), result);
-    if let Repeat::Counted | Repeat::Judge = repeat::check(&key, call.session_id, 0) {
+    let now = record::now();
+    if let Repeat::Counted | Repeat::Judge = repeat::check(&key, call.session_id, 0, now) {
         return;
     }
     let base = append_base(&mut rec, path, dirfd, None, Hashing::None);
@@ -114,7 +115,7 @@ fn failed(call: &PendingCall, result: i64) {
     event.object = FileIdentity::default();
     event.fmode = 0;
     event.repeat = 1;
-    rec.submit(EVENT_OPEN, 0, call.session_id);
+    rec.submit_at(Ring::Events, EVENT_OPEN, 0, call.session_id, now);
 }
 
 /// The record of an open that succeeded: the file actually opened and its identity (a
@@ -145,17 +146,20 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     opened.fmode = kernel::file_mode(file);
     opened.op = op;
     opened.flags = flags;
-    let (dentry, mount) = kernel::file_dentry_mount(file);
+    (opened.dentry, opened.mount) = kernel::file_dentry_mount(file);
     let repeat_key = RepeatKey {
         class: CLASS_OPEN_OK | (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_DIRECTORY | O_PATH)),
-        a: dentry,
-        b: mount,
+        a: opened.dentry,
+        b: opened.mount,
         c: opened.identity.ino,
     };
     let Some(mut rec) = Record::start::<OpenEvent>() else {
         return false;
     };
-    let repeat = repeat::check(&repeat_key, call.session_id, generation);
+    // One clock read for the repeat check and the record (kept in map memory: this function's
+    // stack frame is on the walk's call chain, which is at the verifier's limit).
+    opened.now = record::now();
+    let repeat = repeat::check(&repeat_key, call.session_id, generation, opened.now);
     let judge_again = match repeat {
         Repeat::Counted => return false,
         Repeat::Judge if !wants_key => return false,
@@ -166,15 +170,15 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     opened.protected = protected_self(&opened.identity);
     if judge_again {
         // Counted, but judged again: walk for the key without a record of its own.
-        opened.path = walk_file(&mut rec, file, seed);
+        opened.path = walk_file(&mut rec, opened.dentry, opened.mount, seed);
         opened.reported = false;
         return handoff(call, opened);
     }
     let path = rec.user_str::<MAX_PATH>(path_ptr);
     let resolved = if wants_key {
-        walk_file(&mut rec, file, seed)
+        walk_file(&mut rec, opened.dentry, opened.mount, seed)
     } else {
-        crate::paths::append_path(&mut rec, kernel::file_path(file))
+        append_walk(&mut rec, Some(opened.dentry), Some(opened.mount))
     };
     let event = rec.fixed::<OpenEvent>();
     event.syscall = call.syscall;
@@ -185,7 +189,13 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     event.ret = result;
     event.path = path;
     event.resolved = resolved;
-    event.object = opened.identity;
+    // Field by field: a copy of the whole struct between two map values (which may overlap, as
+    // far as the compiler knows) becomes a call of a byte-by-byte `memmove`.
+    event.object = FileIdentity {
+        dev: opened.identity.dev,
+        mode: opened.identity.mode,
+        ino: opened.identity.ino,
+    };
     event.fmode = opened.fmode;
     event.repeat = 1;
     // Protected for this operation: a file some rule covers for another one (a write-protected
@@ -196,7 +206,7 @@ fn succeeded(call: &PendingCall, result: i64) -> bool {
     } else {
         Ring::Events
     };
-    rec.submit_to(ring, EVENT_OPEN, 0, call.session_id);
+    rec.submit_at(ring, EVENT_OPEN, 0, call.session_id, opened.now);
     if !wants_key {
         return false;
     }
@@ -216,12 +226,13 @@ fn protected_self(identity: &FileIdentity) -> u64 {
     unsafe { PROTECTED.get(&key) }.map_or(0, |protection| protection.sets_self)
 }
 
-/// Walks the opened file's path into the record, hashing it into the per-CPU key.
+/// Walks the opened file's path (its dentry and mount, as read for the repeat key) into the
+/// record, hashing it into the per-CPU key.
 #[inline(never)]
-fn walk_file(rec: &mut Record, file: u64, seed: u64) -> StrRef {
+fn walk_file(rec: &mut Record, dentry: u64, mount: u64, seed: u64) -> StrRef {
     match PathKey::root(seed) {
-        Some(key) => append_path_hashed(rec, kernel::file_path(file), key, Hashing::Key),
-        None => crate::paths::append_path(rec, kernel::file_path(file)),
+        Some(key) => append_walk_hashed(rec, Some(dentry), Some(mount), key, Hashing::Key),
+        None => append_walk(rec, Some(dentry), Some(mount)),
     }
 }
 
@@ -239,6 +250,11 @@ pub struct Opened {
     flags: u64,
     path: StrRef,
     reported: bool,
+    /// When the open was seen (the record's time).
+    now: u64,
+    /// The file's dentry and mount (0 when unreadable).
+    dentry: u64,
+    mount: u64,
 }
 
 /// Per-CPU description of the file an open just opened (see `capture::open`).
@@ -270,7 +286,7 @@ fn handoff(call: &PendingCall, opened: &Opened) -> bool {
 /// The policy's work on a finished open (tail-called by the open program): remember a write,
 /// judge the open with the path hashed by the walk.
 pub fn open_policy() -> Option<()> {
-    let (pid_tgid, call, _) = pending()?;
+    let (pid_tgid, call, _) = handed_over()?;
     judge_open(call);
     finish(pid_tgid, call);
     Some(())

@@ -19,7 +19,7 @@ use sensor_common::event::{
 };
 
 use super::{
-    exit::{call_flags, finish, pending, ret},
+    exit::{call_flags, finish, handed_over, pending, ret},
     strings::{Which, append_argument, append_base, append_base_shared, split},
 };
 use crate::{
@@ -51,7 +51,7 @@ pub fn emit_pending_compat() {
 
 /// The exit of a generic operation.
 pub fn on_exit_operation(ctx: &TracePointContext) -> Option<()> {
-    let (pid_tgid, call, paths) = pending()?;
+    let (pid_tgid, call, paths) = handed_over()?;
     let result = ret(ctx);
     let syscall = Syscall::from_u16(call.syscall);
     // Execs are reported by `sched_process_exec` when they succeed; a failed one is reported
@@ -250,14 +250,18 @@ pub fn emit(call: &PendingCall, paths: Option<&PendingPaths>, result: i64, flags
     };
     // The fixed part is filled in place (in map memory): stack is scarce on this call chain.
     let event = rec.fixed::<SyscallEvent>() as *mut SyscallEvent;
+    rec.clear_fixed::<SyscallEvent>();
     let event = unsafe { &mut *event };
-    *event = SyscallEvent::default();
     event.syscall = syscall as u16;
     event.flags = flags;
     event.dirfd = l.dirfd;
     event.dirfd2 = l.dirfd2;
     event.ret = result;
-    event.args = l.args;
+    // Element by element: a whole-array copy becomes a byte-by-byte `memmove` call.
+    event.args[0] = l.args[0];
+    event.args[1] = l.args[1];
+    event.args[2] = l.args[2];
+    event.args[3] = l.args[3];
     if let Some(user) = l.first {
         let s = append_argument(&mut rec, paths, Which::First, user);
         if l.first_is_text {

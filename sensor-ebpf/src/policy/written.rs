@@ -58,21 +58,31 @@ fn path_key(session: u64, hash: u64) -> WrittenKey {
     }
 }
 
+/// Adds `key`, unless it is there already: an update of a present key in an LRU map still takes
+/// a free node and swaps it in, while a lookup only marks the node as used (which keeps it from
+/// eviction just as well). Files are written again and again; the first time is rare.
+#[inline(always)]
+fn add(key: &WrittenKey) {
+    if unsafe { WRITTEN.get(key) }.is_none() {
+        let _ = WRITTEN.insert(key, &1, 0);
+    }
+}
+
 /// Remembers that `session` opened `file` (and, when known, the path with hash `path`) for writing.
 #[inline(always)]
 pub fn remember(session: u64, file: u64, path: Option<u64>) {
     if let Some(key) = inode_key(session, file) {
-        let _ = WRITTEN.insert(&key, &1, 0);
+        add(&key);
     }
     if let Some(hash) = path {
-        let _ = WRITTEN.insert(&path_key(session, hash), &1, 0);
+        add(&path_key(session, hash));
     }
 }
 
 /// Remembers that `session` wrote the file with path hash `hash`.
 #[inline(always)]
 pub fn remember_path(session: u64, hash: u64) {
-    let _ = WRITTEN.insert(&path_key(session, hash), &1, 0);
+    add(&path_key(session, hash));
 }
 
 #[inline(always)]

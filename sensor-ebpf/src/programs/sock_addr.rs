@@ -26,7 +26,7 @@ use crate::{
         self,
         check::{Judging, judge_connect},
     },
-    record::{POLICY_SCRATCH, Record},
+    record::{self, POLICY_SCRATCH, Record, Ring},
     repeat::{self, CLASS_SEND, Repeat, RepeatKey},
     tracking,
 };
@@ -128,6 +128,8 @@ fn seen_by_syscall(pid_tgid: u64) -> Seen {
 /// of its own: its stack is not added to the judging's.
 #[inline(never)]
 fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, send: bool, flags: u32) {
+    // One clock read for the repeat check and the record.
+    let now = record::now();
     let session = process.session_id;
     if send {
         let key = RepeatKey {
@@ -154,7 +156,7 @@ fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, se
             ]),
             c: destination.port as u64,
         };
-        if let Repeat::Counted | Repeat::Judge = repeat::check(&key, session, 0) {
+        if let Repeat::Counted | Repeat::Judge = repeat::check(&key, session, 0, now) {
             return;
         }
     }
@@ -177,7 +179,7 @@ fn report(process: &TrackedProcess, destination: &Destination, protocol: u16, se
     event.route = if send { ROUTE_SOCKET_SEND } else { ROUTE_SOCKET_CONNECT };
     event.protocol = protocol;
     event.flags = flags;
-    rec.submit(EVENT_CONNECT, 0, session);
+    rec.submit_at(Ring::Events, EVENT_CONNECT, 0, session, now);
 }
 
 /// Context field reads. The verifier wants each one as a load at a constant offset from the
