@@ -42,7 +42,7 @@ impl super::Enricher {
         };
         let (path, argument, truncated) = absolute(&op.path, &op.base);
         let (path2, argument2, truncated2) = absolute(&op.path2, &op.base2);
-        let text = String::from_utf8_lossy(op.text.split(|&b| b == 0).next().unwrap_or(&[])).into_owned();
+        let text = decode::lossy(op.text.split(|&b| b == 0).next().unwrap_or(&[]));
         let file = |path: String, argument: String, truncated: bool, change: FileChange| {
             Detail::File(FileDetail {
                 path,
@@ -242,11 +242,10 @@ impl super::Enricher {
     }
 
     /// Keeps the open event (or datagram destination) of a thread, for the repeats the kernel may
-    /// count after it.
-    pub(super) fn remember_open(&mut self, event: &Event) {
-        if event.action == Action::Open || event.door == Door::Socket {
-            self.last_opens.put(event.tid, event.clone());
-        }
+    /// count after it (see `enrich_deferred`): as it was enriched, without baseline facts.
+    pub fn remember(&mut self, mut event: Event) {
+        event.annotations.baseline = None;
+        self.last_opens.put(event.tid, event);
     }
 }
 
