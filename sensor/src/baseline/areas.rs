@@ -92,8 +92,10 @@ fn relative_to<'p>(path: &'p str, base: Option<&str>) -> Option<&'p str> {
 /// strings (hashes), and names with a random-looking part (`tmp.Xk3b9QaZ1`, `.tmpAbC123`,
 /// `pip-build-8f3k2j1x`, UUIDs).
 pub fn is_volatile(component: &str) -> bool {
-    // One pass for the first two tests (every path component of every file event comes here).
+    // One pass over the bytes for every test (every path component of every file event comes
+    // here); the separators are ASCII, so the segments are those of the text.
     let (mut all_digits, mut hex, mut hex_or_dash) = (true, 0usize, true);
+    let (mut segment, mut random) = (Segment::default(), false);
     for b in component.bytes() {
         all_digits &= b.is_ascii_digit();
         if b.is_ascii_hexdigit() {
@@ -101,33 +103,46 @@ pub fn is_volatile(component: &str) -> bool {
         } else if b != b'-' {
             hex_or_dash = false;
         }
-    }
-    if all_digits || (hex >= 12 && hex_or_dash) {
-        return true;
-    }
-    // The separators are ASCII: splitting the bytes splits the text at the same places.
-    component
-        .as_bytes()
-        .split(|&b| matches!(b, b'.' | b'-' | b'_'))
-        .any(random_looking)
-}
-
-/// At least six characters mixing letters and digits, with two or more digits or mixed case.
-fn random_looking(segment: &[u8]) -> bool {
-    if segment.len() < 6 {
-        return false;
-    }
-    let (mut digits, mut upper, mut lower) = (0usize, 0usize, 0usize);
-    for &b in segment {
-        match b {
-            b'0'..=b'9' => digits += 1,
-            b'A'..=b'Z' => upper += 1,
-            b'a'..=b'z' => lower += 1,
-            _ => return false,
+        if matches!(b, b'.' | b'-' | b'_') {
+            random |= segment.random_looking();
+            segment = Segment::default();
+        } else {
+            segment.add(b);
         }
     }
-    let letters = upper + lower;
-    digits > 0 && letters > 0 && (digits >= 2 || (upper > 0 && lower > 0))
+    all_digits || (hex >= 12 && hex_or_dash) || random || segment.random_looking()
+}
+
+/// The counts of one part of a component between `.`, `-` and `_`.
+#[derive(Default)]
+struct Segment {
+    len: usize,
+    digits: usize,
+    upper: usize,
+    lower: usize,
+    other: bool,
+}
+
+impl Segment {
+    fn add(&mut self, b: u8) {
+        self.len += 1;
+        match b {
+            b'0'..=b'9' => self.digits += 1,
+            b'A'..=b'Z' => self.upper += 1,
+            b'a'..=b'z' => self.lower += 1,
+            _ => self.other = true,
+        }
+    }
+
+    /// At least six characters mixing letters and digits, with two or more digits or mixed case.
+    fn random_looking(&self) -> bool {
+        let letters = self.upper + self.lower;
+        self.len >= 6
+            && !self.other
+            && self.digits > 0
+            && letters > 0
+            && (self.digits >= 2 || (self.upper > 0 && self.lower > 0))
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +220,33 @@ mod tests {
         }
     }
 
+    /// `is_volatile` as first written: test by test, segment by segment.
+    fn volatile_by_parts(component: &str) -> bool {
+        let random_looking = |segment: &str| {
+            let count = |test: fn(&u8) -> bool| segment.bytes().filter(test).count();
+            let (digits, upper, lower) = (
+                count(u8::is_ascii_digit),
+                count(u8::is_ascii_uppercase),
+                count(u8::is_ascii_lowercase),
+            );
+            segment.len() >= 6
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric())
+                && digits > 0
+                && upper + lower > 0
+                && (digits >= 2 || (upper > 0 && lower > 0))
+        };
+        let hex = component.bytes().filter(u8::is_ascii_hexdigit).count();
+        component.bytes().all(|b| b.is_ascii_digit())
+            || (hex >= 12 && component.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+            || component.split(['.', '-', '_']).any(random_looking)
+    }
+
     proptest! {
+        #[test]
+        fn one_pass_judges_as_the_tests_one_by_one(component in "[0-9a-f-]{8,20}|[0-9a-fA-F._-]{0,20}|[0-9a-zA-Z._é-]{0,20}") {
+            prop_assert_eq!(is_volatile(&component), volatile_by_parts(&component));
+        }
+
         #[test]
         fn components_are_the_split_without_empty_and_dot(path in "[/a.é]{0,16}") {
             let expected: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
