@@ -136,8 +136,11 @@ impl Pipeline {
                 self.write_sensor_alert(&alert);
             }
             Ok(raw) => {
-                if let Some(mut event) = self.enricher.enrich(raw) {
+                if let Some((mut event, kept)) = self.enricher.enrich_deferred(raw) {
                     self.handle_event(&mut event);
+                    if kept {
+                        self.enricher.remember(event);
+                    }
                 }
                 self.session_changes();
             }

@@ -32,11 +32,7 @@ pub fn area(path: &str, is_directory: bool, context: &AreaContext) -> String {
     };
     let mut out = String::with_capacity(directory.len().min(128) + prefix.len());
     out.push_str(prefix);
-    for component in rest
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .take(context.depth)
-    {
+    for component in components(rest).take(context.depth) {
         out.push('/');
         if is_volatile(component) {
             out.push('*');
@@ -50,10 +46,28 @@ pub fn area(path: &str, is_directory: bool, context: &AreaContext) -> String {
     out
 }
 
+/// The components of `path` that are neither empty nor `.` (`path.split('/')` filtered, by a
+/// byte scan: most components are short, and every file event's path comes here).
+fn components(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = path;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+            // `/` is one byte: both sides of it are character boundaries.
+            let (component, tail) = rest.split_at(end);
+            rest = tail.get(1..).unwrap_or("");
+            if !component.is_empty() && component != "." {
+                return Some(component);
+            }
+        }
+        None
+    })
+}
+
 /// The directory part of an absolute path (`/` for files at the root).
 fn parent(path: &str) -> &str {
     let path = path.trim_end_matches('/');
-    match path.rfind('/') {
+    match crate::process::resolve::last_slash(path) {
         Some(0) | None => "/",
         Some(index) => &path[..index],
     }
@@ -78,26 +92,57 @@ fn relative_to<'p>(path: &'p str, base: Option<&str>) -> Option<&'p str> {
 /// strings (hashes), and names with a random-looking part (`tmp.Xk3b9QaZ1`, `.tmpAbC123`,
 /// `pip-build-8f3k2j1x`, UUIDs).
 pub fn is_volatile(component: &str) -> bool {
-    if component.bytes().all(|b| b.is_ascii_digit()) {
-        return true;
+    // One pass over the bytes for every test (every path component of every file event comes
+    // here); the separators are ASCII, so the segments are those of the text.
+    let (mut all_digits, mut hex, mut hex_or_dash) = (true, 0usize, true);
+    let (mut segment, mut random) = (Segment::default(), false);
+    for b in component.bytes() {
+        all_digits &= b.is_ascii_digit();
+        if b.is_ascii_hexdigit() {
+            hex += 1;
+        } else if b != b'-' {
+            hex_or_dash = false;
+        }
+        if matches!(b, b'.' | b'-' | b'_') {
+            random |= segment.random_looking();
+            segment = Segment::default();
+        } else {
+            segment.add(b);
+        }
     }
-    let hex = component.bytes().filter(|b| b.is_ascii_hexdigit()).count();
-    if hex >= 12 && component.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        return true;
-    }
-    component.split(['.', '-', '_']).any(random_looking)
+    all_digits || (hex >= 12 && hex_or_dash) || random || segment.random_looking()
 }
 
-/// At least six characters mixing letters and digits, with two or more digits or mixed case.
-fn random_looking(segment: &str) -> bool {
-    if segment.len() < 6 || !segment.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return false;
+/// The counts of one part of a component between `.`, `-` and `_`.
+#[derive(Default)]
+struct Segment {
+    len: usize,
+    digits: usize,
+    upper: usize,
+    lower: usize,
+    other: bool,
+}
+
+impl Segment {
+    fn add(&mut self, b: u8) {
+        self.len += 1;
+        match b {
+            b'0'..=b'9' => self.digits += 1,
+            b'A'..=b'Z' => self.upper += 1,
+            b'a'..=b'z' => self.lower += 1,
+            _ => self.other = true,
+        }
     }
-    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
-    let upper = segment.bytes().filter(u8::is_ascii_uppercase).count();
-    let lower = segment.bytes().filter(u8::is_ascii_lowercase).count();
-    let letters = upper + lower;
-    digits > 0 && letters > 0 && (digits >= 2 || (upper > 0 && lower > 0))
+
+    /// At least six characters mixing letters and digits, with two or more digits or mixed case.
+    fn random_looking(&self) -> bool {
+        let letters = self.upper + self.lower;
+        self.len >= 6
+            && !self.other
+            && self.digits > 0
+            && letters > 0
+            && (self.digits >= 2 || (self.upper > 0 && self.lower > 0))
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +220,39 @@ mod tests {
         }
     }
 
+    /// `is_volatile` as first written: test by test, segment by segment.
+    fn volatile_by_parts(component: &str) -> bool {
+        let random_looking = |segment: &str| {
+            let count = |test: fn(&u8) -> bool| segment.bytes().filter(test).count();
+            let (digits, upper, lower) = (
+                count(u8::is_ascii_digit),
+                count(u8::is_ascii_uppercase),
+                count(u8::is_ascii_lowercase),
+            );
+            segment.len() >= 6
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric())
+                && digits > 0
+                && upper + lower > 0
+                && (digits >= 2 || (upper > 0 && lower > 0))
+        };
+        let hex = component.bytes().filter(u8::is_ascii_hexdigit).count();
+        component.bytes().all(|b| b.is_ascii_digit())
+            || (hex >= 12 && component.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+            || component.split(['.', '-', '_']).any(random_looking)
+    }
+
     proptest! {
+        #[test]
+        fn one_pass_judges_as_the_tests_one_by_one(component in "[0-9a-f-]{8,20}|[0-9a-fA-F._-]{0,20}|[0-9a-zA-Z._é-]{0,20}") {
+            prop_assert_eq!(is_volatile(&component), volatile_by_parts(&component));
+        }
+
+        #[test]
+        fn components_are_the_split_without_empty_and_dot(path in "[/a.é]{0,16}") {
+            let expected: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            prop_assert_eq!(components(&path).collect::<Vec<_>>(), expected);
+        }
+
         /// Areas are bounded in depth, hold no empty components, and are stable.
         #[test]
         fn areas_are_bounded(components in proptest::collection::vec("[a-zA-Z0-9._-]{1,12}", 0..12), depth in 0usize..6, directory: bool) {

@@ -29,9 +29,10 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashMap, num::NonZeroUsize, sync::Arc, time::Instant};
+use std::{num::NonZeroUsize, sync::Arc, time::Instant};
 
 use lru::LruCache;
+use rustc_hash::FxHashMap;
 
 pub use persist::{PersistError, Store};
 pub use profile::Profile;
@@ -69,7 +70,8 @@ pub struct Baselines {
     config: BaselineConfig,
     options: ObserveOptions,
     detectors: Detectors,
-    profiles: HashMap<Arc<str>, Slot>,
+    /// By agent name (names of the configuration's profiles, not of the agents' choosing).
+    profiles: FxHashMap<Arc<str>, Slot>,
     sessions: LruCache<u64, SessionState>,
     ended: LruCache<u64, ()>,
     store: Option<Store>,
@@ -133,7 +135,7 @@ impl Baselines {
                 ignore_scopes: config.ignore_destination_scopes.clone(),
             },
             detectors: Detectors::new(&config.rules),
-            profiles: HashMap::new(),
+            profiles: FxHashMap::default(),
             sessions: LruCache::new(cap(config.caps.sessions)),
             ended: LruCache::new(cap(ENDED_REMEMBERED)),
             store,

@@ -7,7 +7,7 @@ mod errno;
 mod paths;
 
 pub use errno::{errno_by_name, errno_name};
-pub use paths::{DecodedPath, decode_components};
+pub use paths::{DecodedPath, decode_components, lossy};
 
 use sensor_common::{
     event::{
@@ -504,9 +504,9 @@ impl<'a> Record<'a> {
 
     fn text(&self, s: StrRef) -> Result<Text, DecodeError> {
         let bytes = self.bytes(s)?;
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        let end = memchr::memchr(0, bytes).unwrap_or(bytes.len());
         Ok(Text {
-            value: String::from_utf8_lossy(&bytes[..end]).into_owned(),
+            value: lossy(&bytes[..end]),
             truncated: s.flags & STR_TRUNCATED != 0,
             missing: s.flags & STR_MISSING != 0,
         })
@@ -541,10 +541,7 @@ fn split_args(bytes: &[u8]) -> Vec<String> {
     if bytes.is_empty() {
         return Vec::new();
     }
-    bytes
-        .split(|&b| b == 0)
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect()
+    bytes.split(|&b| b == 0).map(lossy).collect()
 }
 
 /// The address in raw `sockaddr_in`, `sockaddr_in6` or `sockaddr_un` bytes.

@@ -319,3 +319,25 @@ mod hostile {
         }
     }
 }
+
+proptest::proptest! {
+    /// Components are converted one by one as the whole record would be (invalid UTF-8 too).
+    #[test]
+    fn components_decode_as_the_parts_joined(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24), flags in 0u16..8) {
+        let mut parts: Vec<&[u8]> = bytes.split(|&b| b == 0).filter(|part| !part.is_empty()).collect();
+        parts.reverse();
+        let mut expected = String::new();
+        if flags & STR_TRUNCATED != 0 {
+            expected.push('…');
+        }
+        for part in &parts {
+            expected.push('/');
+            expected.push_str(&String::from_utf8_lossy(part));
+        }
+        if expected.is_empty() && flags & sensor_common::event::STR_MISSING == 0 {
+            expected.push('/');
+        }
+        proptest::prop_assert_eq!(decode_components(&bytes, flags).path, expected);
+        proptest::prop_assert_eq!(lossy(&bytes), String::from_utf8_lossy(&bytes));
+    }
+}

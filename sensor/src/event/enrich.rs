@@ -123,6 +123,27 @@ impl Enricher {
 
     /// Enriches one record; `None` for records that only update state (chdir).
     pub fn enrich(&mut self, raw: RawEvent) -> Option<Event> {
+        let (event, kept) = self.enrich_deferred(raw)?;
+        if kept {
+            self.remember(event.clone());
+        }
+        Some(event)
+    }
+
+    /// As [`Enricher::enrich`], without keeping the copy repeats are made from: when the flag is
+    /// set, the caller hands the event to [`Enricher::remember`] once it is done with it (the
+    /// pipeline's only change to an event, its baseline facts, is taken off there). Opens are
+    /// most events; this moves each one in where `enrich` copies it.
+    pub fn enrich_deferred(&mut self, raw: RawEvent) -> Option<(Event, bool)> {
+        let kept = match &raw {
+            RawEvent::Open(_) => true,
+            RawEvent::Connect(connect) => connect.route != ROUTE_SYSCALL,
+            _ => false,
+        };
+        self.enrich_record(raw).map(|event| (event, kept))
+    }
+
+    fn enrich_record(&mut self, raw: RawEvent) -> Option<Event> {
         match raw {
             RawEvent::Exec(exec) => {
                 if let Some(profile) = exec.started_profile {
@@ -188,17 +209,21 @@ impl Enricher {
                 Some(event)
             }
             RawEvent::Open(open) => {
-                let cwd = self.cwd_of(open.common.pid);
-                let (path, truncated) = match &open.resolved {
-                    Resolved::File(file) => (file.path.clone(), file.truncated || open.path.truncated),
+                // The working directory only for a path the kernel did not resolve (`event` below
+                // loads the process from /proc either way when the table does not know it).
+                let (path, truncated) = match open.resolved {
+                    Resolved::File(file) => (file.path, file.truncated || open.path.truncated),
                     Resolved::Base(base) => (
                         resolve_argument(Some(&base.path), &open.path.value, open.common.pid),
                         base.truncated || open.path.truncated,
                     ),
-                    Resolved::None => (
-                        resolve_argument(cwd.as_deref(), &open.path.value, open.common.pid),
-                        open.path.truncated,
-                    ),
+                    Resolved::None => {
+                        let cwd = self.cwd_of(open.common.pid);
+                        (
+                            resolve_argument(cwd.as_deref(), &open.path.value, open.common.pid),
+                            open.path.truncated,
+                        )
+                    }
                 };
                 let detail = Detail::File(FileDetail {
                     path,
@@ -217,7 +242,6 @@ impl Enricher {
                 });
                 let mut event = self.syscall_event(&open.common, Action::Open, open.ret, detail);
                 event.repeat = open.repeat;
-                self.remember_open(&event);
                 Some(event)
             }
             RawEvent::Unlink(unlink) => {
@@ -228,13 +252,14 @@ impl Enricher {
                 } else {
                     Action::Unlink
                 };
-                let base = match &unlink.base {
-                    Some(base) => Some(Arc::from(base.path.as_str())),
+                let cwd = match &unlink.base {
+                    Some(_) => None,
                     None => self.cwd_of(unlink.common.pid),
                 };
+                let base = unlink.base.as_ref().map(|base| base.path.as_str()).or(cwd.as_deref());
                 let truncated = unlink.path.truncated || unlink.base.as_ref().is_some_and(|b| b.truncated);
                 let detail = Detail::File(FileDetail {
-                    path: resolve_argument(base.as_deref(), &unlink.path.value, unlink.common.pid),
+                    path: resolve_argument(base, &unlink.path.value, unlink.common.pid),
                     path_argument: unlink.path.value,
                     syscall: unlink.syscall,
                     dirfd: unlink.dirfd,
@@ -274,7 +299,6 @@ impl Enricher {
                     // Seen at the socket layer before it happened.
                     event.door = super::Door::Socket;
                     event.outcome = Outcome::Unknown;
-                    self.remember_open(&event);
                 } else if connect.ret == -(libc::EINPROGRESS as i64) {
                     event.outcome = Outcome::Unknown;
                     event.error = errno_name(libc::EINPROGRESS as i64);

@@ -42,7 +42,7 @@ impl super::Enricher {
         };
         let (path, argument, truncated) = absolute(&op.path, &op.base);
         let (path2, argument2, truncated2) = absolute(&op.path2, &op.base2);
-        let text = String::from_utf8_lossy(op.text.split(|&b| b == 0).next().unwrap_or(&[])).into_owned();
+        let text = decode::lossy(op.text.split(|&b| b == 0).next().unwrap_or(&[]));
         let file = |path: String, argument: String, truncated: bool, change: FileChange| {
             Detail::File(FileDetail {
                 path,
@@ -242,11 +242,10 @@ impl super::Enricher {
     }
 
     /// Keeps the open event (or datagram destination) of a thread, for the repeats the kernel may
-    /// count after it.
-    pub(super) fn remember_open(&mut self, event: &Event) {
-        if event.action == Action::Open || event.door == Door::Socket {
-            self.last_opens.put(event.tid, event.clone());
-        }
+    /// count after it (see `enrich_deferred`): as it was enriched, without baseline facts.
+    pub fn remember(&mut self, mut event: Event) {
+        event.annotations.baseline = None;
+        self.last_opens.put(event.tid, event);
     }
 }
 
@@ -254,5 +253,87 @@ fn destination(address: SocketAddress) -> Destination {
     match address {
         SocketAddress::Inet(address) => Destination::Inet(address),
         SocketAddress::Unix(path) => Destination::Unix(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sensor_common::event::{EVENT_OPEN, Syscall};
+
+    use super::super::{Enricher, Event, annotations::BaselineFacts, ecs::SensorContext};
+    use crate::{
+        decode::{Common, Open, RawEvent, Repeat, Resolved, Text},
+        process::{ProcessTable, cgroup::CgroupNames},
+    };
+
+    fn common(time_ns: u64) -> Common {
+        Common {
+            time_ns,
+            session_id: 7,
+            pid: 42,
+            tid: 43,
+            uid: 1000,
+            gid: 1000,
+            cgroup_id: 0,
+            priority: false,
+        }
+    }
+
+    #[test]
+    fn a_repeat_is_the_open_as_enriched_whether_it_was_copied_or_moved_in() {
+        let open = RawEvent::Open(Open {
+            common: common(1_000),
+            syscall: Syscall::Openat,
+            dirfd: -100,
+            flags: 0,
+            mode: 0,
+            ret: -2,
+            path: Text {
+                value: "notes.txt".into(),
+                ..Text::default()
+            },
+            resolved: Resolved::None,
+            object: None,
+            fmode: 0,
+            repeat: 1,
+        });
+        let repeat = RawEvent::Repeat(Repeat {
+            common: common(5_000),
+            kind: EVENT_OPEN,
+            count: 9,
+            first_ns: 2_000,
+            last_ns: 5_000,
+        });
+        let context = SensorContext::current();
+        let enricher = || {
+            Enricher::new(
+                ProcessTable::detached(),
+                CgroupNames::default(),
+                Vec::new(),
+                context.clone(),
+            )
+        };
+        // Each enricher reads the clocks when made: its times are its own.
+        let at = |event: Event, of: &Event| Event {
+            timestamp_ns: of.timestamp_ns,
+            ..event
+        };
+        let mut copied = enricher();
+        let first = copied.enrich(open.clone()).expect("the open");
+        let by_copy = copied.enrich(repeat.clone()).expect("its repeat");
+
+        let mut moved = enricher();
+        let (mut event, kept) = moved.enrich_deferred(open).expect("the open");
+        assert!(kept);
+        assert_eq!(at(event.clone(), &first), first);
+        // What the pipeline adds to an event is not its repeats'.
+        event.annotations.baseline = Some(Box::new(BaselineFacts::default()));
+        moved.remember(event);
+        let by_move = moved.enrich(repeat).expect("its repeat");
+        assert_eq!(at(by_move.clone(), &by_copy), by_copy);
+        assert_eq!(
+            (by_move.repeat, by_move.sequence, by_move.annotations.baseline),
+            (9, 2, None)
+        );
     }
 }

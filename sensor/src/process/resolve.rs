@@ -103,6 +103,14 @@ pub fn resolve_argument(base: Option<&str>, path: &str, pid: u32) -> String {
 
 /// Normalises an absolute or relative path lexically.
 pub fn normalize(path: &str) -> String {
+    if is_normal(path) {
+        return path.to_owned();
+    }
+    normalize_lexically(path)
+}
+
+/// `normalize` component by component.
+fn normalize_lexically(path: &str) -> String {
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
@@ -126,6 +134,15 @@ pub fn normalize(path: &str) -> String {
     }
 }
 
+/// True for an absolute path `normalize` gives back unchanged: `/` and then components that are
+/// neither empty (`//`, a trailing `/`) nor `.` or `..` (most paths the kernel reports).
+fn is_normal(path: &str) -> bool {
+    path.as_bytes().strip_prefix(b"/").is_some_and(|rest| {
+        rest.split(|&b| b == b'/')
+            .all(|part| !part.is_empty() && part != b"." && part != b"..")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -137,6 +154,11 @@ mod tests {
         fn last_component_is_what_follows_the_last_slash(path in "[/a-zé.]{0,12}") {
             prop_assert_eq!(last_component(&path), path.rsplit('/').next().unwrap_or(&path));
             prop_assert_eq!(last_slash(&path), path.rfind('/'));
+        }
+
+        #[test]
+        fn the_shortcut_for_normal_paths_changes_nothing(path in "[/a.é]{0,16}") {
+            prop_assert_eq!(normalize(&path), normalize_lexically(&path));
         }
     }
 

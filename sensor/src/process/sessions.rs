@@ -1,7 +1,9 @@
 //! Agent sessions: one agent run and its whole process tree, named after its profile (or the name
 //! given to `watch --name`), identified by a 64-bit id.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// How a session came to be tracked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +123,8 @@ pub fn find_session<T>(
 
 #[derive(Debug, Default)]
 pub struct Sessions {
-    sessions: HashMap<u64, Session>,
+    /// By id (looked up at every event; Fx, as the ids are the sensor's and the kernel's).
+    sessions: FxHashMap<u64, Session>,
     /// Sessions started and ended since `take_changes` was last called.
     changes: Vec<SessionChange>,
     /// Sessions that ended in the last moments: records the kernel wrote before the end may

@@ -4,7 +4,9 @@
 //! processes. A process that appears in an event without an entry (the sensor started after it)
 //! is read from /proc on demand.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::hash_map::Entry, sync::Arc};
+
+use rustc_hash::FxHashMap;
 
 use crate::decode::{Chdir, Exec, Exit, Fork};
 
@@ -66,7 +68,8 @@ impl ProcessInfo {
 
 #[derive(Debug, Default)]
 pub struct ProcessTable {
-    processes: HashMap<u32, ProcessInfo>,
+    /// By pid (small integers the kernel hands out, hashed with Fx: several lookups per event).
+    processes: FxHashMap<u32, ProcessInfo>,
     procfs: Option<Procfs>,
     /// Processes that exited, kept a little while (when, pid, start time): records on the
     /// priority ring may arrive after a process's exit record and still need to say who it was.
@@ -85,7 +88,7 @@ impl ProcessTable {
     /// An empty table that reads processes from /proc when events first mention them.
     pub fn on_demand(procfs: Procfs) -> Self {
         Self {
-            processes: HashMap::new(),
+            processes: FxHashMap::default(),
             procfs: Some(procfs),
             departed: Default::default(),
         }
@@ -120,11 +123,7 @@ impl ProcessTable {
 
     /// The entry for `pid`, read from /proc when the table has none.
     pub fn get_or_load(&mut self, pid: u32) -> Option<&ProcessInfo> {
-        if !self.processes.contains_key(&pid) {
-            let snapshot = self.procfs.as_ref()?.snapshot(pid)?;
-            self.processes.insert(pid, ProcessInfo::from_snapshot(snapshot));
-        }
-        self.processes.get(&pid)
+        self.get_or_load_mut(pid).map(|process| &*process)
     }
 
     /// `HOME` from the initial environment of a live process, for `uid`.
@@ -143,9 +142,15 @@ impl ProcessTable {
         }
     }
 
+    /// One lookup: the entry, or a place for what /proc says.
     fn get_or_load_mut(&mut self, pid: u32) -> Option<&mut ProcessInfo> {
-        self.get_or_load(pid)?;
-        self.processes.get_mut(&pid)
+        match self.processes.entry(pid) {
+            Entry::Occupied(known) => Some(known.into_mut()),
+            Entry::Vacant(slot) => {
+                let snapshot = self.procfs.as_ref()?.snapshot(pid)?;
+                Some(slot.insert(ProcessInfo::from_snapshot(snapshot)))
+            }
+        }
     }
 
     /// A new process: a copy of its parent, as fork makes it.

@@ -1,6 +1,8 @@
 //! User names and home directories by user id, cached (NSS lookups are slow and events are many).
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// What the account database says about one user.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -11,7 +13,7 @@ pub struct UserInfo {
 
 #[derive(Debug, Default)]
 pub struct Users {
-    known: HashMap<u32, UserInfo>,
+    known: FxHashMap<u32, UserInfo>,
 }
 
 impl Users {

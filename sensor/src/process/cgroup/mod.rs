@@ -14,12 +14,13 @@ pub use freezer::{CgroupOnly, Members, Outcome, SessionAction, SessionState};
 pub use session::{CgroupEvents, CgroupKind, SessionCgroup};
 
 use std::{
-    collections::HashMap,
     fs, io,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::Arc,
 };
+
+use rustc_hash::FxHashMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -91,14 +92,14 @@ fn unescape_mount_path(raw: &str) -> String {
 pub struct CgroupNames {
     root: Option<PathBuf>,
     /// `None` remembers a miss, so a vanished cgroup is not searched for again at every event.
-    names: HashMap<u64, Option<Arc<str>>>,
+    names: FxHashMap<u64, Option<Arc<str>>>,
 }
 
 impl CgroupNames {
     pub fn new(root: Option<PathBuf>) -> Self {
         Self {
             root,
-            names: HashMap::new(),
+            names: FxHashMap::default(),
         }
     }
 
