@@ -52,6 +52,21 @@ pub enum Hashing {
     KeyAndBaseDirectories,
 }
 
+impl Hashing {
+    /// A keyed mode from its number (a global BPF function's argument): `Key` unless it names
+    /// one of the modes that also look directories up.
+    #[inline(always)]
+    pub fn from_bits(bits: u64) -> Self {
+        if bits == Self::KeyAndDirectories as u64 {
+            Self::KeyAndDirectories
+        } else if bits == Self::KeyAndBaseDirectories as u64 {
+            Self::KeyAndBaseDirectories
+        } else {
+            Self::Key
+        }
+    }
+}
+
 /// What a walk carries from step to step. It lives per CPU in map memory, not on the stack: the
 /// open's call chain (exit program, record, walk, step, component hash) already uses the 512
 /// bytes the verifier allows, and map memory is free. The verifier does not track map memory

@@ -171,7 +171,12 @@ mod tests {
     /// What a global BPF function returns is the same reference, flags included.
     #[test]
     fn a_str_ref_survives_its_bits() {
-        for (offset, len, flags) in [(0, 0, 0), (1, 2, 3), (u16::MAX, u16::MAX, u16::MAX), (4095, 0, STR_MISSING)] {
+        for (offset, len, flags) in [
+            (0, 0, 0),
+            (1, 2, 3),
+            (u16::MAX, u16::MAX, u16::MAX),
+            (4095, 0, STR_MISSING),
+        ] {
             let s = StrRef {
                 offset,
                 len,

@@ -230,7 +230,7 @@ fn judge_path(process: &TrackedProcess, op: PolicyOp, name: u64, dirfd: i32) {
         return;
     };
     let path = filename(&mut rec, name);
-    let Some((key, base)) = key_of_argument(config, &mut rec, path, dirfd, op) else {
+    let Some((key, base)) = key_of_argument(config, path, dirfd, op) else {
         return;
     };
     let Some(operation) = FileOperation::new(op, PathRefs { path, base }) else {

@@ -103,16 +103,18 @@ pub extern "C" fn append_base_keyed(s: u64, dirfd: u64, hashing: u64, slot: u64)
     let Some(key) = PATH_KEY.get_ptr_mut(0) else {
         return 0;
     };
-    let hashing = match hashing {
-        h if h == Hashing::KeyAndDirectories as u64 => Hashing::KeyAndDirectories,
-        h if h == Hashing::KeyAndBaseDirectories as u64 => Hashing::KeyAndBaseDirectories,
-        _ => Hashing::Key,
-    };
-    base_of(&mut rec, StrRef::from_bits(s), dirfd as i32, Some(unsafe { &mut *key }), hashing).to_bits()
+    base_of(
+        &mut rec,
+        StrRef::from_bits(s),
+        dirfd as i32,
+        Some(unsafe { &mut *key }),
+        Hashing::from_bits(hashing),
+    )
+    .to_bits()
 }
 
 #[inline(always)]
-fn base_of(rec: &mut Record, s: StrRef, dirfd: i32, key: Option<&mut PathKey>, hashing: Hashing) -> StrRef {
+pub fn base_of(rec: &mut Record, s: StrRef, dirfd: i32, key: Option<&mut PathKey>, hashing: Hashing) -> StrRef {
     let (kind, _) = split(rec, s);
     let task = kernel::current_task();
     let dir = match kind {

@@ -21,10 +21,10 @@ use super::{
     written::{file_written, path_written},
 };
 use crate::{
-    capture::strings::{append_base, split},
+    capture::strings::{base_of, split},
     paths::Hashing,
     programs::net::Destination,
-    record::Record,
+    record::{POLICY_SCRATCH, Record},
 };
 
 /// Who is judged, by which backend.
@@ -63,42 +63,66 @@ impl FileOperation {
     #[inline(always)]
     pub fn new(op: PolicyOp, refs: PathRefs) -> Option<&'static mut FileOperation> {
         let operation = unsafe { &mut *OPERATION.get_ptr_mut(0)? };
-        *operation = Self {
-            op,
-            open_flags: 0,
-            file: 0,
-            refs,
-            refs2: PathRefs::default(),
-            object: FileIdentity::default(),
-            identity_sets: 0,
-            existing: 1,
-            written: 0,
-        };
+        // Field by field, straight into map memory: a whole struct assigned at once is built on
+        // the stack first, and its caller's frame is in the judgement's 512-byte chain.
+        operation.op = op;
+        operation.open_flags = 0;
+        operation.file = 0;
+        operation.refs = refs;
+        operation.refs2 = PathRefs::default();
+        operation.object = FileIdentity::default();
+        operation.identity_sets = 0;
+        operation.existing = 1;
+        operation.written = 0;
         Some(operation)
     }
 }
 
-/// Builds the path key of a path argument held in `rec` at `path` (relative to `dirfd` when it
-/// is relative): the base directory is walked (its components hashed, and for destructive
-/// operations the protected directories on the way looked up), then the string is resolved
-/// against it. Returns the key and where the base went in the record.
+/// Builds the path key of a path argument held at `path` in the record being built in
+/// `POLICY_SCRATCH` (where the judgements build theirs), relative to `dirfd` when it is
+/// relative: the base directory is walked (its components hashed, and for destructive operations
+/// the protected directories on the way looked up), then the string is resolved against it.
+/// Returns the key and where the base went in the record.
 #[inline(always)]
 pub fn key_of_argument(
     config: &PolicyConfig,
-    rec: &mut Record,
     path: StrRef,
     dirfd: i32,
     op: PolicyOp,
 ) -> Option<(&'static mut PathKey, StrRef)> {
-    let key = PathKey::root(config.seed)?;
     let hashing = if op.is_destructive() {
         Hashing::KeyAndBaseDirectories
     } else {
         Hashing::Key
     };
-    let base = append_base(rec, path, dirfd, Some(&mut *key), hashing);
-    key.push_string(rec, split(rec, path).1);
-    Some((key, base))
+    // One global function does it all (the judgements' records are in `POLICY_SCRATCH`), and
+    // the key is found again after it: nothing of this frame is kept across the call, which sits
+    // in the judgements' 512-byte stack chain.
+    let base = key_of_argument_global(config.seed, path.to_bits(), dirfd as u64, hashing as u64);
+    if base == NO_KEY {
+        return None;
+    }
+    Some((PathKey::current()?, StrRef::from_bits(base)))
+}
+
+/// What `key_of_argument_global` returns when the key's map is missing (never a `StrRef`: its
+/// flags stop at 16 bits).
+const NO_KEY: u64 = u64::MAX;
+
+/// The body of `key_of_argument`, a global BPF function (checked once per program, not once per
+/// operation the program judges): resets the per-CPU key with `seed`, appends the base directory
+/// of the path at `path` (a `StrRef`'s bits) to the record in `POLICY_SCRATCH` with its hashes
+/// (`hashing`), then hashes the rest of the path; returns where the base went.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn key_of_argument_global(seed: u64, path: u64, dirfd: u64, hashing: u64) -> u64 {
+    let (Some(mut rec), Some(key)) = (Record::resume(POLICY_SCRATCH), PathKey::root(seed)) else {
+        return NO_KEY;
+    };
+    let path = StrRef::from_bits(path);
+    let base = base_of(&mut rec, path, dirfd as i32, Some(&mut *key), Hashing::from_bits(hashing));
+    key.push_string(&rec, split(&rec, path).1);
+    base.to_bits()
 }
 
 /// Whether some rule for `op` may fire on the path hashed into `key` (with the sets

@@ -196,7 +196,7 @@ fn judge_path(process: &TrackedProcess, op: PolicyOp, paths: Option<&PendingPath
         unreadable(config, process);
         return;
     }
-    let Some((key, base)) = key_of_argument(config, &mut rec, path, argument.dirfd, op) else {
+    let Some((key, base)) = key_of_argument(config, path, argument.dirfd, op) else {
         return;
     };
     let Some(operation) = FileOperation::new(op, PathRefs { path, base }) else {

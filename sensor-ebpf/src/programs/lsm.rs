@@ -120,6 +120,13 @@ fn on_file_open(file: u64) -> Option<u32> {
 /// frame of their own worth counting against 6.1's 512 bytes for the chain.
 #[inline(never)]
 fn judge_dentry(op: PolicyOp, dentry: u64, mount: u64, other: u64, other_mount: u64) -> u32 {
+    judge_dentry_here(op, dentry, mount, other, other_mount)
+}
+
+/// `judge_dentry`'s body, inlined where it is called from a global function (a static call
+/// there would add a frame to the judgement's stack chain).
+#[inline(always)]
+fn judge_dentry_here(op: PolicyOp, dentry: u64, mount: u64, other: u64, other_mount: u64) -> u32 {
     let Some(process) = tracking::current_in_place() else {
         return 0;
     };
@@ -167,7 +174,7 @@ pub extern "C" fn judge_rename_side(to: u64, dentry: u64, mount: u64, other: u64
     } else {
         PolicyOp::RenameFrom
     };
-    judge_dentry(op, dentry, mount, other, other_mount) as u64
+    judge_dentry_here(op, dentry, mount, other, other_mount) as u64
 }
 
 /// The mount of a `struct path` (0 when it cannot be read).
