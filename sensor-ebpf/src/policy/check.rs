@@ -120,7 +120,13 @@ pub extern "C" fn key_of_argument_global(seed: u64, path: u64, dirfd: u64, hashi
         return NO_KEY;
     };
     let path = StrRef::from_bits(path);
-    let base = base_of(&mut rec, path, dirfd as i32, Some(&mut *key), Hashing::from_bits(hashing));
+    let base = base_of(
+        &mut rec,
+        path,
+        dirfd as i32,
+        Some(&mut *key),
+        Hashing::from_bits(hashing),
+    );
     key.push_string(&rec, split(&rec, path).1);
     base.to_bits()
 }
