@@ -2,7 +2,12 @@
 //! each was seen. At its cap, the least recently seen entries make room (a sixteenth of the cap
 //! at a time, so eviction costs little per insert).
 
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+
+/// The values are paths, programs and destinations an agent chooses, so their table is keyed with
+/// a per-process random seed: colliding values cannot be precomputed to make each lookup walk the
+/// whole set (an unkeyed hash would let a session slow the sensor down with crafted paths).
+type Keyed = foldhash::fast::RandomState;
 
 /// Longer values are cut to this many bytes (at a character boundary), so that each entry's
 /// size is bounded too.
@@ -33,7 +38,7 @@ pub struct Seen {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "KeySetRepr", into = "KeySetRepr")]
 pub struct KeySet {
-    entries: FxHashMap<String, Seen>,
+    entries: HashMap<String, Seen, Keyed>,
     /// Values observed in total (repeats included).
     observations: u64,
     /// Entries dropped to stay within the cap.
