@@ -236,11 +236,15 @@ fn tracked(overhead: &Overhead, engine: Option<&Engine>) -> String {
     let _ = write!(
         note,
         "50% of {} is {}: the budget of a map lookup and a short record, not of a path walk. *What would close the \
-         gap*: in the kernel, cache the rebuilt path of the last directory per CPU (keyed by its \
-         dentry and mount, invalidated by the kernel's rename and mount sequence counters) so \
-         that an open next to the previous one reads one name instead of walking to the root \
-         (the policy program already leaves as soon as the path's sets show that no kernel rule \
-         covers it); send a path once and a short reference after. In userspace, a cheaper \
+         gap*: in the kernel, fewer helper calls per record: BTF-typed raw tracepoints (`tp_btf`, \
+         which the dev kernel loads and attaches although it refuses fentry) read kernel memory \
+         with plain loads instead of a `bpf_probe_read_kernel` call per field and hand the \
+         programs typed syscall arguments, which would take most helper calls out of the path \
+         walk, the descriptor lookup and the argument copies; a per-CPU cache of the last \
+         directory's path would spare an open next to the previous one its walk to the root, \
+         but keyed by dentry and mount pointers it is only sound with the inode's number and \
+         generation checked too (a freed dentry's memory is reused at once) and the kernel's \
+         rename and mount sequence counters unchanged. In userspace, a cheaper \
          event{} and writing the audit trail off the event loop would leave more of the machine \
          to the agent.",
         ns(base),
